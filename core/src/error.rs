@@ -1,0 +1,147 @@
+//! The one error type of outpost-core, built from smaller enums.
+//!
+//! Caller misuse ([`InvalidInput`]) is kept apart from storage failures and
+//! from data that cannot be trusted ([`Error::Corrupt`]), so a caller (or the
+//! FFI layer) can map each to a clear message with one exhaustive `match`.
+
+use std::sync::Arc;
+
+/// Result alias used throughout outpost-core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in outpost-core.
+#[non_exhaustive]
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The caller (or a peer) passed something invalid; nothing was written.
+    #[error("invalid input: {0}")]
+    InvalidInput(#[from] InvalidInput),
+    /// The document (or the requested revision of it) does not exist.
+    #[error("document {id:?} not found{}", rev.as_ref().map(|r| format!(" at revision {r}")).unwrap_or_default())]
+    NotFound {
+        /// Document id.
+        id: String,
+        /// Requested revision, if one was asked for.
+        rev: Option<String>,
+    },
+    /// A save named a revision that is not the current one: someone else
+    /// changed the document first. Read it again, merge, and save over the
+    /// new revision.
+    #[error("conflict: document {id:?} was changed (current revision {current:?}); fetch it again and save over the current revision")]
+    Conflict {
+        /// Document id.
+        id: String,
+        /// The current winning revision, if the document exists.
+        current: Option<String>,
+    },
+    /// The named collection does not exist; create it first.
+    #[error("collection {0:?} does not exist; create it with Database::create_collection")]
+    CollectionNotFound(String),
+    /// The database handle was closed; open the database again.
+    #[error("the database is closed; open it again to use it")]
+    Closed,
+    /// The database file was written by a newer version of Outpost.
+    #[error("the database schema version {found} is newer than this library supports ({supported}); upgrade Outpost")]
+    SchemaTooNew {
+        /// Version found in the file.
+        found: i64,
+        /// Highest version this library knows.
+        supported: i64,
+    },
+    /// Stored data failed validation when read back.
+    #[error("corrupt data in the database: {0}")]
+    Corrupt(String),
+    /// SQLite reported an error (disk full, I/O error, locked, ...).
+    #[error("storage error: {0}")]
+    Storage(#[source] Arc<rusqlite::Error>),
+    /// A replication endpoint failed or misbehaved.
+    #[error("replication error: {0}")]
+    Replication(#[from] ReplicationError),
+}
+
+/// Why an input was refused. Nothing is written when one of these is returned.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInput {
+    /// The body is not valid JSON.
+    #[error("the body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The body is valid JSON but not an object.
+    #[error("the body must be a JSON object")]
+    BodyNotObject,
+    /// The body is larger than [`crate::tuning::MAX_BODY_BYTES`].
+    #[error("the body is {size} bytes; the limit is {limit} bytes")]
+    BodyTooLarge {
+        /// Size of the body.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A top-level field starts with `_`, which is reserved for Outpost.
+    #[error("the top-level field {0:?} starts with '_', which is reserved")]
+    ReservedField(String),
+    /// The document id is empty.
+    #[error("the document id is empty")]
+    EmptyId,
+    /// The document id is longer than [`crate::tuning::MAX_DOC_ID_BYTES`].
+    #[error("the document id is {size} bytes; the limit is {limit} bytes")]
+    IdTooLong {
+        /// Length in bytes.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The document id starts with `_` or contains a control character.
+    #[error("the document id {0:?} is not allowed: it must not start with '_' or contain control characters")]
+    BadId(String),
+    /// A revision id is not of the form `GENERATION-HASH`.
+    #[error("{0:?} is not a revision id (expected GENERATION-HASH, e.g. 1-9af3c2)")]
+    BadRevId(String),
+    /// A revision history is empty, too long or not consecutive.
+    #[error("bad revision history: {0}")]
+    BadHistory(String),
+    /// A collection name is empty, too long or has characters outside
+    /// `A-Za-z0-9_-%` (the default collection `_default` is built in).
+    #[error("{0:?} is not a valid collection name (1-251 characters of A-Z a-z 0-9 _ - %, not starting with _ or %)")]
+    BadCollectionName(String),
+    /// A configuration value is out of range.
+    #[error("bad configuration: {0}")]
+    BadConfig(String),
+}
+
+/// Failures of a replication endpoint, sorted into what a replicator retries
+/// and what stops it.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplicationError {
+    /// The peer sent something that breaks the protocol.
+    #[error("the peer misbehaved: {0}")]
+    PeerMisbehaved(String),
+    /// A transient failure: the peer is unreachable or went away. Retried.
+    #[error("the peer is unreachable: {0}")]
+    Unreachable(String),
+    /// The replication was stopped.
+    #[error("the replication was stopped")]
+    Stopped,
+}
+
+impl Error {
+    /// Whether retrying the same operation later may succeed (a replicator
+    /// backs off and retries on these, and stops on everything else).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Replication(ReplicationError::Unreachable(_)) => true,
+            Error::Storage(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Storage(Arc::new(e))
+    }
+}

@@ -1,0 +1,39 @@
+//! # outpost-core
+//!
+//! An offline-first document store with revision trees and CouchDB-style
+//! replication, the core of Outpost. It knows nothing of uniffi or of any
+//! platform API.
+//!
+//! - [`Database`] and [`Collection`]: JSON documents with revision trees in
+//!   one SQLite file, a changes feed, change listeners, batches.
+//! - [`RevId`] and [`RevTree`]: deterministic revision ids and CouchDB's
+//!   winner rule, so replicas agree without talking.
+//! - [`replication`]: the transport-independent replication algorithm
+//!   between two [`replication::Endpoint`]s.
+//!
+//! # Examples
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use outpost_core::{Database, DatabaseConfig};
+//! let db = Database::open(dir.path().join("camp.db"), DatabaseConfig::default()).unwrap();
+//! let docs = db.default_collection().unwrap();
+//! let rev = docs.save("child-1", None, r#"{"name":"Amina"}"#).unwrap();
+//! assert_eq!(docs.get("child-1").unwrap().unwrap().rev, rev);
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod body;
+mod error;
+pub mod replication;
+mod revision;
+mod store;
+pub mod tuning;
+
+pub use error::{Error, InvalidInput, ReplicationError, Result};
+pub use revision::{RevId, RevNode, RevTree};
+pub use store::{
+    Batch, Change, ChangeEvent, ChangesBatch, Collection, Database, DatabaseConfig, Document, Durability,
+    ListenerToken, DEFAULT_COLLECTION,
+};

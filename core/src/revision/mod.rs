@@ -1,0 +1,9 @@
+//! Revision ids and revision trees: the history of each document.
+
+mod codec;
+mod rev_id;
+mod tree;
+
+pub(crate) use codec::{decode_tree, encode_tree};
+pub use rev_id::RevId;
+pub use tree::{RevNode, RevTree};

@@ -1,0 +1,297 @@
+//! `RevTree`: every known revision of one document and how they descend.
+//!
+//! The tree is a set of nodes, each naming its parent. Merging a revision
+//! history adds the nodes and parent links it does not have yet, so merging is
+//! a set union: order-independent and idempotent. Leaves (revisions nobody
+//! descends from) keep their bodies; the winner is chosen among leaves by
+//! CouchDB's rule, so every replica holding the same tree agrees on it.
+
+use std::collections::HashSet;
+
+use super::RevId;
+use crate::error::InvalidInput;
+
+/// Body of the tombstone that conflict resolution puts on a losing branch.
+/// It tells a closed branch apart from a branch a user deleted, which still
+/// takes part in conflict resolution ("deletion wins").
+pub(crate) const RESOLVED_TOMBSTONE_BODY: &str = r#"{"resolved_conflict":true}"#;
+
+/// One revision of a document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevNode {
+    /// The revision id.
+    pub rev: RevId,
+    /// The parent revision id, if known. The parent node itself may have been
+    /// pruned away.
+    pub parent: Option<RevId>,
+    /// Whether this revision is a deletion (tombstone).
+    pub deleted: bool,
+    /// Canonical JSON body; kept for leaves, dropped for ancestors.
+    pub body: Option<String>,
+}
+
+impl RevNode {
+    /// Whether this is a tombstone written by conflict resolution.
+    pub fn is_resolved_tombstone(&self) -> bool {
+        self.deleted && self.body.as_deref() == Some(RESOLVED_TOMBSTONE_BODY)
+    }
+}
+
+/// The revision tree of one document.
+///
+/// # Examples
+/// ```
+/// use outpost_core::{RevId, RevTree};
+/// let mut tree = RevTree::default();
+/// let first = tree.add_child(None, false, r#"{"n":1}"#.into()).unwrap();
+/// let second = tree.add_child(Some(&first), false, r#"{"n":2}"#.into()).unwrap();
+/// // A conflicting edit of `first` arrives from another peer:
+/// let other = RevId::compute(Some(&first), false, r#"{"n":3}"#, &[]);
+/// tree.insert(&[other.clone(), first.clone()], false, r#"{"n":3}"#.into()).unwrap();
+/// assert_eq!(tree.leaves().len(), 2);
+/// let winner = tree.winner().unwrap().rev.clone();
+/// assert_eq!(winner, second.clone().max(other));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RevTree {
+    /// Sorted by revision id, unique.
+    nodes: Vec<RevNode>,
+}
+
+impl RevTree {
+    /// Builds a tree from nodes already checked by the caller (sorted, unique).
+    pub(crate) fn from_sorted_nodes(nodes: Vec<RevNode>) -> RevTree {
+        RevTree { nodes }
+    }
+
+    /// All nodes, sorted by revision id.
+    pub fn nodes(&self) -> &[RevNode] {
+        &self.nodes
+    }
+
+    /// Whether the tree has no revision.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node of `rev`, if present.
+    pub fn get(&self, rev: &RevId) -> Option<&RevNode> {
+        self.nodes
+            .binary_search_by(|n| n.rev.cmp(rev))
+            .ok()
+            .map(|i| &self.nodes[i])
+    }
+
+    fn parents(&self) -> HashSet<&RevId> {
+        self.nodes.iter().filter_map(|n| n.parent.as_ref()).collect()
+    }
+
+    /// Whether `rev` is present and nothing descends from it.
+    pub fn is_leaf(&self, rev: &RevId) -> bool {
+        self.get(rev).is_some() && !self.nodes.iter().any(|n| n.parent.as_ref() == Some(rev))
+    }
+
+    /// The leaves, sorted by revision id.
+    pub fn leaves(&self) -> Vec<&RevNode> {
+        let parents = self.parents();
+        self.nodes.iter().filter(|n| !parents.contains(&n.rev)).collect()
+    }
+
+    /// The winning revision by CouchDB's rule: among leaves, non-deleted
+    /// first, then the higher generation, then the higher hash.
+    pub fn winner(&self) -> Option<&RevNode> {
+        self.leaves().into_iter().max_by(|a, b| winner_order(a, b))
+    }
+
+    /// The losing live leaves (CouchDB's `_conflicts`), highest first.
+    pub fn conflicts(&self) -> Vec<RevId> {
+        let winner = self.winner().map(|w| w.rev.clone());
+        let mut revs: Vec<RevId> = self
+            .leaves()
+            .into_iter()
+            .filter(|n| !n.deleted && Some(&n.rev) != winner.as_ref())
+            .map(|n| n.rev.clone())
+            .collect();
+        revs.sort_by(|a, b| b.cmp(a));
+        revs
+    }
+
+    /// Leaves that take part in conflict resolution: every leaf except the
+    /// tombstones that closed an earlier conflict.
+    pub fn open_leaves(&self) -> Vec<&RevNode> {
+        self.leaves()
+            .into_iter()
+            .filter(|n| !n.is_resolved_tombstone())
+            .collect()
+    }
+
+    /// Merges a revision with its history (`history[0]` is the revision,
+    /// `history[1]` its parent, and so on), as replication does: the revision
+    /// is stored as given, never rejected as a conflict.
+    ///
+    /// Returns whether `history[0]` was new.
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadHistory`] if the history is empty or its
+    /// generations do not count down by one.
+    pub fn insert(&mut self, history: &[RevId], deleted: bool, body: String) -> Result<bool, InvalidInput> {
+        check_history(history)?;
+        let mut added = false;
+        for (i, rev) in history.iter().enumerate() {
+            let parent = history.get(i + 1);
+            match self.nodes.binary_search_by(|n| n.rev.cmp(rev)) {
+                Ok(at) => {
+                    let node = &mut self.nodes[at];
+                    if node.parent.is_none() {
+                        node.parent = parent.cloned();
+                    }
+                }
+                Err(at) => {
+                    let leaf = i == 0;
+                    added |= leaf;
+                    let node = RevNode {
+                        rev: rev.clone(),
+                        parent: parent.cloned(),
+                        deleted: leaf && deleted,
+                        body: leaf.then(|| body.clone()),
+                    };
+                    self.nodes.insert(at, node);
+                }
+            }
+        }
+        self.drop_ancestor_bodies();
+        Ok(added)
+    }
+
+    /// Adds a new local revision as a child of `parent` (a leaf, or `None`
+    /// for a first revision) and returns its deterministic id.
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadHistory`] if `parent` is not in the tree.
+    pub fn add_child(&mut self, parent: Option<&RevId>, deleted: bool, body: String) -> Result<RevId, InvalidInput> {
+        if let Some(p) = parent {
+            if self.get(p).is_none() {
+                return Err(InvalidInput::BadHistory(format!(
+                    "parent revision {p} is not in the tree"
+                )));
+            }
+        }
+        let rev = RevId::compute(parent, deleted, &body, &[]);
+        let mut history = vec![rev.clone()];
+        history.extend(parent.cloned());
+        self.insert(&history, deleted, body)?;
+        Ok(rev)
+    }
+
+    /// The history of `rev`: itself, then its ancestors present in the tree,
+    /// at most `limit` ids.
+    pub fn history(&self, rev: &RevId, limit: usize) -> Vec<RevId> {
+        let mut out = Vec::new();
+        let mut next = self.get(rev);
+        while let Some(node) = next {
+            if out.len() >= limit {
+                break;
+            }
+            out.push(node.rev.clone());
+            next = node.parent.as_ref().and_then(|p| self.get(p));
+        }
+        out
+    }
+
+    /// Keeps, for every leaf, itself and its closest `limit - 1` ancestors and
+    /// removes older revisions. Never removes a leaf, so never changes the
+    /// winner. Returns how many nodes were removed.
+    pub fn prune(&mut self, limit: u32) -> usize {
+        let limit = limit.max(1) as usize;
+        if self.nodes.len() <= limit {
+            return 0;
+        }
+        let mut keep: HashSet<RevId> = HashSet::new();
+        for leaf in self.leaves() {
+            keep.extend(self.history(&leaf.rev, limit));
+        }
+        let before = self.nodes.len();
+        self.nodes.retain(|n| keep.contains(&n.rev));
+        before - self.nodes.len()
+    }
+
+    fn drop_ancestor_bodies(&mut self) {
+        let parents: HashSet<RevId> = self.parents().into_iter().cloned().collect();
+        for node in &mut self.nodes {
+            if parents.contains(&node.rev) {
+                node.body = None;
+            }
+        }
+    }
+}
+
+/// CouchDB's winner order: live beats deleted, then by revision id.
+pub(crate) fn winner_order(a: &RevNode, b: &RevNode) -> std::cmp::Ordering {
+    (!a.deleted).cmp(&!b.deleted).then_with(|| a.rev.cmp(&b.rev))
+}
+
+fn check_history(history: &[RevId]) -> Result<(), InvalidInput> {
+    let Some(first) = history.first() else {
+        return Err(InvalidInput::BadHistory("the history is empty".into()));
+    };
+    if history.len() as u64 > first.generation() {
+        return Err(InvalidInput::BadHistory(format!(
+            "{} ids for generation {}",
+            history.len(),
+            first.generation()
+        )));
+    }
+    for (i, rev) in history.iter().enumerate() {
+        if rev.generation() != first.generation() - i as u64 {
+            return Err(InvalidInput::BadHistory(format!(
+                "revision {rev} at position {i} should have generation {}",
+                first.generation() - i as u64
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rev(s: &str) -> RevId {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn winner_prefers_live_then_generation_then_hash() {
+        let mut t = RevTree::default();
+        t.insert(&[rev("1-a")], false, "{}".into()).unwrap();
+        t.insert(&[rev("3-a"), rev("2-a"), rev("1-a")], true, "{}".into())
+            .unwrap();
+        t.insert(&[rev("2-b"), rev("1-a")], false, "{}".into()).unwrap();
+        t.insert(&[rev("2-c"), rev("1-a")], false, "{}".into()).unwrap();
+        assert_eq!(t.winner().unwrap().rev, rev("2-c"));
+        assert_eq!(t.conflicts(), vec![rev("2-b")]);
+        assert!(t.get(&rev("1-a")).unwrap().body.is_none());
+    }
+
+    #[test]
+    fn refuses_bad_histories() {
+        let mut t = RevTree::default();
+        assert!(t.insert(&[], false, "{}".into()).is_err());
+        assert!(t.insert(&[rev("3-a"), rev("1-a")], false, "{}".into()).is_err());
+        assert!(t.insert(&[rev("1-a"), rev("1-b")], false, "{}".into()).is_err());
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn prune_keeps_leaves_and_recent_ancestors() {
+        let mut t = RevTree::default();
+        let mut parent = None;
+        for i in 0..10 {
+            parent = Some(t.add_child(parent.as_ref(), false, format!("{{\"i\":{i}}}")).unwrap());
+        }
+        let tip = parent.unwrap();
+        assert_eq!(t.prune(3), 7);
+        assert_eq!(t.history(&tip, 100).len(), 3);
+        assert_eq!(t.winner().unwrap().rev, tip);
+    }
+}

@@ -1,0 +1,232 @@
+//! `Collection`: reads and writes of the documents of one collection.
+
+use std::sync::Arc;
+
+use rusqlite::{params, OptionalExtension};
+
+use super::notify::{ChangeEvent, ListenerToken, Notifier};
+use super::writer::load_doc;
+use super::{Change, ChangesBatch, Database, Document};
+use crate::body;
+use crate::error::{Error, InvalidInput, Result};
+use crate::revision::{decode_tree, RevId, RevTree};
+
+/// A named set of documents inside a [`Database`].
+///
+/// # Examples
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use outpost_core::{Database, DatabaseConfig, Error};
+/// let db = Database::open(dir.path().join("camp.db"), DatabaseConfig::default()).unwrap();
+/// let families = db.create_collection("families").unwrap();
+/// let first = families.save("f-1", None, r#"{"members":2}"#).unwrap();
+/// let second = families.save("f-1", Some(&first), r#"{"members":3}"#).unwrap();
+/// // Saving over a stale revision is a conflict, never a silent overwrite:
+/// let stale = families.save("f-1", Some(&first), r#"{"members":4}"#);
+/// assert!(matches!(stale, Err(Error::Conflict { .. })));
+/// families.delete("f-1", &second).unwrap();
+/// assert!(families.get("f-1").unwrap().unwrap().deleted);
+/// ```
+#[derive(Clone)]
+pub struct Collection {
+    db: Database,
+    pub(crate) id: i64,
+    pub(crate) name: String,
+}
+
+impl std::fmt::Debug for Collection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection").field("name", &self.name).finish()
+    }
+}
+
+impl Collection {
+    pub(crate) fn new(db: Database, id: i64, name: String) -> Collection {
+        Collection { db, id, name }
+    }
+
+    pub(crate) fn notifier(&self) -> Arc<Notifier> {
+        self.db.inner.notifier.clone()
+    }
+
+    /// The collection's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The database it belongs to.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The winning revision of a document (deleted ones too, with
+    /// `deleted` set), or `None` if there is no such document.
+    pub fn get(&self, id: &str) -> Result<Option<Document>> {
+        self.db.read(|c| {
+            let Some(doc) = load_doc(c, self.id, id)? else {
+                return Ok(None);
+            };
+            let conflicts = doc.tree.conflicts();
+            let winner = doc
+                .tree
+                .winner()
+                .ok_or_else(|| Error::Corrupt(format!("document {id:?} is empty")))?;
+            Ok(Some(Document {
+                id: id.to_owned(),
+                rev: winner.rev.clone(),
+                body: winner.body.clone().unwrap_or_default(),
+                deleted: winner.deleted,
+                conflicts,
+                sequence: doc.seq as u64,
+            }))
+        })
+    }
+
+    /// A given revision of a document, if it is known with its body (leaf
+    /// revisions keep their bodies; older ones may not).
+    pub fn get_revision(&self, id: &str, rev: &RevId) -> Result<Option<Document>> {
+        let Some(tree) = self.revision_tree(id)? else {
+            return Ok(None);
+        };
+        let sequence = self.get(id)?.map_or(0, |d| d.sequence);
+        Ok(tree.get(rev).and_then(|node| {
+            Some(Document {
+                id: id.to_owned(),
+                rev: node.rev.clone(),
+                body: node.body.clone()?,
+                deleted: node.deleted,
+                conflicts: Vec::new(),
+                sequence,
+            })
+        }))
+    }
+
+    /// The whole revision tree of a document.
+    pub fn revision_tree(&self, id: &str) -> Result<Option<RevTree>> {
+        self.db.read(|c| Ok(load_doc(c, self.id, id)?.map(|d| d.tree)))
+    }
+
+    /// Saves a document. `rev` is the revision the edit is based on: `None`
+    /// to create one (or recreate a deleted one). Returns the new revision.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] if `rev` is not current; [`Error::InvalidInput`]
+    /// for a bad id or body (nothing is written).
+    pub fn save(&self, id: &str, rev: Option<&RevId>, body: &str) -> Result<RevId> {
+        self.db.batch(|b| b.save(self, id, rev, body))
+    }
+
+    /// Deletes a document (writes a tombstone revision over `rev`).
+    pub fn delete(&self, id: &str, rev: &RevId) -> Result<RevId> {
+        self.db.batch(|b| b.delete(self, id, rev))
+    }
+
+    /// Removes a document and all its history from this database only.
+    /// Returns whether it existed.
+    pub fn purge(&self, id: &str) -> Result<bool> {
+        self.db.batch(|b| b.purge(self, id))
+    }
+
+    /// Number of live (not deleted) documents.
+    pub fn count(&self) -> Result<u64> {
+        self.db.read(|c| {
+            let n: i64 = c
+                .prepare_cached("SELECT count(*) FROM docs WHERE collection = ?1 AND deleted = 0")?
+                .query_row([self.id], |r| r.get(0))?;
+            Ok(n as u64)
+        })
+    }
+
+    /// Changes after sequence `since`, oldest first, at most `limit`. Each
+    /// document appears once, at its latest change; deletions are included.
+    pub fn changes(&self, since: u64, limit: usize) -> Result<ChangesBatch> {
+        self.db.read(|c| {
+            let last: i64 = c.query_row("SELECT value FROM info WHERE key = 'last_seq'", [], |r| r.get(0))?;
+            // `+collection` keeps SQLite on the rowid (sequence) order.
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, id, rev, deleted, CASE WHEN branched THEN body END, CASE WHEN branched THEN tree END
+                 FROM docs WHERE seq > ?1 AND +collection = ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut rows = stmt.query(params![since as i64, self.id, limit_sql])?;
+            let mut changes = Vec::new();
+            while let Some(row) = rows.next()? {
+                let id: String = row.get(1)?;
+                let rev_text: String = row.get(2)?;
+                let corrupt = |why: String| Error::Corrupt(format!("document {id:?}: {why}"));
+                let rev: RevId = rev_text.parse().map_err(|e: InvalidInput| corrupt(e.to_string()))?;
+                let leaves = match (row.get::<_, Option<String>>(4)?, row.get::<_, Option<Vec<u8>>>(5)?) {
+                    (Some(body), Some(blob)) => {
+                        let tree = decode_tree(&blob, &body).map_err(corrupt)?;
+                        let mut leaves: Vec<RevId> = tree
+                            .leaves()
+                            .into_iter()
+                            .map(|n| n.rev.clone())
+                            .filter(|r| r != &rev)
+                            .collect();
+                        leaves.insert(0, rev.clone());
+                        leaves
+                    }
+                    _ => vec![rev.clone()],
+                };
+                changes.push(Change {
+                    sequence: row.get::<_, i64>(0)? as u64,
+                    id,
+                    rev,
+                    deleted: row.get(3)?,
+                    leaves,
+                });
+            }
+            let last_sequence = match changes.last() {
+                Some(change) if changes.len() >= limit => change.sequence,
+                _ => last.max(0) as u64,
+            };
+            Ok(ChangesBatch { changes, last_sequence })
+        })
+    }
+
+    /// Calls `listener` after each committed write that changed documents of
+    /// this collection, on the writing thread. Dropping the token removes it.
+    pub fn add_change_listener(&self, listener: impl Fn(&ChangeEvent) + Send + Sync + 'static) -> ListenerToken {
+        self.db
+            .inner
+            .notifier
+            .add_listener(&self.name, None, Arc::new(listener))
+    }
+
+    /// Calls `listener` after each committed write that changed the document
+    /// `id`. Dropping the token removes it.
+    pub fn add_document_listener(
+        &self,
+        id: &str,
+        listener: impl Fn(&ChangeEvent) + Send + Sync + 'static,
+    ) -> ListenerToken {
+        self.db
+            .inner
+            .notifier
+            .add_listener(&self.name, Some(id), Arc::new(listener))
+    }
+
+    /// A local document: stored here only, never replicated (checkpoints
+    /// live here).
+    pub fn get_local(&self, id: &str) -> Result<Option<String>> {
+        self.db.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT body FROM local_docs WHERE collection = ?1 AND id = ?2")?
+                    .query_row(params![self.id, id], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    /// Writes a local document (a JSON object).
+    pub fn put_local(&self, id: &str, body: &str) -> Result<()> {
+        let canonical = body::canonicalize(body)?;
+        self.db.batch(|b| b.put_local(self, id, Some(&canonical)))
+    }
+
+    /// Removes a local document.
+    pub fn delete_local(&self, id: &str) -> Result<()> {
+        self.db.batch(|b| b.put_local(self, id, None))
+    }
+}

@@ -1,0 +1,266 @@
+//! `Database`: one SQLite file, its connection, collections and batches.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use tokio::sync::watch;
+
+use super::names::check_collection_name;
+use super::notify::Notifier;
+use super::writer::Batch;
+use super::{schema, Collection, DEFAULT_COLLECTION};
+use crate::error::{Error, InvalidInput, Result};
+use crate::tuning::{BUSY_TIMEOUT_MS, DEFAULT_REVS_LIMIT};
+
+/// How hard a commit works to survive a power cut.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// SQLite `synchronous = NORMAL` in WAL mode: a commit survives a crash
+    /// of the app; a power cut may lose the last commits, never corrupt.
+    #[default]
+    Normal,
+    /// SQLite `synchronous = FULL`: every commit is on disk when it returns.
+    Full,
+}
+
+/// Options for [`Database::open`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// Commit durability; [`Durability::Normal`] by default.
+    pub durability: Durability,
+    /// Ancestor revision ids kept per branch (CouchDB's `revs_limit`), at
+    /// least 1; 100 by default.
+    pub revs_limit: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            durability: Durability::Normal,
+            revs_limit: DEFAULT_REVS_LIMIT,
+        }
+    }
+}
+
+/// A database: one SQLite file (WAL mode) holding collections of documents.
+///
+/// Cloning is cheap and shares the handle. Opening the same file twice gives
+/// two handles that are safe to use together (SQLite locking) and that see
+/// each other's change notifications.
+///
+/// # Examples
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use outpost_core::{Database, DatabaseConfig};
+/// let db = Database::open(dir.path().join("camp.db"), DatabaseConfig::default()).unwrap();
+/// let children = db.create_collection("children").unwrap();
+/// let rev = children.save("child-1", None, r#"{"name":"Amina","age":7}"#).unwrap();
+/// assert_eq!(children.get("child-1").unwrap().unwrap().rev, rev);
+/// db.close().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    conn: Mutex<Option<Connection>>,
+    path: PathBuf,
+    uuid: String,
+    config: DatabaseConfig,
+    pub(crate) notifier: Arc<Notifier>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.inner.path)
+            .field("uuid", &self.inner.uuid)
+            .finish()
+    }
+}
+
+impl Database {
+    /// Opens the database file at `path`, creating it if needed.
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadConfig`] for a `revs_limit` of 0 or a missing
+    /// directory; [`Error::SchemaTooNew`] for a file from a newer Outpost;
+    /// [`Error::Storage`] if SQLite cannot open the file.
+    pub fn open(path: impl AsRef<Path>, config: DatabaseConfig) -> Result<Database> {
+        let path = path.as_ref();
+        if config.revs_limit == 0 {
+            return Err(InvalidInput::BadConfig("revs_limit must be at least 1".into()).into());
+        }
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(InvalidInput::BadConfig(format!("the directory {} does not exist", dir.display())).into());
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Corrupt(format!(
+                "could not switch the journal to WAL (got {mode})"
+            )));
+        }
+        let synchronous = match config.durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let uuid = schema::migrate(&mut conn)?;
+        let last_seq: i64 = conn.query_row("SELECT value FROM info WHERE key = 'last_seq'", [], |r| r.get(0))?;
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let notifier = Notifier::for_path(&canonical, last_seq.max(0) as u64);
+        Ok(Database {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(Some(conn)),
+                path: canonical,
+                uuid,
+                config,
+                notifier,
+            }),
+        })
+    }
+
+    /// The database's UUID, made when the file was created.
+    pub fn uuid(&self) -> &str {
+        &self.inner.uuid
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &DatabaseConfig {
+        &self.inner.config
+    }
+
+    /// Closes the handle (every clone of it). Later calls fail with
+    /// [`Error::Closed`]. Closing twice is fine.
+    pub fn close(&self) -> Result<()> {
+        let conn = self.inner.conn.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match conn {
+            Some(c) => c.close().map_err(|(_, e)| e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// The sequence of the latest change.
+    pub fn last_sequence(&self) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT value FROM info WHERE key = 'last_seq'", [], |r| {
+                r.get::<_, i64>(0)
+            })?
+            .max(0) as u64)
+        })
+    }
+
+    /// A receiver of the latest sequence: it changes whenever a write to this
+    /// file commits (through any handle in this process), so a task can
+    /// `changed().await` instead of polling.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.notifier.subscribe()
+    }
+
+    /// The default collection (`_default`).
+    pub fn default_collection(&self) -> Result<Collection> {
+        self.collection(DEFAULT_COLLECTION)
+    }
+
+    /// An existing collection.
+    ///
+    /// # Errors
+    /// [`Error::CollectionNotFound`] if there is none of that name.
+    pub fn collection(&self, name: &str) -> Result<Collection> {
+        check_collection_name(name)?;
+        let id = self.read(|c| {
+            Ok(c.query_row("SELECT id FROM collections WHERE name = ?1", [name], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?)
+        })?;
+        id.map(|id| Collection::new(self.clone(), id, name.to_owned()))
+            .ok_or_else(|| Error::CollectionNotFound(name.to_owned()))
+    }
+
+    /// Creates a collection, or returns it if it exists.
+    pub fn create_collection(&self, name: &str) -> Result<Collection> {
+        check_collection_name(name)?;
+        self.with_conn(|c| Ok(c.execute("INSERT OR IGNORE INTO collections (name) VALUES (?1)", [name])?))?;
+        self.collection(name)
+    }
+
+    /// Names of all collections, sorted.
+    pub fn collection_names(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT name FROM collections ORDER BY name")?;
+            let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            Ok(names)
+        })
+    }
+
+    /// Deletes a collection with all its documents. The default collection
+    /// cannot be deleted.
+    pub fn delete_collection(&self, name: &str) -> Result<()> {
+        if name == DEFAULT_COLLECTION {
+            return Err(InvalidInput::BadCollectionName(name.to_owned()).into());
+        }
+        let collection = self.collection(name)?;
+        self.with_conn(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM docs WHERE collection = ?1", [collection.id])?;
+            tx.execute("DELETE FROM local_docs WHERE collection = ?1", [collection.id])?;
+            tx.execute("DELETE FROM collections WHERE id = ?1", [collection.id])?;
+            Ok(tx.commit()?)
+        })
+    }
+
+    /// Runs `f` in one transaction: everything it writes is committed
+    /// together, or nothing if it returns an error. Listeners are told after
+    /// the commit. Do not call other methods of this database inside `f`:
+    /// the handle is busy with the batch.
+    ///
+    /// # Errors
+    /// The error `f` returns, or a storage error from the commit.
+    pub fn batch<T>(&self, f: impl FnOnce(&mut Batch<'_>) -> Result<T>) -> Result<T> {
+        let (value, seq, events) = self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut batch = Batch::begin(&tx, &self.inner.notifier, self.inner.config.revs_limit)?;
+            let value = f(&mut batch)?;
+            let (seq, events) = batch.finish()?;
+            tx.commit()?;
+            Ok((value, seq, events))
+        })?;
+        if !events.is_empty() {
+            self.inner.notifier.publish(seq, events);
+        }
+        Ok(value)
+    }
+
+    /// Runs `f` on the connection inside a read transaction (one snapshot).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = f(&tx)?;
+            tx.finish()?;
+            Ok(value)
+        })
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut guard = self.inner.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = guard.as_mut().ok_or(Error::Closed)?;
+        f(conn)
+    }
+}

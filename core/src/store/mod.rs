@@ -1,0 +1,19 @@
+//! The local document store: one SQLite file holding collections of JSON
+//! documents with revision trees, a changes feed and local documents.
+
+mod collection;
+mod database;
+mod document;
+mod names;
+mod notify;
+mod schema;
+mod writer;
+
+pub use collection::Collection;
+pub use database::{Database, DatabaseConfig, Durability};
+pub use document::{Change, ChangesBatch, Document};
+pub use notify::{ChangeEvent, ListenerToken};
+pub use writer::Batch;
+
+/// Name of the collection every database has.
+pub const DEFAULT_COLLECTION: &str = "_default";

@@ -1,0 +1,72 @@
+//! The versioned SQLite schema and its migrations.
+//!
+//! `PRAGMA user_version` holds the schema version. Each migration runs in
+//! the opening transaction; a file from a newer version is refused rather
+//! than misread.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use crate::error::{Error, Result};
+use crate::store::DEFAULT_COLLECTION;
+
+/// Migrations in order; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: documents, collections, local documents, database info.
+    "CREATE TABLE info (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT, WITHOUT ROWID;
+     CREATE TABLE collections (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT;
+     -- seq is the rowid: the changes feed is a scan in rowid order, and a
+     -- document moves to a new rowid each time it changes.
+     CREATE TABLE docs (
+         seq INTEGER PRIMARY KEY,
+         collection INTEGER NOT NULL,
+         id TEXT NOT NULL,
+         rev TEXT NOT NULL,
+         deleted INTEGER NOT NULL,
+         branched INTEGER NOT NULL,
+         body TEXT NOT NULL,
+         tree BLOB NOT NULL,
+         UNIQUE (collection, id)
+     ) STRICT;
+     CREATE TABLE local_docs (
+         collection INTEGER NOT NULL,
+         id TEXT NOT NULL,
+         body TEXT NOT NULL,
+         PRIMARY KEY (collection, id)
+     ) STRICT, WITHOUT ROWID;",
+];
+
+/// The schema version this library writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the schema up to date and returns the database UUID (created on
+/// first open).
+pub(crate) fn migrate(conn: &mut Connection) -> Result<String> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for migration in &MIGRATIONS[version.max(0) as usize..] {
+        tx.execute_batch(migration)?;
+    }
+    if version == 0 {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        tx.execute(
+            "INSERT INTO info (key, value) VALUES ('uuid', ?1), ('last_seq', 0)",
+            [&uuid],
+        )?;
+        tx.execute(
+            "INSERT INTO collections (id, name) VALUES (1, ?1)",
+            [DEFAULT_COLLECTION],
+        )?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    let uuid: Option<String> = tx
+        .query_row("SELECT value FROM info WHERE key = 'uuid'", [], |r| r.get(0))
+        .optional()?;
+    tx.commit()?;
+    uuid.ok_or_else(|| Error::Corrupt("the database has no UUID".into()))
+}

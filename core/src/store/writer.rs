@@ -1,0 +1,278 @@
+//! Writes inside one SQLite transaction: local edits, revisions inserted by
+//! replication, purges and local documents. Every write of the store goes
+//! through [`Batch`], so single writes and batches share one code path.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::names::check_doc_id;
+use super::notify::{ChangeEvent, Notifier};
+use super::Collection;
+use crate::body::{self, EMPTY_BODY};
+use crate::error::{Error, InvalidInput, Result};
+use crate::revision::{decode_tree, encode_tree, RevId, RevTree};
+
+/// A group of writes committed together or not at all.
+///
+/// Obtained from [`crate::Database::batch`]; if the closure returns an error
+/// nothing it wrote is kept.
+///
+/// # Examples
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use outpost_core::{Database, DatabaseConfig};
+/// let db = Database::open(dir.path().join("camp.db"), DatabaseConfig::default()).unwrap();
+/// let people = db.default_collection().unwrap();
+/// db.batch(|b| {
+///     for i in 0..3 {
+///         b.save(&people, &format!("child-{i}"), None, r#"{"registered":true}"#)?;
+///     }
+///     Ok(())
+/// })
+/// .unwrap();
+/// assert_eq!(people.count().unwrap(), 3);
+/// ```
+pub struct Batch<'a> {
+    tx: &'a Transaction<'a>,
+    notifier: &'a Arc<Notifier>,
+    revs_limit: u32,
+    last_seq: u64,
+    live_collections: HashSet<i64>,
+    events: Vec<ChangeEvent>,
+}
+
+/// A document row as stored.
+pub(crate) struct StoredDoc {
+    pub(crate) seq: i64,
+    pub(crate) tree: RevTree,
+}
+
+impl<'a> Batch<'a> {
+    pub(crate) fn begin(tx: &'a Transaction<'a>, notifier: &'a Arc<Notifier>, revs_limit: u32) -> Result<Self> {
+        let last_seq: i64 = tx.query_row("SELECT value FROM info WHERE key = 'last_seq'", [], |r| r.get(0))?;
+        Ok(Batch {
+            tx,
+            notifier,
+            revs_limit,
+            last_seq: u64::try_from(last_seq).map_err(|_| Error::Corrupt("negative sequence".into()))?,
+            live_collections: HashSet::new(),
+            events: Vec::new(),
+        })
+    }
+
+    /// Records the new last sequence and hands back what changed.
+    pub(crate) fn finish(self) -> Result<(u64, Vec<ChangeEvent>)> {
+        if !self.events.is_empty() {
+            self.tx.execute(
+                "UPDATE info SET value = ?1 WHERE key = 'last_seq'",
+                [self.last_seq as i64],
+            )?;
+        }
+        let mut events = self.events;
+        for e in &mut events {
+            e.sequence = self.last_seq;
+        }
+        Ok((self.last_seq, events))
+    }
+
+    /// Saves a new revision of a document with optimistic concurrency.
+    ///
+    /// `rev` is the revision the edit is based on: `None` to create a
+    /// document (or recreate a deleted one), otherwise a current leaf.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] if `rev` is stale; [`Error::InvalidInput`] for a
+    /// bad id or body; [`Error::CollectionNotFound`] if the collection was
+    /// deleted.
+    pub fn save(&mut self, collection: &Collection, id: &str, rev: Option<&RevId>, body: &str) -> Result<RevId> {
+        let canonical = body::canonicalize(body)?;
+        self.edit(collection, id, rev, false, canonical)
+    }
+
+    /// Deletes a document: adds a tombstone revision over `rev`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if there is no such document; [`Error::Conflict`]
+    /// if `rev` is not a live leaf.
+    pub fn delete(&mut self, collection: &Collection, id: &str, rev: &RevId) -> Result<RevId> {
+        self.edit(collection, id, Some(rev), true, EMPTY_BODY.to_owned())
+    }
+
+    /// Removes a document and its history from this database only (purges
+    /// are not replicated). Returns whether there was such a document.
+    pub fn purge(&mut self, collection: &Collection, id: &str) -> Result<bool> {
+        self.check_collection(collection)?;
+        let n = self
+            .tx
+            .prepare_cached("DELETE FROM docs WHERE collection = ?1 AND id = ?2")?
+            .execute(params![collection.id, id])?;
+        Ok(n > 0)
+    }
+
+    fn edit(&mut self, c: &Collection, id: &str, rev: Option<&RevId>, deleted: bool, body: String) -> Result<RevId> {
+        check_doc_id(id)?;
+        self.check_collection(c)?;
+        let existing = self.load(c.id, id)?;
+        let conflict = |tree: Option<&RevTree>| Error::Conflict {
+            id: id.to_owned(),
+            current: tree.and_then(|t| t.winner()).map(|w| w.rev.to_string()),
+        };
+        let (mut tree, old_seq) = match existing {
+            Some(doc) => (doc.tree, Some(doc.seq)),
+            None if deleted => {
+                return Err(Error::NotFound {
+                    id: id.to_owned(),
+                    rev: None,
+                })
+            }
+            None if rev.is_some() => return Err(conflict(None)),
+            None => (RevTree::default(), None),
+        };
+        let parent = match rev {
+            Some(r) => {
+                let live_leaf = tree.is_leaf(r) && tree.get(r).is_some_and(|n| !n.deleted);
+                // Deleting needs a live leaf; saving may also extend a deleted leaf.
+                if !(live_leaf || (!deleted && tree.is_leaf(r))) {
+                    return Err(conflict(Some(&tree)));
+                }
+                Some(r.clone())
+            }
+            None => match tree.winner() {
+                None => None,
+                Some(w) if w.deleted => Some(w.rev.clone()),
+                Some(_) => return Err(conflict(Some(&tree))),
+            },
+        };
+        let new_rev = tree.add_child(parent.as_ref(), deleted, body)?;
+        self.store(c, id, old_seq, &mut tree)?;
+        Ok(new_rev)
+    }
+
+    /// Merges a revision with its history as given (replication's "no new
+    /// edits" mode). Returns whether the revision was new.
+    pub(crate) fn insert_revision(
+        &mut self,
+        c: &Collection,
+        id: &str,
+        history: &[RevId],
+        deleted: bool,
+        body: &str,
+    ) -> Result<bool> {
+        check_doc_id(id)?;
+        let canonical = body::canonicalize(body)?;
+        self.check_collection(c)?;
+        let (mut tree, old_seq) = match self.load(c.id, id)? {
+            Some(doc) => (doc.tree, Some(doc.seq)),
+            None => (RevTree::default(), None),
+        };
+        if !tree.insert(history, deleted, canonical)? {
+            return Ok(false);
+        }
+        self.store(c, id, old_seq, &mut tree)?;
+        Ok(true)
+    }
+
+    /// Loads a document's row, checking what was read.
+    pub(crate) fn load(&self, collection: i64, id: &str) -> Result<Option<StoredDoc>> {
+        load_doc(self.tx, collection, id)
+    }
+
+    /// Writes a tree as the document's row under a new sequence.
+    pub(crate) fn store(&mut self, c: &Collection, id: &str, old_seq: Option<i64>, tree: &mut RevTree) -> Result<()> {
+        tree.prune(self.revs_limit);
+        let leaves = tree.leaves().len();
+        let winner = tree
+            .winner()
+            .ok_or_else(|| Error::Corrupt(format!("document {id:?} has no revision")))?;
+        let body = winner.body.as_deref().unwrap_or(EMPTY_BODY);
+        let blob = encode_tree(tree, &winner.rev);
+        self.last_seq += 1;
+        let seq = self.last_seq as i64;
+        let (rev, deleted, branched) = (winner.rev.to_string(), winner.deleted, leaves > 1);
+        match old_seq {
+            Some(old) => self
+                .tx
+                .prepare_cached(
+                    "UPDATE docs SET seq = ?1, rev = ?2, deleted = ?3, branched = ?4, body = ?5, tree = ?6 WHERE seq = ?7",
+                )?
+                .execute(params![seq, rev, deleted, branched, body, blob, old])?,
+            None => self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO docs (seq, rev, deleted, branched, body, tree, collection, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![seq, rev, deleted, branched, body, blob, c.id, id])?,
+        };
+        match self.events.last_mut() {
+            Some(e) if e.collection == c.name => e.doc_ids.push(id.to_owned()),
+            _ => self.events.push(ChangeEvent {
+                collection: c.name.clone(),
+                doc_ids: vec![id.to_owned()],
+                sequence: 0,
+            }),
+        }
+        Ok(())
+    }
+
+    /// Writes (or with `None`, removes) a local document.
+    pub(crate) fn put_local(&mut self, c: &Collection, id: &str, body: Option<&str>) -> Result<()> {
+        self.check_collection(c)?;
+        match body {
+            Some(b) => self
+                .tx
+                .prepare_cached("INSERT OR REPLACE INTO local_docs (collection, id, body) VALUES (?1, ?2, ?3)")?
+                .execute(params![c.id, id, b])?,
+            None => self
+                .tx
+                .prepare_cached("DELETE FROM local_docs WHERE collection = ?1 AND id = ?2")?
+                .execute(params![c.id, id])?,
+        };
+        Ok(())
+    }
+
+    fn check_collection(&mut self, c: &Collection) -> Result<()> {
+        if !Arc::ptr_eq(&c.notifier(), self.notifier) {
+            return Err(InvalidInput::BadConfig(format!("collection {:?} belongs to another database", c.name)).into());
+        }
+        if self.live_collections.contains(&c.id) {
+            return Ok(());
+        }
+        let exists = self
+            .tx
+            .prepare_cached("SELECT 1 FROM collections WHERE id = ?1")?
+            .query_row([c.id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(Error::CollectionNotFound(c.name.clone()));
+        }
+        self.live_collections.insert(c.id);
+        Ok(())
+    }
+}
+
+/// Reads a document row and decodes its tree, checking it against the row.
+pub(crate) fn load_doc(conn: &rusqlite::Connection, collection: i64, id: &str) -> Result<Option<StoredDoc>> {
+    let mut stmt = conn.prepare_cached("SELECT seq, rev, body, tree FROM docs WHERE collection = ?1 AND id = ?2")?;
+    let row = stmt
+        .query_row(params![collection, id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((seq, rev, body, blob)) = row else {
+        return Ok(None);
+    };
+    let corrupt = |why: String| Error::Corrupt(format!("document {id:?}: {why}"));
+    let tree = decode_tree(&blob, &body).map_err(corrupt)?;
+    if tree.winner().map(|w| w.rev.to_string()) != Some(rev) {
+        return Err(corrupt("the stored winner does not match the revision tree".into()));
+    }
+    Ok(Some(StoredDoc { seq, tree }))
+}
