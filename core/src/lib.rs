@@ -26,14 +26,16 @@
 
 mod body;
 mod error;
+mod listeners;
 pub mod replication;
 mod revision;
 mod store;
 pub mod tuning;
 
 pub use error::{Error, InvalidInput, ReplicationError, Result};
+pub use listeners::ListenerToken;
 pub use revision::{RevId, RevNode, RevTree};
 pub use store::{
     Batch, Change, ChangeEvent, ChangesBatch, Collection, Database, DatabaseConfig, Document, Durability,
-    ListenerToken, DEFAULT_COLLECTION,
+    DEFAULT_COLLECTION,
 };

@@ -6,4 +6,5 @@ mod tree;
 
 pub(crate) use codec::{decode_tree, encode_tree};
 pub use rev_id::RevId;
+pub(crate) use tree::{winner_order, RESOLVED_TOMBSTONE_BODY};
 pub use tree::{RevNode, RevTree};

@@ -24,7 +24,9 @@ pub struct RevNode {
     /// The parent revision id, if known. The parent node itself may have been
     /// pruned away.
     pub parent: Option<RevId>,
-    /// Whether this revision is a deletion (tombstone).
+    /// Whether this revision is a deletion (tombstone). Known for leaves
+    /// only: ancestors are always `false`, as whether an ancestor was learnt
+    /// with its flag depends on the order histories arrived in.
     pub deleted: bool,
     /// Canonical JSON body; kept for leaves, dropped for ancestors.
     pub body: Option<String>,
@@ -220,6 +222,7 @@ impl RevTree {
         for node in &mut self.nodes {
             if parents.contains(&node.rev) {
                 node.body = None;
+                node.deleted = false;
             }
         }
     }

@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension};
 
-use super::notify::{ChangeEvent, ListenerToken, Notifier};
+use super::notify::{ChangeEvent, Notifier};
 use super::writer::load_doc;
 use super::{Change, ChangesBatch, Database, Document};
 use crate::body;
 use crate::error::{Error, InvalidInput, Result};
+use crate::listeners::ListenerToken;
 use crate::revision::{decode_tree, RevId, RevTree};
 
 /// A named set of documents inside a [`Database`].
@@ -179,9 +180,21 @@ impl Collection {
             }
             let last_sequence = match changes.last() {
                 Some(change) if changes.len() >= limit => change.sequence,
+                // Nothing was read: the feed is complete only up to `since`.
+                None if limit == 0 => since,
                 _ => last.max(0) as u64,
             };
             Ok(ChangesBatch { changes, last_sequence })
+        })
+    }
+
+    /// How many documents of this collection changed after `since`.
+    pub fn count_changes(&self, since: u64) -> Result<u64> {
+        self.db.read(|c| {
+            let n: i64 = c
+                .prepare_cached("SELECT count(*) FROM docs WHERE seq > ?1 AND +collection = ?2")?
+                .query_row(params![since as i64, self.id], |r| r.get(0))?;
+            Ok(n as u64)
         })
     }
 

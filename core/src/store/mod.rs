@@ -12,7 +12,8 @@ mod writer;
 pub use collection::Collection;
 pub use database::{Database, DatabaseConfig, Durability};
 pub use document::{Change, ChangesBatch, Document};
-pub use notify::{ChangeEvent, ListenerToken};
+pub use notify::ChangeEvent;
+pub(crate) use writer::load_doc;
 pub use writer::Batch;
 
 /// Name of the collection every database has.

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use crate::listeners::{ListenerToken, Listeners};
+
 use tokio::sync::watch;
 
 /// What a committed write changed in one collection.
@@ -20,38 +22,11 @@ pub struct ChangeEvent {
 
 type Callback = Arc<dyn Fn(&ChangeEvent) + Send + Sync>;
 
-struct Registration {
-    key: u64,
-    collection: String,
-    doc_id: Option<String>,
-    callback: Callback,
-}
-
 /// Shared by every handle open on one database file.
 pub(crate) struct Notifier {
     last_seq: watch::Sender<u64>,
-    listeners: Mutex<(u64, Vec<Registration>)>,
-}
-
-/// Removes its listener when dropped (or on [`ListenerToken::remove`]).
-#[must_use = "the listener is removed when the token is dropped"]
-pub struct ListenerToken {
-    notifier: Weak<Notifier>,
-    key: u64,
-}
-
-impl ListenerToken {
-    /// Removes the listener now.
-    pub fn remove(self) {}
-}
-
-impl Drop for ListenerToken {
-    fn drop(&mut self) {
-        if let Some(n) = self.notifier.upgrade() {
-            let mut guard = n.listeners.lock().unwrap_or_else(|e| e.into_inner());
-            guard.1.retain(|r| r.key != self.key);
-        }
-    }
+    /// Each entry filters by collection (and document) itself.
+    listeners: Listeners<ChangeEvent>,
 }
 
 impl Notifier {
@@ -68,7 +43,7 @@ impl Notifier {
         }
         let notifier = Arc::new(Notifier {
             last_seq: watch::channel(last_seq).0,
-            listeners: Mutex::new((0, Vec::new())),
+            listeners: Listeners::default(),
         });
         registry.insert(path.to_owned(), Arc::downgrade(&notifier));
         notifier
@@ -79,25 +54,21 @@ impl Notifier {
         self.last_seq.subscribe()
     }
 
-    pub(crate) fn add_listener(
-        self: &Arc<Self>,
-        collection: &str,
-        doc_id: Option<&str>,
-        callback: Callback,
-    ) -> ListenerToken {
-        let mut guard = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-        guard.0 += 1;
-        let key = guard.0;
-        guard.1.push(Registration {
-            key,
-            collection: collection.to_owned(),
-            doc_id: doc_id.map(str::to_owned),
-            callback,
-        });
-        ListenerToken {
-            notifier: Arc::downgrade(self),
-            key,
-        }
+    pub(crate) fn add_listener(&self, collection: &str, doc_id: Option<&str>, callback: Callback) -> ListenerToken {
+        let (collection, doc_id) = (collection.to_owned(), doc_id.map(str::to_owned));
+        self.listeners.add(Arc::new(move |event: &ChangeEvent| {
+            if event.collection != collection {
+                return;
+            }
+            match &doc_id {
+                None => callback(event),
+                Some(id) if event.doc_ids.contains(id) => callback(&ChangeEvent {
+                    doc_ids: vec![id.clone()],
+                    ..event.clone()
+                }),
+                Some(_) => {}
+            }
+        }))
     }
 
     /// Publishes a committed write. Listeners run on the calling thread,
@@ -108,28 +79,8 @@ impl Notifier {
             *seq = (*seq).max(sequence);
             newer
         });
-        let calls: Vec<(Callback, ChangeEvent)> = {
-            let guard = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-            let mut calls = Vec::new();
-            for event in &events {
-                for reg in guard.1.iter().filter(|r| r.collection == event.collection) {
-                    match &reg.doc_id {
-                        None => calls.push((reg.callback.clone(), event.clone())),
-                        Some(id) if event.doc_ids.contains(id) => {
-                            let only = ChangeEvent {
-                                doc_ids: vec![id.clone()],
-                                ..event.clone()
-                            };
-                            calls.push((reg.callback.clone(), only));
-                        }
-                        Some(_) => {}
-                    }
-                }
-            }
-            calls
-        };
-        for (callback, event) in calls {
-            callback(&event);
+        for event in &events {
+            self.listeners.emit(event);
         }
     }
 }

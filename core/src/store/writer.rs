@@ -241,8 +241,10 @@ impl<'a> Batch<'a> {
         }
         let exists = self
             .tx
-            .prepare_cached("SELECT 1 FROM collections WHERE id = ?1")?
-            .query_row([c.id], |_| Ok(()))
+            // The name too: SQLite may give a deleted collection's id to the
+            // next one created, and a stale handle must not write into it.
+            .prepare_cached("SELECT 1 FROM collections WHERE id = ?1 AND name = ?2")?
+            .query_row(params![c.id, c.name], |_| Ok(()))
             .optional()?
             .is_some();
         if !exists {

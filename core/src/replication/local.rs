@@ -1,0 +1,164 @@
+//! `LocalEndpoint`: a [`Database`] as one side of a replication.
+//!
+//! SQLite calls block, so each operation runs on tokio's blocking pool.
+
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+
+use super::endpoint::{Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision};
+use crate::error::{Error, Result};
+use crate::revision::RevId;
+use crate::store::{load_doc, ChangesBatch, Collection, Database};
+
+/// A local database as a replication endpoint.
+///
+/// # Examples
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::sync::Arc;
+/// use outpost_core::{Database, DatabaseConfig};
+/// use outpost_core::replication::{Endpoint, LocalEndpoint};
+/// let db = Database::open(dir.path().join("a.db"), DatabaseConfig::default()).unwrap();
+/// let endpoint: Arc<dyn Endpoint> = Arc::new(LocalEndpoint::new(db));
+/// ```
+#[derive(Clone, Debug)]
+pub struct LocalEndpoint {
+    db: Database,
+}
+
+impl LocalEndpoint {
+    /// Wraps a database.
+    pub fn new(db: Database) -> LocalEndpoint {
+        LocalEndpoint { db }
+    }
+
+    /// The database.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        collection: &str,
+        f: impl FnOnce(Collection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.db.clone();
+        let name = collection.to_owned();
+        tokio::task::spawn_blocking(move || f(db.collection(&name)?))
+            .await
+            .map_err(|e| Error::Corrupt(format!("a storage task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Endpoint for LocalEndpoint {
+    async fn uuid(&self) -> Result<String> {
+        Ok(self.db.uuid().to_owned())
+    }
+
+    async fn changes(&self, collection: &str, since: u64, limit: usize) -> Result<ChangesBatch> {
+        self.blocking(collection, move |c| c.changes(since, limit)).await
+    }
+
+    async fn count_changes(&self, collection: &str, since: u64) -> Result<u64> {
+        self.blocking(collection, move |c| c.count_changes(since)).await
+    }
+
+    async fn wait_for_changes(&self, since: u64) -> Result<()> {
+        let mut rx = self.db.subscribe();
+        rx.wait_for(|seq| *seq > since).await.map_err(|_| Error::Closed)?;
+        Ok(())
+    }
+
+    async fn revs_diff(&self, collection: &str, revs: Vec<(String, Vec<RevId>)>) -> Result<Vec<MissingRevs>> {
+        self.blocking(collection, move |c| {
+            c.database().read(|conn| {
+                let mut out = Vec::new();
+                let mut winner_of = conn.prepare_cached("SELECT rev FROM docs WHERE collection = ?1 AND id = ?2")?;
+                for (id, revs) in revs {
+                    let winner: Option<String> = winner_of.query_row(params![c.id, id], |r| r.get(0)).optional()?;
+                    let missing: Vec<RevId> = match winner {
+                        None => revs,
+                        // The common case: the only revision asked for is the winner.
+                        Some(w) if revs.len() == 1 && revs[0].to_string() == w => Vec::new(),
+                        Some(_) => {
+                            let tree = load_doc(conn, c.id, &id)?.map(|d| d.tree).unwrap_or_default();
+                            revs.into_iter().filter(|r| tree.get(r).is_none()).collect()
+                        }
+                    };
+                    if !missing.is_empty() {
+                        out.push(MissingRevs { id, missing });
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    async fn fetch(
+        &self,
+        collection: &str,
+        wanted: &[(String, RevId)],
+        max_history: usize,
+        max_bytes: usize,
+    ) -> Result<FetchedBatch> {
+        let wanted = wanted.to_vec();
+        self.blocking(collection, move |c| {
+            c.database().read(|conn| {
+                let mut batch = FetchedBatch::default();
+                let mut bytes = 0;
+                let mut loaded: Option<(String, crate::RevTree)> = None;
+                for (id, rev) in &wanted {
+                    if bytes >= max_bytes {
+                        break;
+                    }
+                    batch.consumed += 1;
+                    if loaded.as_ref().map(|(l, _)| l) != Some(id) {
+                        loaded = load_doc(conn, c.id, id)?.map(|d| (id.clone(), d.tree));
+                    }
+                    let Some((_, tree)) = &loaded else { continue };
+                    let Some(node) = tree.get(rev) else { continue };
+                    let Some(body) = &node.body else { continue };
+                    bytes += body.len();
+                    batch.revisions.push(Revision {
+                        id: id.clone(),
+                        history: tree.history(rev, max_history),
+                        deleted: node.deleted,
+                        body: body.clone(),
+                    });
+                }
+                Ok(batch)
+            })
+        })
+        .await
+    }
+
+    async fn insert(&self, collection: &str, revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>> {
+        self.blocking(collection, move |c| {
+            c.database().batch(|b| {
+                let mut outcomes = Vec::with_capacity(revisions.len());
+                for r in revisions {
+                    let result = match b.insert_revision(&c, &r.id, &r.history, r.deleted, &r.body) {
+                        Ok(added) => Ok(added),
+                        Err(e @ (Error::InvalidInput(_) | Error::Corrupt(_))) => Err(e),
+                        Err(e) => return Err(e),
+                    };
+                    outcomes.push(InsertOutcome { id: r.id, result });
+                }
+                Ok(outcomes)
+            })
+        })
+        .await
+    }
+
+    async fn get_checkpoint(&self, collection: &str, id: &str) -> Result<Option<String>> {
+        let id = id.to_owned();
+        self.blocking(collection, move |c| c.get_local(&id)).await
+    }
+
+    async fn put_checkpoint(&self, collection: &str, id: &str, body: &str) -> Result<()> {
+        let (id, body) = (id.to_owned(), body.to_owned());
+        self.blocking(collection, move |c| c.put_local(&id, &body)).await
+    }
+}

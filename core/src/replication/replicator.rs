@@ -1,0 +1,502 @@
+//! `Replicator`: the root that runs every role for each collection and
+//! direction, retries transient failures with backoff, and reports status
+//! and document events.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::changes_feed::ChangesFeed;
+use super::checkpoint::Checkpointer;
+use super::config::{CollectionConfig, Direction, ReplicatorConfig};
+use super::conflict::{resolve_documents, ConflictResolver, DefaultConflictResolver};
+use super::endpoint::Endpoint;
+use super::fetcher::Fetcher;
+use super::inserter::insert;
+use super::local::LocalEndpoint;
+use super::rev_finder::find_missing;
+use super::status::{ActivityLevel, DocumentEvent, ReplicatorStatus};
+use crate::error::{Error, InvalidInput, ReplicationError, Result};
+use crate::listeners::{ListenerToken, Listeners};
+use crate::store::Database;
+
+/// Replicates a local database with another endpoint: push, pull or both,
+/// one-shot or continuous, resuming from checkpoints.
+///
+/// # Examples
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::sync::Arc;
+/// use outpost_core::{Database, DatabaseConfig};
+/// use outpost_core::replication::{LocalEndpoint, Replicator, ReplicatorConfig};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let phone = Database::open(dir.path().join("phone.db"), DatabaseConfig::default()).unwrap();
+/// let hub = Database::open(dir.path().join("hub.db"), DatabaseConfig::default()).unwrap();
+/// phone.default_collection().unwrap().save("child-1", None, r#"{"name":"Amina"}"#).unwrap();
+///
+/// let replicator = Replicator::new(phone, Arc::new(LocalEndpoint::new(hub.clone())), ReplicatorConfig::default()).unwrap();
+/// replicator.run().await.unwrap();
+/// assert!(hub.default_collection().unwrap().get("child-1").unwrap().is_some());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Replicator {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    local_db: Database,
+    local: Arc<dyn Endpoint>,
+    remote: Arc<dyn Endpoint>,
+    config: ReplicatorConfig,
+    status: watch::Sender<ReplicatorStatus>,
+    passes: Mutex<PassCounts>,
+    stop: watch::Sender<bool>,
+    running: Mutex<bool>,
+    status_listeners: Listeners<ReplicatorStatus>,
+    document_listeners: Listeners<[DocumentEvent]>,
+}
+
+impl Replicator {
+    /// A replicator between `local` and `remote`.
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadConfig`] if the configuration is inconsistent.
+    pub fn new(local: Database, remote: Arc<dyn Endpoint>, config: ReplicatorConfig) -> Result<Replicator> {
+        config.validate()?;
+        Ok(Replicator {
+            shared: Arc::new(Shared {
+                local: Arc::new(LocalEndpoint::new(local.clone())),
+                local_db: local,
+                remote,
+                config,
+                status: watch::channel(ReplicatorStatus::default()).0,
+                passes: Mutex::new(PassCounts::default()),
+                stop: watch::channel(false).0,
+                running: Mutex::new(false),
+                status_listeners: Listeners::default(),
+                document_listeners: Listeners::default(),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ReplicatorConfig {
+        &self.shared.config
+    }
+
+    /// Starts replicating in the background on the current tokio runtime.
+    /// Does nothing if it is already running.
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadConfig`] when called outside a tokio runtime.
+    pub fn start(&self) -> Result<()> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| InvalidInput::BadConfig("Replicator::start needs a tokio runtime".into()))?;
+        let this = self.clone();
+        handle.spawn(async move {
+            // The outcome is in the status; nothing else to do with it.
+            let _ = this.run().await;
+        });
+        Ok(())
+    }
+
+    /// Asks the replicator to stop; it finishes the step it is in and goes
+    /// to [`ActivityLevel::Stopped`]. Progress is kept in checkpoints.
+    pub fn stop(&self) {
+        self.shared.stop.send_replace(true);
+    }
+
+    /// Runs to completion (one-shot) or until stopped (continuous), retrying
+    /// transient errors with exponential backoff. Returns the error that
+    /// stopped it, if any. Returns at once if it is already running.
+    ///
+    /// # Cancel safety
+    /// Dropping the future stops the replication at an await point; what was
+    /// stored stays stored and the checkpoint may lag behind it, which only
+    /// means some revisions are compared again next time.
+    pub async fn run(&self) -> Result<()> {
+        {
+            let mut running = self.shared.running.lock().unwrap_or_else(|e| e.into_inner());
+            if *running {
+                return Ok(());
+            }
+            *running = true;
+        }
+        self.shared.stop.send_replace(false);
+        let outcome = self.shared.clone().run_with_retries().await;
+        *self.shared.running.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        outcome
+    }
+
+    /// The current status.
+    pub fn status(&self) -> ReplicatorStatus {
+        self.shared.status.borrow().clone()
+    }
+
+    /// A receiver of status changes.
+    pub fn subscribe_status(&self) -> watch::Receiver<ReplicatorStatus> {
+        self.shared.status.subscribe()
+    }
+
+    /// Calls `listener` on every status change (on a replication task).
+    pub fn add_status_listener(&self, listener: impl Fn(&ReplicatorStatus) + Send + Sync + 'static) -> ListenerToken {
+        self.shared.status_listeners.add(Arc::new(listener))
+    }
+
+    /// Calls `listener` with each group of documents replicated or refused.
+    pub fn add_document_listener(&self, listener: impl Fn(&[DocumentEvent]) + Send + Sync + 'static) -> ListenerToken {
+        self.shared.document_listeners.add(Arc::new(listener))
+    }
+
+    /// Ids of local documents of `collection` changed since the last push
+    /// checkpoint that the push would send (after doc-id and push filters).
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadConfig`] if this replicator does not push that
+    /// collection.
+    pub async fn pending_document_ids(&self, collection: &str) -> Result<HashSet<String>> {
+        let config = self.pushed_collection(collection)?;
+        let checkpointer = Checkpointer::new(
+            self.shared.local.clone(),
+            self.shared.remote.clone(),
+            config,
+            Direction::Push,
+        )
+        .await?;
+        let mut feed = ChangesFeed::new(
+            self.shared.local.clone(),
+            collection,
+            config.doc_ids.clone(),
+            checkpointer.local_sequence().await?,
+        );
+        let max_history = self.shared.local_db.config().revs_limit as usize;
+        let mut pending = HashSet::new();
+        loop {
+            let batch = feed.next_batch().await?;
+            if batch.changes.is_empty() {
+                return Ok(pending);
+            }
+            match &config.push_filter {
+                None => pending.extend(batch.changes.into_iter().map(|c| c.id)),
+                Some(filter) => {
+                    let missing = batch
+                        .changes
+                        .into_iter()
+                        .map(|c| super::MissingRevs {
+                            id: c.id,
+                            missing: vec![c.rev],
+                        })
+                        .collect();
+                    let mut fetcher = Fetcher::new(self.shared.local.clone(), collection, missing, max_history);
+                    while let Some(revs) = fetcher.next_batch().await? {
+                        pending.extend(revs.into_iter().filter(|r| filter(r)).map(|r| r.id));
+                    }
+                }
+            }
+            feed.advance(batch.last_sequence);
+        }
+    }
+
+    /// Whether the local document `id` of `collection` is waiting to be pushed.
+    pub async fn is_document_pending(&self, collection: &str, id: &str) -> Result<bool> {
+        Ok(self.pending_document_ids(collection).await?.contains(id))
+    }
+
+    fn pushed_collection(&self, name: &str) -> Result<&CollectionConfig> {
+        if !self.shared.config.direction.pushes() {
+            return Err(InvalidInput::BadConfig("this replicator does not push".into()).into());
+        }
+        self.shared
+            .config
+            .collections
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| {
+                InvalidInput::BadConfig(format!("collection {name:?} is not replicated by this replicator")).into()
+            })
+    }
+}
+
+impl Shared {
+    async fn run_with_retries(self: Arc<Self>) -> Result<()> {
+        let attempts = self.config.attempts();
+        let mut failures = 0u32;
+        self.update(|s| {
+            *s = ReplicatorStatus {
+                activity: ActivityLevel::Connecting,
+                ..Default::default()
+            };
+        });
+        loop {
+            let outcome = self.clone().attempt().await;
+            let stopped = *self.stop.borrow();
+            match outcome {
+                Ok(()) => {
+                    self.update(|s| s.activity = ActivityLevel::Stopped);
+                    return Ok(());
+                }
+                Err(_) if stopped => {
+                    self.update(|s| s.activity = ActivityLevel::Stopped);
+                    return Ok(());
+                }
+                Err(e) if e.is_transient() && failures + 1 < attempts => {
+                    failures += 1;
+                    tracing::info!(error = %e, attempt = failures, "replication failed; retrying");
+                    self.update(|s| {
+                        s.activity = ActivityLevel::Offline;
+                        s.error = Some(e.clone());
+                    });
+                    let mut stop = self.stop.subscribe();
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff(failures, self.config.max_attempt_wait)) => {}
+                        _ = stop.wait_for(|s| *s) => {}
+                    }
+                    self.update(|s| s.activity = ActivityLevel::Connecting);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "replication stopped");
+                    self.update(|s| {
+                        s.activity = ActivityLevel::Stopped;
+                        s.error = Some(e.clone());
+                    });
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// One attempt: every collection and direction at once.
+    async fn attempt(self: Arc<Self>) -> Result<()> {
+        let mut planned = Vec::new();
+        for collection in &self.config.collections {
+            if self.config.direction.pushes() {
+                planned.push((collection.clone(), Direction::Push));
+            }
+            if self.config.direction.pulls() {
+                planned.push((collection.clone(), Direction::Pull));
+            }
+        }
+        *self.passes.lock().unwrap_or_else(|e| e.into_inner()) = PassCounts {
+            total: planned.len(),
+            ..Default::default()
+        };
+        let mut passes = JoinSet::new();
+        for (collection, direction) in planned {
+            passes.spawn(self.clone().pass(collection, direction));
+        }
+        while let Some(joined) = passes.join_next().await {
+            let outcome = joined.unwrap_or_else(|e| Err(Error::Corrupt(format!("a replication task failed: {e}"))));
+            if let Err(e) = outcome {
+                passes.abort_all();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replicates one collection in one direction.
+    async fn pass(self: Arc<Self>, collection: CollectionConfig, direction: Direction) -> Result<()> {
+        let (source, target) = match direction {
+            Direction::Push => (self.local.clone(), self.remote.clone()),
+            _ => (self.remote.clone(), self.local.clone()),
+        };
+        let name = collection.name.as_str();
+        let mut checkpointer =
+            Checkpointer::new(self.local.clone(), self.remote.clone(), &collection, direction).await?;
+        let since = checkpointer.load().await?;
+        let mut feed = ChangesFeed::new(source.clone(), name, collection.doc_ids.clone(), since);
+        let pending = feed.pending().await?;
+        self.update(|s| s.progress.total += pending);
+        let filter = match direction {
+            Direction::Push => collection.push_filter.clone(),
+            _ => collection.pull_filter.clone(),
+        };
+        let resolver: Arc<dyn ConflictResolver> = collection
+            .conflict_resolver
+            .clone()
+            .unwrap_or_else(|| Arc::new(DefaultConflictResolver));
+        let max_history = self.local_db.config().revs_limit as usize;
+        let mut busy = BusyGuard::new(&self);
+        let mut caught_up_once = false;
+        loop {
+            self.check_stop()?;
+            let batch = feed.next_batch().await?;
+            if batch.changes.is_empty() {
+                feed.advance(batch.last_sequence);
+                checkpointer.save(feed.since()).await?;
+                if !self.config.continuous {
+                    return Ok(());
+                }
+                caught_up_once = true;
+                busy.set(false);
+                let mut stop = self.stop.subscribe();
+                tokio::select! {
+                    waited = feed.wait() => waited?,
+                    _ = stop.wait_for(|s| *s) => return Err(ReplicationError::Stopped.into()),
+                }
+                continue;
+            }
+            busy.set(true);
+            let count = batch.changes.len() as u64;
+            if caught_up_once {
+                self.update(|s| s.progress.total += count);
+            }
+            let missing = find_missing(&*target, name, &batch.changes).await?;
+            let mut fetcher = Fetcher::new(source.clone(), name, missing, max_history);
+            while let Some(revisions) = fetcher.next_batch().await? {
+                self.check_stop()?;
+                let mut events = insert(&*target, name, direction, revisions, filter.as_ref()).await?;
+                if direction == Direction::Pull {
+                    events.extend(self.resolve_conflicts(name, &events, &resolver).await?);
+                }
+                if !events.is_empty() {
+                    self.document_listeners.emit(events.as_slice());
+                }
+            }
+            feed.advance(batch.last_sequence);
+            checkpointer.save(feed.since()).await?;
+            self.update(|s| {
+                s.progress.completed += count;
+                s.progress.total = s.progress.total.max(s.progress.completed);
+            });
+        }
+    }
+
+    async fn resolve_conflicts(
+        &self,
+        collection: &str,
+        events: &[DocumentEvent],
+        resolver: &Arc<dyn ConflictResolver>,
+    ) -> Result<Vec<DocumentEvent>> {
+        let ids: Vec<String> = events
+            .iter()
+            .filter(|e| e.error.is_none())
+            .map(|e| e.id.clone())
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let collection = self.local_db.collection(collection)?;
+        let resolver = resolver.clone();
+        tokio::task::spawn_blocking(move || resolve_documents(&collection, &ids, &resolver))
+            .await
+            .map_err(|e| Error::Corrupt(format!("conflict resolution failed: {e}")))?
+    }
+
+    fn check_stop(&self) -> Result<()> {
+        if *self.stop.borrow() {
+            return Err(ReplicationError::Stopped.into());
+        }
+        Ok(())
+    }
+
+    fn update(&self, f: impl FnOnce(&mut ReplicatorStatus)) {
+        let mut snapshot = None;
+        self.status.send_if_modified(|s| {
+            let before = (s.activity, s.progress, s.error.as_ref().map(ToString::to_string));
+            f(s);
+            let changed = before != (s.activity, s.progress, s.error.as_ref().map(ToString::to_string));
+            if changed {
+                snapshot = Some(s.clone());
+            }
+            changed
+        });
+        if let Some(status) = snapshot {
+            self.status_listeners.emit(&status);
+        }
+    }
+
+    /// Moves one pass between busy, idle and neither, and derives the
+    /// activity: busy if any pass is, idle once every pass is caught up.
+    fn set_pass_state(&self, from: PassState, to: PassState) {
+        let mut counts = self.passes.lock().unwrap_or_else(|e| e.into_inner());
+        counts.adjust(from, -1);
+        counts.adjust(to, 1);
+        let activity = if counts.busy > 0 {
+            Some(ActivityLevel::Busy)
+        } else if counts.idle == counts.total {
+            Some(ActivityLevel::Idle)
+        } else {
+            None
+        };
+        drop(counts);
+        if let Some(activity) = activity {
+            self.update(|s| {
+                if s.activity != ActivityLevel::Stopped {
+                    s.activity = activity;
+                    if activity == ActivityLevel::Busy {
+                        s.error = None;
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// How many passes of the current attempt are busy or caught up.
+#[derive(Default)]
+struct PassCounts {
+    total: usize,
+    busy: usize,
+    idle: usize,
+}
+
+impl PassCounts {
+    fn adjust(&mut self, state: PassState, delta: isize) {
+        let slot = match state {
+            PassState::Starting => return,
+            PassState::Busy => &mut self.busy,
+            PassState::Idle => &mut self.idle,
+        };
+        *slot = slot.saturating_add_signed(delta);
+    }
+}
+
+/// Where one pass is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PassState {
+    Starting,
+    Busy,
+    Idle,
+}
+
+/// Tracks one pass's state and takes it out of the counts when dropped.
+struct BusyGuard<'a> {
+    shared: &'a Shared,
+    state: PassState,
+}
+
+impl<'a> BusyGuard<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        BusyGuard {
+            shared,
+            state: PassState::Starting,
+        }
+    }
+
+    fn set(&mut self, busy: bool) {
+        let to = if busy { PassState::Busy } else { PassState::Idle };
+        if self.state != to {
+            self.shared.set_pass_state(self.state, to);
+            self.state = to;
+        }
+    }
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.shared.passes.lock().unwrap_or_else(|e| e.into_inner());
+        counts.adjust(self.state, -1);
+    }
+}
+
+/// Exponential backoff with jitter: about 1 s, 2 s, 4 s, ... up to `max`.
+fn backoff(failures: u32, max: Duration) -> Duration {
+    let base = Duration::from_secs(1u64 << failures.saturating_sub(1).min(16)).min(max);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0; // 0..1
+    base.mul_f64(0.75 + jitter * 0.5).min(max)
+}

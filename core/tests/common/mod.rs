@@ -1,0 +1,91 @@
+//! Helpers shared by the integration tests: temp databases, one-shot
+//! replication, and a comparable snapshot of a collection.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use outpost_core::replication::{Direction, LocalEndpoint, Replicator, ReplicatorConfig};
+use outpost_core::{Collection, Database, DatabaseConfig};
+
+/// Opens (creating) `name` in `dir`.
+pub fn open(dir: &Path, name: &str) -> Database {
+    Database::open(dir.join(name), DatabaseConfig::default()).expect("open database")
+}
+
+/// A replicator from `local` to `remote` (a local endpoint).
+pub fn replicator(local: &Database, remote: &Database, direction: Direction, continuous: bool) -> Replicator {
+    let config = ReplicatorConfig {
+        direction,
+        continuous,
+        ..Default::default()
+    };
+    Replicator::new(local.clone(), Arc::new(LocalEndpoint::new(remote.clone())), config).expect("replicator")
+}
+
+/// Runs a one-shot replication to completion.
+pub async fn replicate(local: &Database, remote: &Database, direction: Direction) {
+    replicator(local, remote, direction, false)
+        .run()
+        .await
+        .expect("replication");
+}
+
+/// What a document looks like, for comparing replicas: winner, body,
+/// deleted flag and every leaf with its deleted flag.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub struct DocState {
+    pub rev: String,
+    pub body: String,
+    pub deleted: bool,
+    pub leaves: Vec<(String, bool)>,
+}
+
+/// Every document of a collection (deleted ones too).
+pub fn snapshot(c: &Collection) -> BTreeMap<String, DocState> {
+    let mut out = BTreeMap::new();
+    let batch = c.changes(0, usize::MAX).expect("changes");
+    for change in batch.changes {
+        let doc = c.get(&change.id).expect("get").expect("listed document exists");
+        let tree = c.revision_tree(&change.id).expect("tree").expect("tree exists");
+        let leaves = tree.leaves().iter().map(|n| (n.rev.to_string(), n.deleted)).collect();
+        out.insert(
+            change.id.clone(),
+            DocState {
+                rev: doc.rev.to_string(),
+                body: doc.body,
+                deleted: doc.deleted,
+                leaves,
+            },
+        );
+    }
+    out
+}
+
+/// A ~1 KB JSON body.
+pub fn body(i: usize) -> String {
+    format!(
+        r#"{{"name":"person {i}","camp":"north","notes":"{}"}}"#,
+        "x".repeat(950)
+    )
+}
+
+/// Waits (on change notifications, not sleeps) until `check` holds.
+pub async fn wait_until(db: &Database, mut check: impl FnMut() -> bool) {
+    let mut rx = db.subscribe();
+    let result = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if check() {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(result.is_ok() && check(), "condition not reached within 30 s");
+}
