@@ -2,7 +2,10 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-type Entry<E> = (u64, Arc<dyn Fn(&E) + Send + Sync>);
+/// A registered callback.
+pub(crate) type Callback<E> = Arc<dyn Fn(&E) + Send + Sync>;
+
+type Entry<E> = (u64, Callback<E>);
 
 /// Callbacks taking `&E`, called in registration order.
 pub(crate) struct Listeners<E: ?Sized> {
@@ -51,7 +54,7 @@ impl std::fmt::Debug for ListenerToken {
 
 impl<E: ?Sized + 'static> Listeners<E> {
     /// Registers `callback`.
-    pub(crate) fn add(&self, callback: Arc<dyn Fn(&E) + Send + Sync>) -> ListenerToken {
+    pub(crate) fn add(&self, callback: Callback<E>) -> ListenerToken {
         let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         guard.0 += 1;
         let key = guard.0;
@@ -70,7 +73,7 @@ impl<E: ?Sized + 'static> Listeners<E> {
 
     /// The current callbacks (called by the caller with no lock held, so a
     /// callback may add or remove listeners).
-    pub(crate) fn snapshot(&self) -> Vec<Arc<dyn Fn(&E) + Send + Sync>> {
+    pub(crate) fn snapshot(&self) -> Vec<Callback<E>> {
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
