@@ -147,11 +147,6 @@ impl RevTree {
                     if node.parent.is_none() {
                         node.parent = parent.cloned();
                     }
-                    if i == 0 {
-                        // A node first seen as someone's ancestor did not know
-                        // its own deleted flag; the revision itself does.
-                        node.deleted = deleted;
-                    }
                 }
                 Err(at) => {
                     let leaf = i == 0;

@@ -13,7 +13,9 @@ use crate::store::DEFAULT_COLLECTION;
 const MIGRATIONS: &[&str] = &[
     // 1: documents, collections, local documents, database info.
     "CREATE TABLE info (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT, WITHOUT ROWID;
-     CREATE TABLE collections (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT;
+     -- AUTOINCREMENT: a deleted collection's id is never reused, so a stale
+     -- handle can never reach a newer collection.
+     CREATE TABLE collections (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE) STRICT;
      -- seq is the rowid: the changes feed is a scan in rowid order, and a
      -- document moves to a new rowid each time it changes.
      CREATE TABLE docs (
