@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{body, open, replicate, replicator, snapshot, wait_until};
+use common::{assert_same, body, open, replicate, replicator, snapshot, wait_until};
 use outpost_core::replication::{
     ActivityLevel, CollectionConfig, Conflict, Direction, LocalEndpoint, Replicator, ReplicatorConfig, Resolution,
 };
@@ -34,10 +34,7 @@ async fn push_pull_and_both_copy_everything() {
 
     let c = open(dir.path(), "c.db");
     replicate(&c, &a, Direction::Pull).await;
-    assert_eq!(
-        snapshot(&c.default_collection().unwrap()),
-        snapshot(&a.default_collection().unwrap())
-    );
+    assert_same(&c, &a);
 
     // Push-and-pull: each side gets the other's new documents.
     a.default_collection()
@@ -49,10 +46,7 @@ async fn push_pull_and_both_copy_everything() {
         .save("only-c", None, r#"{"x":2}"#)
         .unwrap();
     replicate(&a, &c, Direction::PushAndPull).await;
-    assert_eq!(
-        snapshot(&c.default_collection().unwrap()),
-        snapshot(&a.default_collection().unwrap())
-    );
+    assert_same(&c, &a);
     assert_eq!(a.default_collection().unwrap().count().unwrap(), 302);
 }
 
@@ -197,10 +191,7 @@ async fn default_resolver_keeps_the_couchdb_winner_on_both_sides() {
     }
     // The two resolutions wrote the same tombstone, so a sync adds nothing new.
     replicate(&a, &b, Direction::PushAndPull).await;
-    assert_eq!(
-        snapshot(&a.default_collection().unwrap()),
-        snapshot(&b.default_collection().unwrap())
-    );
+    assert_same(&a, &b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,10 +206,7 @@ async fn default_resolver_lets_a_deletion_win() {
         let doc = db.default_collection().unwrap().get("x").unwrap().unwrap();
         assert!(doc.deleted, "the deletion should win");
     }
-    assert_eq!(
-        snapshot(&a.default_collection().unwrap()),
-        snapshot(&b.default_collection().unwrap())
-    );
+    assert_same(&a, &b);
     // The document can be created again afterwards, and stays.
     let cb = b.default_collection().unwrap();
     cb.save("x", None, r#"{"v":"again"}"#).unwrap();
@@ -261,10 +249,7 @@ async fn custom_resolver_merges_and_converges() {
         assert_eq!(doc.body, r#"{"a":1,"b":2}"#);
         assert!(doc.conflicts.is_empty());
     }
-    assert_eq!(
-        snapshot(&a.default_collection().unwrap()),
-        snapshot(&b.default_collection().unwrap())
-    );
+    assert_same(&a, &b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,6 +65,18 @@ pub fn snapshot(c: &Collection) -> BTreeMap<String, DocState> {
     out
 }
 
+/// Asserts that the default collections of two databases hold the same documents.
+pub fn assert_same(a: &Database, b: &Database) {
+    let (ca, cb) = (a.default_collection().unwrap(), b.default_collection().unwrap());
+    assert_eq!(
+        snapshot(&ca),
+        snapshot(&cb),
+        "{} and {} differ",
+        a.path().display(),
+        b.path().display()
+    );
+}
+
 /// A ~1 KB JSON body.
 pub fn body(i: usize) -> String {
     format!(
