@@ -5,6 +5,7 @@ use std::sync::Arc;
 use rusqlite::{params, OptionalExtension};
 
 use super::notify::{ChangeEvent, Notifier};
+use super::schema;
 use super::writer::load_doc;
 use super::{Change, ChangesBatch, Database, Document};
 use crate::body;
@@ -86,11 +87,11 @@ impl Collection {
     /// A given revision of a document, if it is known with its body (leaf
     /// revisions keep their bodies; older ones may not).
     pub fn get_revision(&self, id: &str, rev: &RevId) -> Result<Option<Document>> {
-        let Some(tree) = self.revision_tree(id)? else {
+        let Some(doc) = self.db.read(|c| load_doc(c, self.id, id))? else {
             return Ok(None);
         };
-        let sequence = self.get(id)?.map_or(0, |d| d.sequence);
-        Ok(tree.get(rev).and_then(|node| {
+        let sequence = doc.seq as u64;
+        Ok(doc.tree.get(rev).and_then(|node| {
             Some(Document {
                 id: id.to_owned(),
                 rev: node.rev.clone(),
@@ -142,7 +143,7 @@ impl Collection {
     /// document appears once, at its latest change; deletions are included.
     pub fn changes(&self, since: u64, limit: usize) -> Result<ChangesBatch> {
         self.db.read(|c| {
-            let last: i64 = c.query_row("SELECT value FROM info WHERE key = 'last_seq'", [], |r| r.get(0))?;
+            let last = schema::last_sequence(c)?;
             // `+collection` keeps SQLite on the rowid (sequence) order.
             let mut stmt = c.prepare_cached(
                 "SELECT seq, id, rev, deleted, CASE WHEN branched THEN body END, CASE WHEN branched THEN tree END
@@ -182,7 +183,7 @@ impl Collection {
                 Some(change) if changes.len() >= limit => change.sequence,
                 // Nothing was read: the feed is complete only up to `since`.
                 None if limit == 0 => since,
-                _ => last.max(0) as u64,
+                _ => last,
             };
             Ok(ChangesBatch { changes, last_sequence })
         })

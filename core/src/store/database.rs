@@ -117,9 +117,9 @@ impl Database {
         conn.pragma_update(None, "synchronous", synchronous)?;
         conn.set_prepared_statement_cache_capacity(64);
         let uuid = schema::migrate(&mut conn)?;
-        let last_seq: i64 = conn.query_row("SELECT value FROM info WHERE key = 'last_seq'", [], |r| r.get(0))?;
+        let last_seq = schema::last_sequence(&conn)?;
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        let notifier = Notifier::for_path(&canonical, last_seq.max(0) as u64);
+        let notifier = Notifier::for_path(&canonical, last_seq);
         Ok(Database {
             inner: Arc::new(Inner {
                 conn: Mutex::new(Some(conn)),
@@ -158,12 +158,7 @@ impl Database {
 
     /// The sequence of the latest change.
     pub fn last_sequence(&self) -> Result<u64> {
-        self.read(|c| {
-            Ok(c.query_row("SELECT value FROM info WHERE key = 'last_seq'", [], |r| {
-                r.get::<_, i64>(0)
-            })?
-            .max(0) as u64)
-        })
+        self.read(schema::last_sequence)
     }
 
     /// A receiver of the latest sequence: it changes whenever a write to this

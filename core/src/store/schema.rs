@@ -40,6 +40,12 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this library writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The sequence of the latest change, as stored.
+pub(crate) fn last_sequence(conn: &Connection) -> Result<u64> {
+    let seq: i64 = conn.query_row("SELECT value FROM info WHERE key = 'last_seq'", [], |r| r.get(0))?;
+    u64::try_from(seq).map_err(|_| Error::Corrupt(format!("negative last sequence {seq}")))
+}
+
 /// Brings the schema up to date and returns the database UUID (created on
 /// first open).
 pub(crate) fn migrate(conn: &mut Connection) -> Result<String> {

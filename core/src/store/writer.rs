@@ -9,6 +9,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::names::check_doc_id;
 use super::notify::{ChangeEvent, Notifier};
+use super::schema;
 use super::Collection;
 use crate::body::{self, EMPTY_BODY};
 use crate::error::{Error, InvalidInput, Result};
@@ -51,12 +52,11 @@ pub(crate) struct StoredDoc {
 
 impl<'a> Batch<'a> {
     pub(crate) fn begin(tx: &'a Transaction<'a>, notifier: &'a Arc<Notifier>, revs_limit: u32) -> Result<Self> {
-        let last_seq: i64 = tx.query_row("SELECT value FROM info WHERE key = 'last_seq'", [], |r| r.get(0))?;
         Ok(Batch {
             tx,
             notifier,
             revs_limit,
-            last_seq: u64::try_from(last_seq).map_err(|_| Error::Corrupt("negative sequence".into()))?,
+            last_seq: schema::last_sequence(tx)?,
             live_collections: HashSet::new(),
             events: Vec::new(),
         })
