@@ -54,6 +54,10 @@ pub enum Error {
     /// SQLite reported an error (disk full, I/O error, locked, ...).
     #[error("storage error: {0}")]
     Storage(#[source] Arc<rusqlite::Error>),
+    /// A listener could not start or serve (address in use, no such
+    /// interface, ...).
+    #[error("network error: {0}")]
+    Network(String),
     /// A replication endpoint failed or misbehaved.
     #[error("replication error: {0}")]
     Replication(#[from] ReplicationError),
@@ -123,6 +127,41 @@ pub enum ReplicationError {
     /// The replication was stopped.
     #[error("the replication was stopped")]
     Stopped,
+    /// The peer refused the credentials (or their absence). Check the user
+    /// name and password or the client certificate.
+    #[error("the peer refused the credentials: {0}; check the user name and password or the client certificate")]
+    Unauthorized(String),
+    /// The peer's TLS certificate failed the configured trust check (pin
+    /// mismatch, not self-signed, unknown CA, ...). Nothing was sent.
+    #[error("the peer's certificate was rejected: {0}")]
+    CertificateRejected(String),
+    /// One side uses TLS and the other does not (`ws://` against a TLS
+    /// listener or `wss://` against a plain one).
+    #[error("TLS mismatch: {0}")]
+    TlsMismatch(String),
+    /// The peer is read-only and this replicator pushes. Pull only, or use
+    /// a listener that accepts pushes.
+    #[error("the peer is read-only; it refuses pushed documents (replicate with pull only)")]
+    ReadOnly,
+    /// The peers speak incompatible protocol versions; upgrade the older one.
+    #[error("the peer speaks protocol version {theirs}, this side {ours}; upgrade the older peer")]
+    IncompatibleProtocol {
+        /// This side's version.
+        ours: u32,
+        /// The peer's version (or the newest it supports).
+        theirs: u32,
+    },
+    /// The URL names a database (or collection) the peer does not serve.
+    #[error("the peer does not serve {0}; check the URL's path and the collection names")]
+    NotServed(String),
+    /// The peer refused a request for a reason of its own.
+    #[error("the peer refused ({code}): {message}")]
+    Refused {
+        /// Wire error code (see docs/PROTOCOL.md).
+        code: String,
+        /// The peer's explanation.
+        message: String,
+    },
 }
 
 impl Error {

@@ -27,6 +27,7 @@
 mod body;
 mod error;
 mod listeners;
+pub mod net;
 pub mod replication;
 mod revision;
 mod store;

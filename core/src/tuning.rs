@@ -25,3 +25,54 @@ pub const FETCH_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// How long a connection waits for a lock held by another connection.
 pub const BUSY_TIMEOUT_MS: u64 = 10_000;
+
+// ---- Network sync (see docs/PROTOCOL.md) ----
+
+/// Largest WebSocket message either side accepts; a bigger one closes the
+/// connection with a protocol error. Room for one maximal body plus its
+/// history and framing.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// Requests from one peer served at the same time; past this the
+/// connection stops reading, so a fast peer is slowed by TCP backpressure
+/// instead of growing memory.
+pub const MAX_CONCURRENT_REQUESTS: usize = 8;
+
+/// Long-poll `wait_changes` requests one peer may have open at once.
+pub const MAX_WAITING_REQUESTS: usize = 64;
+
+/// Frames queued for sending on one connection before senders wait.
+pub const OUTGOING_QUEUE_FRAMES: usize = 16;
+
+/// Requests this side may have in flight on one connection before a new
+/// one waits for a reply.
+pub const MAX_IN_FLIGHT_REQUESTS: usize = 32;
+
+/// Time allowed for TCP + TLS + WebSocket upgrade + hello.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Default time a frame may take to be written before the peer is taken
+/// to have stopped reading and the connection is closed.
+pub const DEFAULT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Default interval of the replicator's WebSocket pings (Couchbase Lite's).
+pub const DEFAULT_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A listener closes a connection it has heard nothing from for this long.
+pub const LISTENER_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Default maximum of simultaneous connections to one listener.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+/// Failed logins from one address within [`FAILED_LOGIN_WINDOW`] before it
+/// is locked out.
+pub const MAX_FAILED_LOGINS: u32 = 5;
+
+/// How long failed logins are remembered.
+pub const FAILED_LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// First lockout after [`MAX_FAILED_LOGINS`]; each further failure doubles it.
+pub const LOGIN_LOCKOUT_BASE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Longest lockout.
+pub const LOGIN_LOCKOUT_MAX: std::time::Duration = std::time::Duration::from_secs(60);

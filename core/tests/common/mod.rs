@@ -11,6 +11,8 @@ use std::time::Duration;
 use outpost_core::replication::{Direction, LocalEndpoint, Replicator, ReplicatorConfig};
 use outpost_core::{Collection, Database, DatabaseConfig};
 
+pub mod net;
+
 /// Opens (creating) `name` in `dir`.
 pub fn open(dir: &Path, name: &str) -> Database {
     Database::open(dir.join(name), DatabaseConfig::default()).expect("open database")

@@ -1,0 +1,402 @@
+//! `Connection`: one WebSocket carrying requests and replies in both
+//! directions, multiplexed by id, with bounded memory.
+//!
+//! Flow control: at most [`MAX_IN_FLIGHT_REQUESTS`] of this side's requests
+//! await replies; at most [`MAX_CONCURRENT_REQUESTS`] of the peer's are
+//! served at once, and past that the connection stops reading so TCP slows
+//! the peer down; at most [`OUTGOING_QUEUE_FRAMES`] frames wait to be
+//! written, and a frame that cannot be written within the write timeout
+//! means the peer stopped reading: the connection is closed.
+//!
+//! Whatever ends the connection (the peer, a protocol error, a timeout,
+//! [`Connection::close`]) fails every pending request with the same error.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use super::protocol::{decode_frame, encode_reply, encode_request, error_from_wire, Frame, Request, WireError};
+use crate::error::{Error, ReplicationError, Result};
+use crate::tuning::{
+    MAX_CONCURRENT_REQUESTS, MAX_FRAME_BYTES, MAX_IN_FLIGHT_REQUESTS, MAX_WAITING_REQUESTS, OUTGOING_QUEUE_FRAMES,
+};
+
+/// A byte stream a WebSocket can run over (TCP, or TLS over TCP).
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// A boxed [`Io`].
+pub(crate) type BoxIo = Box<dyn Io>;
+
+/// A WebSocket over a [`BoxIo`].
+pub(crate) type Ws = WebSocketStream<BoxIo>;
+
+/// WebSocket limits shared by both sides.
+pub(crate) fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+}
+
+/// Serves the peer's requests.
+#[async_trait]
+pub(crate) trait RequestHandler: Send + Sync + 'static {
+    /// The reply payload's JSON text, or the error to send back.
+    async fn handle(&self, request: Request) -> std::result::Result<String, WireError>;
+}
+
+/// Timeouts of one connection.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnectionOptions {
+    /// Send a WebSocket ping this often.
+    pub heartbeat: Option<Duration>,
+    /// Close if nothing at all arrives for this long.
+    pub idle_timeout: Duration,
+    /// Close if a frame cannot be written within this.
+    pub write_timeout: Duration,
+}
+
+type Reply = std::result::Result<Box<RawValue>, Error>;
+
+/// A live connection. Dropping it closes the connection.
+pub(crate) struct Connection {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    outgoing: mpsc::Sender<Message>,
+    /// `None` once closed.
+    pending: Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>,
+    next_id: AtomicU64,
+    in_flight: Semaphore,
+    /// Why the connection closed, once it has.
+    closed: watch::Sender<Option<Error>>,
+    /// The close frame to send when closing from this side.
+    shutdown: watch::Sender<Option<CloseFrame>>,
+}
+
+impl Connection {
+    /// Runs the connection on the current runtime; `handler` serves the
+    /// peer's requests (none: they are refused).
+    pub(crate) fn spawn(ws: Ws, handler: Option<Arc<dyn RequestHandler>>, options: ConnectionOptions) -> Connection {
+        let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE_FRAMES);
+        let inner = Arc::new(Inner {
+            outgoing,
+            pending: Mutex::new(Some(HashMap::new())),
+            next_id: AtomicU64::new(1),
+            in_flight: Semaphore::new(MAX_IN_FLIGHT_REQUESTS),
+            closed: watch::channel(None).0,
+            shutdown: watch::channel(None).0,
+        });
+        let (sink, stream) = ws.split();
+        let task_inner = inner.clone();
+        tokio::spawn(async move {
+            let reader = read_loop(task_inner.clone(), stream, handler, options.idle_timeout);
+            let writer = write_loop(task_inner.clone(), sink, outgoing_rx, options);
+            tokio::join!(reader, writer);
+            task_inner.close_with(
+                ReplicationError::Unreachable("the connection closed".into()).into(),
+                None,
+            );
+        });
+        Connection { inner }
+    }
+
+    /// Sends a request and decodes its reply.
+    ///
+    /// # Errors
+    /// The peer's error for this request, or why the connection closed.
+    pub(crate) async fn request<T: DeserializeOwned>(&self, request: &Request) -> Result<T> {
+        let _permit = self.inner.in_flight.acquire().await.map_err(|_| self.closed_error())?;
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        match self.inner.pending.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            Some(pending) => pending.insert(id, tx),
+            None => return Err(self.closed_error()),
+        };
+        let frame = Message::text(encode_request(id, request));
+        if self.inner.outgoing.send(frame).await.is_err() {
+            return Err(self.closed_error());
+        }
+        let raw = rx.await.map_err(|_| self.closed_error())??;
+        serde_json::from_str(raw.get())
+            .map_err(|e| ReplicationError::PeerMisbehaved(format!("malformed reply to {}: {e}", request.name())).into())
+    }
+
+    /// Closes the connection, telling the peer why. Pending requests fail
+    /// with `error`.
+    pub(crate) fn close(&self, code: CloseCode, reason: &str, error: Error) {
+        self.inner.close_with(
+            error,
+            Some(CloseFrame {
+                code,
+                reason: reason.to_owned().into(),
+            }),
+        );
+    }
+
+    /// Whether the connection has closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.closed.borrow().is_some()
+    }
+
+    /// Resolves with the reason once the connection has closed.
+    pub(crate) async fn closed(&self) -> Error {
+        let mut rx = self.inner.closed.subscribe();
+        let reason = match rx.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone(),
+            Err(_) => None,
+        };
+        reason.unwrap_or_else(|| self.closed_error())
+    }
+
+    fn closed_error(&self) -> Error {
+        self.inner
+            .closed
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| ReplicationError::Unreachable("the connection closed".into()).into())
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.close(CloseCode::Normal, "closed", ReplicationError::Stopped.into());
+    }
+}
+
+impl Inner {
+    /// Records why the connection closed (first reason wins), fails pending
+    /// requests and asks the writer to send `frame` and stop.
+    fn close_with(&self, error: Error, frame: Option<CloseFrame>) {
+        let first = self.closed.send_if_modified(|c| {
+            if c.is_none() {
+                *c = Some(error.clone());
+                true
+            } else {
+                false
+            }
+        });
+        if !first {
+            return;
+        }
+        self.in_flight.close();
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+        for (_, tx) in pending.into_iter().flatten() {
+            let _ = tx.send(Err(error.clone()));
+        }
+        self.shutdown.send_replace(Some(frame.unwrap_or(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        })));
+    }
+
+    fn protocol_violation(&self, why: String) {
+        tracing::info!(%why, "closing a connection: the peer broke the protocol");
+        let reason = truncate(&why, 120);
+        self.close_with(
+            ReplicationError::PeerMisbehaved(why).into(),
+            Some(CloseFrame {
+                code: CloseCode::Protocol,
+                reason: reason.into(),
+            }),
+        );
+    }
+
+    fn deliver(&self, re: u64, result: std::result::Result<Box<RawValue>, WireError>) -> bool {
+        let tx = match self.pending.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            Some(pending) => pending.remove(&re),
+            None => return true,
+        };
+        match tx {
+            Some(tx) => {
+                let _ = tx.send(result.map_err(error_from_wire));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+async fn read_loop(
+    inner: Arc<Inner>,
+    mut stream: SplitStream<Ws>,
+    handler: Option<Arc<dyn RequestHandler>>,
+    idle_timeout: Duration,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
+    let waits = Arc::new(Semaphore::new(MAX_WAITING_REQUESTS));
+    let mut handlers = JoinSet::new();
+    let mut shutdown = inner.shutdown.subscribe();
+    loop {
+        while handlers.try_join_next().is_some() {}
+        let next = tokio::select! {
+            next = tokio::time::timeout(idle_timeout, stream.next()) => next,
+            _ = shutdown.wait_for(Option::is_some) => return,
+        };
+        let message = match next {
+            Err(_) => {
+                let why = format!("nothing heard from the peer for {idle_timeout:?}: the connection is lost");
+                return inner.close_with(ReplicationError::Unreachable(why).into(), None);
+            }
+            Ok(None) => {
+                return inner.close_with(ReplicationError::Unreachable("the peer went away".into()).into(), None)
+            }
+            Ok(Some(Err(e))) => return read_error(&inner, e),
+            Ok(Some(Ok(message))) => message,
+        };
+        let frame = match &message {
+            Message::Text(text) => decode_frame(text.as_bytes()),
+            Message::Binary(bytes) => decode_frame(bytes),
+            Message::Close(frame) => return inner.close_with(close_reason(frame.as_ref()), None),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+        };
+        match frame {
+            Err(e) => return inner.protocol_violation(e.to_string()),
+            Ok(Frame::Reply { re, result }) => {
+                if !inner.deliver(re, result) {
+                    return inner.protocol_violation(format!("reply to unknown request {re}"));
+                }
+            }
+            Ok(Frame::Request { id, request }) => {
+                let Some(handler) = handler.clone() else {
+                    reply(&inner, id, Err(&WireError::bad_request("this peer serves no requests"))).await;
+                    continue;
+                };
+                let permit = if request.is_long_poll() {
+                    match waits.clone().try_acquire_owned() {
+                        Ok(permit) => permit,
+                        Err(_) => return inner.protocol_violation("too many waiting requests".into()),
+                    }
+                } else {
+                    tokio::select! {
+                        permit = slots.clone().acquire_owned() => match permit {
+                            Ok(permit) => permit,
+                            Err(_) => return,
+                        },
+                        _ = shutdown.wait_for(Option::is_some) => return,
+                    }
+                };
+                let inner = inner.clone();
+                handlers.spawn(async move {
+                    let result = handler.handle(request).await;
+                    reply(&inner, id, result.as_deref()).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+}
+
+async fn reply(inner: &Inner, id: u64, result: std::result::Result<&str, &WireError>) {
+    // If the connection is gone, so is whoever would read the reply.
+    let _ = inner.outgoing.send(Message::text(encode_reply(id, result))).await;
+}
+
+fn read_error(inner: &Inner, e: tungstenite::Error) {
+    match e {
+        tungstenite::Error::Capacity(c) => inner.protocol_violation(format!("frame too large: {c}")),
+        tungstenite::Error::Protocol(p) => inner.protocol_violation(format!("WebSocket protocol error: {p}")),
+        tungstenite::Error::Utf8(_) => inner.protocol_violation("text frame is not UTF-8".into()),
+        other => inner.close_with(
+            ReplicationError::Unreachable(format!("connection lost: {other}")).into(),
+            None,
+        ),
+    }
+}
+
+/// What a close frame from the peer means on this side.
+fn close_reason(frame: Option<&CloseFrame>) -> Error {
+    let Some(frame) = frame else {
+        return ReplicationError::Unreachable("the peer closed the connection".into()).into();
+    };
+    let reason = frame.reason.to_string();
+    match frame.code {
+        CloseCode::Protocol | CloseCode::Size | CloseCode::Invalid | CloseCode::Unsupported => {
+            ReplicationError::PeerMisbehaved(format!("the peer closed the connection as malformed: {reason}")).into()
+        }
+        CloseCode::Away => ReplicationError::Unreachable(format!("the peer is going away: {reason}")).into(),
+        _ => ReplicationError::Unreachable(format!("the peer closed the connection: {reason}")).into(),
+    }
+}
+
+async fn write_loop(
+    inner: Arc<Inner>,
+    mut sink: SplitSink<Ws, Message>,
+    mut outgoing: mpsc::Receiver<Message>,
+    options: ConnectionOptions,
+) {
+    let mut shutdown = inner.shutdown.subscribe();
+    let mut heartbeat = options.heartbeat.map(|every| {
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    });
+    loop {
+        let message = tokio::select! {
+            message = outgoing.recv() => match message {
+                Some(message) => message,
+                None => return,
+            },
+            _ = tick(&mut heartbeat) => Message::Ping(Default::default()),
+            frame = shutdown_frame(&mut shutdown) => {
+                let _ = tokio::time::timeout(options.write_timeout, sink.send(Message::Close(frame))).await;
+                return;
+            }
+        };
+        match tokio::time::timeout(options.write_timeout, sink.send(message)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return inner.close_with(
+                    ReplicationError::Unreachable(format!("connection lost: {e}")).into(),
+                    None,
+                );
+            }
+            Err(_) => {
+                let why = format!("the peer stopped reading for {:?}", options.write_timeout);
+                tracing::info!(%why, "closing a connection");
+                return inner.close_with(ReplicationError::Unreachable(why).into(), None);
+            }
+        }
+    }
+}
+
+/// Waits for the next heartbeat; never, without one.
+async fn tick(heartbeat: &mut Option<tokio::time::Interval>) {
+    match heartbeat {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for a close request and returns the frame to send.
+async fn shutdown_frame(shutdown: &mut watch::Receiver<Option<CloseFrame>>) -> Option<CloseFrame> {
+    match shutdown.wait_for(Option::is_some).await {
+        Ok(frame) => frame.clone(),
+        Err(_) => None,
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}

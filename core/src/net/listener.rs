@@ -1,0 +1,568 @@
+//! `Listener`: the passive peer. Accepts WebSocket connections (TLS by
+//! default), authenticates them, and serves each with a [`Session`].
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::auth::{parse_basic_header, ListenerAuthenticator, LoginThrottle};
+use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions};
+use super::http::{read_upgrade_request, refuse, Rewind};
+use super::protocol::{decode_frame, encode_reply, negotiate, Frame, HelloAck, Request, WireError};
+use super::session::{ActivityCounters, Session};
+use super::tls::{server_config, TlsIdentity};
+use crate::error::{Error, InvalidInput, ReplicationError, Result};
+use crate::replication::LocalEndpoint;
+use crate::store::{Database, DEFAULT_COLLECTION};
+use crate::tuning::{DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_TIMEOUT, HANDSHAKE_TIMEOUT, LISTENER_IDLE_TIMEOUT};
+
+/// How a [`Listener`] serves its database.
+///
+/// Built with [`ListenerConfig::new`], which makes the authenticator an
+/// explicit choice ([`ListenerAuthenticator::Anonymous`] only if asked).
+///
+/// # Examples
+/// ```
+/// use outpost_core::net::{ListenerAuthenticator, ListenerConfig, UserTable};
+/// let users = UserTable::new().with_user("amina", "correct horse").unwrap();
+/// let config = ListenerConfig::new(ListenerAuthenticator::Users(users));
+/// assert_eq!(config.port, 0); // any free port
+/// assert!(!config.disable_tls);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ListenerConfig {
+    /// Who may connect.
+    pub authenticator: ListenerAuthenticator,
+    /// Collections served (they must exist); the default collection by default.
+    pub collections: Vec<String>,
+    /// TCP port; 0 picks a free one (see [`Listener::port`]).
+    pub port: u16,
+    /// Network interface to listen on, by IP address (`192.168.1.20`) or
+    /// name (`wlan0`); every IPv4 interface by default.
+    pub interface: Option<String>,
+    /// The TLS identity presented; a new anonymous self-signed one is
+    /// generated when none is given.
+    pub identity: Option<TlsIdentity>,
+    /// Serve plain `ws://` instead of TLS. Credentials and documents then
+    /// cross the network readable by anyone on it.
+    pub disable_tls: bool,
+    /// Refuse pushes: peers may only pull.
+    pub read_only: bool,
+    /// Simultaneous connections allowed (64 by default); more get HTTP 503
+    /// and retry later.
+    pub max_connections: usize,
+    /// The database name in URLs (`wss://host:port/NAME`); the database
+    /// file's name without extension by default.
+    pub database_name: Option<String>,
+    /// A peer that does not read a frame within this long is disconnected.
+    pub write_timeout: Duration,
+}
+
+impl ListenerConfig {
+    /// A configuration with `authenticator` and defaults for the rest.
+    pub fn new(authenticator: ListenerAuthenticator) -> Self {
+        ListenerConfig {
+            authenticator,
+            collections: vec![DEFAULT_COLLECTION.to_owned()],
+            port: 0,
+            interface: None,
+            identity: None,
+            disable_tls: false,
+            read_only: false,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            database_name: None,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |why: &str| Err(InvalidInput::BadConfig(why.to_owned()).into());
+        if self.collections.is_empty() {
+            return bad("a listener must serve at least one collection");
+        }
+        if self.disable_tls && matches!(self.authenticator, ListenerAuthenticator::ClientCertificates(_)) {
+            return bad("client-certificate authentication needs TLS");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1");
+        }
+        if self.write_timeout.is_zero() {
+            return bad("write_timeout must be more than zero");
+        }
+        Ok(())
+    }
+}
+
+/// Connections to a listener.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionStatus {
+    /// Connections open now (including ones still handshaking).
+    pub connections: usize,
+    /// Connections with a request being served now.
+    pub active: usize,
+    /// Connections accepted since the listener started.
+    pub total_accepted: u64,
+}
+
+/// A running listener: serves a database to peers over WebSocket.
+///
+/// # Examples
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use outpost_core::{Database, DatabaseConfig};
+/// use outpost_core::net::{Listener, ListenerAuthenticator, ListenerConfig};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = Database::open(dir.path().join("camp.db"), DatabaseConfig::default()).unwrap();
+/// let auth = ListenerAuthenticator::password(|user: &str, pass: &str| user == "hub" && pass == "s3cret");
+/// let mut config = outpost_core::net::ListenerConfig::new(auth);
+/// config.interface = Some("127.0.0.1".into());
+/// let listener = Listener::start(db, config).await.unwrap();
+/// assert!(listener.urls()[0].starts_with("wss://127.0.0.1:"));
+/// assert!(listener.fingerprint().unwrap().starts_with("sha256:"));
+/// listener.stop().await;
+/// # });
+/// ```
+pub struct Listener {
+    shared: Arc<Shared>,
+    address: SocketAddr,
+    stop: watch::Sender<bool>,
+    accept_loop: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+struct Shared {
+    db: Database,
+    config: ListenerConfig,
+    name: String,
+    collections: Arc<HashSet<String>>,
+    tls: Option<TlsAcceptor>,
+    identity: Option<TlsIdentity>,
+    throttle: LoginThrottle,
+    counters: Arc<ActivityCounters>,
+    open: AtomicUsize,
+    accepted: AtomicU64,
+    connections: Mutex<HashMap<u64, Arc<Connection>>>,
+}
+
+impl Listener {
+    /// Binds and starts serving on the current tokio runtime.
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadConfig`] for an inconsistent configuration,
+    /// [`Error::CollectionNotFound`] for a collection that does not exist,
+    /// [`Error::Network`] if the address cannot be bound (port in use, no
+    /// such interface).
+    pub async fn start(db: Database, config: ListenerConfig) -> Result<Listener> {
+        config.validate()?;
+        for name in &config.collections {
+            db.collection(name)?;
+        }
+        let ip = bind_address(config.interface.as_deref())?;
+        let identity = match (&config.identity, config.disable_tls) {
+            (_, true) => None,
+            (Some(id), false) => Some(id.clone()),
+            (None, false) => Some(TlsIdentity::generate_self_signed(&[ip.to_string()])?),
+        };
+        let tls = match &identity {
+            Some(id) => {
+                let clients = match &config.authenticator {
+                    ListenerAuthenticator::ClientCertificates(c) => Some(c),
+                    _ => None,
+                };
+                Some(TlsAcceptor::from(server_config(id, clients)?))
+            }
+            None => None,
+        };
+        let tcp = TcpListener::bind(SocketAddr::new(ip, config.port))
+            .await
+            .map_err(|e| Error::Network(format!("cannot listen on {ip}:{}: {e}", config.port)))?;
+        let address = tcp
+            .local_addr()
+            .map_err(|e| Error::Network(format!("cannot read the listening address: {e}")))?;
+        let name = config.database_name.clone().unwrap_or_else(|| database_name(&db));
+        let shared = Arc::new(Shared {
+            collections: Arc::new(config.collections.iter().cloned().collect()),
+            db,
+            name,
+            tls,
+            identity,
+            throttle: LoginThrottle::default(),
+            counters: Arc::default(),
+            open: AtomicUsize::new(0),
+            accepted: AtomicU64::new(0),
+            connections: Mutex::default(),
+            config,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let accept_loop = tokio::spawn(accept_loop(shared.clone(), tcp, stop_rx));
+        tracing::info!(%address, tls = shared.tls.is_some(), "listener started");
+        Ok(Listener {
+            shared,
+            address,
+            stop,
+            accept_loop: Mutex::new(Some(accept_loop)),
+        })
+    }
+
+    /// The port listened on (the one assigned when the config said 0).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The URLs peers can use, one per address listened on.
+    pub fn urls(&self) -> Vec<String> {
+        let scheme = if self.shared.tls.is_some() { "wss" } else { "ws" };
+        let ips: Vec<IpAddr> = if self.address.ip().is_unspecified() {
+            interface_addresses()
+        } else {
+            vec![self.address.ip()]
+        };
+        ips.into_iter()
+            .map(|ip| format!("{scheme}://{}/{}", SocketAddr::new(ip, self.port()), self.shared.name))
+            .collect()
+    }
+
+    /// `sha256:` + hex SHA-256 of the TLS certificate (for peers to pin);
+    /// `None` without TLS.
+    pub fn fingerprint(&self) -> Option<String> {
+        self.shared.identity.as_ref().map(TlsIdentity::fingerprint)
+    }
+
+    /// The TLS identity presented (generated or given).
+    pub fn identity(&self) -> Option<&TlsIdentity> {
+        self.shared.identity.as_ref()
+    }
+
+    /// The database name in this listener's URLs.
+    pub fn database_name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Connection counts.
+    pub fn connection_status(&self) -> ConnectionStatus {
+        ConnectionStatus {
+            connections: self.shared.open.load(Ordering::SeqCst),
+            active: self.shared.counters.active.load(Ordering::SeqCst),
+            total_accepted: self.shared.accepted.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Stops accepting, and closes every connection telling the peer the
+    /// listener is going away (replicators see a transient error, back off
+    /// and retry). Returns once the port is released.
+    pub async fn stop(&self) {
+        self.stop.send_replace(true);
+        let task = self.accept_loop.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        tracing::info!(address = %self.address, "listener stopped");
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, tcp: TcpListener, mut stop: watch::Receiver<bool>) {
+    let mut tasks = JoinSet::new();
+    let mut next_id = 0u64;
+    loop {
+        while tasks.try_join_next().is_some() {}
+        tokio::select! {
+            accepted = tcp.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    next_id += 1;
+                    shared.accepted.fetch_add(1, Ordering::SeqCst);
+                    tasks.spawn(serve(shared.clone(), stream, peer, next_id));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, then go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            () = stopped(&mut stop) => break,
+        }
+    }
+    drop(tcp);
+    let open: Vec<Arc<Connection>> = shared
+        .connections
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain()
+        .map(|(_, c)| c)
+        .collect();
+    for connection in &open {
+        connection.close(
+            CloseCode::Away,
+            "listener stopped",
+            ReplicationError::Unreachable("the listener stopped".into()).into(),
+        );
+    }
+    // Give each connection a moment to send its close frame, then end the rest.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // An error means the listener was dropped: stop as well.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Serves one TCP connection from handshake to close.
+async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64) {
+    shared.open.fetch_add(1, Ordering::SeqCst);
+    let _open = OpenGuard(&shared.open);
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&shared, stream, peer)).await;
+    let connection = match handshake {
+        Ok(Ok(Some(connection))) => Arc::new(connection),
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "handshake timed out");
+            return;
+        }
+    };
+    shared
+        .connections
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, connection.clone());
+    let why = connection.closed().await;
+    tracing::debug!(%peer, reason = %why, "connection closed");
+    shared.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+}
+
+struct OpenGuard<'a>(&'a AtomicUsize);
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// TLS, HTTP upgrade with authentication, WebSocket, hello. `None` when
+/// the peer was refused (it has been told why).
+async fn handshake(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) -> Result<Option<Connection>> {
+    let _ = stream.set_nodelay(true);
+    let io_error = |e: std::io::Error| Error::Network(e.to_string());
+    // A TLS ClientHello starts with 0x16; an HTTP request with a letter.
+    let mut first = [0u8; 1];
+    stream.peek(&mut first).await.map_err(io_error)?;
+    let speaks_tls = first[0] == 0x16;
+    let mut io: BoxIo = match (&shared.tls, speaks_tls) {
+        (Some(acceptor), true) => Box::new(acceptor.accept(stream).await.map_err(io_error)?),
+        (None, false) => Box::new(stream),
+        (Some(_), false) => {
+            let message = "This listener requires TLS: use a wss:// URL.";
+            refuse(&mut stream, 400, "tls_required", &[], message).await;
+            return Ok(None);
+        }
+        (None, true) => {
+            let message = "This listener does not use TLS: use a ws:// URL.";
+            refuse(&mut stream, 400, "tls_not_supported", &[], message).await;
+            return Ok(None);
+        }
+    };
+    let request = read_upgrade_request(&mut io).await.map_err(io_error)?;
+    if request.path.trim_end_matches('/') != format!("/{}", shared.name) {
+        let message = format!("No database at this path; this listener serves /{}.", shared.name);
+        refuse(&mut io, 404, "not_found", &[], &message).await;
+        return Ok(None);
+    }
+    if shared.open.load(Ordering::SeqCst) > shared.config.max_connections {
+        refuse(
+            &mut io,
+            503,
+            "busy",
+            &[],
+            "The listener is at its connection limit; retry later.",
+        )
+        .await;
+        return Ok(None);
+    }
+    if !authenticate(shared, &mut io, peer.ip(), request.authorization.as_deref()).await {
+        return Ok(None);
+    }
+    let io: BoxIo = Box::new(Rewind::new(request.head, io));
+    let mut ws = tokio_tungstenite::accept_async_with_config(io, Some(websocket_config()))
+        .await
+        .map_err(|e| Error::Network(format!("WebSocket upgrade failed: {e}")))?;
+    if !hello(shared, &mut ws).await? {
+        return Ok(None);
+    }
+    let session = Session {
+        endpoint: LocalEndpoint::new(shared.db.clone()),
+        collections: shared.collections.clone(),
+        read_only: shared.config.read_only,
+        counters: shared.counters.clone(),
+        busy: AtomicUsize::new(0),
+    };
+    let options = ConnectionOptions {
+        heartbeat: None,
+        idle_timeout: LISTENER_IDLE_TIMEOUT,
+        write_timeout: shared.config.write_timeout,
+    };
+    tracing::debug!(%peer, "peer connected");
+    Ok(Some(Connection::spawn(ws, Some(Arc::new(session)), options)))
+}
+
+/// Checks basic credentials when the authenticator wants them, refusing
+/// (and slowing down repeated failures) with 401 or 429.
+async fn authenticate(shared: &Shared, io: &mut BoxIo, ip: IpAddr, authorization: Option<&[u8]>) -> bool {
+    let authenticator = &shared.config.authenticator;
+    if !authenticator.wants_password() {
+        return true;
+    }
+    if let Err(wait) = shared.throttle.check(ip) {
+        let retry = wait.as_secs().max(1);
+        let message = format!("Too many failed logins from this address; retry in {retry} s.");
+        refuse(
+            io,
+            429,
+            "too_many_attempts",
+            &[("Retry-After", retry.to_string())],
+            &message,
+        )
+        .await;
+        return false;
+    }
+    let challenge = [("WWW-Authenticate", "Basic realm=\"outpost\"".to_owned())];
+    let Some((user, password)) = authorization.and_then(parse_basic_header) else {
+        refuse(
+            io,
+            401,
+            "unauthorized",
+            &challenge,
+            "Credentials required (HTTP basic).",
+        )
+        .await;
+        return false;
+    };
+    let check = authenticator.clone();
+    let checked_user = user.clone();
+    let accepted = tokio::task::spawn_blocking(move || check.check_password(&checked_user, &password))
+        .await
+        .unwrap_or(false);
+    if accepted {
+        shared.throttle.succeeded(ip);
+        true
+    } else {
+        shared.throttle.failed(ip);
+        tracing::info!(%ip, user = %user, "refused a login");
+        refuse(io, 401, "unauthorized", &challenge, "Wrong user name or password.").await;
+        false
+    }
+}
+
+/// Reads the client's hello and answers it. `false` if refused.
+async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> {
+    use futures_util::{SinkExt, StreamExt};
+    let refuse_with = |re: u64, e: WireError| Message::text(encode_reply(re, Err(&e)));
+    let bytes = match ws.next().await {
+        Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
+        Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
+        _ => return Ok(false),
+    };
+    let (id, hello) = match decode_frame(&bytes) {
+        Ok(Frame::Request {
+            id,
+            request: Request::Hello(hello),
+        }) => (id, hello),
+        _ => {
+            let _ = ws
+                .send(refuse_with(0, WireError::bad_request("the first frame must be hello")))
+                .await;
+            let _ = ws.close(None).await;
+            return Ok(false);
+        }
+    };
+    let protocol = match negotiate(&hello) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::info!(
+                theirs = hello.protocol,
+                "refused a peer speaking another protocol version"
+            );
+            let _ = ws.send(refuse_with(id, e)).await;
+            let _ = ws.close(None).await;
+            return Ok(false);
+        }
+    };
+    let ack = HelloAck {
+        protocol,
+        uuid: shared.db.uuid().to_owned(),
+        features: super::protocol::common_features(&hello.features),
+        read_only: shared.config.read_only,
+        collections: shared.config.collections.clone(),
+    };
+    let ack = serde_json::to_string(&ack).map_err(|e| Error::Corrupt(e.to_string()))?;
+    ws.send(Message::text(encode_reply(id, Ok(&ack))))
+        .await
+        .map_err(|e| Error::Network(e.to_string()))?;
+    Ok(true)
+}
+
+/// The IP to bind for an interface given by address or name.
+fn bind_address(interface: Option<&str>) -> Result<IpAddr> {
+    let Some(interface) = interface else {
+        return Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    };
+    if let Ok(ip) = interface.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    let interfaces = if_addrs::get_if_addrs().map_err(|e| Error::Network(format!("cannot list interfaces: {e}")))?;
+    let mut matching: Vec<IpAddr> = interfaces
+        .iter()
+        .filter(|i| i.name == interface)
+        .map(|i| i.ip())
+        .collect();
+    matching.sort_by_key(|ip| !ip.is_ipv4());
+    matching
+        .first()
+        .copied()
+        .ok_or_else(|| Error::Network(format!("no network interface named {interface:?} with an address")))
+}
+
+/// Every IPv4 address of this machine's interfaces, loopback last.
+fn interface_addresses() -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(IpAddr::is_ipv4)
+        .collect();
+    ips.sort_by_key(|ip| (ip.is_loopback(), *ip));
+    ips.dedup();
+    if ips.is_empty() {
+        ips.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    ips
+}
+
+/// The database file's name without extension, or `db`.
+fn database_name(db: &Database) -> String {
+    db.path()
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .unwrap_or("db")
+        .to_owned()
+}

@@ -1,0 +1,51 @@
+//! Network sync: a [`Listener`] (passive peer) serving a database over
+//! WebSocket + TLS, and a [`RemoteEndpoint`] through which a
+//! [`crate::replication::Replicator`] (active peer) replicates with it.
+//!
+//! Layers, bottom up:
+//! - [`protocol`]: the wire format, free of I/O (docs/PROTOCOL.md);
+//! - `connection`: one WebSocket multiplexing requests both ways, with
+//!   flow control and timeouts;
+//! - [`tls`] identities and trust, `auth` (passwords, client
+//!   certificates, login throttling), `http` (the upgrade request);
+//! - `session` serves one peer from the local store; `listener` accepts
+//!   peers; `remote` is the replicator's side.
+//!
+//! # Examples
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use outpost_core::{Database, DatabaseConfig};
+//! use outpost_core::net::*;
+//! use outpost_core::replication::{Replicator, ReplicatorConfig};
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let hub = Database::open(dir.path().join("hub.db"), DatabaseConfig::default()).unwrap();
+//! let phone = Database::open(dir.path().join("phone.db"), DatabaseConfig::default()).unwrap();
+//! phone.default_collection().unwrap().save("child-1", None, r#"{"name":"Amina"}"#).unwrap();
+//!
+//! let users = UserTable::new().with_user("worker", "correct horse").unwrap();
+//! let mut config = ListenerConfig::new(ListenerAuthenticator::Users(users));
+//! config.interface = Some("127.0.0.1".into());
+//! let listener = Listener::start(hub.clone(), config).await.unwrap();
+//!
+//! let remote = RemoteConfig::new(listener.urls()[0].clone())
+//!     .with_auth(ClientAuth::basic("worker", "correct horse"))
+//!     .with_trust(ServerTrust::PinnedFingerprint(listener.fingerprint().unwrap()));
+//! Replicator::remote(phone, remote, ReplicatorConfig::default()).unwrap().run().await.unwrap();
+//! assert!(hub.default_collection().unwrap().get("child-1").unwrap().is_some());
+//! listener.stop().await;
+//! # });
+//! ```
+
+mod auth;
+mod connection;
+mod http;
+mod listener;
+pub mod protocol;
+mod remote;
+mod session;
+pub mod tls;
+
+pub use auth::{ClientAuth, ListenerAuthenticator, PasswordAuthenticator, UserTable};
+pub use listener::{ConnectionStatus, Listener, ListenerConfig};
+pub use remote::{RemoteConfig, RemoteEndpoint};
+pub use tls::{fingerprint, ClientCertificates, ServerTrust, TlsIdentity};

@@ -1,0 +1,91 @@
+//! The versioned handshake: the client's `hello` names the protocol
+//! versions it speaks, its database UUID and features; the listener
+//! answers with the version chosen and what it serves, or an error with
+//! code `protocol_version`.
+
+use serde::{Deserialize, Serialize};
+
+use super::codes::WireError;
+
+/// The protocol version this build speaks best.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The oldest version this build still speaks.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
+/// Optional capabilities this build offers (none are required yet).
+pub const FEATURES: &[&str] = &["long_poll"];
+
+/// The client's opening request.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Hello {
+    /// Newest version the client speaks.
+    pub protocol: u32,
+    /// Oldest version the client speaks.
+    pub min_protocol: u32,
+    /// The client's database UUID.
+    pub uuid: String,
+    /// Optional capabilities the client offers.
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+/// The listener's answer to [`Hello`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HelloAck {
+    /// The version both will speak.
+    pub protocol: u32,
+    /// The listener's database UUID.
+    pub uuid: String,
+    /// Capabilities both offer.
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Whether the listener refuses pushes.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Collections the listener serves.
+    pub collections: Vec<String>,
+}
+
+impl Hello {
+    /// This build's hello.
+    pub fn new(uuid: String) -> Hello {
+        Hello {
+            protocol: PROTOCOL_VERSION,
+            min_protocol: MIN_PROTOCOL_VERSION,
+            uuid,
+            features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+        }
+    }
+}
+
+/// The version to speak with a client's `hello`: the highest both know.
+///
+/// # Errors
+/// A `protocol_version` [`WireError`] when the ranges do not overlap.
+///
+/// # Examples
+/// ```
+/// use outpost_core::net::protocol::{negotiate, Hello};
+/// let mut hello = Hello::new("uuid".into());
+/// assert_eq!(negotiate(&hello).unwrap(), 1);
+/// hello.protocol = 9;
+/// hello.min_protocol = 9;
+/// assert_eq!(negotiate(&hello).unwrap_err().code, "protocol_version");
+/// ```
+pub fn negotiate(hello: &Hello) -> Result<u32, WireError> {
+    let chosen = hello.protocol.min(PROTOCOL_VERSION);
+    if hello.min_protocol > hello.protocol || chosen < hello.min_protocol.max(MIN_PROTOCOL_VERSION) {
+        return Err(WireError::protocol_version(hello.protocol));
+    }
+    Ok(chosen)
+}
+
+/// The features offered by both a peer (`theirs`) and this build.
+pub fn common_features(theirs: &[String]) -> Vec<String> {
+    theirs
+        .iter()
+        .filter(|f| FEATURES.contains(&f.as_str()))
+        .cloned()
+        .collect()
+}

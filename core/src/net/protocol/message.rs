@@ -1,0 +1,332 @@
+//! Requests and reply payloads as they appear on the wire, and their
+//! conversions to and from the replication engine's types.
+//!
+//! Document bodies travel as raw JSON (`RawValue`), so a body is neither
+//! parsed nor re-serialised on the way through; the receiving store
+//! validates it like any other input.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::{InvalidInput, Result};
+use crate::replication::{InsertOutcome, MissingRevs, Revision};
+use crate::revision::RevId;
+use crate::store::{Change, ChangesBatch};
+
+use super::codes::{error_from_wire, error_to_wire, WireError};
+use super::handshake::Hello;
+
+/// A request: one operation of the replication [`crate::replication::Endpoint`]
+/// (or the opening `hello`). Externally tagged: `{"changes": {...}}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// The first frame of a connection (client to listener).
+    Hello(Hello),
+    /// Changes of a collection after `since`; replies [`WireChanges`].
+    Changes {
+        /// Collection name.
+        collection: String,
+        /// Sequence to read after.
+        since: u64,
+        /// Most changes wanted.
+        limit: usize,
+    },
+    /// How many documents changed after `since`; replies a number.
+    CountChanges {
+        /// Collection name.
+        collection: String,
+        /// Sequence to count after.
+        since: u64,
+    },
+    /// Long poll: replies `{}` once the database has a change after `since`.
+    WaitChanges {
+        /// Sequence to wait beyond.
+        since: u64,
+    },
+    /// Which of these revisions are missing; replies `[WireMissing]`.
+    RevsDiff {
+        /// Collection name.
+        collection: String,
+        /// Documents and revisions to check.
+        revs: Vec<WireDocRevs>,
+    },
+    /// Revisions with bodies and histories; replies [`WireFetched`].
+    Fetch {
+        /// Collection name.
+        collection: String,
+        /// `[id, rev]` pairs, in order.
+        wanted: Vec<(String, String)>,
+        /// Most history entries per revision.
+        max_history: usize,
+        /// Stop once this many body bytes are gathered.
+        max_bytes: usize,
+    },
+    /// Store revisions as given; replies `[WireInsertResult]`.
+    Insert {
+        /// Collection name.
+        collection: String,
+        /// Revisions with history.
+        revisions: Vec<WireRevision>,
+    },
+    /// A checkpoint, or `null`.
+    GetCheckpoint {
+        /// Collection name.
+        collection: String,
+        /// Checkpoint id (starts with `checkpoint-`).
+        id: String,
+    },
+    /// Save a checkpoint; replies `{}`.
+    PutCheckpoint {
+        /// Collection name.
+        collection: String,
+        /// Checkpoint id (starts with `checkpoint-`).
+        id: String,
+        /// A JSON object.
+        body: Box<RawValue>,
+    },
+}
+
+impl Request {
+    /// Whether this request may wait a long time for its answer (and so is
+    /// not counted against the concurrent-request limit).
+    pub fn is_long_poll(&self) -> bool {
+        matches!(self, Request::WaitChanges { .. })
+    }
+
+    /// The operation's name, for logs and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Hello(_) => "hello",
+            Request::Changes { .. } => "changes",
+            Request::CountChanges { .. } => "count_changes",
+            Request::WaitChanges { .. } => "wait_changes",
+            Request::RevsDiff { .. } => "revs_diff",
+            Request::Fetch { .. } => "fetch",
+            Request::Insert { .. } => "insert",
+            Request::GetCheckpoint { .. } => "get_checkpoint",
+            Request::PutCheckpoint { .. } => "put_checkpoint",
+        }
+    }
+}
+
+/// One entry of the changes feed.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireChange {
+    /// Sequence.
+    pub seq: u64,
+    /// Document id.
+    pub id: String,
+    /// Winning revision.
+    pub rev: String,
+    /// Whether the winner is a deletion.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Every leaf, the winner first.
+    pub leaves: Vec<String>,
+}
+
+/// Reply to `changes`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireChanges {
+    /// The changes, by sequence.
+    pub changes: Vec<WireChange>,
+    /// Sequence to ask after next time.
+    pub last_seq: u64,
+}
+
+/// One document's revisions in a `revs_diff` request.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireDocRevs {
+    /// Document id.
+    pub id: String,
+    /// Revision ids.
+    pub revs: Vec<String>,
+}
+
+/// One document's missing revisions in a `revs_diff` reply.
+pub type WireMissing = WireDocRevs;
+
+/// A revision with its history.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireRevision {
+    /// Document id.
+    pub id: String,
+    /// The revision, then its ancestors.
+    pub history: Vec<String>,
+    /// Whether it is a deletion.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// The body (a JSON object), inline.
+    pub body: Box<RawValue>,
+}
+
+/// Reply to `fetch`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireFetched {
+    /// Revisions found.
+    pub revisions: Vec<WireRevision>,
+    /// Request entries dealt with.
+    pub consumed: usize,
+}
+
+/// One entry of an `insert` reply.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireInsertResult {
+    /// Document id.
+    pub id: String,
+    /// Whether the revision was new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<bool>,
+    /// Why it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub err: Option<WireError>,
+}
+
+/// Reply to `insert`.
+pub type WireInserted = Vec<WireInsertResult>;
+
+fn parse_revs(revs: &[String]) -> Result<Vec<RevId>> {
+    revs.iter().map(|r| Ok(r.parse::<RevId>()?)).collect()
+}
+
+fn rev_strings(revs: &[RevId]) -> Vec<String> {
+    revs.iter().map(ToString::to_string).collect()
+}
+
+impl From<&Change> for WireChange {
+    fn from(c: &Change) -> Self {
+        WireChange {
+            seq: c.sequence,
+            id: c.id.clone(),
+            rev: c.rev.to_string(),
+            deleted: c.deleted,
+            leaves: rev_strings(&c.leaves),
+        }
+    }
+}
+
+impl From<&ChangesBatch> for WireChanges {
+    fn from(b: &ChangesBatch) -> Self {
+        WireChanges {
+            changes: b.changes.iter().map(WireChange::from).collect(),
+            last_seq: b.last_sequence,
+        }
+    }
+}
+
+impl WireChanges {
+    /// Validates and converts to the engine's type.
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadRevId`] for a malformed revision id.
+    pub fn into_batch(self) -> Result<ChangesBatch> {
+        let changes = self
+            .changes
+            .into_iter()
+            .map(|c| {
+                Ok(Change {
+                    sequence: c.seq,
+                    rev: c.rev.parse::<RevId>()?,
+                    leaves: parse_revs(&c.leaves)?,
+                    id: c.id,
+                    deleted: c.deleted,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(ChangesBatch {
+            changes,
+            last_sequence: self.last_seq,
+        })
+    }
+}
+
+impl WireDocRevs {
+    /// From an id and revisions.
+    pub fn new(id: String, revs: &[RevId]) -> Self {
+        WireDocRevs {
+            id,
+            revs: rev_strings(revs),
+        }
+    }
+
+    /// Validates and converts to `(id, revs)`.
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadRevId`] for a malformed revision id.
+    pub fn parse(self) -> Result<(String, Vec<RevId>)> {
+        Ok((self.id, parse_revs(&self.revs)?))
+    }
+
+    /// Validates and converts to [`MissingRevs`].
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadRevId`] for a malformed revision id.
+    pub fn into_missing(self) -> Result<MissingRevs> {
+        let (id, missing) = self.parse()?;
+        Ok(MissingRevs { id, missing })
+    }
+}
+
+impl WireRevision {
+    /// From the engine's type. The body is canonical JSON already.
+    ///
+    /// # Errors
+    /// [`InvalidInput::InvalidJson`] if the body is not JSON.
+    pub fn from_revision(r: Revision) -> Result<Self> {
+        Ok(WireRevision {
+            history: rev_strings(&r.history),
+            body: RawValue::from_string(r.body).map_err(|e| InvalidInput::InvalidJson(e.to_string()))?,
+            id: r.id,
+            deleted: r.deleted,
+        })
+    }
+
+    /// Validates the history and converts to the engine's type (the body is
+    /// validated by the store that inserts it).
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadRevId`] for a malformed revision id.
+    pub fn into_revision(self) -> Result<Revision> {
+        Ok(Revision {
+            history: parse_revs(&self.history)?,
+            body: self.body.get().to_owned(),
+            id: self.id,
+            deleted: self.deleted,
+        })
+    }
+}
+
+impl From<InsertOutcome> for WireInsertResult {
+    fn from(o: InsertOutcome) -> Self {
+        match o.result {
+            Ok(stored) => WireInsertResult {
+                id: o.id,
+                stored: Some(stored),
+                err: None,
+            },
+            Err(e) => WireInsertResult {
+                id: o.id,
+                stored: None,
+                err: Some(error_to_wire(&e)),
+            },
+        }
+    }
+}
+
+impl From<WireInsertResult> for InsertOutcome {
+    fn from(w: WireInsertResult) -> Self {
+        let result = match (w.stored, w.err) {
+            (_, Some(err)) => Err(error_from_wire(err)),
+            (Some(stored), None) => Ok(stored),
+            (None, None) => Ok(false),
+        };
+        InsertOutcome { id: w.id, result }
+    }
+}

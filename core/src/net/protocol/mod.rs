@@ -1,0 +1,16 @@
+//! The wire protocol, free of I/O: message types, the frame codec, the
+//! handshake and the error codes. docs/PROTOCOL.md specifies it; the
+//! connection module moves these frames over a WebSocket.
+
+mod codec;
+mod codes;
+mod handshake;
+mod message;
+
+pub use codec::{decode_frame, encode_reply, encode_request, Frame, ProtocolError};
+pub use codes::{error_from_wire, error_to_wire, WireError};
+pub use handshake::{common_features, negotiate, Hello, HelloAck, FEATURES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+pub use message::{
+    Request, WireChange, WireChanges, WireDocRevs, WireFetched, WireInsertResult, WireInserted, WireMissing,
+    WireRevision,
+};

@@ -1,0 +1,455 @@
+//! `RemoteEndpoint`: a listener reached over WebSocket, as one side of a
+//! replication. It connects on first use and again after the connection is
+//! lost; the replicator above it backs off between attempts.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::{SinkExt, StreamExt};
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{header, HeaderValue, Uri};
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::auth::{basic_header, ClientAuth};
+use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions, Ws};
+use super::http::ERROR_HEADER;
+use super::protocol::{
+    decode_frame, encode_request, error_from_wire, Frame, Hello, HelloAck, Request, WireChanges, WireDocRevs,
+    WireFetched, WireInsertResult, WireRevision,
+};
+use super::tls::{client_config, ServerTrust};
+use crate::error::{Error, InvalidInput, ReplicationError, Result};
+use crate::replication::{Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Replicator, ReplicatorConfig, Revision};
+use crate::revision::RevId;
+use crate::store::{ChangesBatch, Database};
+use crate::tuning::{DEFAULT_HEARTBEAT, DEFAULT_WRITE_TIMEOUT, HANDSHAKE_TIMEOUT};
+
+/// Where and how to reach a listener.
+///
+/// # Examples
+/// ```
+/// use outpost_core::net::{ClientAuth, RemoteConfig, ServerTrust};
+/// let remote = RemoteConfig::new("wss://192.168.1.20:4984/camp")
+///     .with_auth(ClientAuth::basic("amina", "correct horse"))
+///     .with_trust(ServerTrust::SelfSignedOnly);
+/// # let _ = remote;
+/// ```
+#[derive(Clone, Debug)]
+pub struct RemoteConfig {
+    /// `wss://host:port/db` (or `ws://` for a listener without TLS).
+    pub url: String,
+    /// Credentials to present, if the listener asks for any.
+    pub auth: Option<ClientAuth>,
+    /// Which listener certificates to trust (`wss://` only).
+    pub trust: ServerTrust,
+    /// Interval of WebSocket pings that detect a dead connection (30 s).
+    pub heartbeat: Duration,
+}
+
+impl RemoteConfig {
+    /// A remote at `url`, trusting public CAs, without credentials.
+    pub fn new(url: impl Into<String>) -> Self {
+        RemoteConfig {
+            url: url.into(),
+            auth: None,
+            trust: ServerTrust::default(),
+            heartbeat: DEFAULT_HEARTBEAT,
+        }
+    }
+
+    /// With credentials.
+    pub fn with_auth(mut self, auth: ClientAuth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// With a trust mode.
+    pub fn with_trust(mut self, trust: ServerTrust) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// With a heartbeat interval.
+    pub fn with_heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+}
+
+/// The parts of a checked URL.
+#[derive(Debug)]
+struct Target {
+    uri: Uri,
+    host: String,
+    port: u16,
+    tls: bool,
+}
+
+fn parse_url(url: &str) -> Result<Target> {
+    let bad = |why: &str| -> Error { InvalidInput::BadConfig(format!("bad URL {url:?}: {why}")).into() };
+    let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
+    let tls = match uri.scheme_str() {
+        Some("wss") => true,
+        Some("ws") => false,
+        _ => return Err(bad("the scheme must be wss:// (or ws:// for a listener without TLS)")),
+    };
+    let host = uri.host().ok_or_else(|| bad("no host"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    if uri.path().trim_matches('/').is_empty() {
+        return Err(bad("no database name in the path (wss://host:port/NAME)"));
+    }
+    Ok(Target { uri, host, port, tls })
+}
+
+/// A listener as a replication endpoint.
+pub struct RemoteEndpoint {
+    config: RemoteConfig,
+    target: Target,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    local_uuid: String,
+    /// Whether the replication pushes (a read-only listener then refuses
+    /// at once, before any data moves).
+    pushes: bool,
+    connection: tokio::sync::Mutex<Option<(Arc<Connection>, HelloAck)>>,
+}
+
+impl std::fmt::Debug for RemoteEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteEndpoint")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteEndpoint {
+    /// An endpoint for `config`, on behalf of the database `local_uuid`.
+    /// Nothing is connected until first use.
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadConfig`] for a bad URL, fingerprint or
+    /// certificate, or a client certificate with `ws://`.
+    pub fn new(config: RemoteConfig, local_uuid: &str, pushes: bool) -> Result<RemoteEndpoint> {
+        let target = parse_url(&config.url)?;
+        if config.heartbeat.is_zero() {
+            return Err(InvalidInput::BadConfig("heartbeat must be more than zero".into()).into());
+        }
+        let tls = if target.tls {
+            let identity = match &config.auth {
+                Some(ClientAuth::Certificate(id)) => Some(id),
+                _ => None,
+            };
+            Some(client_config(&config.trust, identity)?)
+        } else {
+            if matches!(config.auth, Some(ClientAuth::Certificate(_))) {
+                return Err(InvalidInput::BadConfig("a client certificate needs a wss:// URL".into()).into());
+            }
+            None
+        };
+        Ok(RemoteEndpoint {
+            config,
+            target,
+            tls,
+            local_uuid: local_uuid.to_owned(),
+            pushes,
+            connection: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    async fn connection(&self) -> Result<Arc<Connection>> {
+        Ok(self.session().await?.0)
+    }
+
+    async fn session(&self) -> Result<(Arc<Connection>, HelloAck)> {
+        let mut slot = self.connection.lock().await;
+        if let Some((connection, ack)) = slot.as_ref() {
+            if !connection.is_closed() {
+                return Ok((connection.clone(), ack.clone()));
+            }
+        }
+        *slot = None;
+        let (connection, ack) = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connect())
+            .await
+            .map_err(|_| ReplicationError::Unreachable(format!("no answer from {} in time", self.config.url)))??;
+        if ack.read_only && self.pushes {
+            return Err(ReplicationError::ReadOnly.into());
+        }
+        let connection = Arc::new(connection);
+        *slot = Some((connection.clone(), ack.clone()));
+        Ok((connection, ack))
+    }
+
+    async fn connect(&self) -> Result<(Connection, HelloAck)> {
+        let target = &self.target;
+        let tcp = TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| unreachable(&self.config.url, e))?;
+        let _ = tcp.set_nodelay(true);
+        let io: BoxIo = match &self.tls {
+            Some(config) => {
+                let name = rustls_pki_types::ServerName::try_from(target.host.clone())
+                    .map_err(|_| InvalidInput::BadConfig(format!("{:?} is not a valid host name", target.host)))?;
+                let stream = TlsConnector::from(config.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| classify_io(&self.config.url, e))?;
+                Box::new(stream)
+            }
+            None => Box::new(tcp),
+        };
+        let mut request = target
+            .uri
+            .to_string()
+            .into_client_request()
+            .map_err(|e| InvalidInput::BadConfig(format!("bad URL: {e}")))?;
+        if let Some(ClientAuth::Basic { username, password }) = &self.config.auth {
+            if !target.tls {
+                tracing::warn!(url = %self.config.url, "sending a password over ws:// without TLS");
+            }
+            let value = HeaderValue::from_str(&basic_header(username, password)).map_err(|_| {
+                InvalidInput::BadConfig("the user name or password has characters HTTP cannot carry".into())
+            })?;
+            request.headers_mut().insert(header::AUTHORIZATION, value);
+        }
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, io, Some(websocket_config()))
+            .await
+            .map_err(|e| classify_ws(&self.config.url, e))?;
+        let ack = self.hello(&mut ws).await?;
+        let options = ConnectionOptions {
+            heartbeat: Some(self.config.heartbeat),
+            idle_timeout: self.config.heartbeat * 2 + Duration::from_secs(5),
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+        };
+        Ok((Connection::spawn(ws, None, options), ack))
+    }
+
+    async fn hello(&self, ws: &mut Ws) -> Result<HelloAck> {
+        let hello = Request::Hello(Hello::new(self.local_uuid.clone()));
+        ws.send(Message::text(encode_request(0, &hello)))
+            .await
+            .map_err(|e| classify_ws(&self.config.url, e))?;
+        let lost =
+            || -> Error { ReplicationError::Unreachable("the connection closed during the handshake".into()).into() };
+        let bytes = loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => break text.as_bytes().to_vec(),
+                Some(Ok(Message::Binary(bytes))) => break bytes.to_vec(),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Err(e)) => return Err(classify_ws(&self.config.url, e)),
+                _ => return Err(lost()),
+            }
+        };
+        match decode_frame(&bytes)? {
+            Frame::Reply { re: 0, result: Ok(raw) } => serde_json::from_str(raw.get())
+                .map_err(|e| ReplicationError::PeerMisbehaved(format!("malformed hello reply: {e}")).into()),
+            Frame::Reply { re: 0, result: Err(e) } => Err(error_from_wire(e)),
+            _ => Err(ReplicationError::PeerMisbehaved("the first frame was not a reply to hello".into()).into()),
+        }
+    }
+}
+
+#[async_trait]
+impl Endpoint for RemoteEndpoint {
+    async fn uuid(&self) -> Result<String> {
+        Ok(self.session().await?.1.uuid)
+    }
+
+    async fn changes(&self, collection: &str, since: u64, limit: usize) -> Result<ChangesBatch> {
+        let request = Request::Changes {
+            collection: collection.to_owned(),
+            since,
+            limit,
+        };
+        self.connection()
+            .await?
+            .request::<WireChanges>(&request)
+            .await?
+            .into_batch()
+    }
+
+    async fn count_changes(&self, collection: &str, since: u64) -> Result<u64> {
+        let request = Request::CountChanges {
+            collection: collection.to_owned(),
+            since,
+        };
+        self.connection().await?.request(&request).await
+    }
+
+    async fn wait_for_changes(&self, since: u64) -> Result<()> {
+        let connection = self.connection().await?;
+        connection
+            .request::<IgnoredAny>(&Request::WaitChanges { since })
+            .await?;
+        Ok(())
+    }
+
+    async fn revs_diff(&self, collection: &str, revs: Vec<(String, Vec<RevId>)>) -> Result<Vec<MissingRevs>> {
+        let request = Request::RevsDiff {
+            collection: collection.to_owned(),
+            revs: revs.into_iter().map(|(id, revs)| WireDocRevs::new(id, &revs)).collect(),
+        };
+        let missing: Vec<WireDocRevs> = self.connection().await?.request(&request).await?;
+        missing.into_iter().map(WireDocRevs::into_missing).collect()
+    }
+
+    async fn fetch(
+        &self,
+        collection: &str,
+        wanted: &[(String, RevId)],
+        max_history: usize,
+        max_bytes: usize,
+    ) -> Result<FetchedBatch> {
+        let request = Request::Fetch {
+            collection: collection.to_owned(),
+            wanted: wanted.iter().map(|(id, rev)| (id.clone(), rev.to_string())).collect(),
+            max_history,
+            max_bytes,
+        };
+        let fetched: WireFetched = self.connection().await?.request(&request).await?;
+        if fetched.consumed > wanted.len() || fetched.revisions.len() > fetched.consumed {
+            return Err(ReplicationError::PeerMisbehaved("fetch reply does not match the request".into()).into());
+        }
+        Ok(FetchedBatch {
+            revisions: fetched
+                .revisions
+                .into_iter()
+                .map(WireRevision::into_revision)
+                .collect::<Result<_>>()?,
+            consumed: fetched.consumed,
+        })
+    }
+
+    async fn insert(&self, collection: &str, revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>> {
+        let request = Request::Insert {
+            collection: collection.to_owned(),
+            revisions: revisions
+                .into_iter()
+                .map(WireRevision::from_revision)
+                .collect::<Result<_>>()?,
+        };
+        let results: Vec<WireInsertResult> = self.connection().await?.request(&request).await?;
+        Ok(results.into_iter().map(InsertOutcome::from).collect())
+    }
+
+    async fn get_checkpoint(&self, collection: &str, id: &str) -> Result<Option<String>> {
+        let request = Request::GetCheckpoint {
+            collection: collection.to_owned(),
+            id: id.to_owned(),
+        };
+        let body: Option<Box<RawValue>> = self.connection().await?.request(&request).await?;
+        Ok(body.map(|b| b.get().to_owned()))
+    }
+
+    async fn put_checkpoint(&self, collection: &str, id: &str, body: &str) -> Result<()> {
+        let request = Request::PutCheckpoint {
+            collection: collection.to_owned(),
+            id: id.to_owned(),
+            body: RawValue::from_string(body.to_owned()).map_err(|e| InvalidInput::InvalidJson(e.to_string()))?,
+        };
+        self.connection().await?.request::<IgnoredAny>(&request).await?;
+        Ok(())
+    }
+}
+
+impl Replicator {
+    /// A replicator between `local` and the listener described by `remote`.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use outpost_core::{Database, DatabaseConfig};
+    /// use outpost_core::net::{ClientAuth, RemoteConfig, ServerTrust};
+    /// use outpost_core::replication::{Replicator, ReplicatorConfig};
+    /// let db = Database::open(dir.path().join("phone.db"), DatabaseConfig::default()).unwrap();
+    /// let remote = RemoteConfig::new("wss://192.168.1.20:4984/camp")
+    ///     .with_auth(ClientAuth::basic("amina", "correct horse"))
+    ///     .with_trust(ServerTrust::SelfSignedOnly);
+    /// let replicator = Replicator::remote(db, remote, ReplicatorConfig { continuous: true, ..Default::default() }).unwrap();
+    /// # let _ = replicator;
+    /// ```
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadConfig`] for a bad URL or configuration.
+    pub fn remote(local: Database, remote: RemoteConfig, config: ReplicatorConfig) -> Result<Replicator> {
+        let endpoint = RemoteEndpoint::new(remote, local.uuid(), config.direction.pushes())?;
+        Replicator::new(local, Arc::new(endpoint), config)
+    }
+}
+
+fn unreachable(url: &str, e: io::Error) -> Error {
+    ReplicationError::Unreachable(format!("cannot reach {url}: {e}")).into()
+}
+
+/// Sorts a connection or TLS failure into transient and permanent.
+fn classify_io(url: &str, e: io::Error) -> Error {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(tls) => classify_tls(tls),
+        None => unreachable(url, e),
+    }
+}
+
+fn classify_tls(e: &rustls::Error) -> Error {
+    use rustls::AlertDescription as Alert;
+    let r = match e {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+            ReplicationError::CertificateRejected(other.0.to_string())
+        }
+        rustls::Error::InvalidCertificate(c) => ReplicationError::CertificateRejected(format!("{c:?}")),
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            ReplicationError::TlsMismatch("the listener does not speak TLS; use a ws:// URL".into())
+        }
+        rustls::Error::AlertReceived(
+            Alert::BadCertificate
+            | Alert::CertificateUnknown
+            | Alert::CertificateRequired
+            | Alert::AccessDenied
+            | Alert::UnknownCA
+            | Alert::CertificateRevoked
+            | Alert::CertificateExpired,
+        ) => ReplicationError::Unauthorized("the listener refused this client's certificate".into()),
+        other => ReplicationError::TlsMismatch(format!("TLS handshake failed: {other}")),
+    };
+    r.into()
+}
+
+/// Sorts a WebSocket upgrade failure, reading the listener's refusal.
+fn classify_ws(url: &str, e: tungstenite::Error) -> Error {
+    let r = match e {
+        tungstenite::Error::Io(e) => return classify_io(url, e),
+        tungstenite::Error::Http(response) => {
+            let code = response
+                .headers()
+                .get(ERROR_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let body = response
+                .body()
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(&b[..b.len().min(500)]).into_owned())
+                .unwrap_or_default();
+            match (response.status().as_u16(), code.as_str()) {
+                (400, "tls_required") => {
+                    ReplicationError::TlsMismatch("the listener requires TLS; use a wss:// URL".into())
+                }
+                (401 | 403, _) => ReplicationError::Unauthorized(format!("the listener refused the login: {body}")),
+                (404, _) => ReplicationError::NotServed(format!("{url}: {body}")),
+                (429 | 503, _) => ReplicationError::Unreachable(format!("the listener asks to retry later: {body}")),
+                (status, _) => ReplicationError::Refused {
+                    code: format!("http_{status}"),
+                    message: body,
+                },
+            }
+        }
+        tungstenite::Error::Url(e) => return InvalidInput::BadConfig(format!("bad URL {url:?}: {e}")).into(),
+        tungstenite::Error::Capacity(e) => ReplicationError::PeerMisbehaved(format!("frame too large: {e}")),
+        other => ReplicationError::Unreachable(format!("connection to {url} failed: {other}")),
+    };
+    r.into()
+}

@@ -1,0 +1,31 @@
+//! TLS with rustls (ring provider; TLS 1.2 minimum, 1.3 preferred): the
+//! identities a listener presents, how a replicator decides to trust one,
+//! and how a listener checks client certificates.
+
+mod client_certs;
+mod identity;
+mod trust;
+
+pub use client_certs::ClientCertificates;
+pub use identity::{fingerprint, TlsIdentity};
+pub use trust::ServerTrust;
+
+pub(crate) use client_certs::server_config;
+pub(crate) use trust::client_config;
+
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+
+use crate::error::{Error, InvalidInput};
+
+/// The one crypto provider used everywhere.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls configuration error, which only a bad certificate or key given
+/// by the caller can cause.
+pub(crate) fn config_error(e: rustls::Error) -> Error {
+    InvalidInput::BadConfig(format!("TLS configuration: {e}")).into()
+}
