@@ -1,0 +1,155 @@
+//! `import` and `export`: documents as JSON lines, one object per line.
+//!
+//! Export writes the winning revision of every live document, sorted by
+//! `_id`, as `{"_id":..,"_rev":..,<body fields, keys sorted>}`, reading the
+//! collection a page at a time: memory stays flat however large it is, and
+//! two databases holding the same documents export the same bytes.
+//!
+//! Import reads lines with an `_id` field (a `_rev` field, as export writes
+//! it, is ignored: imported documents get new revisions on top of what the
+//! database holds) and saves them in transactions of [`IMPORT_BATCH`].
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use outpost_core::{Collection, Database, RevId};
+use serde_json::Value;
+
+use super::docs::{live_revision, PAGE};
+use super::{open_existing, open_or_create};
+use crate::args::{DbArgs, ImportArgs};
+use crate::error::CliError;
+use crate::output::{document_json, Fields, Lines};
+
+/// Documents saved per transaction by `import`.
+pub const IMPORT_BATCH: usize = 1_000;
+
+/// `outpost export`.
+pub fn export(args: &DbArgs) -> Result<(), CliError> {
+    let (_db, coll) = open_existing(args)?;
+    let mut out = Lines::stdout();
+    let mut after: Option<String> = None;
+    loop {
+        let page = coll
+            .all_docs(after.as_deref(), PAGE)
+            .map_err(|e| CliError::core("reading documents", e))?;
+        for doc in &page {
+            out.line(&document_json(doc, Fields::IdAndRev)?)?;
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    out.finish()
+}
+
+/// One parsed input line.
+struct Line {
+    number: u64,
+    id: String,
+    body: String,
+}
+
+/// `outpost import`.
+pub fn import(args: &ImportArgs) -> Result<(), CliError> {
+    let input: Box<dyn BufRead> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = File::open(&args.file).map_err(|e| CliError::io(format!("opening {}", args.file.display()), e))?;
+        Box::new(BufReader::new(file))
+    };
+    let (db, coll) = open_or_create(&args.db)?;
+    let progress = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {pos} documents imported ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let mut imported = 0u64;
+    let mut chunk = Vec::with_capacity(IMPORT_BATCH);
+    for (index, text) in input.lines().enumerate() {
+        let number = index as u64 + 1;
+        let text = text.map_err(|e| CliError::Import {
+            line: number,
+            reason: format!("cannot read it ({e})"),
+            imported,
+        })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let (id, body) = parse_line(&text).map_err(|reason| CliError::Import {
+            line: number,
+            reason,
+            imported,
+        })?;
+        chunk.push(Line { number, id, body });
+        if chunk.len() == IMPORT_BATCH {
+            imported += save_chunk(&db, &coll, &chunk, imported)?;
+            progress.set_position(imported);
+            chunk.clear();
+        }
+    }
+    imported += save_chunk(&db, &coll, &chunk, imported)?;
+    progress.finish_and_clear();
+    tracing::info!(imported, collection = coll.name(), "import finished");
+    Ok(())
+}
+
+/// Splits a line into its `_id` and its body without `_id` and `_rev`.
+fn parse_line(text: &str) -> Result<(String, String), String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+    let Value::Object(mut map) = value else {
+        return Err("not a JSON object".to_owned());
+    };
+    let id = match map.remove("_id") {
+        Some(Value::String(id)) => id,
+        Some(_) => return Err("\"_id\" is not a string".to_owned()),
+        None => return Err("no \"_id\" field".to_owned()),
+    };
+    map.remove("_rev");
+    let body = Value::Object(map).to_string();
+    Ok((id, body))
+}
+
+/// Saves one chunk in one transaction, each document over its current
+/// revision (or as new). Returns how many were saved.
+fn save_chunk(db: &Database, coll: &Collection, chunk: &[Line], imported: u64) -> Result<u64, CliError> {
+    if chunk.is_empty() {
+        return Ok(0);
+    }
+    // The current revisions are read before the transaction: a batch may
+    // not call other methods of the database.
+    let mut current: HashMap<&str, Option<RevId>> = HashMap::with_capacity(chunk.len());
+    for line in chunk {
+        if !current.contains_key(line.id.as_str()) {
+            current.insert(&line.id, live_revision(coll, &line.id)?);
+        }
+    }
+    let mut failed_at = None;
+    db.batch(|b| {
+        for line in chunk {
+            let base = current.get(line.id.as_str()).cloned().flatten();
+            match b.save(coll, &line.id, base.as_ref(), &line.body) {
+                // A later line with the same id saves over this one.
+                Ok(rev) => {
+                    current.insert(&line.id, Some(rev));
+                }
+                Err(e) => {
+                    failed_at = Some(line.number);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| match failed_at {
+        Some(line) => CliError::Import {
+            line,
+            reason: crate::error::describe(&e),
+            imported,
+        },
+        None => CliError::core("saving a batch of documents", e),
+    })?;
+    Ok(chunk.len() as u64)
+}
