@@ -1,9 +1,9 @@
 //! The commands, one module per group, and what they share: opening the
 //! database and collection named on the command line.
 //!
-//! - [`docs`]: `put`, `get`, `delete`, `conflicts`.
-//! - [`import_export`]: `import`, `export`.
-//! - [`bench`]: `bench`.
+//! - `docs`: `put`, `get`, `delete`, `conflicts`;
+//! - `import_export`: `import`, `export`;
+//! - `bench`: `bench`.
 //!
 //! The network commands (`serve`, `sync`, `demo`) will be modules of their
 //! own here, dispatched from [`run`] like the others.
