@@ -5,7 +5,7 @@
 
 use std::io::{BufWriter, StdoutLock, Write};
 
-use outpost_core::{Document, Error as CoreError};
+use outpost_core::{Document, Error as CoreError, RevId};
 
 use crate::error::CliError;
 
@@ -42,10 +42,8 @@ pub fn document_json(doc: &Document, fields: Fields) -> Result<String, CliError>
             out.push_str(",\"_deleted\":true");
         }
         if !doc.conflicts.is_empty() {
-            let revs: Vec<String> = doc.conflicts.iter().map(|r| json_string(&r.to_string())).collect();
-            out.push_str(",\"_conflicts\":[");
-            out.push_str(&revs.join(","));
-            out.push(']');
+            out.push_str(",\"_conflicts\":");
+            out.push_str(&rev_list(&doc.conflicts));
         }
     }
     if !inner.is_empty() {
@@ -54,6 +52,12 @@ pub fn document_json(doc: &Document, fields: Fields) -> Result<String, CliError>
     }
     out.push('}');
     Ok(out)
+}
+
+/// Revisions as a JSON array of strings.
+pub fn rev_list(revs: &[RevId]) -> String {
+    let revs: Vec<String> = revs.iter().map(|r| json_string(&r.to_string())).collect();
+    format!("[{}]", revs.join(","))
 }
 
 /// A string as a JSON string literal.

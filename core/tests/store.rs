@@ -1,5 +1,7 @@
 //! Integration tests of the document store on real SQLite files.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -827,19 +829,15 @@ fn all_docs_pages_live_documents_in_id_byte_order() {
 
 #[test]
 fn all_docs_lists_the_conflicts_of_a_branched_document() {
-    use outpost_core::replication::{Direction, LocalEndpoint, Replicator, ReplicatorConfig};
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (open(&dir.path().join("a.db")), open(&dir.path().join("b.db")));
     let (ca, cb) = (a.default_collection().unwrap(), b.default_collection().unwrap());
     ca.save("plain", None, r#"{"v":0}"#).unwrap();
     ca.save("x", None, r#"{"side":"a"}"#).unwrap();
     cb.save("x", None, r#"{"side":"b"}"#).unwrap();
-    let config = ReplicatorConfig {
-        direction: Direction::Push,
-        ..Default::default()
-    };
-    let push = Replicator::new(b.clone(), Arc::new(LocalEndpoint::new(a.clone())), config).unwrap();
-    tokio::runtime::Runtime::new().unwrap().block_on(push.run()).unwrap();
+    // Pushing b's edit into a (a pull would let a's resolver merge it).
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(common::replicate(&b, &a, outpost_core::replication::Direction::Push));
 
     let listed = ca.all_docs(None, 10).unwrap();
     assert_eq!(listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["plain", "x"]);

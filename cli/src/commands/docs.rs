@@ -5,13 +5,10 @@ use std::io::Read;
 
 use outpost_core::{Collection, RevId};
 
-use super::{open_existing, open_or_create};
+use super::{each_live_doc, open_existing, open_or_create};
 use crate::args::{DbArgs, DeleteArgs, GetArgs, PutArgs};
 use crate::error::CliError;
-use crate::output::{document_json, json_string, Fields, Lines};
-
-/// Documents read per page when scanning a collection.
-pub(crate) const PAGE: usize = 1_000;
+use crate::output::{document_json, json_string, rev_list, Fields, Lines};
 
 /// `outpost put`: saves over `--rev`, or over the current revision, or
 /// creates the document; prints the new revision.
@@ -75,25 +72,17 @@ pub fn delete(args: &DeleteArgs) -> Result<(), CliError> {
 pub fn conflicts(args: &DbArgs) -> Result<(), CliError> {
     let (_db, coll) = open_existing(args)?;
     let mut out = Lines::stdout();
-    let mut after: Option<String> = None;
-    loop {
-        let page = coll
-            .all_docs(after.as_deref(), PAGE)
-            .map_err(|e| CliError::core("listing documents", e))?;
-        for doc in page.iter().filter(|d| !d.conflicts.is_empty()) {
-            let losers: Vec<String> = doc.conflicts.iter().map(|r| json_string(&r.to_string())).collect();
-            out.line(&format!(
-                "{{\"_id\":{},\"_rev\":{},\"_conflicts\":[{}]}}",
-                json_string(&doc.id),
-                json_string(&doc.rev.to_string()),
-                losers.join(",")
-            ))?;
+    each_live_doc(&coll, |doc| {
+        if doc.conflicts.is_empty() {
+            return Ok(());
         }
-        match page.last() {
-            Some(last) if page.len() == PAGE => after = Some(last.id.clone()),
-            _ => break,
-        }
-    }
+        out.line(&format!(
+            "{{\"_id\":{},\"_rev\":{},\"_conflicts\":{}}}",
+            json_string(&doc.id),
+            json_string(&doc.rev.to_string()),
+            rev_list(&doc.conflicts)
+        ))
+    })?;
     out.finish()
 }
 

@@ -17,8 +17,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use outpost_core::{Collection, Database, RevId};
 use serde_json::Value;
 
-use super::docs::{live_revision, PAGE};
-use super::{open_existing, open_or_create};
+use super::docs::live_revision;
+use super::{each_live_doc, open_existing, open_or_create};
 use crate::args::{DbArgs, ImportArgs};
 use crate::error::CliError;
 use crate::output::{document_json, Fields, Lines};
@@ -30,19 +30,7 @@ pub const IMPORT_BATCH: usize = 1_000;
 pub fn export(args: &DbArgs) -> Result<(), CliError> {
     let (_db, coll) = open_existing(args)?;
     let mut out = Lines::stdout();
-    let mut after: Option<String> = None;
-    loop {
-        let page = coll
-            .all_docs(after.as_deref(), PAGE)
-            .map_err(|e| CliError::core("reading documents", e))?;
-        for doc in &page {
-            out.line(&document_json(doc, Fields::IdAndRev)?)?;
-        }
-        match page.last() {
-            Some(last) if page.len() == PAGE => after = Some(last.id.clone()),
-            _ => break,
-        }
-    }
+    each_live_doc(&coll, |doc| out.line(&document_json(doc, Fields::IdAndRev)?))?;
     out.finish()
 }
 

@@ -12,7 +12,7 @@ mod bench;
 mod docs;
 mod import_export;
 
-use outpost_core::{Collection, Database, DatabaseConfig};
+use outpost_core::{Collection, Database, DatabaseConfig, Document};
 
 use crate::args::{Command, DbArgs};
 use crate::error::CliError;
@@ -56,4 +56,26 @@ pub(crate) fn open_or_create(args: &DbArgs) -> Result<(Database, Collection), Cl
 fn open_db(args: &DbArgs) -> Result<Database, CliError> {
     Database::open(&args.db, DatabaseConfig::default())
         .map_err(|e| CliError::core(format!("opening {}", args.db.display()), e))
+}
+
+/// Documents read per page when walking a collection.
+const PAGE: usize = 1_000;
+
+/// Calls `f` on every live document of `coll` in id order, reading a page
+/// of [`PAGE`] documents at a time so that memory stays flat.
+pub(crate) fn each_live_doc(
+    coll: &Collection,
+    mut f: impl FnMut(&Document) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = coll
+            .all_docs(after.as_deref(), PAGE)
+            .map_err(|e| CliError::core("reading documents", e))?;
+        page.iter().try_for_each(&mut f)?;
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = Some(last.id.clone()),
+            _ => return Ok(()),
+        }
+    }
 }
