@@ -35,6 +35,12 @@ fn a_bad_import_line_is_named_and_its_batch_is_not_written() {
     // Refused by the store, not the parser: still named by line.
     let run = outpost_with_stdin(&["import", "--db", db, "-"], b"{\"_id\":\"ok\"}\n{\"_id\":\"_bad\"}\n");
     assert!(one_line_failure(&run).contains("line 2"));
+    let run = outpost_with_stdin(&["import", "--db", db, "-"], b"{\"_id\":\"a\"}\n{\"_id\":\"\xff\"}\n");
+    assert!(one_line_failure(&run).contains("line 2: it is not UTF-8"));
+    // A file without line breaks is refused before it is read whole.
+    let endless = vec![b' '; 2 * outpost_core::tuning::MAX_BODY_BYTES + 10];
+    let run = outpost_with_stdin(&["import", "--db", db, "-"], &endless);
+    assert!(one_line_failure(&run).contains("line 1: it is longer than"));
     assert_eq!(ok(&["export", "--db", db]), "");
 }
 

@@ -3,6 +3,7 @@
 
 use std::io::Read;
 
+use outpost_core::tuning::MAX_BODY_BYTES;
 use outpost_core::{Collection, RevId};
 
 use super::{each_live_doc, open_existing, open_or_create};
@@ -15,7 +16,9 @@ use crate::output::{document_json, json_string, rev_list, Fields, Lines};
 pub fn put(args: &PutArgs) -> Result<(), CliError> {
     let body = if args.json == "-" {
         let mut body = String::new();
+        // One byte over core's limit is enough for core to refuse it.
         std::io::stdin()
+            .take(MAX_BODY_BYTES as u64 + 1)
             .read_to_string(&mut body)
             .map_err(|e| CliError::io("reading the body from stdin", e))?;
         body

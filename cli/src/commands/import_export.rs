@@ -11,9 +11,10 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use outpost_core::tuning::MAX_BODY_BYTES;
 use outpost_core::{Collection, Database, RevId};
 use serde_json::Value;
 
@@ -25,6 +26,10 @@ use crate::output::{document_json, Fields, Lines};
 
 /// Documents saved per transaction by `import`.
 pub const IMPORT_BATCH: usize = 1_000;
+
+/// Longest line `import` reads: a body at core's limit, with room for the
+/// `_id` and `_rev` fields and for escapes that canonical JSON drops.
+pub const MAX_LINE_BYTES: usize = 2 * MAX_BODY_BYTES;
 
 /// `outpost export`.
 pub fn export(args: &DbArgs) -> Result<(), CliError> {
@@ -56,21 +61,22 @@ pub fn import(args: &ImportArgs) -> Result<(), CliError> {
     );
     let mut imported = 0u64;
     let mut chunk = Vec::with_capacity(IMPORT_BATCH);
-    for (index, text) in input.lines().enumerate() {
-        let number = index as u64 + 1;
-        let text = text.map_err(|e| CliError::Import {
-            line: number,
-            reason: format!("cannot read it ({e})"),
-            imported,
-        })?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let (id, body) = parse_line(&text).map_err(|reason| CliError::Import {
+    let (mut input, mut buf, mut number) = (input, Vec::new(), 0u64);
+    loop {
+        number += 1;
+        let fail = |reason: String| CliError::Import {
             line: number,
             reason,
             imported,
-        })?;
+        };
+        if !next_line(&mut *input, &mut buf).map_err(fail)? {
+            break;
+        }
+        let text = std::str::from_utf8(&buf).map_err(|_| fail("it is not UTF-8".to_owned()))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let (id, body) = parse_line(text).map_err(fail)?;
         chunk.push(Line { number, id, body });
         if chunk.len() == IMPORT_BATCH {
             imported += save_chunk(&db, &coll, &chunk, imported)?;
@@ -82,6 +88,30 @@ pub fn import(args: &ImportArgs) -> Result<(), CliError> {
     progress.finish_and_clear();
     tracing::info!(imported, collection = coll.name(), "import finished");
     Ok(())
+}
+
+/// Reads the next line into `buf`, without its line break; `Ok(false)` at
+/// the end of the input. A line longer than [`MAX_LINE_BYTES`] is an error
+/// before it is read whole, so a file without line breaks cannot fill the
+/// memory.
+fn next_line(input: &mut dyn BufRead, buf: &mut Vec<u8>) -> Result<bool, String> {
+    buf.clear();
+    let limit = MAX_LINE_BYTES as u64 + 1;
+    let n = Read::take(input, limit)
+        .read_until(b'\n', buf)
+        .map_err(|e| format!("cannot read it ({e})"))?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+    } else if n as u64 == limit {
+        return Err(format!("it is longer than {MAX_LINE_BYTES} bytes"));
+    }
+    Ok(true)
 }
 
 /// Splits a line into its `_id` and its body without `_id` and `_rev`.
