@@ -84,10 +84,23 @@ impl Lines {
         writeln!(self.out, "{text}").map_err(|e| CliError::io("writing to stdout", e))
     }
 
-    /// Flushes what is buffered.
-    pub fn finish(mut self) -> Result<(), CliError> {
+    /// Writes out what is buffered, so a reader sees the lines so far.
+    pub fn flush(&mut self) -> Result<(), CliError> {
         self.out.flush().map_err(|e| CliError::io("writing to stdout", e))
     }
+
+    /// Writes out what is buffered, at the end.
+    pub fn finish(mut self) -> Result<(), CliError> {
+        self.flush()
+    }
+}
+
+/// Prints one line on stdout; unlike `println!`, a closed stdout is an
+/// error to report, not a panic.
+pub fn print_line(text: &str) -> Result<(), CliError> {
+    let mut out = Lines::stdout();
+    out.line(text)?;
+    out.finish()
 }
 
 /// Whether `e` is a write to a pipe whose reader went away, which is not a

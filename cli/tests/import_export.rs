@@ -55,6 +55,20 @@ fn import_then_export_sorted_canonical_and_reimportable() {
         );
     }
 
+    // A reader that stops early (`outpost export | head -1`) is not a failure.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
+        .args(["export", "--db", db])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+    assert_eq!(first.trim_end(), rows[0]);
+    let closed = child.wait_with_output().unwrap();
+    assert!(closed.status.success(), "{closed:?}");
+    assert_eq!(String::from_utf8_lossy(&closed.stderr), "");
+
     // Deleted documents are not exported.
     ok(&["delete", "--db", db, "child-00003"]);
     let after_delete = ok(&["export", "--db", db]);

@@ -15,13 +15,13 @@
 #[path = "../../../core/benches/workload/mod.rs"]
 mod workload;
 
-use std::io::Write;
 use std::time::Duration;
 
 use outpost_core::tuning::MAX_BODY_BYTES;
 
 use crate::args::BenchArgs;
 use crate::error::CliError;
+use crate::output::Lines;
 
 /// What a scenario is given.
 struct Workload {
@@ -140,9 +140,16 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         doc_size,
         generated: Vec::new(),
     };
-    println!("outpost bench: {docs} documents of {} bytes (canonical JSON)", doc_size);
-    println!();
-    println!("{:<34} {:>10} {:>10} {:>12}", "scenario", "docs", "seconds", "docs/s");
+    let mut out = Lines::stdout();
+    out.line(&format!(
+        "outpost bench: {docs} documents of {doc_size} bytes (canonical JSON)"
+    ))?;
+    out.line("")?;
+    out.line(&format!(
+        "{:<34} {:>10} {:>10} {:>12}",
+        "scenario", "docs", "seconds", "docs/s"
+    ))?;
+    out.flush()?;
     let mut figures = vec![
         ("docs".to_owned(), docs.to_string()),
         ("doc_size".to_owned(), doc_size.to_string()),
@@ -154,22 +161,22 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             reason: e.to_string(),
         })?;
         let rate = workload::per_second(measured.docs, measured.elapsed);
-        println!(
+        out.line(&format!(
             "{:<34} {:>10} {:>10.3} {rate:>12.0}",
             scenario.label,
             measured.docs,
             measured.elapsed.as_secs_f64()
-        );
+        ))?;
         // Rows appear as scenarios finish, even when stdout is a pipe.
-        let _ = std::io::stdout().flush();
+        out.flush()?;
         figures.push((scenario.key.to_owned(), format!("{rate:.0}")));
     }
     let peak =
         workload::proc_status_kib("VmHWM").map_or_else(|| "unknown".to_owned(), |k| format!("{:.1}", workload::mib(k)));
-    println!("{:<34} {:>10} {peak:>10} MiB", "peak RSS of this process", "");
-    println!();
+    out.line(&format!("{:<34} {:>10} {peak:>10} MiB", "peak RSS of this process", ""))?;
+    out.line("")?;
     figures.push(("peak_rss_mb".to_owned(), peak));
     let line: Vec<String> = figures.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("{}", line.join(" "));
-    Ok(())
+    out.line(&line.join(" "))?;
+    out.finish()
 }

@@ -9,7 +9,7 @@ use outpost_core::{Collection, RevId};
 use super::{each_live_doc, open_existing, open_or_create};
 use crate::args::{DbArgs, DeleteArgs, GetArgs, PutArgs};
 use crate::error::CliError;
-use crate::output::{document_json, json_string, rev_list, Fields, Lines};
+use crate::output::{document_json, json_string, print_line, rev_list, Fields, Lines};
 
 /// `outpost put`: saves over `--rev`, or over the current revision, or
 /// creates the document; prints the new revision.
@@ -33,8 +33,7 @@ pub fn put(args: &PutArgs) -> Result<(), CliError> {
     let rev = coll
         .save(&args.id, base.as_ref(), &body)
         .map_err(|e| CliError::core(format!("saving {:?}", args.id), e))?;
-    println!("{rev}");
-    Ok(())
+    print_line(&rev.to_string())
 }
 
 /// `outpost get`: the winning revision as JSON, deleted ones too.
@@ -44,8 +43,7 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
         .get(&args.id)
         .map_err(|e| CliError::core(format!("reading {:?}", args.id), e))?
         .ok_or_else(|| no_document(&args.id, &args.db))?;
-    println!("{}", document_json(&doc, Fields::All)?);
-    Ok(())
+    print_line(&document_json(&doc, Fields::All)?)
 }
 
 /// `outpost delete`: writes a tombstone over `--rev` or the current
@@ -66,8 +64,7 @@ pub fn delete(args: &DeleteArgs) -> Result<(), CliError> {
     let rev = coll
         .delete(&args.id, &base)
         .map_err(|e| CliError::core(format!("deleting {:?}", args.id), e))?;
-    println!("{rev}");
-    Ok(())
+    print_line(&rev.to_string())
 }
 
 /// `outpost conflicts`: one line per conflicted document, in id order:
