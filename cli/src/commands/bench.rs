@@ -8,9 +8,10 @@
 //! `pull_docs_per_s`, `push_docs_per_s`) are two more entries whose
 //! functions replicate through core's network listener on loopback.
 //!
-//! Output: a table on stdout, row by row as scenarios finish, then one line
-//! of `key=value` pairs (docs/s per scenario and `peak_rss_mb`, the
-//! process's peak RSS from `VmHWM`).
+//! Output: a table on stdout, row by row as scenarios finish, with each
+//! scenario's peak RSS (`VmHWM`, reset before each scenario where Linux
+//! allows it), then one line of `key=value` pairs: docs/s per scenario and
+//! `peak_rss_mb`, the highest of those peaks (the process's peak RSS).
 
 #[path = "../../../core/benches/workload/mod.rs"]
 mod workload;
@@ -27,17 +28,14 @@ use crate::output::Lines;
 struct Workload {
     docs: usize,
     doc_size: usize,
-    /// The documents, generated once outside the timed parts, for the
-    /// scenarios that take them as a slice.
-    generated: Vec<(String, String)>,
 }
 
 impl Workload {
-    fn documents(&mut self) -> &[(String, String)] {
-        if self.generated.is_empty() {
-            self.generated = workload::generate(self.docs, self.doc_size);
-        }
-        &self.generated
+    /// The first `n` documents, generated before the timed part; they are
+    /// freed when the scenario ends, so they do not count in the next
+    /// scenario's peak RSS.
+    fn documents(&self, n: usize) -> Vec<(String, String)> {
+        workload::generate(n, self.doc_size)
     }
 }
 
@@ -56,7 +54,7 @@ struct Scenario {
     /// Its row label in the table.
     label: &'static str,
     /// Runs it.
-    run: fn(&mut Workload) -> workload::Outcome<Measured>,
+    run: fn(&Workload) -> workload::Outcome<Measured>,
 }
 
 /// Every scenario, in the order they run.
@@ -87,23 +85,23 @@ const SCENARIOS: &[Scenario] = &[
     },
 ];
 
-fn sqlite_ceiling(w: &mut Workload) -> workload::Outcome<Measured> {
-    let elapsed = workload::sqlite_ceiling(w.documents())?;
+fn sqlite_ceiling(w: &Workload) -> workload::Outcome<Measured> {
+    let elapsed = workload::sqlite_ceiling(&w.documents(w.docs))?;
     Ok(Measured { docs: w.docs, elapsed })
 }
 
-fn single_saves(w: &mut Workload) -> workload::Outcome<Measured> {
+fn single_saves(w: &Workload) -> workload::Outcome<Measured> {
     let n = w.docs.min(workload::MAX_SINGLE_SAVES);
-    let elapsed = workload::single_saves(&w.documents()[..n])?;
+    let elapsed = workload::single_saves(&w.documents(n))?;
     Ok(Measured { docs: n, elapsed })
 }
 
-fn batched_saves(w: &mut Workload) -> workload::Outcome<Measured> {
-    let elapsed = workload::batched_saves(w.documents())?;
+fn batched_saves(w: &Workload) -> workload::Outcome<Measured> {
+    let elapsed = workload::batched_saves(&w.documents(w.docs))?;
     Ok(Measured { docs: w.docs, elapsed })
 }
 
-fn local_replication(w: &mut Workload) -> workload::Outcome<Measured> {
+fn local_replication(w: &Workload) -> workload::Outcome<Measured> {
     let elapsed = workload::replication(w.docs, w.doc_size)?;
     Ok(Measured { docs: w.docs, elapsed })
 }
@@ -135,48 +133,59 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         )));
     }
     let docs = usize::try_from(args.docs).map_err(|_| CliError::Usage("--docs is too large".to_owned()))?;
-    let mut w = Workload {
-        docs,
-        doc_size,
-        generated: Vec::new(),
-    };
+    let w = Workload { docs, doc_size };
     let mut out = Lines::stdout();
     out.line(&format!(
         "outpost bench: {docs} documents of {doc_size} bytes (canonical JSON)"
     ))?;
     out.line("")?;
     out.line(&format!(
-        "{:<34} {:>10} {:>10} {:>12}",
-        "scenario", "docs", "seconds", "docs/s"
+        "{:<34} {:>10} {:>10} {:>12} {:>14}",
+        "scenario", "docs", "seconds", "docs/s", "peak RSS MiB"
     ))?;
     out.flush()?;
     let mut figures = vec![
         ("docs".to_owned(), docs.to_string()),
         ("doc_size".to_owned(), doc_size.to_string()),
     ];
+    let mut peak_kib = None;
     for scenario in scenarios {
         tracing::info!(scenario = scenario.name, "running");
-        let measured = (scenario.run)(&mut w).map_err(|e| CliError::Bench {
+        reset_peak_rss();
+        let measured = (scenario.run)(&w).map_err(|e| CliError::Bench {
             scenario: scenario.name,
             reason: e.to_string(),
         })?;
+        let peak = workload::proc_status_kib("VmHWM");
+        peak_kib = peak_kib.max(peak);
         let rate = workload::per_second(measured.docs, measured.elapsed);
         out.line(&format!(
-            "{:<34} {:>10} {:>10.3} {rate:>12.0}",
+            "{:<34} {:>10} {:>10.3} {rate:>12.0} {:>14}",
             scenario.label,
             measured.docs,
-            measured.elapsed.as_secs_f64()
+            measured.elapsed.as_secs_f64(),
+            show_mib(peak),
         ))?;
         // Rows appear as scenarios finish, even when stdout is a pipe.
         out.flush()?;
         figures.push((scenario.key.to_owned(), format!("{rate:.0}")));
     }
-    let peak =
-        workload::proc_status_kib("VmHWM").map_or_else(|| "unknown".to_owned(), |k| format!("{:.1}", workload::mib(k)));
-    out.line(&format!("{:<34} {:>10} {peak:>10} MiB", "peak RSS of this process", ""))?;
     out.line("")?;
-    figures.push(("peak_rss_mb".to_owned(), peak));
+    figures.push(("peak_rss_mb".to_owned(), show_mib(peak_kib)));
     let line: Vec<String> = figures.iter().map(|(k, v)| format!("{k}={v}")).collect();
     out.line(&line.join(" "))?;
     out.finish()
+}
+
+/// Resets the process's peak RSS (`VmHWM`) to its current RSS, so that the
+/// next reading is the peak of one scenario (Linux's `clear_refs` value 5).
+/// Best effort: where it is refused, readings are the peak since the start.
+fn reset_peak_rss() {
+    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
+        tracing::debug!(error = %e, "cannot reset the peak RSS");
+    }
+}
+
+fn show_mib(kib: Option<u64>) -> String {
+    kib.map_or_else(|| "unknown".to_owned(), |k| format!("{:.1}", workload::mib(k)))
 }
