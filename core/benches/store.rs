@@ -33,7 +33,7 @@ mod workload;
 use std::process::Command;
 use std::time::Duration;
 
-use workload::{generate, mib, per_second, proc_status_kib, BODY_BYTES, MAX_SINGLE_SAVES};
+use workload::{mib, per_second, proc_status_kib, Docs, BODY_BYTES, MAX_SINGLE_SAVES};
 
 /// Documents per scenario when run by `cargo bench` without `--docs`.
 const DEFAULT_DOCS: usize = 100_000;
@@ -222,10 +222,16 @@ fn run_one(scenario: &str, n: usize) {
     let (count, elapsed) = match scenario {
         "ceiling" => (
             n,
-            measured(scenario, workload::sqlite_ceiling(&generate(n, BODY_BYTES))),
+            measured(scenario, workload::sqlite_ceiling(&Docs::new(0..n, BODY_BYTES))),
         ),
-        "single" => (n, measured(scenario, workload::single_saves(&generate(n, BODY_BYTES)))),
-        "batched" => (n, measured(scenario, workload::batched_saves(&generate(n, BODY_BYTES)))),
+        "single" => (
+            n,
+            measured(scenario, workload::single_saves(&Docs::new(0..n, BODY_BYTES))),
+        ),
+        "batched" => (
+            n,
+            measured(scenario, workload::batched_saves(&Docs::new(0..n, BODY_BYTES))),
+        ),
         _ => (n, measured(scenario, workload::replication(n, BODY_BYTES))),
     };
     println!(
@@ -239,7 +245,8 @@ fn run_all(n: usize, runs: usize) {
     let single_n = n.min(MAX_SINGLE_SAVES);
     println!("outpost-core store benchmark: {n} documents of {BODY_BYTES} bytes (canonical JSON), {runs} run(s)");
     println!();
-    let docs = generate(n, BODY_BYTES);
+    let docs = Docs::new(0..n, BODY_BYTES);
+    let single_docs = Docs::new(0..single_n, BODY_BYTES);
 
     // Scenarios interleaved run by run, so a slow spell of the machine hits
     // all of them; each figure is the median of its runs.
@@ -248,7 +255,7 @@ fn run_all(n: usize, runs: usize) {
         settle();
         ceilings.push(measured("ceiling", workload::sqlite_ceiling(&docs)));
         settle();
-        singles.push(measured("single", workload::single_saves(&docs[..single_n])));
+        singles.push(measured("single", workload::single_saves(&single_docs)));
         settle();
         batches.push(measured("batched", workload::batched_saves(&docs)));
         settle();
@@ -264,7 +271,7 @@ fn run_all(n: usize, runs: usize) {
             );
         }
     }
-    drop(docs);
+    drop((docs, single_docs));
     settle();
     let child = measure_in_child(n);
     if runs > 1 {

@@ -32,10 +32,10 @@ struct Workload {
 
 impl Workload {
     /// The first `n` documents, generated before the timed part; they are
-    /// freed when the scenario ends, so they do not count in the next
-    /// scenario's peak RSS.
-    fn documents(&self, n: usize) -> Vec<(String, String)> {
-        workload::generate(n, self.doc_size)
+    /// freed (and given back to the system) when the scenario ends, so they
+    /// do not count in the next scenario's peak RSS.
+    fn documents(&self, n: usize) -> workload::Docs {
+        workload::Docs::new(0..n, self.doc_size)
     }
 }
 

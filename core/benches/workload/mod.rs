@@ -104,9 +104,44 @@ pub fn doc_body(i: usize, size: usize) -> String {
     body
 }
 
-/// Documents `0..n` as (id, body) pairs with bodies of `size` bytes.
-pub fn generate(n: usize, size: usize) -> Vec<(String, String)> {
-    (0..n).map(|i| (doc_id(i), doc_body(i, size))).collect()
+/// Documents generated before a timed part, kept in one buffer: one large
+/// allocation instead of two per document, so that dropping them gives the
+/// memory back to the system and they do not linger in the next
+/// measurement's RSS.
+pub struct Docs {
+    text: String,
+    /// For each document, where its id and its body end in `text`.
+    ends: Vec<(usize, usize)>,
+}
+
+impl Docs {
+    /// Documents `range` (ids and bodies of `size` bytes, as [`doc_id`] and
+    /// [`doc_body`] make them).
+    pub fn new(range: std::ops::Range<usize>, size: usize) -> Docs {
+        let n = range.len();
+        let mut text = String::with_capacity(n * (size.max(MIN_BODY_BYTES) + 16));
+        let mut ends = Vec::with_capacity(n);
+        for i in range {
+            text.push_str(&doc_id(i));
+            let id_end = text.len();
+            text.push_str(&doc_body(i, size));
+            ends.push((id_end, text.len()));
+        }
+        Docs { text, ends }
+    }
+
+    /// How many documents there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The (id, body) pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, body_end)| body_end));
+        starts
+            .zip(&self.ends)
+            .map(|(start, &(id_end, body_end))| (&self.text[start..id_end], &self.text[id_end..body_end]))
+    }
 }
 
 // ---------------------------------------------------------------- scenarios
@@ -133,7 +168,7 @@ fn check_count(coll: &Collection, expected: usize) -> Outcome<()> {
 /// (`id TEXT PRIMARY KEY, body TEXT`) in one transaction, WAL,
 /// `synchronous = NORMAL`, one prepared statement. The most the store could
 /// hope for.
-pub fn sqlite_ceiling(docs: &[(String, String)]) -> Outcome {
+pub fn sqlite_ceiling(docs: &Docs) -> Outcome {
     let dir = tempfile::tempdir()?;
     let mut conn = rusqlite::Connection::open(dir.path().join("raw.db"))?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -146,7 +181,7 @@ pub fn sqlite_ceiling(docs: &[(String, String)]) -> Outcome {
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare("INSERT INTO docs (id, body) VALUES (?1, ?2)")?;
-        for (id, body) in docs {
+        for (id, body) in docs.iter() {
             insert.execute([id, body])?;
         }
     }
@@ -160,12 +195,12 @@ pub fn sqlite_ceiling(docs: &[(String, String)]) -> Outcome {
 }
 
 /// One [`Collection::save`] (one transaction) per document.
-pub fn single_saves(docs: &[(String, String)]) -> Outcome {
+pub fn single_saves(docs: &Docs) -> Outcome {
     let dir = tempfile::tempdir()?;
     let db = open(&dir.path().join("single.db"))?;
     let coll = db.default_collection()?;
     let start = Instant::now();
-    for (id, body) in docs {
+    for (id, body) in docs.iter() {
         coll.save(id, None, body)?;
     }
     let elapsed = start.elapsed();
@@ -175,10 +210,11 @@ pub fn single_saves(docs: &[(String, String)]) -> Outcome {
 }
 
 /// Saves `docs` with [`Database::batch`], [`BATCH_SIZE`] documents a batch.
-pub fn save_batched(db: &Database, coll: &Collection, docs: &[(String, String)]) -> Outcome<()> {
-    for chunk in docs.chunks(BATCH_SIZE) {
+pub fn save_batched(db: &Database, coll: &Collection, docs: &Docs) -> Outcome<()> {
+    let mut all = docs.iter().peekable();
+    while all.peek().is_some() {
         db.batch(|b| {
-            for (id, body) in chunk {
+            for (id, body) in all.by_ref().take(BATCH_SIZE) {
                 b.save(coll, id, None, body)?;
             }
             Ok(())
@@ -188,7 +224,7 @@ pub fn save_batched(db: &Database, coll: &Collection, docs: &[(String, String)])
 }
 
 /// [`Database::batch`] with [`BATCH_SIZE`] documents each.
-pub fn batched_saves(docs: &[(String, String)]) -> Outcome {
+pub fn batched_saves(docs: &Docs) -> Outcome {
     let dir = tempfile::tempdir()?;
     let db = open(&dir.path().join("batched.db"))?;
     let coll = db.default_collection()?;
@@ -198,8 +234,8 @@ pub fn batched_saves(docs: &[(String, String)]) -> Outcome {
     check_count(&coll, docs.len())?;
     // The bodies are canonical already: the store keeps them byte for byte,
     // so raw SQLite and the store write the same bytes.
-    if let Some((id, body)) = docs.first() {
-        if coll.get(id)?.map(|d| d.body).as_ref() != Some(body) {
+    if let Some((id, body)) = docs.iter().next() {
+        if coll.get(id)?.map(|d| d.body).as_deref() != Some(body) {
             return Err(format!("document {id} was not stored byte for byte").into());
         }
     }
@@ -214,8 +250,7 @@ pub fn fill(db: &Database, n: usize, size: usize) -> Outcome<()> {
     let mut start = 0;
     while start < n {
         let end = (start + BATCH_SIZE).min(n);
-        let chunk: Vec<(String, String)> = (start..end).map(|i| (doc_id(i), doc_body(i, size))).collect();
-        save_batched(db, &coll, &chunk)?;
+        save_batched(db, &coll, &Docs::new(start..end, size))?;
         start = end;
     }
     Ok(())
