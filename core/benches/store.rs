@@ -10,7 +10,9 @@
 //! cargo bench -p outpost-core --bench store -- --scenario batched # one scenario alone, to profile it
 //! ```
 //!
-//! Scenarios, each in a fresh temporary directory, with ~1 KB JSON bodies:
+//! Scenarios, each in a fresh temporary directory, with ~1 KB JSON bodies
+//! (the documents and scenarios 1-4 live in `workload/mod.rs`, shared with
+//! `outpost bench`):
 //!
 //! 1. the raw SQLite ceiling: plain rusqlite INSERTs of the same rows
 //!    (`id TEXT PRIMARY KEY, body TEXT`) in one transaction, WAL,
@@ -26,24 +28,17 @@
 //! Run by `cargo test --benches` (no `--bench` argument), it does a tiny run
 //! so that it stays fast.
 
-use std::path::Path;
-use std::process::Command;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod workload;
 
-use outpost_core::replication::{Direction, LocalEndpoint, Replicator, ReplicatorConfig};
-use outpost_core::{Collection, Database, DatabaseConfig};
+use std::process::Command;
+use std::time::Duration;
+
+use workload::{mib, per_second, proc_status_kib, Docs, BODY_BYTES, MAX_SINGLE_SAVES};
 
 /// Documents per scenario when run by `cargo bench` without `--docs`.
 const DEFAULT_DOCS: usize = 100_000;
 /// Documents per scenario when run as a test (`cargo test --benches`).
 const TEST_DOCS: usize = 200;
-/// Most single-document saves measured (one transaction each is slow).
-const MAX_SINGLE_SAVES: usize = 5_000;
-/// Documents per [`Database::batch`].
-const BATCH_SIZE: usize = 1_000;
-/// Size of every document body, canonical JSON, in bytes.
-const BODY_BYTES: usize = 1_000;
 /// Sizes compared by `--scenario memory`.
 const MEMORY_SIZES: [usize; 2] = [100_000, 1_000_000];
 
@@ -111,232 +106,15 @@ fn main() {
     }
 }
 
-// ---------------------------------------------------------------- documents
-
-/// SplitMix64: a small deterministic generator, so every run writes the same
-/// documents and no two documents are alike.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn pick<'a>(&mut self, words: &[&'a str]) -> &'a str {
-        words[(self.next() % words.len() as u64) as usize]
-    }
-}
-
-const GIVEN: &[&str] = &[
-    "Amina", "Yusuf", "Fatima", "Omar", "Leila", "Hassan", "Mariam", "Idris", "Zahra", "Tariq",
-];
-const FAMILY: &[&str] = &[
-    "Abdi", "Haddad", "Okafor", "Mensah", "Karimi", "Nasser", "Diallo", "Osman", "Rahimi",
-];
-const ZONES: &[&str] = &["north", "south", "east", "west", "centre", "annex"];
-const WORDS: &[&str] = &[
-    "water", "ration", "clinic", "school", "tent", "blanket", "vaccine", "follow", "up", "visit", "family", "needs",
-];
-
-fn doc_id(i: usize) -> String {
-    format!("child-{i:08}")
-}
-
-/// The body of document `i`: already canonical JSON (keys sorted, no
-/// whitespace, plain ASCII strings) of exactly [`BODY_BYTES`] bytes, so the
-/// store and raw SQLite write the same bytes.
-fn doc_body(i: usize) -> String {
-    let mut rng = Rng(i as u64 ^ 0xA5A5_5EED);
-    let notes: Vec<&str> = (0..12).map(|_| rng.pick(WORDS)).collect();
-    let head = format!(
-        r#"{{"age":{},"camp":"camp-{}","family":"{}","given_name":"{}","household":{},"notes":"{}","padding":""#,
-        rng.next() % 18,
-        rng.next() % 40,
-        rng.pick(FAMILY),
-        rng.pick(GIVEN),
-        1 + rng.next() % 9,
-        notes.join(" "),
-    );
-    let tail = format!(
-        r#"","registered":{},"zone":"{}"}}"#,
-        rng.next() % 2 == 0,
-        rng.pick(ZONES)
-    );
-    let pad = BODY_BYTES
-        .checked_sub(head.len() + tail.len())
-        .expect("the fixed fields fit in the body size");
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut body = String::with_capacity(BODY_BYTES);
-    body.push_str(&head);
-    let mut bits = 0u64;
-    for k in 0..pad {
-        if k % 10 == 0 {
-            bits = rng.next();
-        }
-        body.push(ALPHABET[(bits % ALPHABET.len() as u64) as usize] as char);
-        bits /= ALPHABET.len() as u64;
-    }
-    body.push_str(&tail);
-    debug_assert_eq!(body.len(), BODY_BYTES);
-    body
-}
-
-fn generate(n: usize) -> Vec<(String, String)> {
-    (0..n).map(|i| (doc_id(i), doc_body(i))).collect()
-}
-
-// ---------------------------------------------------------------- scenarios
-
-fn open(path: &Path) -> Database {
-    Database::open(path, DatabaseConfig::default()).expect("open the database")
-}
-
-fn per_second(count: usize, elapsed: Duration) -> f64 {
-    count as f64 / elapsed.as_secs_f64().max(1e-9)
-}
-
-/// Scenario 1, plain rusqlite: the most the store could hope for.
-fn sqlite_ceiling(docs: &[(String, String)]) -> Duration {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut conn = rusqlite::Connection::open(dir.path().join("raw.db")).expect("open raw SQLite");
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .expect("WAL mode");
-    assert!(mode.eq_ignore_ascii_case("wal"), "journal mode is {mode}");
-    conn.pragma_update(None, "synchronous", "NORMAL").expect("synchronous");
-    conn.execute_batch("CREATE TABLE docs (id TEXT PRIMARY KEY, body TEXT)")
-        .expect("create table");
-    let start = Instant::now();
-    let tx = conn.transaction().expect("begin");
-    {
-        let mut insert = tx
-            .prepare("INSERT INTO docs (id, body) VALUES (?1, ?2)")
-            .expect("prepare");
-        for (id, body) in docs {
-            insert.execute([id, body]).expect("insert");
-        }
-    }
-    tx.commit().expect("commit");
-    let elapsed = start.elapsed();
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM docs", [], |r| r.get(0))
-        .expect("count");
-    assert_eq!(n as usize, docs.len());
-    elapsed
-}
-
-/// Scenario 2: one `Collection::save` (one transaction) per document.
-fn single_saves(docs: &[(String, String)]) -> Duration {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = open(&dir.path().join("single.db"));
-    let coll = db.default_collection().expect("default collection");
-    let start = Instant::now();
-    for (id, body) in docs {
-        coll.save(id, None, body).expect("save");
-    }
-    let elapsed = start.elapsed();
-    assert_eq!(coll.count().expect("count") as usize, docs.len());
-    db.close().expect("close");
-    elapsed
-}
-
-fn save_batched(db: &Database, coll: &Collection, docs: &[(String, String)]) {
-    for chunk in docs.chunks(BATCH_SIZE) {
-        db.batch(|b| {
-            for (id, body) in chunk {
-                b.save(coll, id, None, body)?;
-            }
-            Ok(())
-        })
-        .expect("batch");
-    }
-}
-
-/// Scenario 3: `Database::batch` with [`BATCH_SIZE`] documents each.
-fn batched_saves(docs: &[(String, String)]) -> Duration {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = open(&dir.path().join("batched.db"));
-    let coll = db.default_collection().expect("default collection");
-    let start = Instant::now();
-    save_batched(&db, &coll, docs);
-    let elapsed = start.elapsed();
-    assert_eq!(coll.count().expect("count") as usize, docs.len());
-    // The bodies are canonical already: the store keeps them byte for byte,
-    // so raw SQLite and the store write the same bytes.
-    if let Some((id, body)) = docs.first() {
-        assert_eq!(&coll.get(id).expect("get").expect("saved").body, body);
-    }
-    db.close().expect("close");
-    elapsed
-}
-
-/// Fills a database with `n` documents, generated a batch at a time so the
-/// bodies are never all in memory at once.
-fn fill(db: &Database, n: usize) {
-    let coll = db.default_collection().expect("default collection");
-    let mut start = 0;
-    while start < n {
-        let end = (start + BATCH_SIZE).min(n);
-        let chunk: Vec<(String, String)> = (start..end).map(|i| (doc_id(i), doc_body(i))).collect();
-        save_batched(db, &coll, &chunk);
-        start = end;
-    }
-}
-
-/// Scenario 4: pushes every document of a full database into an empty one;
-/// returns the time of the replication alone.
-fn replicate(dir: &Path, n: usize, after_fill: impl FnOnce()) -> Duration {
-    let source = open(&dir.join("source.db"));
-    fill(&source, n);
-    after_fill();
-    let target = open(&dir.join("target.db"));
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let config = ReplicatorConfig {
-        direction: Direction::Push,
-        ..Default::default()
-    };
-    let replicator =
-        Replicator::new(source.clone(), Arc::new(LocalEndpoint::new(target.clone())), config).expect("replicator");
-    let start = Instant::now();
-    runtime.block_on(replicator.run()).expect("replication");
-    let elapsed = start.elapsed();
-    let copied = target
-        .default_collection()
-        .expect("default collection")
-        .count()
-        .expect("count");
-    assert_eq!(copied as usize, n, "every document replicated");
-    source.close().expect("close");
-    target.close().expect("close");
-    elapsed
-}
-
-fn replication(n: usize) -> Duration {
-    let dir = tempfile::tempdir().expect("temp dir");
-    replicate(dir.path(), n, || {})
-}
-
-// ---------------------------------------------------------------- memory
-
-/// A field of `/proc/self/status` in KiB (`VmHWM` is the peak RSS).
-fn proc_status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
 /// The child process of the memory measurement: builds the source database,
 /// replicates it and prints its own peak RSS.
 fn run_replicate_child(n: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut hwm_after_fill = None;
-    let elapsed = replicate(dir.path(), n, || hwm_after_fill = proc_status_kib("VmHWM"));
+    let elapsed = measured(
+        "replication",
+        workload::replicate(dir.path(), n, BODY_BYTES, || hwm_after_fill = proc_status_kib("VmHWM")),
+    );
     let peak = proc_status_kib("VmHWM");
     let show = |v: Option<u64>| v.map_or_else(|| "unknown".to_owned(), |v| v.to_string());
     println!(
@@ -383,10 +161,6 @@ fn measure_in_child(n: usize) -> Option<ChildReport> {
     })
 }
 
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
 fn run_memory() {
     println!("outpost-core replication peak RSS (VmHWM of a child process per size; the child fills the source");
     println!("database with batched saves, then pushes it into an empty database)");
@@ -427,6 +201,11 @@ fn run_memory() {
 
 // ---------------------------------------------------------------- report
 
+/// The time of a scenario, or a panic saying which one failed and why.
+fn measured(scenario: &str, outcome: workload::Outcome) -> Duration {
+    outcome.unwrap_or_else(|e| panic!("scenario {scenario} failed: {e}"))
+}
+
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
@@ -441,10 +220,19 @@ fn settle() {
 /// One scenario alone (to profile it): `--scenario ceiling|single|batched|replication`.
 fn run_one(scenario: &str, n: usize) {
     let (count, elapsed) = match scenario {
-        "ceiling" => (n, sqlite_ceiling(&generate(n))),
-        "single" => (n, single_saves(&generate(n))),
-        "batched" => (n, batched_saves(&generate(n))),
-        _ => (n, replication(n)),
+        "ceiling" => (
+            n,
+            measured(scenario, workload::sqlite_ceiling(&Docs::new(0..n, BODY_BYTES))),
+        ),
+        "single" => (
+            n,
+            measured(scenario, workload::single_saves(&Docs::new(0..n, BODY_BYTES))),
+        ),
+        "batched" => (
+            n,
+            measured(scenario, workload::batched_saves(&Docs::new(0..n, BODY_BYTES))),
+        ),
+        _ => (n, measured(scenario, workload::replication(n, BODY_BYTES))),
     };
     println!(
         "{scenario}: {count} docs in {:.3} s = {:.0} docs/s",
@@ -457,20 +245,21 @@ fn run_all(n: usize, runs: usize) {
     let single_n = n.min(MAX_SINGLE_SAVES);
     println!("outpost-core store benchmark: {n} documents of {BODY_BYTES} bytes (canonical JSON), {runs} run(s)");
     println!();
-    let docs = generate(n);
+    let docs = Docs::new(0..n, BODY_BYTES);
+    let single_docs = Docs::new(0..single_n, BODY_BYTES);
 
     // Scenarios interleaved run by run, so a slow spell of the machine hits
     // all of them; each figure is the median of its runs.
     let (mut ceilings, mut singles, mut batches, mut replications) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 1..=runs {
         settle();
-        ceilings.push(sqlite_ceiling(&docs));
+        ceilings.push(measured("ceiling", workload::sqlite_ceiling(&docs)));
         settle();
-        singles.push(single_saves(&docs[..single_n]));
+        singles.push(measured("single", workload::single_saves(&single_docs)));
         settle();
-        batches.push(batched_saves(&docs));
+        batches.push(measured("batched", workload::batched_saves(&docs)));
         settle();
-        replications.push(replication(n));
+        replications.push(measured("replication", workload::replication(n, BODY_BYTES)));
         if runs > 1 {
             let secs = |v: &[Duration]| v.last().map_or(0.0, Duration::as_secs_f64);
             println!(
@@ -482,7 +271,7 @@ fn run_all(n: usize, runs: usize) {
             );
         }
     }
-    drop(docs);
+    drop((docs, single_docs));
     settle();
     let child = measure_in_child(n);
     if runs > 1 {
@@ -511,7 +300,7 @@ fn run_all(n: usize, runs: usize) {
     row("1. raw SQLite ceiling (1 tx)", n, ceiling, ceiling_rate);
     row("2. single saves (1 tx each)", single_n, single, single_rate);
     row(
-        &format!("3. batched saves ({BATCH_SIZE} per batch)"),
+        &format!("3. batched saves ({} per batch)", workload::BATCH_SIZE),
         n,
         batched,
         batched_rate,

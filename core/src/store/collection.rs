@@ -189,6 +189,64 @@ impl Collection {
         })
     }
 
+    /// Live documents (winning revisions that are not deletions) in
+    /// ascending id order, by UTF-8 bytes: at most `limit` of them, the
+    /// first after `start_after` (`None` starts at the beginning). Each
+    /// comes with its body and conflicts, like [`Collection::get`].
+    ///
+    /// To walk a whole collection in bounded memory, page through it: pass
+    /// the last id of one page as `start_after` of the next, and stop at a
+    /// page shorter than `limit`. Each page is read in one snapshot; writes
+    /// between pages are seen by later pages only if their id comes later.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use outpost_core::{Database, DatabaseConfig};
+    /// let db = Database::open(dir.path().join("camp.db"), DatabaseConfig::default()).unwrap();
+    /// let docs = db.default_collection().unwrap();
+    /// for id in ["c", "a", "b"] {
+    ///     docs.save(id, None, "{}").unwrap();
+    /// }
+    /// let first = docs.all_docs(None, 2).unwrap();
+    /// assert_eq!(first.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    /// let rest = docs.all_docs(Some("b"), 2).unwrap();
+    /// assert_eq!(rest.len(), 1);
+    /// assert_eq!(rest[0].id, "c");
+    /// ```
+    pub fn all_docs(&self, start_after: Option<&str>, limit: usize) -> Result<Vec<Document>> {
+        self.db.read(|c| {
+            // Uses the (collection, id) index, so each page is a range scan.
+            let mut stmt = c.prepare_cached(
+                "SELECT id, rev, body, seq, CASE WHEN branched THEN tree END
+                 FROM docs WHERE collection = ?1 AND id > ?2 AND deleted = 0 ORDER BY id LIMIT ?3",
+            )?;
+            let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut rows = stmt.query(params![self.id, start_after.unwrap_or(""), limit_sql])?;
+            let mut docs = Vec::new();
+            while let Some(row) = rows.next()? {
+                let id: String = row.get(0)?;
+                let rev_text: String = row.get(1)?;
+                let body: String = row.get(2)?;
+                let corrupt = |why: String| Error::Corrupt(format!("document {id:?}: {why}"));
+                let rev: RevId = rev_text.parse().map_err(|e: InvalidInput| corrupt(e.to_string()))?;
+                let conflicts = match row.get::<_, Option<Vec<u8>>>(4)? {
+                    Some(blob) => decode_tree(&blob, &body).map_err(corrupt)?.conflicts(),
+                    None => Vec::new(),
+                };
+                docs.push(Document {
+                    rev,
+                    body,
+                    deleted: false,
+                    conflicts,
+                    sequence: row.get::<_, i64>(3)? as u64,
+                    id,
+                });
+            }
+            Ok(docs)
+        })
+    }
+
     /// How many documents of this collection changed after `since`.
     pub fn count_changes(&self, since: u64) -> Result<u64> {
         self.db.read(|c| {

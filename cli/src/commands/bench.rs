@@ -1,0 +1,191 @@
+//! `outpost bench`: throughput of the store on this machine.
+//!
+//! Each scenario is one [`Scenario`] entry of [`SCENARIOS`]: a name for
+//! `--scenario`, the key of its figure in the last output line, a label for
+//! the table and a function that runs it. The local scenarios come from the
+//! workload shared with core's bench binary (`core/benches/workload`), so
+//! both measure the same thing. The network scenarios (`pull`, `push`:
+//! `pull_docs_per_s`, `push_docs_per_s`) are two more entries whose
+//! functions replicate through core's network listener on loopback.
+//!
+//! Output: a table on stdout, row by row as scenarios finish, with each
+//! scenario's peak RSS (`VmHWM`, reset before each scenario where Linux
+//! allows it), then one line of `key=value` pairs: docs/s per scenario and
+//! `peak_rss_mb`, the highest of those peaks (the process's peak RSS).
+
+#[path = "../../../core/benches/workload/mod.rs"]
+mod workload;
+
+use std::time::Duration;
+
+use outpost_core::tuning::MAX_BODY_BYTES;
+
+use crate::args::BenchArgs;
+use crate::error::CliError;
+use crate::output::Lines;
+
+/// What a scenario is given.
+struct Workload {
+    docs: usize,
+    doc_size: usize,
+}
+
+impl Workload {
+    /// The first `n` documents, generated before the timed part; they are
+    /// freed (and given back to the system) when the scenario ends, so they
+    /// do not count in the next scenario's peak RSS.
+    fn documents(&self, n: usize) -> workload::Docs {
+        workload::Docs::new(0..n, self.doc_size)
+    }
+}
+
+/// How long a scenario took for how many documents.
+struct Measured {
+    docs: usize,
+    elapsed: Duration,
+}
+
+/// One benchmark scenario.
+struct Scenario {
+    /// Its name for `--scenario`.
+    name: &'static str,
+    /// Its key in the last line (a rate per second).
+    key: &'static str,
+    /// Its row label in the table.
+    label: &'static str,
+    /// Runs it.
+    run: fn(&Workload) -> workload::Outcome<Measured>,
+}
+
+/// Every scenario, in the order they run.
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "ceiling",
+        key: "sqlite_ceiling_rows_per_s",
+        label: "raw SQLite ceiling (1 tx)",
+        run: sqlite_ceiling,
+    },
+    Scenario {
+        name: "single",
+        key: "single_saves_per_s",
+        label: "single saves (1 tx each)",
+        run: single_saves,
+    },
+    Scenario {
+        name: "batched",
+        key: "batched_saves_per_s",
+        label: "batched saves (1000 per tx)",
+        run: batched_saves,
+    },
+    Scenario {
+        name: "local-replication",
+        key: "local_replication_docs_per_s",
+        label: "local replication (push)",
+        run: local_replication,
+    },
+];
+
+fn sqlite_ceiling(w: &Workload) -> workload::Outcome<Measured> {
+    let elapsed = workload::sqlite_ceiling(&w.documents(w.docs))?;
+    Ok(Measured { docs: w.docs, elapsed })
+}
+
+fn single_saves(w: &Workload) -> workload::Outcome<Measured> {
+    let n = w.docs.min(workload::MAX_SINGLE_SAVES);
+    let elapsed = workload::single_saves(&w.documents(n))?;
+    Ok(Measured { docs: n, elapsed })
+}
+
+fn batched_saves(w: &Workload) -> workload::Outcome<Measured> {
+    let elapsed = workload::batched_saves(&w.documents(w.docs))?;
+    Ok(Measured { docs: w.docs, elapsed })
+}
+
+fn local_replication(w: &Workload) -> workload::Outcome<Measured> {
+    let elapsed = workload::replication(w.docs, w.doc_size)?;
+    Ok(Measured { docs: w.docs, elapsed })
+}
+
+/// The scenarios named by `--scenario`, in their run order (all of them if
+/// none is named).
+fn selected(names: &[String]) -> Result<Vec<&'static Scenario>, CliError> {
+    if let Some(unknown) = names.iter().find(|n| !SCENARIOS.iter().any(|s| s.name == n.as_str())) {
+        let known: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+        return Err(CliError::Usage(format!(
+            "unknown scenario {unknown:?}; choose from {}",
+            known.join(", ")
+        )));
+    }
+    Ok(SCENARIOS
+        .iter()
+        .filter(|s| names.is_empty() || names.iter().any(|n| n == s.name))
+        .collect())
+}
+
+/// `outpost bench`.
+pub fn run(args: &BenchArgs) -> Result<(), CliError> {
+    let scenarios = selected(&args.scenario)?;
+    let doc_size = args.doc_size.unwrap_or(workload::BODY_BYTES);
+    if !(workload::MIN_BODY_BYTES..=MAX_BODY_BYTES).contains(&doc_size) {
+        return Err(CliError::Usage(format!(
+            "--doc-size must be between {} and {MAX_BODY_BYTES} bytes",
+            workload::MIN_BODY_BYTES
+        )));
+    }
+    let docs = usize::try_from(args.docs).map_err(|_| CliError::Usage("--docs is too large".to_owned()))?;
+    let w = Workload { docs, doc_size };
+    let mut out = Lines::stdout();
+    out.line(&format!(
+        "outpost bench: {docs} documents of {doc_size} bytes (canonical JSON)"
+    ))?;
+    out.line("")?;
+    out.line(&format!(
+        "{:<34} {:>10} {:>10} {:>12} {:>14}",
+        "scenario", "docs", "seconds", "docs/s", "peak RSS MiB"
+    ))?;
+    out.flush()?;
+    let mut figures = vec![
+        ("docs".to_owned(), docs.to_string()),
+        ("doc_size".to_owned(), doc_size.to_string()),
+    ];
+    let mut peak_kib = None;
+    for scenario in scenarios {
+        tracing::info!(scenario = scenario.name, "running");
+        reset_peak_rss();
+        let measured = (scenario.run)(&w).map_err(|e| CliError::Bench {
+            scenario: scenario.name,
+            reason: e.to_string(),
+        })?;
+        let peak = workload::proc_status_kib("VmHWM");
+        peak_kib = peak_kib.max(peak);
+        let rate = workload::per_second(measured.docs, measured.elapsed);
+        out.line(&format!(
+            "{:<34} {:>10} {:>10.3} {rate:>12.0} {:>14}",
+            scenario.label,
+            measured.docs,
+            measured.elapsed.as_secs_f64(),
+            show_mib(peak),
+        ))?;
+        // Rows appear as scenarios finish, even when stdout is a pipe.
+        out.flush()?;
+        figures.push((scenario.key.to_owned(), format!("{rate:.0}")));
+    }
+    out.line("")?;
+    figures.push(("peak_rss_mb".to_owned(), show_mib(peak_kib)));
+    let line: Vec<String> = figures.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    out.line(&line.join(" "))?;
+    out.finish()
+}
+
+/// Resets the process's peak RSS (`VmHWM`) to its current RSS, so that the
+/// next reading is the peak of one scenario (Linux's `clear_refs` value 5).
+/// Best effort: where it is refused, readings are the peak since the start.
+fn reset_peak_rss() {
+    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
+        tracing::debug!(error = %e, "cannot reset the peak RSS");
+    }
+}
+
+fn show_mib(kib: Option<u64>) -> String {
+    kib.map_or_else(|| "unknown".to_owned(), |k| format!("{:.1}", workload::mib(k)))
+}

@@ -1,0 +1,81 @@
+//! The commands, one module per group, and what they share: opening the
+//! database and collection named on the command line.
+//!
+//! - `docs`: `put`, `get`, `delete`, `conflicts`;
+//! - `import_export`: `import`, `export`;
+//! - `bench`: `bench`.
+//!
+//! The network commands (`serve`, `sync`, `demo`) will be modules of their
+//! own here, dispatched from [`run`] like the others.
+
+mod bench;
+mod docs;
+mod import_export;
+
+use outpost_core::{Collection, Database, DatabaseConfig, Document};
+
+use crate::args::{Command, DbArgs};
+use crate::error::CliError;
+
+/// Runs one command.
+pub fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Put(args) => docs::put(&args),
+        Command::Get(args) => docs::get(&args),
+        Command::Delete(args) => docs::delete(&args),
+        Command::Conflicts(args) => docs::conflicts(&args),
+        Command::Import(args) => import_export::import(&args),
+        Command::Export(args) => import_export::export(&args),
+        Command::Bench(args) => bench::run(&args),
+    }
+}
+
+/// Opens an existing database and collection, for commands that only read
+/// or change what is there: a missing file is an error, never a new one.
+pub(crate) fn open_existing(args: &DbArgs) -> Result<(Database, Collection), CliError> {
+    if !args.db.is_file() {
+        return Err(CliError::NoDatabase(args.db.clone()));
+    }
+    let db = open_db(args)?;
+    let collection = db
+        .collection(&args.collection)
+        .map_err(|e| CliError::core(format!("opening collection {:?}", args.collection), e))?;
+    Ok((db, collection))
+}
+
+/// Opens a database and collection, creating either if needed, for
+/// commands that write.
+pub(crate) fn open_or_create(args: &DbArgs) -> Result<(Database, Collection), CliError> {
+    let db = open_db(args)?;
+    let collection = db
+        .create_collection(&args.collection)
+        .map_err(|e| CliError::core(format!("opening collection {:?}", args.collection), e))?;
+    Ok((db, collection))
+}
+
+fn open_db(args: &DbArgs) -> Result<Database, CliError> {
+    Database::open(&args.db, DatabaseConfig::default())
+        .map_err(|e| CliError::core(format!("opening {}", args.db.display()), e))
+}
+
+/// Documents read per page when walking a collection.
+const PAGE: usize = 1_000;
+
+/// Calls `f` on every live document of `coll` in id order, reading a page
+/// of [`PAGE`] documents at a time so that memory stays flat.
+pub(crate) fn each_live_doc(
+    coll: &Collection,
+    mut f: impl FnMut(&Document) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = coll
+            .all_docs(after.as_deref(), PAGE)
+            .map_err(|e| CliError::core("reading documents", e))?;
+        page.iter().try_for_each(&mut f)?;
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = Some(last.id.clone()),
+            _ => return Ok(()),
+        }
+    }
+}

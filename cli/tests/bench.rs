@@ -1,0 +1,35 @@
+//! `outpost bench` runs every local scenario and ends with the key=value line.
+
+mod common;
+
+use common::ok;
+
+#[test]
+fn bench_prints_every_key_with_a_positive_number() {
+    let out = ok(&["bench", "--docs", "2000"]);
+    let last = out.lines().last().expect("output");
+    let pairs: Vec<(&str, &str)> = last
+        .split_whitespace()
+        .map(|kv| kv.split_once('=').unwrap_or_else(|| panic!("not key=value: {kv:?}")))
+        .collect();
+    for key in [
+        "sqlite_ceiling_rows_per_s",
+        "single_saves_per_s",
+        "batched_saves_per_s",
+        "local_replication_docs_per_s",
+        "peak_rss_mb",
+    ] {
+        let value = pairs
+            .iter()
+            .find(|(k, _)| *k == key)
+            .unwrap_or_else(|| panic!("{key} missing from {last:?}"))
+            .1;
+        let number: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}={value} is not a number"));
+        assert!(number > 0.0, "{key}={value}");
+    }
+    assert!(pairs.contains(&("docs", "2000")), "{last}");
+    // One table row per scenario.
+    assert!(out.contains("local replication"), "{out}");
+}
