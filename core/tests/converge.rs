@@ -4,14 +4,20 @@
 //! continuous ones — then a full sync, after which every database must hold
 //! exactly the same documents (winner, body, deleted flag and leaves).
 //!
+//! Runs once with databases linked in-process and once over real TLS
+//! connections to a listener per database (fewer operations).
+//!
 //! `OUTPOST_CONVERGE_SEEDS=7,8` replays given seeds; `OUTPOST_CONVERGE_OPS`
-//! sets the operations per seed (2,000 by default) for longer runs.
+//! sets the operations per seed (2,000 by default, 300 over the network) for
+//! longer runs.
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::{open, replicate, replicator, snapshot, DocState};
+use common::net::{listener, net_replicator};
+use common::{open, replicator, snapshot, DocState};
+use outpost_core::net::Listener;
 use outpost_core::replication::{Direction, Replicator};
 use outpost_core::{Collection, Database, Error};
 use rand::rngs::StdRng;
@@ -52,11 +58,45 @@ fn random_direction(rng: &mut StdRng) -> Direction {
     [Direction::Push, Direction::Pull, Direction::PushAndPull][rng.gen_range(0..3)]
 }
 
-async fn run_seed(seed: u64, ops: usize) {
-    eprintln!("converge: seed {seed}, {ops} operations (replay with OUTPOST_CONVERGE_SEEDS={seed})");
+/// How the replicas reach each other.
+enum Links {
+    /// In-process endpoints.
+    Local,
+    /// A TLS listener per database.
+    Network(Vec<Listener>),
+}
+
+impl Links {
+    async fn new(network: bool, dbs: &[Database]) -> Links {
+        if !network {
+            return Links::Local;
+        }
+        let mut listeners = Vec::new();
+        for db in dbs {
+            listeners.push(listener(db).await);
+        }
+        Links::Network(listeners)
+    }
+
+    fn replicator(&self, dbs: &[Database], a: usize, b: usize, direction: Direction, continuous: bool) -> Replicator {
+        match self {
+            Links::Local => replicator(&dbs[a], &dbs[b], direction, continuous),
+            Links::Network(listeners) => net_replicator(&dbs[a], &listeners[b], direction, continuous),
+        }
+    }
+
+    async fn replicate(&self, dbs: &[Database], a: usize, b: usize, direction: Direction) {
+        let r = self.replicator(dbs, a, b, direction, false);
+        r.run().await.expect("replication");
+    }
+}
+
+async fn run_seed(seed: u64, ops: usize, network: bool) {
+    eprintln!("converge: seed {seed}, {ops} operations, network {network} (replay with OUTPOST_CONVERGE_SEEDS={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let dbs: Vec<Database> = (0..DATABASES).map(|i| open(dir.path(), &format!("db{i}.db"))).collect();
+    let links = Links::new(network, &dbs).await;
     let colls: Vec<Collection> = dbs.iter().map(|d| d.default_collection().unwrap()).collect();
     let mut continuous: Vec<Replicator> = Vec::new();
     let mut stats = BTreeMap::<&str, usize>::new();
@@ -88,12 +128,12 @@ async fn run_seed(seed: u64, ops: usize) {
                 "conflicting edit"
             }
             55..=92 => {
-                replicate(&dbs[a], &dbs[b], random_direction(&mut rng)).await;
+                links.replicate(&dbs, a, b, random_direction(&mut rng)).await;
                 "one-shot replication"
             }
             _ => {
                 if continuous.len() < MAX_CONTINUOUS {
-                    let r = replicator(&dbs[a], &dbs[b], random_direction(&mut rng), true);
+                    let r = links.replicator(&dbs, a, b, random_direction(&mut rng), true);
                     r.start().unwrap();
                     continuous.push(r);
                     "start continuous"
@@ -129,11 +169,10 @@ async fn run_seed(seed: u64, ops: usize) {
             "seed {seed}: no convergence after {} full-sync rounds",
             rounds - 1
         );
-        for db in &dbs[1..] {
-            replicate(&dbs[0], db, Direction::PushAndPull).await;
-        }
-        for db in &dbs[1..] {
-            replicate(&dbs[0], db, Direction::PushAndPull).await;
+        for _ in 0..2 {
+            for b in 1..DATABASES {
+                links.replicate(&dbs, 0, b, Direction::PushAndPull).await;
+            }
         }
         let states: Vec<BTreeMap<String, DocState>> = colls.iter().map(snapshot).collect();
         if states.iter().all(|s| s == &states[0]) {
@@ -163,6 +202,14 @@ async fn run_seed(seed: u64, ops: usize) {
 async fn replicas_converge_after_random_operations() {
     let ops = env_list("OUTPOST_CONVERGE_OPS", &[2000])[0] as usize;
     for seed in env_list("OUTPOST_CONVERGE_SEEDS", &[1, 2, 3]) {
-        run_seed(seed, ops).await;
+        run_seed(seed, ops, false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_converge_over_tls_connections() {
+    let ops = env_list("OUTPOST_CONVERGE_OPS", &[300])[0] as usize;
+    for seed in env_list("OUTPOST_CONVERGE_SEEDS", &[11]) {
+        run_seed(seed, ops, true).await;
     }
 }

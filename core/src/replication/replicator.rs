@@ -346,13 +346,37 @@ impl Shared {
                 self.update(|s| s.progress.total += count);
             }
             let missing = find_missing(&*target, name, &batch.changes).await?;
+            // Branched documents whose revisions are all here already (say,
+            // pushed here by a third peer) are resolved too, so a conflict
+            // cannot hide on a replica that never pulls anything new for it.
+            let mut branched: HashSet<&str> = batch
+                .changes
+                .iter()
+                .filter(|c| direction == Direction::Pull && c.leaves.len() > 1)
+                .map(|c| c.id.as_str())
+                .collect();
+            for m in &missing {
+                branched.remove(m.id.as_str());
+            }
             let mut fetcher = Fetcher::new(source.clone(), name, missing, max_history);
             while let Some(revisions) = fetcher.next_batch().await? {
                 self.check_stop()?;
                 let mut events = insert(&*target, name, direction, revisions, filter.as_ref()).await?;
                 if direction == Direction::Pull {
-                    events.extend(self.resolve_conflicts(name, &events, &resolver).await?);
+                    let stored = events
+                        .iter()
+                        .filter(|e| e.error.is_none())
+                        .map(|e| e.id.clone())
+                        .collect();
+                    events.extend(self.resolve_conflicts(name, stored, &resolver).await?);
                 }
+                if !events.is_empty() {
+                    self.document_listeners.emit(events.as_slice());
+                }
+            }
+            if !branched.is_empty() {
+                let ids = branched.into_iter().map(str::to_owned).collect();
+                let events = self.resolve_conflicts(name, ids, &resolver).await?;
                 if !events.is_empty() {
                     self.document_listeners.emit(events.as_slice());
                 }
@@ -366,17 +390,13 @@ impl Shared {
         }
     }
 
+    /// Resolves the conflicts among documents `ids` of `collection`.
     async fn resolve_conflicts(
         &self,
         collection: &str,
-        events: &[DocumentEvent],
+        ids: Vec<String>,
         resolver: &Arc<dyn ConflictResolver>,
     ) -> Result<Vec<DocumentEvent>> {
-        let ids: Vec<String> = events
-            .iter()
-            .filter(|e| e.error.is_none())
-            .map(|e| e.id.clone())
-            .collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
