@@ -423,3 +423,22 @@ async fn a_peer_that_stops_reading_is_disconnected() {
     assert_eq!(count(&p.phone), 46);
     listener.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_told_to_retry_later() {
+    let p = pair();
+    let mut cfg = listener_config(users());
+    cfg.max_connections = 1;
+    let listener = Listener::start(p.hub.clone(), cfg).await.unwrap();
+    let first = Replicator::remote(p.phone.clone(), remote(&listener), config(Direction::PushAndPull, true)).unwrap();
+    first.start().unwrap();
+    common::net::wait_idle(&first).await;
+    let other = open(p._dir.path(), "other.db");
+    let e = refused(&other, &p.hub, remote(&listener), Direction::Pull).await;
+    assert!(
+        matches!(&e, ReplicationError::Unreachable(m) if m.contains("connection limit")),
+        "{e}"
+    );
+    first.stop();
+    listener.stop().await;
+}

@@ -283,3 +283,35 @@ async fn unreachable_listener_is_transient_and_one_shot_gives_up_after_max_attem
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_an_idle_connection_alive_and_runs_close_their_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone) = (open(dir.path(), "hub.db"), open(dir.path(), "phone.db"));
+    let listener = listener(&hub).await;
+    let remote = common::net::remote(&listener).with_heartbeat(std::time::Duration::from_millis(50));
+    let r = Replicator::remote(phone.clone(), remote, config(Direction::PushAndPull, true)).unwrap();
+    r.start().unwrap();
+    wait_idle(&r).await;
+    // The subject here is time passing with no traffic but pings: twelve
+    // times the 150 ms the replicator waits before declaring the link lost.
+    tokio::time::sleep(std::time::Duration::from_millis(1800)).await;
+    let status = r.status();
+    assert_eq!(status.activity, ActivityLevel::Idle, "{:?}", status.error);
+    assert_eq!(listener.connection_status().total_accepted, 1, "never reconnected");
+    assert_eq!(listener.connection_status().connections, 1);
+    r.stop();
+    wait_status(&r, |s| s.activity == ActivityLevel::Stopped).await;
+
+    // A finished run closes its connection; the listener sees it go.
+    let one_shot = net_replicator(&phone, &listener, Direction::Pull, false);
+    one_shot.run().await.unwrap();
+    let mut open = listener.subscribe_connections();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), open.wait_for(|n| *n == 0)).await;
+    assert!(
+        closed.is_ok(),
+        "connections left open: {:?}",
+        listener.connection_status()
+    );
+    listener.stop().await;
+}

@@ -147,7 +147,8 @@ struct Shared {
     identity: Option<TlsIdentity>,
     throttle: LoginThrottle,
     counters: Arc<ActivityCounters>,
-    open: AtomicUsize,
+    /// Connections open now, observable.
+    open: watch::Sender<usize>,
     accepted: AtomicU64,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
 }
@@ -196,7 +197,7 @@ impl Listener {
             identity,
             throttle: LoginThrottle::default(),
             counters: Arc::default(),
-            open: AtomicUsize::new(0),
+            open: watch::channel(0).0,
             accepted: AtomicU64::new(0),
             connections: Mutex::default(),
             config,
@@ -249,10 +250,16 @@ impl Listener {
     /// Connection counts.
     pub fn connection_status(&self) -> ConnectionStatus {
         ConnectionStatus {
-            connections: self.shared.open.load(Ordering::SeqCst),
+            connections: *self.shared.open.borrow(),
             active: self.shared.counters.active.load(Ordering::SeqCst),
             total_accepted: self.shared.accepted.load(Ordering::SeqCst),
         }
+    }
+
+    /// A receiver of the number of open connections, to wait for peers to
+    /// connect or leave.
+    pub fn subscribe_connections(&self) -> watch::Receiver<usize> {
+        self.shared.open.subscribe()
     }
 
     /// Stops accepting, and closes every connection telling the peer the
@@ -325,7 +332,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// Serves one TCP connection from handshake to close.
 async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64) {
-    shared.open.fetch_add(1, Ordering::SeqCst);
+    shared.open.send_modify(|n| *n += 1);
     let _open = OpenGuard(&shared.open);
     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&shared, stream, peer)).await;
     let connection = match handshake {
@@ -350,11 +357,12 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64
     shared.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
 }
 
-struct OpenGuard<'a>(&'a AtomicUsize);
+/// Counts a connection as open until dropped.
+struct OpenGuard<'a>(&'a watch::Sender<usize>);
 
 impl Drop for OpenGuard<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -387,7 +395,7 @@ async fn handshake(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) -> 
         refuse(&mut io, 404, "not_found", &[], &message).await;
         return Ok(None);
     }
-    if shared.open.load(Ordering::SeqCst) > shared.config.max_connections {
+    if *shared.open.borrow() > shared.config.max_connections {
         refuse(
             &mut io,
             503,

@@ -48,7 +48,8 @@ pub struct RemoteConfig {
     pub auth: Option<ClientAuth>,
     /// Which listener certificates to trust (`wss://` only).
     pub trust: ServerTrust,
-    /// Interval of WebSocket pings that detect a dead connection (30 s).
+    /// Interval of WebSocket pings (30 s). A connection that brings nothing,
+    /// not even a pong, for three intervals is taken as lost.
     pub heartbeat: Duration,
 }
 
@@ -223,7 +224,7 @@ impl RemoteEndpoint {
         let ack = self.hello(&mut ws).await?;
         let options = ConnectionOptions {
             heartbeat: Some(self.config.heartbeat),
-            idle_timeout: self.config.heartbeat * 2 + Duration::from_secs(5),
+            idle_timeout: self.config.heartbeat * 3,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
         };
         Ok((Connection::spawn(ws, None, options), ack))
@@ -354,6 +355,11 @@ impl Endpoint for RemoteEndpoint {
         };
         self.connection().await?.request::<IgnoredAny>(&request).await?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        // Dropping the last handle closes the WebSocket with a normal close.
+        self.connection.lock().await.take();
     }
 }
 

@@ -87,6 +87,10 @@ pub trait Endpoint: Send + Sync {
 
     /// Saves a checkpoint (a JSON object) under `id`.
     async fn put_checkpoint(&self, collection: &str, id: &str, body: &str) -> Result<()>;
+
+    /// Releases what the endpoint holds open (a network connection); the
+    /// next call opens it again. Called when a replication run ends.
+    async fn close(&self) {}
 }
 
 /// The answer of [`Endpoint::fetch`].

@@ -128,6 +128,7 @@ impl Replicator {
         }
         self.shared.stop.send_replace(false);
         let outcome = self.shared.clone().run_with_retries().await;
+        self.shared.remote.close().await;
         *self.shared.running.lock().unwrap_or_else(|e| e.into_inner()) = false;
         outcome
     }
