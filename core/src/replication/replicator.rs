@@ -6,14 +6,14 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::changes_feed::ChangesFeed;
 use super::checkpoint::Checkpointer;
 use super::config::{CollectionConfig, Direction, ReplicatorConfig};
 use super::conflict::{resolve_documents, ConflictResolver, DefaultConflictResolver};
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Revision};
 use super::fetcher::Fetcher;
 use super::inserter::insert;
 use super::local::LocalEndpoint;
@@ -299,19 +299,106 @@ impl Shared {
         Ok(())
     }
 
-    /// Replicates one collection in one direction.
+    /// Replicates one collection in one direction, as a pipeline of two
+    /// stages joined by a one-slot channel: [`Shared::read_source`] reads
+    /// changes, finds what the target lacks and fetches it while
+    /// [`Shared::write_target`] inserts the previous batch and checkpoints.
+    /// At most two fetched batches are in memory at once.
     async fn pass(self: Arc<Self>, collection: CollectionConfig, direction: Direction) -> Result<()> {
-        let (source, target) = match direction {
-            Direction::Push => (self.local.clone(), self.remote.clone()),
-            _ => (self.remote.clone(), self.local.clone()),
-        };
-        let name = collection.name.as_str();
         let mut checkpointer =
             Checkpointer::new(self.local.clone(), self.remote.clone(), &collection, direction).await?;
         let since = checkpointer.load().await?;
+        let (tx, rx) = mpsc::channel(1);
+        let read = self.read_source(&collection, direction, since, tx);
+        let write = self.write_target(&collection, direction, &mut checkpointer, rx);
+        tokio::try_join!(read, write)?;
+        Ok(())
+    }
+
+    /// The reading stage of a pass.
+    async fn read_source(
+        &self,
+        collection: &CollectionConfig,
+        direction: Direction,
+        since: u64,
+        stages: mpsc::Sender<Stage>,
+    ) -> Result<()> {
+        let (source, target) = self.ends(direction);
+        let name = collection.name.as_str();
         let mut feed = ChangesFeed::new(source.clone(), name, collection.doc_ids.clone(), since);
         let pending = feed.pending().await?;
         self.update(|s| s.progress.total += pending);
+        let max_history = self.local_db.config().revs_limit as usize;
+        let mut caught_up_once = false;
+        // A closed channel means the writing stage failed; its error is the one reported.
+        let send = |stage| async { stages.send(stage).await.is_ok() };
+        loop {
+            self.check_stop()?;
+            let batch = feed.next_batch().await?;
+            if batch.changes.is_empty() {
+                feed.advance(batch.last_sequence);
+                if !send(Stage::CaughtUp { sequence: feed.since() }).await || !self.config.continuous {
+                    return Ok(());
+                }
+                caught_up_once = true;
+                let mut stop = self.stop.subscribe();
+                tokio::select! {
+                    waited = feed.wait() => waited?,
+                    _ = stop.wait_for(|s| *s) => return Err(ReplicationError::Stopped.into()),
+                }
+                continue;
+            }
+            let count = batch.changes.len() as u64;
+            if !send(Stage::Found {
+                count,
+                new: caught_up_once,
+            })
+            .await
+            {
+                return Ok(());
+            }
+            let missing = find_missing(&*target, name, &batch.changes).await?;
+            // Branched documents whose revisions are all here already (say,
+            // pushed here by a third peer) are resolved too, so a conflict
+            // cannot hide on a replica that never pulls anything new for it.
+            let mut branched: HashSet<String> = batch
+                .changes
+                .into_iter()
+                .filter(|c| direction == Direction::Pull && c.leaves.len() > 1)
+                .map(|c| c.id)
+                .collect();
+            for m in &missing {
+                branched.remove(&m.id);
+            }
+            let mut fetcher = Fetcher::new(source.clone(), name, missing, max_history);
+            while let Some(revisions) = fetcher.next_batch().await? {
+                self.check_stop()?;
+                if !send(Stage::Revisions(revisions)).await {
+                    return Ok(());
+                }
+            }
+            feed.advance(batch.last_sequence);
+            let done = Stage::Done {
+                sequence: feed.since(),
+                count,
+                branched: branched.into_iter().collect(),
+            };
+            if !send(done).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The writing stage of a pass.
+    async fn write_target(
+        &self,
+        collection: &CollectionConfig,
+        direction: Direction,
+        checkpointer: &mut Checkpointer,
+        mut stages: mpsc::Receiver<Stage>,
+    ) -> Result<()> {
+        let (_, target) = self.ends(direction);
+        let name = collection.name.as_str();
         let filter = match direction {
             Direction::Push => collection.push_filter.clone(),
             _ => collection.pull_filter.clone(),
@@ -320,74 +407,61 @@ impl Shared {
             .conflict_resolver
             .clone()
             .unwrap_or_else(|| Arc::new(DefaultConflictResolver));
-        let max_history = self.local_db.config().revs_limit as usize;
-        let mut busy = BusyGuard::new(&self);
-        let mut caught_up_once = false;
-        loop {
-            self.check_stop()?;
-            let batch = feed.next_batch().await?;
-            if batch.changes.is_empty() {
-                feed.advance(batch.last_sequence);
-                checkpointer.save(feed.since()).await?;
-                if !self.config.continuous {
-                    return Ok(());
+        let mut busy = BusyGuard::new(self);
+        while let Some(stage) = stages.recv().await {
+            match stage {
+                Stage::Found { count, new } => {
+                    busy.set(true);
+                    if new {
+                        self.update(|s| s.progress.total += count);
+                    }
                 }
-                caught_up_once = true;
-                busy.set(false);
-                let mut stop = self.stop.subscribe();
-                tokio::select! {
-                    waited = feed.wait() => waited?,
-                    _ = stop.wait_for(|s| *s) => return Err(ReplicationError::Stopped.into()),
+                Stage::Revisions(revisions) => {
+                    self.check_stop()?;
+                    let mut events = insert(&*target, name, direction, revisions, filter.as_ref()).await?;
+                    if direction == Direction::Pull {
+                        let stored = events
+                            .iter()
+                            .filter(|e| e.error.is_none())
+                            .map(|e| e.id.clone())
+                            .collect();
+                        events.extend(self.resolve_conflicts(name, stored, &resolver).await?);
+                    }
+                    self.emit(&events);
                 }
-                continue;
-            }
-            busy.set(true);
-            let count = batch.changes.len() as u64;
-            if caught_up_once {
-                self.update(|s| s.progress.total += count);
-            }
-            let missing = find_missing(&*target, name, &batch.changes).await?;
-            // Branched documents whose revisions are all here already (say,
-            // pushed here by a third peer) are resolved too, so a conflict
-            // cannot hide on a replica that never pulls anything new for it.
-            let mut branched: HashSet<&str> = batch
-                .changes
-                .iter()
-                .filter(|c| direction == Direction::Pull && c.leaves.len() > 1)
-                .map(|c| c.id.as_str())
-                .collect();
-            for m in &missing {
-                branched.remove(m.id.as_str());
-            }
-            let mut fetcher = Fetcher::new(source.clone(), name, missing, max_history);
-            while let Some(revisions) = fetcher.next_batch().await? {
-                self.check_stop()?;
-                let mut events = insert(&*target, name, direction, revisions, filter.as_ref()).await?;
-                if direction == Direction::Pull {
-                    let stored = events
-                        .iter()
-                        .filter(|e| e.error.is_none())
-                        .map(|e| e.id.clone())
-                        .collect();
-                    events.extend(self.resolve_conflicts(name, stored, &resolver).await?);
+                Stage::Done {
+                    sequence,
+                    count,
+                    branched,
+                } => {
+                    let events = self.resolve_conflicts(name, branched, &resolver).await?;
+                    self.emit(&events);
+                    checkpointer.save(sequence).await?;
+                    self.update(|s| {
+                        s.progress.completed += count;
+                        s.progress.total = s.progress.total.max(s.progress.completed);
+                    });
                 }
-                if !events.is_empty() {
-                    self.document_listeners.emit(events.as_slice());
+                Stage::CaughtUp { sequence } => {
+                    checkpointer.save(sequence).await?;
+                    busy.set(false);
                 }
             }
-            if !branched.is_empty() {
-                let ids = branched.into_iter().map(str::to_owned).collect();
-                let events = self.resolve_conflicts(name, ids, &resolver).await?;
-                if !events.is_empty() {
-                    self.document_listeners.emit(events.as_slice());
-                }
-            }
-            feed.advance(batch.last_sequence);
-            checkpointer.save(feed.since()).await?;
-            self.update(|s| {
-                s.progress.completed += count;
-                s.progress.total = s.progress.total.max(s.progress.completed);
-            });
+        }
+        Ok(())
+    }
+
+    /// `(source, target)` of a direction.
+    fn ends(&self, direction: Direction) -> (Arc<dyn Endpoint>, Arc<dyn Endpoint>) {
+        match direction {
+            Direction::Push => (self.local.clone(), self.remote.clone()),
+            _ => (self.remote.clone(), self.local.clone()),
+        }
+    }
+
+    fn emit(&self, events: &[DocumentEvent]) {
+        if !events.is_empty() {
+            self.document_listeners.emit(events);
         }
     }
 
@@ -456,6 +530,23 @@ impl Shared {
             });
         }
     }
+}
+
+/// What the reading stage of a pass hands to the writing stage.
+enum Stage {
+    /// A batch of `count` changes is being read; `new` if it arrived after
+    /// the pass first caught up (so it adds to the progress total).
+    Found { count: u64, new: bool },
+    /// Revisions to store in the target.
+    Revisions(Vec<Revision>),
+    /// The batch is fully fetched: resolve `branched`, then checkpoint.
+    Done {
+        sequence: u64,
+        count: u64,
+        branched: Vec<String>,
+    },
+    /// Caught up at `sequence`.
+    CaughtUp { sequence: u64 },
 }
 
 /// How many passes of the current attempt are busy or caught up.
