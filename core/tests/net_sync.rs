@@ -35,11 +35,21 @@ async fn push_pull_and_push_and_pull_over_tls_with_basic_auth() {
     fill(&phone, "phone", 50);
     fill(&hub, "hub", 30);
 
-    net_replicator(&phone, &listener, Direction::Push, false)
-        .run()
-        .await
-        .unwrap();
+    let push = net_replicator(&phone, &listener, Direction::Push, false);
+    assert_eq!(push.pending_document_ids("_default").await.unwrap().len(), 50);
+    let pushed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = pushed.clone();
+    let _token = push.add_document_listener(move |events| {
+        sink.lock()
+            .unwrap()
+            .extend(events.iter().filter(|e| e.error.is_none()).map(|e| e.id.clone()))
+    });
+    push.run().await.unwrap();
     assert_eq!(count(&hub), 80, "push sent the phone's 50 documents");
+    assert_eq!(pushed.lock().unwrap().len(), 50, "one event per pushed document");
+    assert!(push.pending_document_ids("_default").await.unwrap().is_empty());
+    let progress = push.status().progress;
+    assert_eq!((progress.completed, progress.total), (50, 50));
     assert_eq!(count(&phone), 50, "push brought nothing back");
 
     net_replicator(&phone, &listener, Direction::Pull, false)
