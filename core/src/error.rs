@@ -54,6 +54,9 @@ pub enum Error {
     /// SQLite reported an error (disk full, I/O error, locked, ...).
     #[error("storage error: {0}")]
     Storage(#[source] Arc<rusqlite::Error>),
+    /// A key store could not save or load a TLS identity.
+    #[error("key store: {0}")]
+    KeyStore(#[from] KeyStoreError),
     /// A listener could not start or serve (address in use, no such
     /// interface, ...).
     #[error("network error: {0}")]
@@ -162,6 +165,36 @@ pub enum ReplicationError {
         /// The peer's explanation.
         message: String,
     },
+}
+
+/// Why a key store failed. Never contains key material.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyStoreError {
+    /// The stored identity exists but cannot be read (damaged, or written by
+    /// a newer version). It is left in place; delete it explicitly to start
+    /// over with a new identity (peers that pinned the old one will refuse
+    /// the new one).
+    #[error("the stored identity {label:?} is unreadable: {reason}; delete it to create a new one (peers that pinned it must pin the new fingerprint)")]
+    Unreadable {
+        /// The identity's label.
+        label: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The stored identity is sealed and the passphrase does not open it.
+    #[error("the stored identity {label:?} does not open with this passphrase")]
+    WrongPassphrase {
+        /// The identity's label.
+        label: String,
+    },
+    /// The key store cannot be used (I/O error, platform key store locked or
+    /// not initialised).
+    #[error("the key store is unavailable: {0}")]
+    Unavailable(String),
+    /// A label is empty, too long or has characters outside `A-Za-z0-9._-`.
+    #[error("{0:?} is not a valid identity label (1-128 characters of A-Z a-z 0-9 . _ -)")]
+    BadLabel(String),
 }
 
 impl Error {

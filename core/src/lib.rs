@@ -33,7 +33,7 @@ mod revision;
 mod store;
 pub mod tuning;
 
-pub use error::{Error, InvalidInput, ReplicationError, Result};
+pub use error::{Error, InvalidInput, KeyStoreError, ReplicationError, Result};
 pub use listeners::ListenerToken;
 pub use revision::{RevId, RevNode, RevTree};
 pub use store::{

@@ -19,7 +19,7 @@ use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions};
 use super::http::{read_upgrade_request, refuse, Rewind};
 use super::protocol::{decode_frame, encode_reply, negotiate, Frame, HelloAck, Request, WireError};
 use super::session::{ActivityCounters, Session};
-use super::tls::{server_config, TlsIdentity};
+use super::tls::{server_config, StoredIdentity, TlsIdentity};
 use crate::error::{Error, InvalidInput, ReplicationError, Result};
 use crate::replication::LocalEndpoint;
 use crate::store::{Database, DEFAULT_COLLECTION};
@@ -49,9 +49,15 @@ pub struct ListenerConfig {
     /// Network interface to listen on, by IP address (`192.168.1.20`) or
     /// name (`wlan0`); every IPv4 interface by default.
     pub interface: Option<String>,
-    /// The TLS identity presented; a new anonymous self-signed one is
-    /// generated when none is given.
+    /// The TLS identity presented. When neither this nor
+    /// `stored_identity` is given, a new anonymous self-signed identity is
+    /// generated at each start (its fingerprint changes every time).
     pub identity: Option<TlsIdentity>,
+    /// An identity kept in a key store under a label: loaded, or created
+    /// and saved on first start, so the fingerprint peers pin stays the
+    /// same across restarts. An unreadable stored identity fails the start
+    /// with [`crate::KeyStoreError`]; it is never silently replaced.
+    pub stored_identity: Option<StoredIdentity>,
     /// Serve plain `ws://` instead of TLS. Credentials and documents then
     /// cross the network readable by anyone on it.
     pub disable_tls: bool,
@@ -76,6 +82,7 @@ impl ListenerConfig {
             port: 0,
             interface: None,
             identity: None,
+            stored_identity: None,
             disable_tls: false,
             read_only: false,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -91,6 +98,9 @@ impl ListenerConfig {
         }
         if self.disable_tls && matches!(self.authenticator, ListenerAuthenticator::ClientCertificates(_)) {
             return bad("client-certificate authentication needs TLS");
+        }
+        if self.identity.is_some() && self.stored_identity.is_some() {
+            return bad("give either identity or stored_identity, not both");
         }
         if self.max_connections == 0 {
             return bad("max_connections must be at least 1");
@@ -167,10 +177,11 @@ impl Listener {
             db.collection(name)?;
         }
         let ip = bind_address(config.interface.as_deref())?;
-        let identity = match (&config.identity, config.disable_tls) {
-            (_, true) => None,
-            (Some(id), false) => Some(id.clone()),
-            (None, false) => Some(TlsIdentity::generate_self_signed(&[ip.to_string()])?),
+        let identity = match (&config.identity, &config.stored_identity, config.disable_tls) {
+            (_, _, true) => None,
+            (Some(id), _, false) => Some(id.clone()),
+            (None, Some(stored), false) => Some(stored.load_or_create()?),
+            (None, None, false) => Some(TlsIdentity::generate_self_signed(&[ip.to_string()])?),
         };
         let tls = match &identity {
             Some(id) => {

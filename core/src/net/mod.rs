@@ -48,4 +48,4 @@ pub mod tls;
 pub use auth::{ClientAuth, ListenerAuthenticator, PasswordAuthenticator, UserTable};
 pub use listener::{ConnectionStatus, Listener, ListenerConfig};
 pub use remote::{RemoteConfig, RemoteEndpoint};
-pub use tls::{fingerprint, ClientCertificates, ServerTrust, TlsIdentity};
+pub use tls::{fingerprint, ClientCertificates, FileKeyStore, KeyStore, ServerTrust, StoredIdentity, TlsIdentity};

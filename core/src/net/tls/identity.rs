@@ -7,6 +7,7 @@ use std::fmt;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::error::{InvalidInput, Result};
 
@@ -114,9 +115,59 @@ impl TlsIdentity {
         fingerprint(self.certificate())
     }
 
+    /// The identity as bytes for a key store: a versioned header, then the
+    /// chain and the key in PEM. Holds the private key: keep it secret (the
+    /// buffer is wiped when dropped).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut text = Zeroizing::new(String::from(SERIAL_HEADER));
+        for cert in &self.chain {
+            pem_block(&mut text, "CERTIFICATE", cert);
+        }
+        let label = match &self.key {
+            PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
+            PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
+            _ => "PRIVATE KEY",
+        };
+        pem_block(&mut text, label, self.key.secret_der());
+        Zeroizing::new(text.as_bytes().to_vec())
+    }
+
+    /// An identity from [`TlsIdentity::to_bytes`].
+    ///
+    /// # Errors
+    /// A description of what is wrong (without key material).
+    pub fn from_bytes(bytes: &[u8]) -> std::result::Result<TlsIdentity, String> {
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
+        let Some(pem) = text.strip_prefix(SERIAL_HEADER) else {
+            return Err("unknown format or version".into());
+        };
+        let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| format!("bad certificate: {e}"))?;
+        if chain.is_empty() {
+            return Err("no certificate".into());
+        }
+        let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| format!("bad private key: {e}"))?;
+        Ok(TlsIdentity { chain, key })
+    }
+
     pub(crate) fn key(&self) -> PrivateKeyDer<'static> {
         self.key.clone_key()
     }
+}
+
+/// First line of [`TlsIdentity::to_bytes`]; the number is the format version.
+const SERIAL_HEADER: &str = "outpost-identity 1\n";
+
+fn pem_block(out: &mut String, label: &str, der: &[u8]) {
+    use base64::Engine;
+    let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
+    out.push_str(&format!("-----BEGIN {label}-----\n"));
+    for line in encoded.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
 }
 
 /// `sha256:` and the lowercase hex SHA-256 of a DER certificate.

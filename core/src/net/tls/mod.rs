@@ -4,10 +4,12 @@
 
 mod client_certs;
 mod identity;
+mod keystore;
 mod trust;
 
 pub use client_certs::ClientCertificates;
 pub use identity::{fingerprint, TlsIdentity};
+pub use keystore::{check_label, FileKeyStore, KeyStore, StoredIdentity};
 pub use trust::ServerTrust;
 
 pub(crate) use client_certs::server_config;
