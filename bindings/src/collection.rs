@@ -17,7 +17,7 @@ pub struct Document {
     pub rev: String,
     /// JSON object body (`{}` for a deletion).
     pub body: String,
-    /// Whether the winner is a deletion (only when asked for a revision).
+    /// Whether the winner is a deletion.
     pub deleted: bool,
     /// Revision ids of the losing live leaves, if the document is in conflict.
     pub conflicts: Vec<String>,
@@ -139,8 +139,8 @@ impl Collection {
         self.inner.name().to_owned()
     }
 
-    /// The document's winning revision, or `None` if it does not exist or
-    /// is deleted.
+    /// The document's winning revision (a deleted one too, with `deleted`
+    /// set), or `None` if there is no such document.
     pub fn get(&self, id: String) -> Result<Option<Document>> {
         Ok(self.inner.get(&id)?.map(Into::into))
     }

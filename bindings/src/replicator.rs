@@ -450,6 +450,14 @@ impl Replicator {
     }
 }
 
+impl Drop for Replicator {
+    /// A released replicator stops: a continuous one would otherwise run
+    /// on with nobody able to stop it.
+    fn drop(&mut self) {
+        self.inner.stop();
+    }
+}
+
 impl Replicator {
     /// Runs to completion on the shared runtime, blocking the calling thread
     /// (for Rust callers and tests; Kotlin and Swift use `run`).
