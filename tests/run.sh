@@ -33,10 +33,11 @@ run_rust() {
 # Builds the host library and the bindgen, and generates LANGUAGE bindings
 # with CONFIG into OUT (emptied first, so nothing stale survives).
 generate_bindings() {
-    local language="$1" config="$2" out="$3"
+    local language="$1" config="$2" out="$3" library=target/debug/liboutpost_ffi.so
+    [[ "$(uname -s)" == "Darwin" ]] && library=target/debug/liboutpost_ffi.dylib
     cargo build -p outpost-ffi --lib --bin uniffi-bindgen
     rm -rf "$out"
-    target/debug/uniffi-bindgen generate --library target/debug/liboutpost_ffi.so \
+    target/debug/uniffi-bindgen generate --library "$library" \
         --language "$language" --config "$config" --out-dir "$out" --no-format
 }
 

@@ -2,6 +2,7 @@
 // conflicts with a Kotlin resolver, filters, pending documents, volume.
 package org.outpost
 
+import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.flow.transformWhile
@@ -71,6 +72,26 @@ class ReplicationTest {
         assertEquals(ActivityLevel.STOPPED, stopped.activity)
         assertNull(stopped.error)
         replicator.close(); phone.close(); hub.close()
+    }
+
+    @Test
+    fun releasingARunningContinuousReplicatorStopsIt() = timed {
+        val phone = openDb(dir, "phone.db")
+        val hub = openDb(dir, "hub.db")
+        val replicator = phone.replicator(ReplicatorTarget.localDatabase(hub)) { continuous = true }
+        val stopped = CompletableDeferred<ReplicatorStatus>()
+        val handle = replicator.addStatusListener(object : ReplicatorStatusListener {
+            override fun onStatus(status: ReplicatorStatus) {
+                if (status.activity == ActivityLevel.STOPPED) stopped.complete(status)
+            }
+        })
+        val idle = collecting { replicator.statusFlow().first { it.activity == ActivityLevel.IDLE } }
+        replicator.start()
+        idle.await()
+        assertTrue(!stopped.isCompleted)
+        replicator.close() // frees the handle: nobody could stop it any more
+        assertNull(stopped.await().error)
+        handle.close(); phone.close(); hub.close()
     }
 
     @Test
