@@ -86,8 +86,17 @@ public extension Replicator {
     /// The current status, then every change of it.
     func statusStream() -> AsyncStream<ReplicatorStatus> {
         AsyncStream { continuation in
-            let handle = addStatusListener(listener: ClosureStatusListener { continuation.yield($0) })
+            // The snapshot is read and sent under the same lock as the
+            // listener's sends, so it can never follow a newer status.
+            let lock = NSLock()
+            let handle = addStatusListener(listener: ClosureStatusListener { status in
+                lock.lock()
+                defer { lock.unlock() }
+                continuation.yield(status)
+            })
+            lock.lock()
             continuation.yield(status())
+            lock.unlock()
             continuation.onTermination = { _ in handle.cancel() }
         }
     }

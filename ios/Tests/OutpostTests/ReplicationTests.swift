@@ -117,4 +117,41 @@ final class ReplicationTests: XCTestCase {
         XCTAssertEqual(try hub.collection(name: "children").count(), 10_000)
         XCTAssertEqual(try hub.collection(name: "children").get(id: "child-09999")?.rev, try docs.get(id: "child-09999")?.rev)
     }
+    func testConflictWithoutAResolverKeepsTheDefaultWinnerOnBothSides() async throws {
+        let dir = try temporaryDirectory(self)
+        let a = try openDb(dir, "a.db")
+        let b = try openDb(dir, "b.db")
+        let base = try a.defaultCollection().save(id: "d", rev: nil, body: #"{"v":0}"#)
+        try await a.replicator(to: .localDatabase(database: b)).run()
+        _ = try a.defaultCollection().save(id: "d", rev: base, body: #"{"v":1}"#)
+        _ = try b.defaultCollection().save(id: "d", rev: base, body: #"{"v":2}"#)
+        try await a.replicator(to: .localDatabase(database: b)).run()
+        try await b.replicator(to: .localDatabase(database: a)).run()
+        XCTAssertEqual(try a.defaultCollection().get(id: "d")?.rev, try b.defaultCollection().get(id: "d")?.rev)
+        XCTAssertEqual(try a.defaultCollection().get(id: "d")?.body, try b.defaultCollection().get(id: "d")?.body)
+    }
+
+    func testReleasingARunningContinuousReplicatorStopsIt() async throws {
+        let dir = try temporaryDirectory(self)
+        let phone = try openDb(dir, "phone.db")
+        let hub = try openDb(dir, "hub.db")
+        var replicator: Replicator? = try phone.replicator(to: .localDatabase(database: hub), config: ReplicatorConfig(continuous: true))
+        let stopped = Recorder<ReplicatorStatus>()
+        let handle = replicator!.addStatusListener(listener: ClosureStatusListener { status in
+            if status.activity == .stopped { stopped.append(status) }
+        })
+        let statuses = replicator!.statusStream()
+        try replicator!.start()
+        _ = try await withTimeout {
+            for await status in statuses where status.activity == .idle { return status }
+            throw TimedOut()
+        }
+        XCTAssertTrue(stopped.all.isEmpty)
+        replicator = nil  // the last reference: nobody could stop it any more
+        let deadline = Date().addingTimeInterval(Double(timeoutSeconds))
+        while stopped.all.isEmpty && Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+        XCTAssertNil(stopped.all.first?.error)
+        XCTAssertFalse(stopped.all.isEmpty, "a released replicator must stop")
+        handle.cancel()
+    }
 }

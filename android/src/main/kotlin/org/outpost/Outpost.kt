@@ -12,6 +12,7 @@ import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.flow.distinctUntilChanged
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.withContext
 
@@ -63,16 +64,20 @@ fun Collection.documentChangeFlow(id: String): Flow<ChangeEvent> = callbackFlow 
     awaitClose { handle.cancel(); handle.close() }
 }.buffer(Channel.UNLIMITED)
 
-/** The current status, then every change of it. */
+/** The current status, then every change of it (consecutive repeats dropped). */
 fun Replicator.statusFlow(): Flow<ReplicatorStatus> = callbackFlow {
+    // The snapshot is read and sent under the same lock as the listener's
+    // sends, so a change racing with the snapshot can never be followed by
+    // the older snapshot.
+    val lock = Any()
     val handle = addStatusListener(object : ReplicatorStatusListener {
         override fun onStatus(status: ReplicatorStatus) {
-            trySend(status)
+            synchronized(lock) { trySend(status) }
         }
     })
-    trySend(status())
+    synchronized(lock) { trySend(status()) }
     awaitClose { handle.cancel(); handle.close() }
-}.buffer(Channel.UNLIMITED)
+}.buffer(Channel.UNLIMITED).distinctUntilChanged()
 
 /** Each group of documents replicated (or refused), from the moment of collection. */
 fun Replicator.documentFlow(): Flow<List<DocumentReplication>> = callbackFlow {
