@@ -3,6 +3,7 @@
 package org.outpost
 
 import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.flow.transformWhile
@@ -19,10 +20,20 @@ class ReplicationTest {
     @TempDir
     lateinit var dir: Path
 
-    @Test
-    fun oneShotStatusFlowEndsStoppedAndDocumentFlowReportsEachDocument() = timed {
+    /** Runs [block] (timed) with phone.db and hub.db open, and closes them after. */
+    private fun withPhoneAndHub(block: suspend CoroutineScope.(phone: Database, hub: Database) -> Unit) = timed {
         val phone = openDb(dir, "phone.db")
         val hub = openDb(dir, "hub.db")
+        try {
+            block(phone, hub)
+        } finally {
+            phone.close()
+            hub.close()
+        }
+    }
+
+    @Test
+    fun oneShotStatusFlowEndsStoppedAndDocumentFlowReportsEachDocument() = withPhoneAndHub { phone, hub ->
         repeat(5) { phone.defaultCollection().save("child-$it", null, """{"i":$it}""") }
         val replicator = phone.replicator(ReplicatorTarget.localDatabase(hub))
         val statuses = collecting {
@@ -49,19 +60,13 @@ class ReplicationTest {
         assertEquals((0 until 5).map { "child-$it" }, events.map { it.id }.sorted())
         assertTrue(events.all { it.direction == Direction.PUSH && it.error == null })
         assertEquals(5uL, hub.defaultCollection().count())
-        replicator.close(); phone.close(); hub.close()
+        replicator.close()
     }
 
     @Test
-    fun continuousReplicationReachesIdleFollowsNewWritesAndStops() = timed {
-        val phone = openDb(dir, "phone.db")
-        val hub = openDb(dir, "hub.db")
+    fun continuousReplicationReachesIdleFollowsNewWritesAndStops() = withPhoneAndHub { phone, hub ->
         val replicator = phone.replicator(ReplicatorTarget.localDatabase(hub)) { continuous = true }
-        val idle = collecting {
-            replicator.statusFlow().first { it.activity == ActivityLevel.IDLE }
-        }
-        replicator.start()
-        assertEquals(ActivityLevel.IDLE, idle.await().activity)
+        assertEquals(ActivityLevel.IDLE, startUntilIdle(replicator).activity)
 
         val arrived = collecting { hub.defaultCollection().documentChangeFlow("late").first() }
         phone.defaultCollection().saveDocument("late", """{"after":"idle"}""")
@@ -71,13 +76,11 @@ class ReplicationTest {
         val stopped = replicator.stopAndWait()
         assertEquals(ActivityLevel.STOPPED, stopped.activity)
         assertNull(stopped.error)
-        replicator.close(); phone.close(); hub.close()
+        replicator.close()
     }
 
     @Test
-    fun releasingARunningContinuousReplicatorStopsIt() = timed {
-        val phone = openDb(dir, "phone.db")
-        val hub = openDb(dir, "hub.db")
+    fun releasingARunningContinuousReplicatorStopsIt() = withPhoneAndHub { phone, hub ->
         val replicator = phone.replicator(ReplicatorTarget.localDatabase(hub)) { continuous = true }
         val stopped = CompletableDeferred<ReplicatorStatus>()
         val handle = replicator.addStatusListener(object : ReplicatorStatusListener {
@@ -85,19 +88,15 @@ class ReplicationTest {
                 if (status.activity == ActivityLevel.STOPPED) stopped.complete(status)
             }
         })
-        val idle = collecting { replicator.statusFlow().first { it.activity == ActivityLevel.IDLE } }
-        replicator.start()
-        idle.await()
+        startUntilIdle(replicator)
         assertTrue(!stopped.isCompleted)
         replicator.close() // frees the handle: nobody could stop it any more
         assertNull(stopped.await().error)
-        handle.close(); phone.close(); hub.close()
+        handle.close()
     }
 
     @Test
-    fun kotlinConflictResolverIsCalledDuringPullAndItsMergeIsKept() = timed {
-        val phone = openDb(dir, "phone.db")
-        val hub = openDb(dir, "hub.db")
+    fun kotlinConflictResolverIsCalledDuringPullAndItsMergeIsKept() = withPhoneAndHub { phone, hub ->
         val base = phone.defaultCollection().save("child-1", null, """{"name":"Amina"}""")
         phone.replicator(ReplicatorTarget.localDatabase(hub)).run()
         phone.defaultCollection().save("child-1", base, """{"name":"Amina","camp":"north"}""")
@@ -126,7 +125,7 @@ class ReplicationTest {
         assertEquals("""{"age":7,"camp":"north","name":"Amina"}""", merged.body)
         assertTrue(merged.conflicts.isEmpty(), "the conflict must be closed: ${merged.conflicts}")
         assertNull(replicator.status().error)
-        replicator.close(); phone.close(); hub.close()
+        replicator.close()
     }
 
     @Test
@@ -145,9 +144,7 @@ class ReplicationTest {
     }
 
     @Test
-    fun pushFilterKeepsDraftsBackAndAThrowingFilterFailsClosed() = timed {
-        val phone = openDb(dir, "phone.db")
-        val hub = openDb(dir, "hub.db")
+    fun pushFilterKeepsDraftsBackAndAThrowingFilterFailsClosed() = withPhoneAndHub { phone, hub ->
         val docs = phone.defaultCollection()
         docs.save("final", null, """{"draft":false}""")
         docs.save("draft", null, """{"draft":true}""")
@@ -168,13 +165,11 @@ class ReplicationTest {
         assertNull(hub.defaultCollection().get("draft"))
         assertNull(hub.defaultCollection().get("explodes"))
         assertTrue(replicator.isDocumentPending("_default", "final").not())
-        replicator.close(); phone.close(); hub.close()
+        replicator.close()
     }
 
     @Test
-    fun tenThousandDocumentsReplicateBetweenTwoDatabases() = timed {
-        val phone = openDb(dir, "phone.db")
-        val hub = openDb(dir, "hub.db")
+    fun tenThousandDocumentsReplicateBetweenTwoDatabases() = withPhoneAndHub { phone, hub ->
         val docs = phone.createCollection("children")
         hub.createCollection("children")
         for (chunk in (0 until 10_000).chunked(1_000)) {
@@ -193,6 +188,6 @@ class ReplicationTest {
             assertEquals("""{"i":$i,"name":"child $i"}""", copy.get(id)!!.body)
         }
         assertTrue(replicator.pendingDocumentIds("children").isEmpty())
-        replicator.close(); phone.close(); hub.close()
+        replicator.close()
     }
 }

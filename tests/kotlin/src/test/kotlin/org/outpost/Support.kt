@@ -8,6 +8,7 @@ import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.async
 import kotlinx.coroutines.yield
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import java.nio.file.Path
@@ -45,4 +46,11 @@ suspend fun <T> CoroutineScope.collecting(block: suspend () -> T): Deferred<T> {
     val deferred = async(start = CoroutineStart.UNDISPATCHED) { block() }
     yield()
     return deferred
+}
+
+/** Starts a continuous [replicator] and waits until it has caught up (idle). */
+suspend fun CoroutineScope.startUntilIdle(replicator: Replicator): ReplicatorStatus {
+    val idle = collecting { replicator.statusFlow().first { it.activity == ActivityLevel.IDLE } }
+    replicator.start()
+    return idle.await()
 }
