@@ -7,7 +7,6 @@
 # Usage: android/build-android.sh [--debug]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root="$(pwd)"
 
 profile_flag=(--release)
 [[ "${1:-}" == "--debug" ]] && profile_flag=()
