@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # The one test command. Usage: tests/run.sh [SUITE]
-#   rust   formatting, clippy, and every Rust test (unit, integration, doc)
-#   (no argument runs every suite)
-# It installs what its suites need (rustup components) before running them.
+#   rust    formatting, clippy, and every Rust test (unit, integration, doc)
+#   kotlin  builds the host cdylib, generates the Kotlin bindings (JVM
+#           config) with the in-workspace uniffi-bindgen, and runs the Kotlin
+#           tests (tests/kotlin, Maven + JUnit 5 + JNA) on a desktop JVM
+#   swift   generates the Swift bindings and parses every Swift file
+#           (generated, hand-written, tests) with tree-sitter; no Swift
+#           toolchain runs here
+#   all     (the default) rust, kotlin and swift
+# It installs what its suites need (rustup components, Maven dependencies,
+# a Python venv with tree-sitter under target/) before running them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$(pwd)"
 
 suite="${1:-all}"
 
@@ -22,8 +30,44 @@ run_rust() {
     cargo test --workspace
 }
 
+# Builds the host library and the bindgen, and generates LANGUAGE bindings
+# with CONFIG into OUT (emptied first, so nothing stale survives).
+generate_bindings() {
+    local language="$1" config="$2" out="$3" library=target/debug/liboutpost_ffi.so
+    [[ "$(uname -s)" == "Darwin" ]] && library=target/debug/liboutpost_ffi.dylib
+    cargo build -p outpost-ffi --lib --bin uniffi-bindgen
+    rm -rf "$out"
+    target/debug/uniffi-bindgen generate --library "$library" \
+        --language "$language" --config "$config" --out-dir "$out" --no-format
+}
+
+run_kotlin() {
+    echo "== kotlin: generate bindings (JVM config)"
+    generate_bindings kotlin bindings/uniffi-jvm.toml "$root/target/bindings/kotlin-jvm"
+    echo "== kotlin: mvn test (tests/kotlin)"
+    mvn -B -ntp -f tests/kotlin/pom.xml test \
+        -Doutpost.generated="$root/target/bindings/kotlin-jvm" \
+        -Doutpost.libdir="$root/target/debug"
+}
+
+run_swift() {
+    echo "== swift: generate bindings"
+    local out="$root/target/bindings/swift"
+    generate_bindings swift uniffi.toml "$out"
+    local venv="$root/target/swift-parse-venv"
+    if ! "$venv/bin/python" -c "import tree_sitter, tree_sitter_swift" 2>/dev/null; then
+        echo "== swift: installing tree-sitter into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check "tree-sitter>=0.23,<0.26" "tree-sitter-swift>=0.6,<0.8"
+    fi
+    echo "== swift: parse every Swift file"
+    "$venv/bin/python" tests/swift_parse.py "$out" ios
+}
+
 case "$suite" in
     rust) run_rust ;;
-    all) run_rust ;;
-    *) echo "unknown suite '$suite' (known: rust)" >&2; exit 2 ;;
+    kotlin) run_kotlin ;;
+    swift) run_swift ;;
+    all) run_rust; run_kotlin; run_swift ;;
+    *) echo "unknown suite '$suite' (known: rust, kotlin, swift, all)" >&2; exit 2 ;;
 esac

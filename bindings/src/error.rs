@@ -1,0 +1,129 @@
+//! The one error enum at the FFI boundary, converted from
+//! [`outpost_core::Error`] in one place.
+//!
+//! It is flat: each variant carries a message that says what happened and
+//! what to do. Kotlin sees `OutpostException.NotFound` and so on; Swift sees
+//! `OutpostError.NotFound`.
+
+use outpost_core::{Error, ReplicationError};
+
+/// Every error an Outpost call can raise.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+#[uniffi(flat_error)]
+pub enum OutpostError {
+    /// The caller passed something invalid (bad JSON, id, revision,
+    /// collection name or configuration); nothing was written.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The document or revision does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The save named a revision that is no longer current; read the
+    /// document again, merge, and save over the current revision.
+    #[error("{0}")]
+    Conflict(String),
+    /// The collection does not exist; create it first.
+    #[error("{0}")]
+    CollectionNotFound(String),
+    /// The database was closed; open it again.
+    #[error("{0}")]
+    Closed(String),
+    /// The peer refused the credentials (network sync).
+    #[error("{0}")]
+    Auth(String),
+    /// The TLS handshake or certificate check failed (network sync).
+    #[error("{0}")]
+    Tls(String),
+    /// The peer is unreachable or went away; retried by a replicator.
+    #[error("{0}")]
+    Network(String),
+    /// The peer broke the protocol.
+    #[error("{0}")]
+    Peer(String),
+    /// The replication was stopped.
+    #[error("{0}")]
+    Stopped(String),
+    /// SQLite failed (disk full, I/O error, locked).
+    #[error("{0}")]
+    Storage(String),
+    /// Stored data failed validation, or the file is from a newer Outpost.
+    #[error("{0}")]
+    Corrupt(String),
+    /// A bug or an unexpected failure inside Outpost or a callback; please
+    /// report it with the message.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<Error> for OutpostError {
+    fn from(e: Error) -> Self {
+        let message = e.to_string();
+        // `Error` is non-exhaustive: a variant added to core lands in
+        // `Internal` until it is given its own mapping here.
+        match e {
+            Error::InvalidInput(_) => OutpostError::InvalidInput(message),
+            Error::NotFound { .. } => OutpostError::NotFound(message),
+            Error::Conflict { .. } => OutpostError::Conflict(message),
+            Error::CollectionNotFound(_) => OutpostError::CollectionNotFound(message),
+            Error::Closed => OutpostError::Closed(message),
+            Error::SchemaTooNew { .. } | Error::Corrupt(_) => OutpostError::Corrupt(message),
+            Error::Storage(_) => OutpostError::Storage(message),
+            Error::Replication(ReplicationError::Unreachable(_)) => OutpostError::Network(message),
+            Error::Replication(ReplicationError::PeerMisbehaved(_)) => OutpostError::Peer(message),
+            Error::Replication(ReplicationError::Stopped) => OutpostError::Stopped(message),
+            _ => OutpostError::Internal(message),
+        }
+    }
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for OutpostError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        OutpostError::Internal(format!("a Kotlin/Swift callback threw: {}", e.reason))
+    }
+}
+
+/// Result alias of this crate.
+pub(crate) type Result<T, E = OutpostError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outpost_core::InvalidInput;
+
+    #[test]
+    fn core_errors_map_to_their_own_variant_with_the_core_message() {
+        let cases: Vec<(Error, &str)> = vec![
+            (InvalidInput::EmptyId.into(), "InvalidInput("),
+            (
+                Error::NotFound {
+                    id: "a".into(),
+                    rev: None,
+                },
+                "NotFound(",
+            ),
+            (
+                Error::Conflict {
+                    id: "a".into(),
+                    current: None,
+                },
+                "Conflict(",
+            ),
+            (Error::CollectionNotFound("c".into()), "CollectionNotFound("),
+            (Error::Closed, "Closed("),
+            (Error::SchemaTooNew { found: 9, supported: 1 }, "Corrupt("),
+            (Error::Corrupt("x".into()), "Corrupt("),
+            (ReplicationError::Unreachable("x".into()).into(), "Network("),
+            (ReplicationError::PeerMisbehaved("x".into()).into(), "Peer("),
+            (ReplicationError::Stopped.into(), "Stopped("),
+        ];
+        for (core, variant) in cases {
+            let text = core.to_string();
+            let mapped = OutpostError::from(core);
+            assert!(
+                format!("{mapped:?}").starts_with(variant),
+                "{text} mapped to {mapped:?}"
+            );
+            assert_eq!(mapped.to_string(), text);
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! # outpost-ffi
+//!
+//! The uniffi surface of Outpost for Kotlin and Swift. Wrappers only: each
+//! object holds a core type, records and enums mirror core types, and the one
+//! error enum [`OutpostError`] is built from [`outpost_core::Error`] in one
+//! place. No sync logic lives here; the crate owns the one tokio runtime that
+//! replication and async exports run on.
+//!
+//! - [`Database`], [`Collection`]: the local store; JSON bodies cross as strings.
+//! - [`Replicator`] with a [`ReplicatorTarget`] (today another local
+//!   database; a URL target slots in as a second constructor).
+//! - Foreign traits implemented in Kotlin or Swift: [`ConflictResolver`],
+//!   [`ReplicationFilter`], [`ChangeListener`], [`ReplicatorStatusListener`],
+//!   [`DocumentReplicationListener`]. Registering a listener returns a
+//!   [`ListenerHandle`] that removes it when cancelled or dropped.
+//!
+//! # Examples
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use outpost_ffi::{Database, DatabaseConfig};
+//! let db = Database::open(dir.path().join("camp.db").display().to_string(), DatabaseConfig::default()).unwrap();
+//! let children = db.default_collection().unwrap();
+//! let rev = children.save("child-1".into(), None, r#"{"name":"Amina"}"#.into()).unwrap();
+//! assert_eq!(children.get("child-1".into()).unwrap().unwrap().rev, rev);
+//! ```
+
+mod collection;
+mod database;
+mod error;
+mod listener;
+mod replicator;
+mod runtime;
+
+pub use collection::{ChangeEvent, ChangeListener, ChangesPage, Collection, Document, DocumentChange, WriteOperation};
+pub use database::{Database, DatabaseConfig};
+pub use error::OutpostError;
+pub use listener::ListenerHandle;
+pub use replicator::{
+    ActivityLevel, CollectionReplication, Conflict, ConflictResolver, ConflictingRevision, Direction,
+    DocumentReplication, DocumentReplicationListener, FilteredRevision, ReplicationFilter, Replicator,
+    ReplicatorConfig, ReplicatorStatus, ReplicatorStatusListener, ReplicatorTarget, Resolution,
+};
+
+uniffi::setup_scaffolding!();

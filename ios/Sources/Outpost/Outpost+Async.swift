@@ -1,0 +1,164 @@
+// The hand-written Swift layer over the generated bindings (Generated/Outpost.swift,
+// same module): async functions that keep SQLite work off the caller's actor,
+// AsyncStreams for collection changes and replicator status, and closures
+// for listeners, filters and conflict resolvers.
+import Foundation
+
+// MARK: - Opening
+
+public extension Database {
+    /// Opens (creating if needed) the database file at `path`.
+    ///
+    /// ```swift
+    /// let db = try await Database.open(at: dir.appendingPathComponent("camp.db").path)
+    /// ```
+    static func open(at path: String, config: DatabaseConfig = DatabaseConfig()) async throws -> Database {
+        try await Task.detached { try Database.open(path: path, config: config) }.value
+    }
+}
+
+// MARK: - Documents
+
+public extension Collection {
+    /// The document `id` (a deleted one too, with `deleted` set), or nil if there is none.
+    func document(_ id: String) async throws -> Document? {
+        try await Task.detached { try self.get(id: id) }.value
+    }
+
+    /// Saves `body` (a JSON object) over `rev` (nil to create); returns the new revision.
+    /// Throws `OutpostError.Conflict` if `rev` is not the current revision.
+    @discardableResult
+    func save(_ id: String, body: String, rev: String? = nil) async throws -> String {
+        try await Task.detached { try self.save(id: id, rev: rev, body: body) }.value
+    }
+
+    /// Deletes the document `id` over `rev`; returns the tombstone's revision.
+    @discardableResult
+    func delete(_ id: String, rev: String) async throws -> String {
+        try await Task.detached { try self.delete(id: id, rev: rev) }.value
+    }
+
+    /// Applies `operations` in one transaction: all or nothing.
+    @discardableResult
+    func write(_ operations: [WriteOperation]) async throws -> [String?] {
+        try await Task.detached { try self.batch(operations: operations) }.value
+    }
+
+    /// Calls `block` after each committed write until the handle is cancelled.
+    func addChangeListener(_ block: @escaping @Sendable (ChangeEvent) -> Void) -> ListenerHandle {
+        addChangeListener(listener: ClosureChangeListener(block))
+    }
+
+    /// Every committed write to this collection, from now on.
+    func changeStream() -> AsyncStream<ChangeEvent> {
+        AsyncStream { continuation in
+            let handle = addChangeListener(listener: ClosureChangeListener { continuation.yield($0) })
+            continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+
+    /// Every committed write to the document `id`, from now on.
+    func documentChangeStream(_ id: String) -> AsyncStream<ChangeEvent> {
+        AsyncStream { continuation in
+            let handle = addDocumentListener(id: id, listener: ClosureChangeListener { continuation.yield($0) })
+            continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+}
+
+// MARK: - Replication
+
+public extension Database {
+    /// A replicator between this database and `target`.
+    ///
+    /// ```swift
+    /// let replicator = try phone.replicator(to: .localDatabase(database: backup),
+    ///                                       config: ReplicatorConfig(continuous: true))
+    /// try replicator.start()
+    /// for await status in replicator.statusStream() { print(status.activity) }
+    /// ```
+    func replicator(to target: ReplicatorTarget, config: ReplicatorConfig = ReplicatorConfig()) throws -> Replicator {
+        try Replicator(database: self, target: target, config: config)
+    }
+}
+
+public extension Replicator {
+    /// The current status, then every change of it.
+    func statusStream() -> AsyncStream<ReplicatorStatus> {
+        AsyncStream { continuation in
+            // The snapshot is read and sent under the same lock as the
+            // listener's sends, so it can never follow a newer status.
+            let lock = NSLock()
+            let handle = addStatusListener(listener: ClosureStatusListener { status in
+                lock.lock()
+                defer { lock.unlock() }
+                continuation.yield(status)
+            })
+            lock.lock()
+            continuation.yield(status())
+            lock.unlock()
+            continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+
+    /// Each group of documents replicated (or refused), from now on.
+    func documentStream() -> AsyncStream<[DocumentReplication]> {
+        AsyncStream { continuation in
+            let handle = addDocumentListener(listener: ClosureDocumentListener { continuation.yield($0) })
+            continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+
+    /// Asks the replicator to stop and waits until it has; returns the final status.
+    @discardableResult
+    func stopAndWait() async -> ReplicatorStatus {
+        let statuses = statusStream()
+        stop()
+        for await status in statuses where status.activity == .stopped {
+            return status
+        }
+        return status()
+    }
+}
+
+/// A conflict resolver from a closure; it must be deterministic.
+public func conflictResolver(_ block: @escaping @Sendable (Conflict) -> Resolution) -> ConflictResolver {
+    ClosureConflictResolver(block)
+}
+
+/// A replication filter from a closure: true replicates the revision.
+public func replicationFilter(_ block: @escaping @Sendable (FilteredRevision) throws -> Bool) -> ReplicationFilter {
+    ClosureReplicationFilter(block)
+}
+
+// MARK: - Closure adapters
+
+final class ClosureChangeListener: ChangeListener, @unchecked Sendable {
+    private let block: @Sendable (ChangeEvent) -> Void
+    init(_ block: @escaping @Sendable (ChangeEvent) -> Void) { self.block = block }
+    func onChange(change: ChangeEvent) throws { block(change) }
+}
+
+final class ClosureStatusListener: ReplicatorStatusListener, @unchecked Sendable {
+    private let block: @Sendable (ReplicatorStatus) -> Void
+    init(_ block: @escaping @Sendable (ReplicatorStatus) -> Void) { self.block = block }
+    func onStatus(status: ReplicatorStatus) throws { block(status) }
+}
+
+final class ClosureDocumentListener: DocumentReplicationListener, @unchecked Sendable {
+    private let block: @Sendable ([DocumentReplication]) -> Void
+    init(_ block: @escaping @Sendable ([DocumentReplication]) -> Void) { self.block = block }
+    func onDocuments(documents: [DocumentReplication]) throws { block(documents) }
+}
+
+final class ClosureConflictResolver: ConflictResolver, @unchecked Sendable {
+    private let block: @Sendable (Conflict) -> Resolution
+    init(_ block: @escaping @Sendable (Conflict) -> Resolution) { self.block = block }
+    func resolve(conflict: Conflict) throws -> Resolution { block(conflict) }
+}
+
+final class ClosureReplicationFilter: ReplicationFilter, @unchecked Sendable {
+    private let block: @Sendable (FilteredRevision) throws -> Bool
+    init(_ block: @escaping @Sendable (FilteredRevision) throws -> Bool) { self.block = block }
+    func include(revision: FilteredRevision) throws -> Bool { try block(revision) }
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds ios/OutpostFFI.xcframework (iOS device; iOS simulator arm64 + x86_64;
+# macOS arm64 + x86_64, so `swift test` runs on a Mac) and writes the
+# generated Swift bindings to ios/Sources/Outpost/Generated/. Needs macOS
+# with Xcode and rustup. Usage: ios/build-xcframework.sh [--debug]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+
+profile=release
+cargo_profile=(--release)
+if [[ "${1:-}" == "--debug" ]]; then
+    profile=debug
+    cargo_profile=()
+fi
+
+if [[ "$(uname -s)" != "Darwin" ]] || ! command -v xcodebuild >/dev/null; then
+    echo "build-xcframework.sh needs macOS with Xcode (xcodebuild)" >&2
+    exit 1
+fi
+
+device=aarch64-apple-ios
+simulators=(aarch64-apple-ios-sim x86_64-apple-ios)
+macs=(aarch64-apple-darwin x86_64-apple-darwin)
+rustup target add "$device" "${simulators[@]}" "${macs[@]}"
+
+# The mobile libraries do not need the bindgen (feature "cli").
+for target in "$device" "${simulators[@]}" "${macs[@]}"; do
+    echo "== cargo build $target"
+    cargo build -p outpost-ffi --lib --no-default-features --target "$target" "${cargo_profile[@]}"
+done
+lib() { echo "target/$1/$profile/liboutpost_ffi.a"; }
+
+echo "== generate the Swift bindings"
+cargo build -p outpost-ffi --bin uniffi-bindgen
+out="$root/target/bindings/swift-release"
+rm -rf "$out"
+host="$(rustc -vV | sed -n 's/^host: //p')"
+target/debug/uniffi-bindgen generate --library "target/$host/$profile/liboutpost_ffi.dylib" \
+    --language swift --config uniffi.toml --out-dir "$out"
+mkdir -p ios/Sources/Outpost/Generated
+cp "$out/Outpost.swift" ios/Sources/Outpost/Generated/Outpost.swift
+
+echo "== fat libraries (lipo) and headers"
+work="$root/target/xcframework"
+rm -rf "$work"
+mkdir -p "$work/headers" "$work/ios-simulator" "$work/macos"
+cp "$out/OutpostFFI.h" "$work/headers/"
+cp "$out/OutpostFFI.modulemap" "$work/headers/module.modulemap"
+lipo -create "$(lib "${simulators[0]}")" "$(lib "${simulators[1]}")" -output "$work/ios-simulator/liboutpost_ffi.a"
+lipo -create "$(lib "${macs[0]}")" "$(lib "${macs[1]}")" -output "$work/macos/liboutpost_ffi.a"
+
+echo "== xcodebuild -create-xcframework"
+rm -rf ios/OutpostFFI.xcframework
+xcodebuild -create-xcframework \
+    -library "$(lib "$device")" -headers "$work/headers" \
+    -library "$work/ios-simulator/liboutpost_ffi.a" -headers "$work/headers" \
+    -library "$work/macos/liboutpost_ffi.a" -headers "$work/headers" \
+    -output ios/OutpostFFI.xcframework
+
+echo "built ios/OutpostFFI.xcframework; now: cd ios && swift test"
