@@ -40,10 +40,12 @@ fn report(e: &CliError) -> ExitCode {
 }
 
 /// Log lines go to stderr: warnings by default, more with `-v`/`-vv`;
-/// `RUST_LOG` overrides both.
+/// `RUST_LOG` overrides both. By default the replicator's own warning when
+/// it stops on an error is left out: the command reports that error itself,
+/// as its one line.
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,outpost_core::replication::replicator=error",
         1 => "info",
         _ => "debug",
     };
