@@ -9,7 +9,6 @@
 //! - `bench` and `bench_net`: `bench`, local and network scenarios.
 
 mod bench;
-// mod bench_net;
 mod demo;
 mod docs;
 mod identity;
