@@ -118,9 +118,9 @@ pub fn describe(e: &CoreError) -> String {
              or is another program holding a lock on it?)"
         ),
         CoreError::Closed => "the database was closed while in use".to_owned(),
-        CoreError::Network(why) => format!(
-            "{why} (is another program using the port? pick another with --port, or check --bind)"
-        ),
+        CoreError::Network(why) => {
+            format!("{why} (is another program using the port? pick another with --port, or check --bind)")
+        }
         CoreError::Replication(r) => describe_replication(r),
         // Variants added to core later get core's own message.
         other => other.to_string(),

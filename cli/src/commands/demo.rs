@@ -22,13 +22,28 @@ const PASSWORD: &str = "demo-password-1";
 
 /// Registrations saved on each phone before the first sync.
 const PHONE_A_RECORDS: &[(&str, &str)] = &[
-    ("child-001", r#"{"name":"Amina","age":7,"camp":"North","status":"separated"}"#),
-    ("child-002", r#"{"name":"Yusuf","age":4,"camp":"North","status":"separated"}"#),
-    ("child-003", r#"{"name":"Hawa","age":11,"camp":"North","status":"separated"}"#),
+    (
+        "child-001",
+        r#"{"name":"Amina","age":7,"camp":"North","status":"separated"}"#,
+    ),
+    (
+        "child-002",
+        r#"{"name":"Yusuf","age":4,"camp":"North","status":"separated"}"#,
+    ),
+    (
+        "child-003",
+        r#"{"name":"Hawa","age":11,"camp":"North","status":"separated"}"#,
+    ),
 ];
 const PHONE_B_RECORDS: &[(&str, &str)] = &[
-    ("child-004", r#"{"name":"Ibrahim","age":9,"camp":"East","status":"separated"}"#),
-    ("child-005", r#"{"name":"Fatima","age":6,"camp":"East","status":"separated"}"#),
+    (
+        "child-004",
+        r#"{"name":"Ibrahim","age":9,"camp":"East","status":"separated"}"#,
+    ),
+    (
+        "child-005",
+        r#"{"name":"Fatima","age":6,"camp":"East","status":"separated"}"#,
+    ),
 ];
 /// The record both phones change while offline, and their two versions.
 const CONFLICTED: &str = "child-001";
@@ -46,7 +61,10 @@ fn say(text: &str) -> Result<(), CliError> {
 }
 
 async fn demo(dir: &Path) -> Result<(), CliError> {
-    say(&format!("Outpost demo: a camp hub and two phones, in {}", dir.display()))?;
+    say(&format!(
+        "Outpost demo: a camp hub and two phones, in {}",
+        dir.display()
+    ))?;
     let hub = open_db(&dir.join("hub.db"))?;
     let phone_a = open_db(&dir.join("phone-a.db"))?;
     let phone_b = open_db(&dir.join("phone-b.db"))?;
@@ -98,6 +116,7 @@ async fn demo(dir: &Path) -> Result<(), CliError> {
          revision id wins, so every device picks the same one without asking the others. Phone {dropped}'s \
          edit stays in the revision history, closed; a custom ConflictResolver could merge the two instead."
     ))?;
+    say(&format!("   {}", branches(&phone_b)?))?;
     for (name, db) in [("hub", &hub), ("phone A", &phone_a), ("phone B", &phone_b)] {
         let doc = get(db, CONFLICTED)?;
         say(&format!(
@@ -119,7 +138,9 @@ async fn demo(dir: &Path) -> Result<(), CliError> {
     say("")?;
     say("Do it yourself, on the hub machine:")?;
     say("   outpost serve --db hub.db --user worker:PASSWORD --identity hub")?;
-    say("   (prints one JSON line with the url and the fingerprint; --identity keeps the fingerprint across restarts)")?;
+    say(
+        "   (prints one JSON line with the url and the fingerprint; --identity keeps the fingerprint across restarts)",
+    )?;
     say("and on each phone or laptop:")?;
     say("   outpost put --db phone.db child-001 '{\"name\":\"Amina\",\"age\":7}'")?;
     say("   outpost sync --db phone.db --url wss://HUB-IP:4984/hub --user worker:PASSWORD --pin sha256:FINGERPRINT")?;
@@ -175,6 +196,30 @@ async fn sync(name: &str, phone: &Database, remote: &RemoteConfig) -> Result<(),
     let progress = Progress::start(&replicator, &format!("   {name}"), false);
     replicator.run().await.map_err(|e| CliError::core(&context, e))?;
     say(&format!("   {name}: done, {}", progress.counts().describe()))
+}
+
+/// The branches of the conflicted record's revision tree, in words.
+fn branches(db: &Database) -> Result<String, CliError> {
+    let tree = collection(db)?
+        .revision_tree(CONFLICTED)
+        .map_err(|e| CliError::core(format!("reading {CONFLICTED}"), e))?
+        .ok_or_else(|| CliError::NoDocument {
+            id: CONFLICTED.to_owned(),
+            collection: outpost_core::DEFAULT_COLLECTION.to_owned(),
+        })?;
+    let leaves: Vec<String> = tree
+        .leaves()
+        .iter()
+        .map(|leaf| match (&leaf.parent, leaf.deleted) {
+            (Some(parent), true) => format!("{parent} closed by the deletion {}", leaf.rev),
+            _ => format!("{} open", leaf.rev),
+        })
+        .collect();
+    Ok(format!(
+        "Phone B's revision tree of {CONFLICTED} has {} branches: {}.",
+        leaves.len(),
+        leaves.join("; ")
+    ))
 }
 
 fn count(db: &Database) -> Result<u64, CliError> {

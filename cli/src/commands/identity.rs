@@ -46,8 +46,8 @@ pub fn load_or_create(prefix: &Path) -> Result<TlsIdentity, CliError> {
     match (files.cert.exists(), files.key.exists()) {
         (true, true) => load(&files),
         (false, false) => {
-            let identity = TlsIdentity::generate_self_signed(&[])
-                .map_err(|e| CliError::core("generating a TLS identity", e))?;
+            let identity =
+                TlsIdentity::generate_self_signed(&[]).map_err(|e| CliError::core("generating a TLS identity", e))?;
             save(&files, &identity)?;
             tracing::info!(cert = %files.cert.display(), "saved a new TLS identity");
             Ok(identity)
@@ -61,9 +61,8 @@ pub fn load_or_create(prefix: &Path) -> Result<TlsIdentity, CliError> {
 }
 
 fn load(files: &Files) -> Result<TlsIdentity, CliError> {
-    let read = |path: &Path| {
-        std::fs::read_to_string(path).map_err(|e| CliError::io(format!("reading {}", path.display()), e))
-    };
+    let read =
+        |path: &Path| std::fs::read_to_string(path).map_err(|e| CliError::io(format!("reading {}", path.display()), e));
     let (cert, key) = (read(&files.cert)?, read(&files.key)?);
     TlsIdentity::from_pem(&cert, &key)
         .map_err(|e| CliError::core(format!("loading the TLS identity {}", files.cert.display()), e))
@@ -119,7 +118,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("hub.key.pem")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("hub.key.pem"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::remove_file(dir.path().join("hub.key.pem")).unwrap();

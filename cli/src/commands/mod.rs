@@ -66,7 +66,8 @@ pub(crate) fn open_or_create(args: &DbArgs) -> Result<(Database, Collection), Cl
 
 /// Opens (or creates) the database file at `path`.
 pub(crate) fn open_db(path: &Path) -> Result<Database, CliError> {
-    Database::open(path, DatabaseConfig::default()).map_err(|e| CliError::core(format!("opening {}", path.display()), e))
+    Database::open(path, DatabaseConfig::default())
+        .map_err(|e| CliError::core(format!("opening {}", path.display()), e))
 }
 
 /// Documents read per page when walking a collection.

@@ -84,3 +84,4 @@ pub fn path(dir: &Path, name: &str) -> PathBuf {
 pub fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
 }
+pub mod process;
