@@ -44,12 +44,12 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::core("starting the listener", e))?;
         print_line(&ready_line(&listener, &collections, args.read_only))?;
         eprintln!(
-            "outpost: serving {} at {}; Ctrl-C stops",
+            "serve: serving {} at {}; Ctrl-C stops",
             args.db.display(),
             listener.urls().join(" ")
         );
         net::shutdown_signal().await;
-        eprintln!("outpost: stopping");
+        eprintln!("serve: stopping");
         listener.stop().await;
         Ok(())
     })

@@ -39,14 +39,7 @@ fn forward(stream: impl Read + Send + 'static, which: Stream, to: std::sync::mps
 impl Proc {
     /// Starts `outpost` with `args`; `name` labels it in failure messages.
     pub fn spawn(name: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_outpost"))
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start outpost");
+        let mut child = super::spawn(args, Stdio::null());
         let (tx, lines) = channel();
         forward(child.stdout.take().expect("piped stdout"), Stream::Out, tx.clone());
         forward(child.stderr.take().expect("piped stderr"), Stream::Err, tx);
