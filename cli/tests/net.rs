@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::process::{free_port, serve, Proc, Stream};
-use common::{fails, ok, one_line_failure, outpost, outpost_with_stdin, path};
+use common::process::{free_port, run, serve, Proc, Stream};
+use common::{one_line_failure, outpost_with_stdin, path, succeeded};
 
 const USER: &str = "worker:correct horse";
 const LONG: Duration = Duration::from_secs(90);
@@ -29,6 +29,18 @@ fn fill(db: &Path, prefix: &str, n: usize) {
         .collect();
     let run = outpost_with_stdin(&["import", "--db", s(db), "-"], lines.as_bytes());
     assert!(run.output.status.success(), "import: {run:?}");
+}
+
+/// Runs `outpost` (for at most [`LONG`]) and returns its stdout, asserting
+/// that it succeeded with nothing on stderr.
+fn ok(args: &[&str]) -> String {
+    succeeded(run(args, LONG))
+}
+
+/// Runs `outpost` (for at most [`LONG`]) and returns its one line on
+/// stderr, asserting that it failed without a panic.
+fn fails(args: &[&str]) -> String {
+    one_line_failure(&run(args, LONG))
 }
 
 fn export(db: &Path) -> String {
@@ -125,8 +137,7 @@ fn an_unreachable_url_fails_quickly_in_one_line() {
     let phone = path(dir.path(), "phone.db");
     let url = format!("wss://127.0.0.1:{}/hub", free_port());
     let start = Instant::now();
-    let run = outpost(&["sync", "--db", s(&phone), "--url", &url, "--self-signed-only"]);
-    let line = one_line_failure(&run);
+    let line = fails(&["sync", "--db", s(&phone), "--url", &url, "--self-signed-only"]);
     assert!(line.contains("unreachable"), "{line}");
     assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
 }
@@ -226,4 +237,54 @@ fn a_continuous_sync_recovers_when_serve_is_killed_and_restarted() {
         sync.seen
     );
     assert!(sync.lines(Stream::Err).is_empty(), "{:?}", sync.seen);
+}
+
+#[test]
+fn a_ca_issued_identity_is_loaded_from_pem_files_and_trusted_with_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone) = (path(dir.path(), "hub.db"), path(dir.path(), "phone.db"));
+    // A camp CA, and a certificate for 127.0.0.1 issued by it, as PEM files.
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    std::fs::write(path(dir.path(), "hub.cert.pem"), leaf.pem() + &ca.pem()).unwrap();
+    std::fs::write(path(dir.path(), "hub.key.pem"), key.serialize_pem()).unwrap();
+    let ca_file = path(dir.path(), "ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+
+    let served = serve(&hub, &["--user", USER, "--identity", s(&path(dir.path(), "hub"))]);
+    let expected = outpost_core::net::fingerprint(leaf.der());
+    assert_eq!(served.fingerprint.as_deref(), Some(expected.as_str()));
+    ok(&["put", "--db", s(&phone), "c1", "{}"]);
+    let base = ["sync", "--db", s(&phone), "--url", &served.url, "--user", USER];
+    ok(&[&base[..], &["--ca", s(&ca_file)]].concat());
+    assert_eq!(export(&hub), export(&phone));
+    // A CA-issued certificate is not self-signed.
+    let line = fails(&[&base[..], &["--self-signed-only"]].concat());
+    assert!(line.contains("certificate was rejected"), "{line}");
+    let line = fails(&[&base[..], &["--ca", s(&path(dir.path(), "hub.key.pem"))]].concat());
+    assert!(line.contains("no certificate"), "{line}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_binds_an_interface_given_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = path(dir.path(), "hub.db");
+    let mut served = Proc::spawn(
+        "serve",
+        &["serve", "--db", s(&hub), "--bind", "lo", "--port", "0", "--anonymous"],
+    );
+    let line = served.wait_line(Stream::Out, LONG, |l| l.starts_with('{'));
+    let url = common::json(&line)["url"].as_str().map(str::to_owned);
+    assert!(
+        url.as_deref().is_some_and(|u| u.starts_with("wss://127.0.0.1:")),
+        "{line}"
+    );
 }

@@ -57,7 +57,11 @@ pub fn outpost<S: AsRef<OsStr>>(args: &[S]) -> Run {
 /// Runs `outpost`, asserts that it succeeded with nothing on stderr, and
 /// returns its stdout.
 pub fn ok<S: AsRef<OsStr>>(args: &[S]) -> String {
-    let run = outpost(args);
+    succeeded(outpost(args))
+}
+
+/// Asserts that `run` succeeded with nothing on stderr, and returns its stdout.
+pub fn succeeded(run: Run) -> String {
     assert!(run.output.status.success(), "outpost failed: {run:?}");
     assert_eq!(run.stderr, "", "nothing on stderr");
     run.stdout

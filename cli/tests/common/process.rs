@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -115,6 +115,24 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Runs `outpost` with `args` to its end, failing the test if that takes
+/// longer than `timeout`.
+pub fn run(args: &[&str], timeout: Duration) -> super::Run {
+    let mut proc = Proc::spawn(args.first().copied().unwrap_or("outpost"), args);
+    let status = proc.wait_exit(timeout);
+    let text = |stream| proc.lines(stream).iter().map(|l| format!("{l}\n")).collect::<String>();
+    let (stdout, stderr) = (text(Stream::Out), text(Stream::Err));
+    super::Run {
+        output: Output {
+            status,
+            stdout: stdout.clone().into_bytes(),
+            stderr: stderr.clone().into_bytes(),
+        },
+        stdout,
+        stderr,
     }
 }
 
