@@ -103,6 +103,26 @@ pub struct ImportArgs {
     pub file: PathBuf,
 }
 
+/// A `NAME:PASSWORD` argument, kept as given (split by
+/// `commands::net::credentials`); its `Debug` output hides the password.
+#[derive(Clone)]
+pub struct UserArg(pub String);
+
+impl std::str::FromStr for UserArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(UserArg(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for UserArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.0.split_once(':').map_or("?", |(name, _)| name);
+        write!(f, "UserArg({name}:<hidden>)")
+    }
+}
+
 /// `outpost serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -124,7 +144,7 @@ pub struct ServeArgs {
     /// local users can read the command line of a running process: on a
     /// shared machine, run it from a script they cannot read.
     #[arg(long, value_name = "NAME:PASSWORD")]
-    pub user: Vec<String>,
+    pub user: Vec<UserArg>,
     /// Let anyone who can reach the port read and write, without a password
     /// (only when no --user is given).
     #[arg(long, conflicts_with = "user")]
@@ -172,7 +192,7 @@ pub struct SyncArgs {
     pub retry: bool,
     /// The credentials, as NAME:PASSWORD.
     #[arg(long, value_name = "NAME:PASSWORD")]
-    pub user: Option<String>,
+    pub user: Option<UserArg>,
     /// Trust exactly the peer whose certificate has this fingerprint (the
     /// `fingerprint` printed by `outpost serve`). Without --pin,
     /// --self-signed-only, --ca or --insecure, a wss:// peer must have a

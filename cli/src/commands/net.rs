@@ -7,6 +7,7 @@ use outpost_core::net::{
 };
 use outpost_core::{Database, Error as CoreError};
 
+use crate::args::UserArg;
 use crate::error::CliError;
 
 /// A multi-threaded tokio runtime for one command.
@@ -55,9 +56,9 @@ pub fn credentials(arg: &str) -> Result<(String, String), CliError> {
 }
 
 /// A user table of `NAME:PASSWORD` arguments.
-pub fn user_table(args: &[String]) -> Result<UserTable, CliError> {
+pub fn user_table(args: &[UserArg]) -> Result<UserTable, CliError> {
     args.iter().try_fold(UserTable::new(), |table, arg| {
-        let (name, password) = credentials(arg)?;
+        let (name, password) = credentials(&arg.0)?;
         table
             .with_user(&name, &password)
             .map_err(|e| CliError::core(format!("adding the user {name:?}"), e))
@@ -103,6 +104,12 @@ impl Loopback {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_arguments_do_not_show_their_password_in_debug_output() {
+        let arg: UserArg = "amina:s3cret".parse().unwrap();
+        assert_eq!(format!("{arg:?}"), "UserArg(amina:<hidden>)");
+    }
 
     #[test]
     fn credentials_split_at_the_first_colon_and_errors_hide_the_password() {

@@ -95,7 +95,7 @@ fn remote_config(args: &SyncArgs) -> Result<RemoteConfig, CliError> {
     };
     let mut remote = RemoteConfig::new(args.url.clone()).with_trust(trust);
     if let Some(user) = &args.user {
-        let (name, password) = net::credentials(user)?;
+        let (name, password) = net::credentials(&user.0)?;
         remote = remote.with_auth(ClientAuth::basic(name, password));
     }
     Ok(remote)
