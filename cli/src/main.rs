@@ -1,7 +1,8 @@
 //! `outpost`: the command-line face of Outpost.
 //!
 //! It reads and writes documents of a database file, imports and exports
-//! JSON lines, lists conflicts and measures throughput. This file only
+//! JSON lines, lists conflicts, serves a database to peers and syncs with
+//! them over WebSocket + TLS, shows a demo and measures throughput. This file only
 //! parses the arguments, sets up logging and turns the outcome into an exit
 //! code: every failure is one line `outpost: <message>` on stderr.
 
