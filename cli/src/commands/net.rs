@@ -1,11 +1,12 @@
 //! What the network commands share: the tokio runtime, waiting for Ctrl-C
-//! or SIGTERM, `NAME:PASSWORD` credentials, and a TLS listener on loopback
-//! with a pinned remote configuration (for `demo` and `bench`).
+//! or SIGTERM, `NAME:PASSWORD` credentials, the `--collection` list, and a
+//! TLS listener on loopback with a pinned remote configuration (for `demo`
+//! and `bench`).
 
 use outpost_core::net::{
     ClientAuth, Listener, ListenerAuthenticator, ListenerConfig, RemoteConfig, ServerTrust, UserTable,
 };
-use outpost_core::{Database, Error as CoreError};
+use outpost_core::{Database, Error as CoreError, DEFAULT_COLLECTION};
 
 use crate::args::UserArg;
 use crate::error::CliError;
@@ -53,6 +54,21 @@ pub fn credentials(arg: &str) -> Result<(String, String), CliError> {
             "--user takes NAME:PASSWORD, both non-empty (the name cannot contain ':')".to_owned(),
         )),
     }
+}
+
+/// Creates the collections named by `--collection` where missing, and
+/// returns their names: the default collection if none is named.
+pub fn create_collections(db: &Database, names: &[String]) -> Result<Vec<String>, CliError> {
+    let names = if names.is_empty() {
+        vec![DEFAULT_COLLECTION.to_owned()]
+    } else {
+        names.to_vec()
+    };
+    for name in &names {
+        db.create_collection(name)
+            .map_err(|e| CliError::core(format!("creating collection {name:?}"), e))?;
+    }
+    Ok(names)
 }
 
 /// A user table of `NAME:PASSWORD` arguments.

@@ -6,7 +6,6 @@
 //! other line goes to stderr.
 
 use outpost_core::net::{Listener, ListenerAuthenticator, ListenerConfig};
-use outpost_core::DEFAULT_COLLECTION;
 
 use super::{identity, net, open_db};
 use crate::args::ServeArgs;
@@ -17,15 +16,7 @@ use crate::output::print_line;
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let authenticator = authenticator(args)?;
     let db = open_db(&args.db)?;
-    let collections = if args.collection.is_empty() {
-        vec![DEFAULT_COLLECTION.to_owned()]
-    } else {
-        args.collection.clone()
-    };
-    for name in &collections {
-        db.create_collection(name)
-            .map_err(|e| CliError::core(format!("creating collection {name:?}"), e))?;
-    }
+    let collections = net::create_collections(&db, &args.collection)?;
     let identity = match &args.identity {
         Some(prefix) => Some(identity::load_or_create(prefix)?),
         None => None,

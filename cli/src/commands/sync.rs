@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use outpost_core::net::{ClientAuth, RemoteConfig, ServerTrust};
 use outpost_core::replication::{CollectionConfig, Direction, Replicator, ReplicatorConfig};
-use outpost_core::DEFAULT_COLLECTION;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
@@ -33,16 +32,8 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 /// `outpost sync`.
 pub fn run(args: &SyncArgs) -> Result<(), CliError> {
     let remote = remote_config(args)?;
-    let collections = if args.collection.is_empty() {
-        vec![DEFAULT_COLLECTION.to_owned()]
-    } else {
-        args.collection.clone()
-    };
     let db = open_db(&args.db)?;
-    for name in &collections {
-        db.create_collection(name)
-            .map_err(|e| CliError::core(format!("creating collection {name:?}"), e))?;
-    }
+    let collections = net::create_collections(&db, &args.collection)?;
     let config = ReplicatorConfig {
         direction: match (args.push, args.pull) {
             (true, false) => Direction::Push,
