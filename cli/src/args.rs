@@ -20,9 +20,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The commands. Network commands (`serve`, `sync`, `demo`) join this list
-/// once core's network module lands; each gets its own module under
-/// `commands/`.
+/// The commands; each group has its own module under `commands/`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create or update a document; prints its new revision.
@@ -37,7 +35,13 @@ pub enum Command {
     Export(DbArgs),
     /// List documents with conflicting revisions, one JSON line each.
     Conflicts(DbArgs),
-    /// Measure local throughput: SQLite ceiling, saves, local replication.
+    /// Serve a database to peers over WebSocket + TLS until Ctrl-C.
+    Serve(ServeArgs),
+    /// Replicate a database with a peer started by `outpost serve`.
+    Sync(SyncArgs),
+    /// Show sync in a few seconds: a hub, two phones, a conflict, in temp dirs.
+    Demo,
+    /// Measure throughput: SQLite ceiling, saves, local and network replication.
     Bench(BenchArgs),
 }
 
@@ -97,6 +101,121 @@ pub struct ImportArgs {
     /// The JSON lines file, or `-` for stdin.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+/// A `NAME:PASSWORD` argument, kept as given (split by
+/// `commands::net::credentials`); its `Debug` output hides the password.
+#[derive(Clone)]
+pub struct UserArg(pub String);
+
+impl std::str::FromStr for UserArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(UserArg(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for UserArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.0.split_once(':').map_or("?", |(name, _)| name);
+        write!(f, "UserArg({name}:<hidden>)")
+    }
+}
+
+/// `outpost serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The database file (created if missing).
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// A collection to serve, created if missing; repeat for several
+    /// [default: _default].
+    #[arg(long, value_name = "NAME")]
+    pub collection: Vec<String>,
+    /// TCP port; 0 picks a free one (printed when ready).
+    #[arg(long, default_value_t = 4984)]
+    pub port: u16,
+    /// Listen on this IP address or interface name (e.g. 192.168.1.20,
+    /// wlan0) [default: every IPv4 interface].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// A user who may connect, as NAME:PASSWORD; repeat for several. Other
+    /// local users can read the command line of a running process: on a
+    /// shared machine, run it from a script they cannot read.
+    #[arg(long, value_name = "NAME:PASSWORD")]
+    pub user: Vec<UserArg>,
+    /// Let anyone who can reach the port read and write, without a password
+    /// (only when no --user is given).
+    #[arg(long, conflicts_with = "user")]
+    pub anonymous: bool,
+    /// Refuse pushes: peers may only pull.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Serve plain ws:// without TLS: passwords and documents cross the
+    /// network readable by anyone on it.
+    #[arg(long, conflicts_with = "identity")]
+    pub no_tls: bool,
+    /// Keep the TLS identity in PREFIX.cert.pem and PREFIX.key.pem: loaded
+    /// if they exist, otherwise generated (self-signed) and saved, so that the
+    /// fingerprint peers pin stays the same across restarts. Without it a new
+    /// identity (and fingerprint) is made on every start.
+    #[arg(long, value_name = "PREFIX")]
+    pub identity: Option<PathBuf>,
+}
+
+/// `outpost sync`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("direction").args(["push", "pull"])))]
+#[command(group(clap::ArgGroup::new("trust").args(["pin", "self_signed_only", "ca", "insecure"])))]
+pub struct SyncArgs {
+    /// The local database file (created if missing).
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// The peer, as printed by `outpost serve`: wss://HOST:PORT/NAME (or ws://
+    /// for a peer started with --no-tls).
+    #[arg(long)]
+    pub url: String,
+    /// Only send local changes [default: push and pull].
+    #[arg(long)]
+    pub push: bool,
+    /// Only receive the peer's changes [default: push and pull].
+    #[arg(long)]
+    pub pull: bool,
+    /// Keep running and replicate new changes both ways until Ctrl-C; a lost
+    /// connection is retried forever.
+    #[arg(long)]
+    pub continuous: bool,
+    /// One-shot only: keep retrying an unreachable peer (10 attempts, with
+    /// backoff) instead of giving up after 3.
+    #[arg(long)]
+    pub retry: bool,
+    /// The credentials, as NAME:PASSWORD.
+    #[arg(long, value_name = "NAME:PASSWORD")]
+    pub user: Option<UserArg>,
+    /// Trust exactly the peer whose certificate has this fingerprint (the
+    /// `fingerprint` printed by `outpost serve`). Without --pin,
+    /// --self-signed-only, --ca or --insecure, a wss:// peer must have a
+    /// certificate from a public CA for its host name (the built-in Mozilla
+    /// roots).
+    #[arg(long, value_name = "sha256:HEX")]
+    pub pin: Option<String>,
+    /// Trust any self-signed certificate: protects against eavesdroppers but
+    /// not against an active attacker (prefer --pin).
+    #[arg(long)]
+    pub self_signed_only: bool,
+    /// Trust certificates for the URL's host issued by the CA certificates in
+    /// this PEM file (e.g. a camp's own CA).
+    #[arg(long, value_name = "FILE.pem")]
+    pub ca: Option<PathBuf>,
+    /// Trust any certificate at all. For development only: an active
+    /// attacker can read and change everything.
+    #[arg(long)]
+    pub insecure: bool,
+    /// A collection to replicate (created locally if missing); repeat for
+    /// several [default: _default].
+    #[arg(long, value_name = "NAME")]
+    pub collection: Vec<String>,
 }
 
 /// `outpost bench`.

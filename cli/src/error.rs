@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use outpost_core::Error as CoreError;
+use outpost_core::{Error as CoreError, ReplicationError};
 
 /// Why a command failed. Its `Display` is the one line printed after
 /// `outpost: `.
@@ -118,7 +118,48 @@ pub fn describe(e: &CoreError) -> String {
              or is another program holding a lock on it?)"
         ),
         CoreError::Closed => "the database was closed while in use".to_owned(),
-        CoreError::Replication(r) => r.to_string(),
+        CoreError::Network(why) => {
+            format!("{why} (is another program using the port? pick another with --port, or check --bind)")
+        }
+        CoreError::Replication(r) => describe_replication(r),
+        // Variants added to core later get core's own message.
+        other => other.to_string(),
+    }
+}
+
+/// A replication failure as a message: what happened and what to do.
+fn describe_replication(e: &ReplicationError) -> String {
+    match e {
+        ReplicationError::Unreachable(why) => format!(
+            "the peer is unreachable ({why}); check the URL, that `outpost serve` runs there and that \
+             the network lets you reach it (--retry keeps trying longer)"
+        ),
+        ReplicationError::Unauthorized(why) => {
+            format!("login refused ({why}); check the user name and password given with --user")
+        }
+        ReplicationError::CertificateRejected(why) => format!(
+            "the peer's TLS certificate was rejected ({why}); nothing was sent. Check --pin against the \
+             fingerprint `outpost serve` printed: a different one may mean someone is impersonating the peer"
+        ),
+        ReplicationError::TlsMismatch(why) => {
+            format!("{why} (a peer started with --no-tls has a ws:// URL, any other a wss:// URL)")
+        }
+        ReplicationError::ReadOnly => {
+            "the peer is read-only (started with --read-only); sync with --pull to only receive".to_owned()
+        }
+        ReplicationError::IncompatibleProtocol { ours, theirs } => format!(
+            "the peer speaks sync protocol version {theirs} and this outpost version {ours}; \
+             upgrade the older one"
+        ),
+        ReplicationError::NotServed(what) => format!(
+            "the peer does not serve {what}; check the URL's path (the name `outpost serve` printed) \
+             and the --collection names it serves"
+        ),
+        ReplicationError::Refused { code, message } => format!("the peer refused ({code}): {message}"),
+        ReplicationError::PeerMisbehaved(why) => {
+            format!("the peer broke the sync protocol ({why}); is the URL an `outpost serve` peer?")
+        }
+        ReplicationError::Stopped => "the replication was stopped".to_owned(),
         // Variants added to core later get core's own message.
         other => other.to_string(),
     }

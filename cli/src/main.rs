@@ -1,7 +1,8 @@
 //! `outpost`: the command-line face of Outpost.
 //!
 //! It reads and writes documents of a database file, imports and exports
-//! JSON lines, lists conflicts and measures throughput. This file only
+//! JSON lines, lists conflicts, serves a database to peers and syncs with
+//! them over WebSocket + TLS, shows a demo and measures throughput. This file only
 //! parses the arguments, sets up logging and turns the outcome into an exit
 //! code: every failure is one line `outpost: <message>` on stderr.
 
@@ -40,10 +41,12 @@ fn report(e: &CliError) -> ExitCode {
 }
 
 /// Log lines go to stderr: warnings by default, more with `-v`/`-vv`;
-/// `RUST_LOG` overrides both.
+/// `RUST_LOG` overrides both. By default the replicator's own warning when
+/// it stops on an error is left out: the command reports that error itself,
+/// as its one line.
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,outpost_core::replication::replicator=error",
         1 => "info",
         _ => "debug",
     };

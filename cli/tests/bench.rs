@@ -1,4 +1,4 @@
-//! `outpost bench` runs every local scenario and ends with the key=value line.
+//! `outpost bench` runs every scenario, local and network, and ends with the key=value line.
 
 mod common;
 
@@ -17,6 +17,12 @@ fn bench_prints_every_key_with_a_positive_number() {
         "single_saves_per_s",
         "batched_saves_per_s",
         "local_replication_docs_per_s",
+        "push_docs_per_s",
+        "push_mb_per_s",
+        "pull_docs_per_s",
+        "pull_mb_per_s",
+        "latency_p50_ms",
+        "latency_p99_ms",
         "peak_rss_mb",
     ] {
         let value = pairs
@@ -32,4 +38,5 @@ fn bench_prints_every_key_with_a_positive_number() {
     assert!(pairs.contains(&("docs", "2000")), "{last}");
     // One table row per scenario.
     assert!(out.contains("local replication"), "{out}");
+    assert!(out.contains("network pull"), "{out}");
 }

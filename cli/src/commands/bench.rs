@@ -4,9 +4,10 @@
 //! `--scenario`, the key of its figure in the last output line, a label for
 //! the table and a function that runs it. The local scenarios come from the
 //! workload shared with core's bench binary (`core/benches/workload`), so
-//! both measure the same thing. The network scenarios (`pull`, `push`:
-//! `pull_docs_per_s`, `push_docs_per_s`) are two more entries whose
-//! functions replicate through core's network listener on loopback.
+//! both measure the same thing. The network scenarios (`push`, `pull`,
+//! `latency`) are in `bench_net`: they replicate through core's TLS
+//! listener on loopback and add their own figures (MB/s, latency
+//! percentiles) to the last line.
 //!
 //! Output: a table on stdout, row by row as scenarios finish, with each
 //! scenario's peak RSS (`VmHWM`, reset before each scenario where Linux
@@ -15,6 +16,9 @@
 
 #[path = "../../../core/benches/workload/mod.rs"]
 mod workload;
+
+#[path = "bench_net.rs"]
+mod net;
 
 use std::time::Duration;
 
@@ -39,18 +43,31 @@ impl Workload {
     }
 }
 
-/// How long a scenario took for how many documents.
+/// How long a scenario took for how many documents, and any figures of
+/// its own for the last line.
 struct Measured {
     docs: usize,
     elapsed: Duration,
+    extra: Vec<(&'static str, String)>,
+}
+
+impl Measured {
+    fn new(docs: usize, elapsed: Duration) -> Measured {
+        Measured {
+            docs,
+            elapsed,
+            extra: Vec::new(),
+        }
+    }
 }
 
 /// One benchmark scenario.
 struct Scenario {
     /// Its name for `--scenario`.
     name: &'static str,
-    /// Its key in the last line (a rate per second).
-    key: &'static str,
+    /// Its key in the last line (a rate per second), if its rate is one of
+    /// its figures.
+    key: Option<&'static str>,
     /// Its row label in the table.
     label: &'static str,
     /// Runs it.
@@ -61,49 +78,67 @@ struct Scenario {
 const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "ceiling",
-        key: "sqlite_ceiling_rows_per_s",
+        key: Some("sqlite_ceiling_rows_per_s"),
         label: "raw SQLite ceiling (1 tx)",
         run: sqlite_ceiling,
     },
     Scenario {
         name: "single",
-        key: "single_saves_per_s",
+        key: Some("single_saves_per_s"),
         label: "single saves (1 tx each)",
         run: single_saves,
     },
     Scenario {
         name: "batched",
-        key: "batched_saves_per_s",
+        key: Some("batched_saves_per_s"),
         label: "batched saves (1000 per tx)",
         run: batched_saves,
     },
     Scenario {
         name: "local-replication",
-        key: "local_replication_docs_per_s",
+        key: Some("local_replication_docs_per_s"),
         label: "local replication (push)",
         run: local_replication,
+    },
+    Scenario {
+        name: "push",
+        key: Some("push_docs_per_s"),
+        label: "network push (TLS, loopback)",
+        run: |w| net::push(w.docs, w.doc_size),
+    },
+    Scenario {
+        name: "pull",
+        key: Some("pull_docs_per_s"),
+        label: "network pull (TLS, loopback)",
+        run: |w| net::pull(w.docs, w.doc_size),
+    },
+    Scenario {
+        name: "latency",
+        key: None,
+        label: "network latency (200 single saves)",
+        run: |w| net::latency(w.doc_size),
     },
 ];
 
 fn sqlite_ceiling(w: &Workload) -> workload::Outcome<Measured> {
     let elapsed = workload::sqlite_ceiling(&w.documents(w.docs))?;
-    Ok(Measured { docs: w.docs, elapsed })
+    Ok(Measured::new(w.docs, elapsed))
 }
 
 fn single_saves(w: &Workload) -> workload::Outcome<Measured> {
     let n = w.docs.min(workload::MAX_SINGLE_SAVES);
     let elapsed = workload::single_saves(&w.documents(n))?;
-    Ok(Measured { docs: n, elapsed })
+    Ok(Measured::new(n, elapsed))
 }
 
 fn batched_saves(w: &Workload) -> workload::Outcome<Measured> {
     let elapsed = workload::batched_saves(&w.documents(w.docs))?;
-    Ok(Measured { docs: w.docs, elapsed })
+    Ok(Measured::new(w.docs, elapsed))
 }
 
 fn local_replication(w: &Workload) -> workload::Outcome<Measured> {
     let elapsed = workload::replication(w.docs, w.doc_size)?;
-    Ok(Measured { docs: w.docs, elapsed })
+    Ok(Measured::new(w.docs, elapsed))
 }
 
 /// The scenarios named by `--scenario`, in their run order (all of them if
@@ -168,7 +203,10 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         ))?;
         // Rows appear as scenarios finish, even when stdout is a pipe.
         out.flush()?;
-        figures.push((scenario.key.to_owned(), format!("{rate:.0}")));
+        if let Some(key) = scenario.key {
+            figures.push((key.to_owned(), format!("{rate:.0}")));
+        }
+        figures.extend(measured.extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
     }
     out.line("")?;
     figures.push(("peak_rss_mb".to_owned(), show_mib(peak_kib)));

@@ -3,14 +3,22 @@
 //!
 //! - `docs`: `put`, `get`, `delete`, `conflicts`;
 //! - `import_export`: `import`, `export`;
-//! - `bench`: `bench`.
-//!
-//! The network commands (`serve`, `sync`, `demo`) will be modules of their
-//! own here, dispatched from [`run`] like the others.
+//! - `serve`, `sync`, `demo`: the network commands, with what they share
+//!   in `net` (runtime, signals, credentials), `identity` (`--identity`
+//!   files) and `progress` (replication status lines and bar);
+//! - `bench` and `bench_net`: `bench`, local and network scenarios.
 
 mod bench;
+mod demo;
 mod docs;
+mod identity;
 mod import_export;
+mod net;
+mod progress;
+mod serve;
+mod sync;
+
+use std::path::Path;
 
 use outpost_core::{Collection, Database, DatabaseConfig, Document};
 
@@ -26,6 +34,9 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Conflicts(args) => docs::conflicts(&args),
         Command::Import(args) => import_export::import(&args),
         Command::Export(args) => import_export::export(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Sync(args) => sync::run(&args),
+        Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(&args),
     }
 }
@@ -36,7 +47,7 @@ pub(crate) fn open_existing(args: &DbArgs) -> Result<(Database, Collection), Cli
     if !args.db.is_file() {
         return Err(CliError::NoDatabase(args.db.clone()));
     }
-    let db = open_db(args)?;
+    let db = open_db(&args.db)?;
     let collection = db
         .collection(&args.collection)
         .map_err(|e| CliError::core(format!("opening collection {:?}", args.collection), e))?;
@@ -46,16 +57,17 @@ pub(crate) fn open_existing(args: &DbArgs) -> Result<(Database, Collection), Cli
 /// Opens a database and collection, creating either if needed, for
 /// commands that write.
 pub(crate) fn open_or_create(args: &DbArgs) -> Result<(Database, Collection), CliError> {
-    let db = open_db(args)?;
+    let db = open_db(&args.db)?;
     let collection = db
         .create_collection(&args.collection)
         .map_err(|e| CliError::core(format!("opening collection {:?}", args.collection), e))?;
     Ok((db, collection))
 }
 
-fn open_db(args: &DbArgs) -> Result<Database, CliError> {
-    Database::open(&args.db, DatabaseConfig::default())
-        .map_err(|e| CliError::core(format!("opening {}", args.db.display()), e))
+/// Opens (or creates) the database file at `path`.
+pub(crate) fn open_db(path: &Path) -> Result<Database, CliError> {
+    Database::open(path, DatabaseConfig::default())
+        .map_err(|e| CliError::core(format!("opening {}", path.display()), e))
 }
 
 /// Documents read per page when walking a collection.

@@ -6,7 +6,7 @@
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// What one run of `outpost` did.
 #[derive(Debug)]
@@ -16,16 +16,22 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs `outpost` with `args` and `stdin` as its standard input.
-pub fn outpost_with_stdin<S: AsRef<OsStr>>(args: &[S], stdin: &[u8]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_outpost"))
+/// Starts `outpost` with `args`, its stdout and stderr piped, `stdin` as
+/// its standard input, and no `RUST_LOG` from the test's environment.
+pub fn spawn<S: AsRef<OsStr>>(args: &[S], stdin: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_outpost"))
         .args(args)
         .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start outpost");
+        .expect("start outpost")
+}
+
+/// Runs `outpost` with `args` and `stdin` as its standard input.
+pub fn outpost_with_stdin<S: AsRef<OsStr>>(args: &[S], stdin: &[u8]) -> Run {
+    let mut child = spawn(args, Stdio::piped());
     // Written from another thread so that a large input cannot deadlock
     // against a full stdout pipe. A write error means outpost stopped
     // reading early; its exit status and stderr tell why.
@@ -51,7 +57,11 @@ pub fn outpost<S: AsRef<OsStr>>(args: &[S]) -> Run {
 /// Runs `outpost`, asserts that it succeeded with nothing on stderr, and
 /// returns its stdout.
 pub fn ok<S: AsRef<OsStr>>(args: &[S]) -> String {
-    let run = outpost(args);
+    succeeded(outpost(args))
+}
+
+/// Asserts that `run` succeeded with nothing on stderr, and returns its stdout.
+pub fn succeeded(run: Run) -> String {
     assert!(run.output.status.success(), "outpost failed: {run:?}");
     assert_eq!(run.stderr, "", "nothing on stderr");
     run.stdout
@@ -84,3 +94,4 @@ pub fn path(dir: &Path, name: &str) -> PathBuf {
 pub fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
 }
+pub mod process;

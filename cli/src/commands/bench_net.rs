@@ -1,0 +1,131 @@
+//! The network scenarios of `outpost bench`: one-shot `push` and `pull`
+//! of the workload between two databases through a TLS listener on
+//! 127.0.0.1 (a user table, the fingerprint pinned), and `latency`: with a
+//! continuous push-and-pull running, how long each of 200 documents saved
+//! one at a time takes to be readable on the other side.
+//!
+//! Only the replication is timed; filling the source database is not.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use outpost_core::replication::{ActivityLevel, Direction, Replicator, ReplicatorConfig};
+use outpost_core::Database;
+
+use super::workload;
+use super::Measured;
+use crate::commands::net::{self, Loopback};
+use crate::commands::open_db;
+
+const USER: &str = "bench";
+const PASSWORD: &str = "bench-password";
+
+/// Documents saved one at a time by the latency scenario.
+pub const LATENCY_DOCS: usize = 200;
+
+/// How long one document may take to arrive before the scenario fails.
+const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn open(path: &Path) -> workload::Outcome<Database> {
+    Ok(open_db(path)?)
+}
+
+/// `push`: the documents go from a full database to the listener's empty one.
+pub fn push(docs: usize, doc_size: usize) -> workload::Outcome<Measured> {
+    transfer(Direction::Push, docs, doc_size, "push_mb_per_s")
+}
+
+/// `pull`: the documents come from the listener's full database into an empty one.
+pub fn pull(docs: usize, doc_size: usize) -> workload::Outcome<Measured> {
+    transfer(Direction::Pull, docs, doc_size, "pull_mb_per_s")
+}
+
+fn transfer(direction: Direction, docs: usize, doc_size: usize, mb_key: &'static str) -> workload::Outcome<Measured> {
+    let dir = tempfile::tempdir()?;
+    let full = open(&dir.path().join("full.db"))?;
+    workload::fill(&full, docs, doc_size)?;
+    let empty = open(&dir.path().join("empty.db"))?;
+    let (served, local) = match direction {
+        Direction::Push => (&empty, &full),
+        _ => (&full, &empty),
+    };
+    let elapsed = net::runtime()?.block_on(async {
+        let hub = Loopback::start(served, USER, PASSWORD).await?;
+        let config = ReplicatorConfig {
+            direction,
+            ..Default::default()
+        };
+        let replicator = Replicator::remote(local.clone(), hub.remote.clone(), config)?;
+        let start = Instant::now();
+        replicator.run().await?;
+        let elapsed = start.elapsed();
+        hub.listener.stop().await;
+        workload::Outcome::Ok(elapsed)
+    })?;
+    let arrived = empty.default_collection()?.count()?;
+    if arrived != docs as u64 {
+        return Err(format!("{arrived} documents arrived of {docs}").into());
+    }
+    let mb_per_s = (docs * doc_size) as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9);
+    Ok(Measured {
+        docs,
+        elapsed,
+        extra: vec![(mb_key, format!("{mb_per_s:.1}"))],
+    })
+}
+
+/// `latency`: [`LATENCY_DOCS`] documents saved one at a time on one side of
+/// a continuous push-and-pull; each is timed until the other side can read it.
+pub fn latency(doc_size: usize) -> workload::Outcome<Measured> {
+    let dir = tempfile::tempdir()?;
+    let phone = open(&dir.path().join("phone.db"))?;
+    let hub = open(&dir.path().join("hub.db"))?;
+    let docs = workload::Docs::new(0..LATENCY_DOCS, doc_size);
+    let mut latencies = net::runtime()?.block_on(async {
+        let listener = Loopback::start(&hub, USER, PASSWORD).await?;
+        let config = ReplicatorConfig {
+            continuous: true,
+            ..Default::default()
+        };
+        let replicator = Replicator::remote(phone.clone(), listener.remote.clone(), config)?;
+        let mut status = replicator.subscribe_status();
+        replicator.start()?;
+        tokio::time::timeout(ARRIVAL_TIMEOUT, status.wait_for(|s| s.activity == ActivityLevel::Idle))
+            .await
+            .map_err(|_| "the replicator did not become idle")??;
+        let measured = time_arrivals(&phone, &hub, &docs).await;
+        replicator.stop();
+        listener.listener.stop().await;
+        measured
+    })?;
+    let total = latencies.iter().sum();
+    latencies.sort();
+    let ms = |q: f64| {
+        let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
+        format!("{:.2}", latencies[i].as_secs_f64() * 1e3)
+    };
+    Ok(Measured {
+        docs: LATENCY_DOCS,
+        elapsed: total,
+        extra: vec![("latency_p50_ms", ms(0.50)), ("latency_p99_ms", ms(0.99))],
+    })
+}
+
+/// Saves each document on `from` and waits until `to` has it.
+async fn time_arrivals(from: &Database, to: &Database, docs: &workload::Docs) -> workload::Outcome<Vec<Duration>> {
+    let source = from.default_collection()?;
+    let target = to.default_collection()?;
+    let mut changed = to.subscribe();
+    let mut latencies = Vec::with_capacity(docs.len());
+    for (id, body) in docs.iter() {
+        let start = Instant::now();
+        source.save(id, None, body)?;
+        while target.get(id)?.is_none() {
+            tokio::time::timeout(ARRIVAL_TIMEOUT, changed.changed())
+                .await
+                .map_err(|_| format!("{id} did not arrive in time"))??;
+        }
+        latencies.push(start.elapsed());
+    }
+    Ok(latencies)
+}

@@ -1,0 +1,81 @@
+//! `outpost serve`: a [`Listener`] on a database until Ctrl-C or SIGTERM.
+//!
+//! When it is ready it prints one JSON line on stdout (`url`, `urls`,
+//! `port`, `fingerprint` unless `--no-tls`, `database`, `collections`,
+//! `read_only`), so that a script or test can read where to connect; every
+//! other line goes to stderr.
+
+use outpost_core::net::{Listener, ListenerAuthenticator, ListenerConfig};
+
+use super::{identity, net, open_db};
+use crate::args::ServeArgs;
+use crate::error::CliError;
+use crate::output::print_line;
+
+/// `outpost serve`.
+pub fn run(args: &ServeArgs) -> Result<(), CliError> {
+    let authenticator = authenticator(args)?;
+    let db = open_db(&args.db)?;
+    let collections = net::create_collections(&db, &args.collection)?;
+    let identity = match &args.identity {
+        Some(prefix) => Some(identity::load_or_create(prefix)?),
+        None => None,
+    };
+    let mut config = ListenerConfig::new(authenticator);
+    config.collections = collections.clone();
+    config.port = args.port;
+    config.interface = args.bind.clone();
+    config.identity = identity;
+    config.disable_tls = args.no_tls;
+    config.read_only = args.read_only;
+
+    net::runtime()?.block_on(async {
+        let listener = Listener::start(db, config)
+            .await
+            .map_err(|e| CliError::core("starting the listener", e))?;
+        print_line(&ready_line(&listener, &collections, args.read_only))?;
+        eprintln!(
+            "serve: serving {} at {}; Ctrl-C stops",
+            args.db.display(),
+            listener.urls().join(" ")
+        );
+        net::shutdown_signal().await;
+        eprintln!("serve: stopping");
+        listener.stop().await;
+        Ok(())
+    })
+}
+
+/// Who may connect: the `--user`s, or anyone with `--anonymous`.
+fn authenticator(args: &ServeArgs) -> Result<ListenerAuthenticator, CliError> {
+    if !args.user.is_empty() {
+        return Ok(ListenerAuthenticator::Users(net::user_table(&args.user)?));
+    }
+    if args.anonymous {
+        return Ok(ListenerAuthenticator::Anonymous);
+    }
+    Err(CliError::Usage(
+        "serve needs at least one --user NAME:PASSWORD; or --anonymous to let anyone who can reach \
+         the port read and change the database"
+            .to_owned(),
+    ))
+}
+
+/// The JSON line printed when the listener is ready. The first URL is one
+/// other machines can use when the listener is on every interface (core
+/// lists non-loopback addresses first).
+fn ready_line(listener: &Listener, collections: &[String], read_only: bool) -> String {
+    let urls = listener.urls();
+    let mut line = serde_json::json!({
+        "url": urls.first(),
+        "urls": urls,
+        "port": listener.port(),
+        "database": listener.database_name(),
+        "collections": collections,
+        "read_only": read_only,
+    });
+    if let Some(fingerprint) = listener.fingerprint() {
+        line["fingerprint"] = fingerprint.into();
+    }
+    line.to_string()
+}

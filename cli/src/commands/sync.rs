@@ -1,0 +1,109 @@
+//! `outpost sync`: replicates a local database with a peer started by
+//! `outpost serve`, one-shot or continuous.
+//!
+//! Status goes to stdout as lines, or to stderr as a bar on a terminal
+//! (see `progress`); when a one-shot sync completes (or a continuous one
+//! is stopped), one summary line goes to stdout: documents pushed and
+//! pulled, and the time taken. A permanent failure (login refused, certificate rejected,
+//! read-only peer, ...) or a peer still unreachable after a few attempts is
+//! one line on stderr and exit code 1.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use outpost_core::net::{ClientAuth, RemoteConfig, ServerTrust};
+use outpost_core::replication::{CollectionConfig, Direction, Replicator, ReplicatorConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+
+use super::progress::Progress;
+use super::{net, open_db};
+use crate::args::SyncArgs;
+use crate::error::CliError;
+use crate::output::print_line;
+
+/// Attempts of a one-shot sync before an unreachable peer is an error
+/// (without `--retry`): about 3 seconds of backoff in all.
+const ONE_SHOT_ATTEMPTS: u32 = 3;
+
+/// Longest wait between two attempts to reach the peer.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
+/// `outpost sync`.
+pub fn run(args: &SyncArgs) -> Result<(), CliError> {
+    let remote = remote_config(args)?;
+    let db = open_db(&args.db)?;
+    let collections = net::create_collections(&db, &args.collection)?;
+    let config = ReplicatorConfig {
+        direction: match (args.push, args.pull) {
+            (true, false) => Direction::Push,
+            (false, true) => Direction::Pull,
+            _ => Direction::PushAndPull,
+        },
+        continuous: args.continuous,
+        collections: collections.into_iter().map(CollectionConfig::new).collect(),
+        max_attempts: (!args.continuous && !args.retry).then_some(ONE_SHOT_ATTEMPTS),
+        max_attempt_wait: MAX_RETRY_WAIT,
+    };
+    let context = format!("syncing with {}", args.url);
+    let replicator = Replicator::remote(db, remote, config).map_err(|e| CliError::core(&context, e))?;
+
+    net::runtime()?.block_on(async {
+        let progress = Progress::start(&replicator, "sync", true);
+        let started = Instant::now();
+        let run = replicator.run();
+        tokio::pin!(run);
+        let outcome = tokio::select! {
+            outcome = &mut run => outcome,
+            () = net::shutdown_signal() => {
+                replicator.stop();
+                run.await
+            }
+        };
+        let summary = format!(
+            "sync: {} in {:.2} s",
+            progress.counts().describe(),
+            started.elapsed().as_secs_f64()
+        );
+        drop(progress);
+        outcome.map_err(|e| CliError::core(&context, e))?;
+        print_line(&summary)
+    })
+}
+
+/// The peer's URL, credentials and trust, from the arguments.
+fn remote_config(args: &SyncArgs) -> Result<RemoteConfig, CliError> {
+    let trust = if let Some(pin) = &args.pin {
+        ServerTrust::PinnedFingerprint(pin.clone())
+    } else if args.self_signed_only {
+        ServerTrust::SelfSignedOnly
+    } else if args.insecure {
+        ServerTrust::InsecureAcceptAny
+    } else if let Some(file) = &args.ca {
+        ServerTrust::CaCertificates(ca_certificates(file)?)
+    } else {
+        ServerTrust::SystemRoots
+    };
+    let mut remote = RemoteConfig::new(args.url.clone()).with_trust(trust);
+    if let Some(user) = &args.user {
+        let (name, password) = net::credentials(&user.0)?;
+        remote = remote.with_auth(ClientAuth::basic(name, password));
+    }
+    Ok(remote)
+}
+
+/// The certificates (DER) of a PEM file.
+fn ca_certificates(file: &Path) -> Result<Vec<Vec<u8>>, CliError> {
+    let text = std::fs::read(file).map_err(|e| CliError::io(format!("reading {}", file.display()), e))?;
+    let certificates = CertificateDer::pem_slice_iter(&text)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::Usage(format!("--ca {}: not PEM certificates ({e})", file.display())))?;
+    if certificates.is_empty() {
+        return Err(CliError::Usage(format!(
+            "--ca {}: no certificate in the file",
+            file.display()
+        )));
+    }
+    Ok(certificates)
+}
