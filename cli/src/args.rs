@@ -154,14 +154,26 @@ pub struct ServeArgs {
     pub read_only: bool,
     /// Serve plain ws:// without TLS: passwords and documents cross the
     /// network readable by anyone on it.
-    #[arg(long, conflicts_with = "identity")]
+    #[arg(long, conflicts_with_all = ["identity", "cert"])]
     pub no_tls: bool,
-    /// Keep the TLS identity in PREFIX.cert.pem and PREFIX.key.pem: loaded
-    /// if they exist, otherwise generated (self-signed) and saved, so that the
-    /// fingerprint peers pin stays the same across restarts. Without it a new
-    /// identity (and fingerprint) is made on every start.
-    #[arg(long, value_name = "PREFIX")]
-    pub identity: Option<PathBuf>,
+    /// Keep the TLS identity in the key store under LABEL: loaded if it is
+    /// there, otherwise generated (self-signed) and saved, so that the
+    /// fingerprint peers pin stays the same across restarts. Without it (or
+    /// --cert/--key) a new identity and fingerprint are made on every start.
+    /// Set OUTPOST_KEY_PASSPHRASE to seal stored identities with a passphrase.
+    #[arg(long, value_name = "LABEL", conflicts_with_all = ["cert", "key"])]
+    pub identity: Option<String>,
+    /// The key store's directory [default: $XDG_DATA_HOME/outpost/identities,
+    /// or ~/.local/share/outpost/identities].
+    #[arg(long, value_name = "DIR", requires = "identity")]
+    pub key_dir: Option<PathBuf>,
+    /// Present this certificate chain (PEM, leaf first), e.g. issued by a
+    /// camp CA; needs --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
 }
 
 /// `outpost sync`.

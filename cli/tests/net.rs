@@ -204,10 +204,19 @@ fn a_sync_killed_midway_is_completed_by_the_next_one() {
 fn a_continuous_sync_recovers_when_serve_is_killed_and_restarted() {
     let dir = tempfile::tempdir().unwrap();
     let (hub, phone) = (path(dir.path(), "hub.db"), path(dir.path(), "phone.db"));
-    let identity = path(dir.path(), "hub-identity");
+    let keys = path(dir.path(), "keys");
     fill(&phone, "phone", 5_000);
     let port = free_port().to_string();
-    let args = ["--user", USER, "--port", &port, "--identity", s(&identity)];
+    let args = [
+        "--user",
+        USER,
+        "--port",
+        &port,
+        "--identity",
+        "camp-hub",
+        "--key-dir",
+        s(&keys),
+    ];
     let served = serve(&hub, &args);
     let pin = served.fingerprint.clone().expect("TLS");
 
@@ -258,7 +267,8 @@ fn a_ca_issued_identity_is_loaded_from_pem_files_and_trusted_with_ca() {
     let ca_file = path(dir.path(), "ca.pem");
     std::fs::write(&ca_file, ca.pem()).unwrap();
 
-    let served = serve(&hub, &["--user", USER, "--identity", s(&path(dir.path(), "hub"))]);
+    let (cert, key) = (path(dir.path(), "hub.cert.pem"), path(dir.path(), "hub.key.pem"));
+    let served = serve(&hub, &["--user", USER, "--cert", s(&cert), "--key", s(&key)]);
     let expected = outpost_core::net::fingerprint(leaf.der());
     assert_eq!(served.fingerprint.as_deref(), Some(expected.as_str()));
     ok(&["put", "--db", s(&phone), "c1", "{}"]);
@@ -287,4 +297,31 @@ fn serve_binds_an_interface_given_by_name() {
         url.as_deref().is_some_and(|u| u.starts_with("wss://127.0.0.1:")),
         "{line}"
     );
+}
+
+#[test]
+fn serve_refuses_a_damaged_stored_identity_instead_of_replacing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, keys) = (path(dir.path(), "hub.db"), path(dir.path(), "keys"));
+    std::fs::create_dir(&keys).unwrap();
+    let stored = keys.join("camp-hub.identity");
+    std::fs::write(&stored, "damaged").unwrap();
+    let args = [
+        "serve",
+        "--db",
+        s(&hub),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--user",
+        USER,
+        "--identity",
+        "camp-hub",
+        "--key-dir",
+        s(&keys),
+    ];
+    let line = fails(&args);
+    assert!(line.contains("unreadable") && line.contains("camp-hub"), "{line}");
+    assert_eq!(std::fs::read_to_string(&stored).unwrap(), "damaged", "left in place");
 }

@@ -1,130 +1,62 @@
-//! `serve --identity PREFIX`: a TLS identity kept in two PEM files,
-//! `PREFIX.cert.pem` and `PREFIX.key.pem`, so that a listener's fingerprint
-//! stays the same across restarts.
+//! `serve`'s TLS identity: a label in the desktop key store (`--identity`,
+//! kept under `--key-dir`), so a listener's fingerprint stays the same
+//! across restarts; or a given certificate and key in PEM files (`--cert`,
+//! `--key`), for example issued by a camp CA.
 //!
-//! This is a stopgap until the key store (issue 5) holds identities; the
-//! key file is written with owner-only permissions (0600) and never printed.
+//! The key store is outpost-core's [`FileKeyStore`]: one file per label,
+//! readable by its owner only, sealed with `OUTPOST_KEY_PASSPHRASE` when
+//! that is set.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use base64::Engine;
-use outpost_core::net::TlsIdentity;
+use outpost_core::net::{FileKeyStore, StoredIdentity, TlsIdentity};
 
+use crate::args::ServeArgs;
 use crate::error::CliError;
 
-/// The two files of an identity.
-struct Files {
-    cert: PathBuf,
-    key: PathBuf,
-}
+/// Environment variable with a passphrase that seals stored identities.
+pub const PASSPHRASE_VAR: &str = "OUTPOST_KEY_PASSPHRASE";
 
-impl Files {
-    fn new(prefix: &Path) -> Files {
-        let with = |suffix: &str| {
-            let mut name = prefix.as_os_str().to_owned();
-            name.push(suffix);
-            PathBuf::from(name)
-        };
-        Files {
-            cert: with(".cert.pem"),
-            key: with(".key.pem"),
+/// The identity choice of `serve`: given, stored under a label, or neither
+/// (a new one at every start).
+pub fn from_args(args: &ServeArgs) -> Result<(Option<TlsIdentity>, Option<StoredIdentity>), CliError> {
+    match (&args.cert, &args.key, &args.identity) {
+        (Some(cert), Some(key), None) => Ok((Some(load_pem(cert, key)?), None)),
+        (None, None, Some(label)) => {
+            let dir = key_dir(args)?;
+            let mut store = FileKeyStore::new(&dir);
+            if let Ok(passphrase) = std::env::var(PASSPHRASE_VAR) {
+                store = store.with_passphrase(passphrase);
+            }
+            tracing::info!(label = %label, dir = %dir.display(), "TLS identity from the key store");
+            Ok((None, Some(StoredIdentity::new(Arc::new(store), label.clone()))))
         }
+        (None, None, None) => Ok((None, None)),
+        _ => Err(CliError::Usage(
+            "give either --identity LABEL, or both --cert FILE and --key FILE".to_owned(),
+        )),
     }
 }
 
-/// Loads the identity at `prefix`, or generates a self-signed one and saves
-/// it there if neither file exists.
-///
-/// # Errors
-/// A [`CliError::Usage`] if only one of the two files exists, a
-/// [`CliError::Io`] if they cannot be read or written, a [`CliError::Core`]
-/// if their contents are not a certificate and key.
-pub fn load_or_create(prefix: &Path) -> Result<TlsIdentity, CliError> {
-    let files = Files::new(prefix);
-    match (files.cert.exists(), files.key.exists()) {
-        (true, true) => load(&files),
-        (false, false) => {
-            let identity =
-                TlsIdentity::generate_self_signed(&[]).map_err(|e| CliError::core("generating a TLS identity", e))?;
-            save(&files, &identity)?;
-            tracing::info!(cert = %files.cert.display(), "saved a new TLS identity");
-            Ok(identity)
-        }
-        (true, false) | (false, true) => Err(CliError::Usage(format!(
-            "--identity needs both {} and {}, or neither (to create them); one is missing",
-            files.cert.display(),
-            files.key.display()
-        ))),
+/// `--key-dir`, else `$XDG_DATA_HOME/outpost/identities`, else
+/// `~/.local/share/outpost/identities`.
+fn key_dir(args: &ServeArgs) -> Result<PathBuf, CliError> {
+    if let Some(dir) = &args.key_dir {
+        return Ok(dir.clone());
     }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .ok_or_else(|| CliError::Usage("no home directory: give --key-dir DIR for --identity".to_owned()))?;
+    Ok(data.join("outpost").join("identities"))
 }
 
-fn load(files: &Files) -> Result<TlsIdentity, CliError> {
-    let read =
-        |path: &Path| std::fs::read_to_string(path).map_err(|e| CliError::io(format!("reading {}", path.display()), e));
-    let (cert, key) = (read(&files.cert)?, read(&files.key)?);
-    TlsIdentity::from_pem(&cert, &key)
-        .map_err(|e| CliError::core(format!("loading the TLS identity {}", files.cert.display()), e))
-}
-
-fn save(files: &Files, identity: &TlsIdentity) -> Result<(), CliError> {
-    // The key first, created exclusively with owner-only permissions, so it
-    // is never readable by others even for a moment.
-    write_new(&files.key, &pem("PRIVATE KEY", identity.private_key_der()), true)?;
-    write_new(&files.cert, &pem("CERTIFICATE", identity.certificate()), false)
-}
-
-fn write_new(path: &Path, text: &str, private: bool) -> Result<(), CliError> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(if private { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let context = || format!("writing {}", path.display());
-    let mut file = options.open(path).map_err(|e| CliError::io(context(), e))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| CliError::io(context(), e))
-}
-
-/// DER as PEM text with the given label, 64 base64 characters a line.
-fn pem(label: &str, der: &[u8]) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in encoded.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_saved_identity_loads_with_the_same_fingerprint_and_a_private_key_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let prefix = dir.path().join("hub");
-        let first = load_or_create(&prefix).unwrap();
-        let again = load_or_create(&prefix).unwrap();
-        assert_eq!(first.fingerprint(), again.fingerprint());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("hub.key.pem"))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        std::fs::remove_file(dir.path().join("hub.key.pem")).unwrap();
-        assert!(matches!(load_or_create(&prefix), Err(CliError::Usage(_))));
-    }
+fn load_pem(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsIdentity, CliError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| CliError::io(format!("reading {}", path.display()), e))
+    };
+    let (cert_text, key_text) = (read(cert)?, read(key)?);
+    TlsIdentity::from_pem(&cert_text, &key_text)
+        .map_err(|e| CliError::core(format!("loading the TLS identity {}", cert.display()), e))
 }

@@ -5,7 +5,7 @@
 //! - `import_export`: `import`, `export`;
 //! - `serve`, `sync`, `demo`: the network commands, with what they share
 //!   in `net` (runtime, signals, credentials), `identity` (`--identity`
-//!   files) and `progress` (replication status lines and bar);
+//!   key store, `--cert`/`--key`) and `progress` (replication status lines and bar);
 //! - `bench` and `bench_net`: `bench`, local and network scenarios.
 
 mod bench;

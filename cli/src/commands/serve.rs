@@ -17,15 +17,13 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let authenticator = authenticator(args)?;
     let db = open_db(&args.db)?;
     let collections = net::create_collections(&db, &args.collection)?;
-    let identity = match &args.identity {
-        Some(prefix) => Some(identity::load_or_create(prefix)?),
-        None => None,
-    };
+    let (identity, stored_identity) = identity::from_args(args)?;
     let mut config = ListenerConfig::new(authenticator);
     config.collections = collections.clone();
     config.port = args.port;
     config.interface = args.bind.clone();
     config.identity = identity;
+    config.stored_identity = stored_identity;
     config.disable_tls = args.no_tls;
     config.read_only = args.read_only;
 
