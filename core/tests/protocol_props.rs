@@ -2,7 +2,8 @@
 //! explores the same decoder without limits): arbitrary bytes and mangled
 //! valid frames never panic, and every request survives a round trip.
 
-use outpost_core::net::protocol::{decode_frame, encode_reply, encode_request, Frame, Request, WireError};
+use outpost_core::net::protocol::{decode_frame, encode_reply, encode_request, Frame, Request, WireError, WireFetched};
+use outpost_core::replication::Revision;
 use proptest::prelude::*;
 
 fn request_strategy() -> impl Strategy<Value = Request> {
@@ -77,6 +78,27 @@ proptest! {
         flipped[at] = byte;
         let _ = decode_frame(&flipped);
         let _ = decode_frame(&encoded[..at]);
+    }
+
+    #[test]
+    fn fetched_revisions_encode_to_what_they_decode_from(
+        docs in prop::collection::vec(("\\PC{1,12}", prop::collection::vec("[1-9][0-9]{0,2}-[0-9a-f]{32}", 1..4), any::<bool>(), "\\PC{0,12}"), 0..6),
+        consumed in any::<usize>(),
+    ) {
+        let revisions: Vec<Revision> = docs
+            .into_iter()
+            .map(|(id, history, deleted, value)| Revision {
+                id,
+                history: history.iter().map(|h| h.parse().unwrap()).collect(),
+                deleted,
+                body: serde_json::json!({ "v": value }).to_string(),
+            })
+            .collect();
+        let text = WireFetched::encode(&revisions, consumed);
+        let decoded: WireFetched = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(decoded.consumed, consumed);
+        let back: Vec<Revision> = decoded.revisions.into_iter().map(|r| r.into_revision().unwrap()).collect();
+        prop_assert_eq!(back, revisions);
     }
 
     #[test]

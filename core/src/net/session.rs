@@ -107,15 +107,7 @@ impl Session {
                         max_bytes.clamp(1, FETCH_BATCH_BYTES),
                     )
                     .await?;
-                let revisions = fetched
-                    .revisions
-                    .into_iter()
-                    .map(WireRevision::from_revision)
-                    .collect::<Result<Vec<_>>>()?;
-                json(&WireFetched {
-                    revisions,
-                    consumed: fetched.consumed,
-                })
+                Ok(WireFetched::encode(&fetched.revisions, fetched.consumed))
             }
             Request::Insert { collection, revisions } => {
                 self.check_writable(&collection)?;
