@@ -28,6 +28,12 @@ public final class FileBackedAndroidKeyStore extends Provider {
     private static final long serialVersionUID = 1L;
     private static final char[] FILE_PASSWORD = "outpost-desktop-test-only".toCharArray();
     private static volatile Path file;
+    /**
+     * One store per process, shared by every KeyStore instance, like the
+     * Android Keystore's single daemon: separate snapshots of the file would
+     * overwrite each other's changes.
+     */
+    private static KeyStore shared;
 
     private FileBackedAndroidKeyStore() {
         super("AndroidKeyStore", "1.0", "Outpost desktop stand-in for the Android Keystore (tests only)");
@@ -54,27 +60,38 @@ public final class FileBackedAndroidKeyStore extends Provider {
         store.deleteEntry(alias);
     }
 
-    /** The key store: a PKCS#12 store loaded from and saved to the file. */
+    /** The key store: the shared PKCS#12 store, saved to the file after every change. */
     public static final class Spi extends KeyStoreSpi {
         private KeyStore inner;
 
         @Override
         public void engineLoad(InputStream stream, char[] password) throws IOException {
+            synchronized (FileBackedAndroidKeyStore.class) {
+                if (shared == null) {
+                    shared = readFile();
+                }
+                inner = shared;
+            }
+        }
+
+        private static KeyStore readFile() throws IOException {
             try {
-                inner = KeyStore.getInstance("PKCS12");
+                KeyStore store = KeyStore.getInstance("PKCS12");
                 Path path = file;
                 if (path != null && Files.exists(path)) {
                     try (InputStream in = Files.newInputStream(path)) {
-                        inner.load(in, FILE_PASSWORD);
+                        store.load(in, FILE_PASSWORD);
                     }
                 } else {
-                    inner.load(null, FILE_PASSWORD);
+                    store.load(null, FILE_PASSWORD);
                 }
+                return store;
             } catch (GeneralSecurityException e) {
                 throw new IOException("cannot read the stand-in key store", e);
             }
         }
 
+        /** Writes the store; callers hold the class lock, so no change is lost. */
         private void persist() throws KeyStoreException {
             Path path = file;
             if (path == null) {
@@ -104,15 +121,19 @@ public final class FileBackedAndroidKeyStore extends Provider {
         @Override
         public void engineSetEntry(String alias, KeyStore.Entry entry, KeyStore.ProtectionParameter protection)
                 throws KeyStoreException {
-            inner.setEntry(alias, entry, new KeyStore.PasswordProtection(FILE_PASSWORD));
-            persist();
+            synchronized (FileBackedAndroidKeyStore.class) {
+                inner.setEntry(alias, entry, new KeyStore.PasswordProtection(FILE_PASSWORD));
+                persist();
+            }
         }
 
         @Override
         public void engineSetKeyEntry(String alias, Key key, char[] password, Certificate[] chain)
                 throws KeyStoreException {
-            inner.setKeyEntry(alias, key, FILE_PASSWORD, chain);
-            persist();
+            synchronized (FileBackedAndroidKeyStore.class) {
+                inner.setKeyEntry(alias, key, FILE_PASSWORD, chain);
+                persist();
+            }
         }
 
         @Override
@@ -122,14 +143,18 @@ public final class FileBackedAndroidKeyStore extends Provider {
 
         @Override
         public void engineSetCertificateEntry(String alias, Certificate cert) throws KeyStoreException {
-            inner.setCertificateEntry(alias, cert);
-            persist();
+            synchronized (FileBackedAndroidKeyStore.class) {
+                inner.setCertificateEntry(alias, cert);
+                persist();
+            }
         }
 
         @Override
         public void engineDeleteEntry(String alias) throws KeyStoreException {
-            inner.deleteEntry(alias);
-            persist();
+            synchronized (FileBackedAndroidKeyStore.class) {
+                inner.deleteEntry(alias);
+                persist();
+            }
         }
 
         @Override
@@ -180,7 +205,9 @@ public final class FileBackedAndroidKeyStore extends Provider {
         @Override
         public void engineStore(OutputStream stream, char[] password) throws IOException {
             try {
-                persist();
+                synchronized (FileBackedAndroidKeyStore.class) {
+                    persist();
+                }
             } catch (KeyStoreException e) {
                 throw new IOException(e);
             }
