@@ -8,14 +8,12 @@ use std::sync::{Mutex, MutexGuard};
 use jni::errors::Error as JniError;
 use jni::objects::{JByteArray, JClass, JString};
 use jni::refs::{Global, LoaderContext};
+use jni::strings::JNIStr;
 use jni::vm::JavaVM;
 use jni::{jni_sig, jni_str, Env, JValue};
 
 use crate::error::{KeyStoreError, Result};
 use crate::files::SealedFiles;
-
-/// The binary name of the helper class (java/org/outpost/keystore/KeystoreHelper.java).
-pub const HELPER_CLASS: &str = "org.outpost.keystore.KeystoreHelper";
 
 /// Java exceptions that mean "this blob cannot be opened", as opposed to a
 /// failing key store.
@@ -90,18 +88,7 @@ impl State {
     /// `KeystoreHelper.seal(label, secret)`: the sealed blob.
     pub(crate) fn seal(&self, label: &str, secret: &[u8]) -> Result<Vec<u8>> {
         self.with_env(label, |env, helper| {
-            let label = env.new_string(label)?;
-            let secret = env.byte_array_from_slice(secret)?;
-            let blob = env
-                .call_static_method(
-                    helper,
-                    jni_str!("seal"),
-                    jni_sig!("(Ljava/lang/String;[B)[B"),
-                    &[JValue::from(&label), JValue::from(&secret)],
-                )?
-                .l()?;
-            let blob = env.cast_local::<JByteArray>(blob)?;
-            non_null(&blob)?;
+            let blob = call_bytes(env, helper, jni_str!("seal"), label, secret)?;
             env.convert_byte_array(&blob)
         })
     }
@@ -109,18 +96,7 @@ impl State {
     /// `KeystoreHelper.open(label, blob)`: the secret. The Java copy is wiped.
     pub(crate) fn open(&self, label: &str, blob: &[u8]) -> Result<Vec<u8>> {
         self.with_env(label, |env, helper| {
-            let label = env.new_string(label)?;
-            let blob = env.byte_array_from_slice(blob)?;
-            let secret = env
-                .call_static_method(
-                    helper,
-                    jni_str!("open"),
-                    jni_sig!("(Ljava/lang/String;[B)[B"),
-                    &[JValue::from(&label), JValue::from(&blob)],
-                )?
-                .l()?;
-            let secret = env.cast_local::<JByteArray>(secret)?;
-            non_null(&secret)?;
+            let secret = call_bytes(env, helper, jni_str!("open"), label, blob)?;
             let bytes = env.convert_byte_array(&secret)?;
             secret.set_region(env, 0, &vec![0i8; bytes.len()])?;
             Ok(bytes)
@@ -152,12 +128,29 @@ impl State {
     }
 }
 
-fn non_null(array: &JByteArray) -> jni::errors::Result<()> {
-    if array.is_null() {
-        Err(JniError::NullPtr("KeystoreHelper returned null"))
-    } else {
-        Ok(())
+/// `static byte[] method(String label, byte[] bytes)` of the helper; never null.
+fn call_bytes<'local>(
+    env: &mut Env<'local>,
+    helper: &JClass,
+    method: &JNIStr,
+    label: &str,
+    bytes: &[u8],
+) -> jni::errors::Result<JByteArray<'local>> {
+    let label = env.new_string(label)?;
+    let bytes = env.byte_array_from_slice(bytes)?;
+    let result = env
+        .call_static_method(
+            helper,
+            method,
+            jni_sig!("(Ljava/lang/String;[B)[B"),
+            &[JValue::from(&label), JValue::from(&bytes)],
+        )?
+        .l()?;
+    let result = env.cast_local::<JByteArray>(result)?;
+    if result.is_null() {
+        return Err(JniError::NullPtr("KeystoreHelper returned null"));
     }
+    Ok(result)
 }
 
 /// Maps a JNI error, catching (clearing) a pending Java exception first: the

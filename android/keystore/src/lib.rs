@@ -29,7 +29,6 @@ mod helper;
 mod label;
 
 pub use error::{KeyStoreError, Result};
-pub use helper::HELPER_CLASS;
 pub use label::{check_label, MAX_LABEL_LEN};
 
 use jni::objects::{JClass, JString};
