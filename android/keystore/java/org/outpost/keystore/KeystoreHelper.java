@@ -149,6 +149,11 @@ public final class KeystoreHelper {
             generator.init(spec);
             return generator.generateKey();
         }
+        if (classExists("android.os.Build")) {
+            // Never fall back to a software key on a phone.
+            throw new GeneralSecurityException(
+                    "KeyGenParameterSpec is missing: Android 6.0 (API 23) or newer is needed");
+        }
         // Not Android (desktop tests): generate here and store the entry in the
         // provider registered as "AndroidKeyStore".
         KeyGenerator generator = KeyGenerator.getInstance("AES");
@@ -167,15 +172,12 @@ public final class KeystoreHelper {
      * null where the class does not exist (not Android).
      */
     private static AlgorithmParameterSpec androidKeySpec(String alias) throws GeneralSecurityException {
-        Class<?> builderClass;
-        Class<?> properties;
-        try {
-            builderClass = Class.forName("android.security.keystore.KeyGenParameterSpec$Builder");
-            properties = Class.forName("android.security.keystore.KeyProperties");
-        } catch (ClassNotFoundException notAndroid) {
+        if (!classExists("android.security.keystore.KeyGenParameterSpec$Builder")) {
             return null;
         }
         try {
+            Class<?> builderClass = Class.forName("android.security.keystore.KeyGenParameterSpec$Builder");
+            Class<?> properties = Class.forName("android.security.keystore.KeyProperties");
             int purposes = properties.getField("PURPOSE_ENCRYPT").getInt(null)
                     | properties.getField("PURPOSE_DECRYPT").getInt(null);
             String gcm = (String) properties.getField("BLOCK_MODE_GCM").get(null);
@@ -190,6 +192,15 @@ public final class KeystoreHelper {
             return (AlgorithmParameterSpec) build.invoke(builder);
         } catch (ReflectiveOperationException | ClassCastException e) {
             throw new GeneralSecurityException("cannot build a KeyGenParameterSpec: " + e.getClass().getName());
+        }
+    }
+
+    private static boolean classExists(String name) {
+        try {
+            Class.forName(name);
+            return true;
+        } catch (ClassNotFoundException e) {
+            return false;
         }
     }
 
