@@ -10,8 +10,7 @@ use core_foundation::boolean::CFBoolean;
 use core_foundation::data::CFData;
 use core_foundation::dictionary::CFDictionary;
 use core_foundation::string::{CFString, CFStringRef};
-use core_foundation_sys::base::{CFGetTypeID, CFTypeRef, OSStatus};
-use core_foundation_sys::data::CFDataRef;
+use core_foundation_sys::base::{CFTypeRef, OSStatus};
 use security_framework_sys::access_control::kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly;
 use security_framework_sys::base::{errSecItemNotFound, errSecSuccess};
 use security_framework_sys::item::{
@@ -120,13 +119,9 @@ pub(crate) fn load(label: &str) -> Result<Option<Vec<u8>>> {
     }
     // SAFETY: a non-null +1 reference from a Copy call (create rule).
     let value = unsafe { CFType::wrap_under_create_rule(result) };
-    // SAFETY: `value` is a live CF object.
-    if unsafe { CFGetTypeID(value.as_CFTypeRef()) } != CFData::type_id() {
+    let Some(data) = value.downcast_into::<CFData>() else {
         return Err(corrupt(label));
-    }
-    // SAFETY: its type was just checked to be CFData; the get rule retains it
-    // while `value` still owns the +1 reference.
-    let data = unsafe { CFData::wrap_under_get_rule(value.as_CFTypeRef() as CFDataRef) };
+    };
     Ok(Some(data.bytes().to_vec()))
 }
 

@@ -15,11 +15,12 @@
 //! assert_eq!(outpost_apple::load("camp-hub")?, None);
 //! # Ok::<(), outpost_apple::KeyStoreError>(())
 //! ```
-#![cfg_attr(not(target_vendor = "apple"), forbid(unsafe_code))]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod error;
 #[cfg(target_vendor = "apple")]
+#[allow(unsafe_code)] // FFI glue: the Security framework's C API
 mod keychain;
 mod label;
 
