@@ -7,7 +7,11 @@
 #   swift   generates the Swift bindings and parses every Swift file
 #           (generated, hand-written, tests) with tree-sitter; no Swift
 #           toolchain runs here
-#   all     (the default) rust, kotlin and swift
+#   keystore  the platform key-store glue crates: host JVM tests of the
+#           Android Keystore JNI code, and `cargo check`/clippy of the Android
+#           and iOS crates for aarch64-linux-android and aarch64-apple-ios
+#           (tests/keystore.sh; adds the rustup targets)
+#   all     (the default) rust, kotlin, swift and keystore
 # It installs what its suites need (rustup components, Maven dependencies,
 # a Python venv with tree-sitter under target/) before running them.
 set -euo pipefail
@@ -68,6 +72,7 @@ case "$suite" in
     rust) run_rust ;;
     kotlin) run_kotlin ;;
     swift) run_swift ;;
-    all) run_rust; run_kotlin; run_swift ;;
-    *) echo "unknown suite '$suite' (known: rust, kotlin, swift, all)" >&2; exit 2 ;;
+    keystore) bash tests/keystore.sh ;;
+    all) run_rust; run_kotlin; run_swift; bash tests/keystore.sh ;;
+    *) echo "unknown suite '$suite' (known: rust, kotlin, swift, keystore, all)" >&2; exit 2 ;;
 esac
