@@ -151,7 +151,10 @@ mod tests {
             (ReplicationError::TlsMismatch("x".into()).into(), "Tls("),
             (ReplicationError::ReadOnly.into(), "ReadOnly("),
             (ReplicationError::NotServed("x".into()).into(), "NotServed("),
-            (ReplicationError::IncompatibleProtocol { ours: 1, theirs: 2 }.into(), "ProtocolMismatch("),
+            (
+                ReplicationError::IncompatibleProtocol { ours: 1, theirs: 2 }.into(),
+                "ProtocolMismatch(",
+            ),
             (
                 ReplicationError::Refused {
                     code: "c".into(),
