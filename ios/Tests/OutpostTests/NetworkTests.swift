@@ -1,0 +1,195 @@
+// Network sync through the Swift API (mirrors tests/kotlin NetworkTest): a
+// Listener and replicators in one process over TLS on loopback, with every
+// refusal surfacing as its own error case.
+import Foundation
+import XCTest
+@testable import Outpost
+
+final class NetworkTests: XCTestCase {
+    private func workerOnly() throws -> ListenerAuthenticator {
+        try ListenerAuthenticator.users(users: ["worker": "correct horse"])
+    }
+
+    /// Starts a TLS listener on loopback serving `hub`.
+    private func startListener(
+        _ hub: Database, _ authenticator: ListenerAuthenticator, readOnly: Bool = false, collections: [String] = []
+    ) async throws -> Listener {
+        try await Listener.start(database: hub, config: ListenerConfig(
+            authenticator: authenticator, collections: collections, networkInterface: "127.0.0.1", readOnly: readOnly))
+    }
+
+    private func worker(_ listener: Listener, password: String = "correct horse",
+                        trust: ServerTrust = .selfSignedOnly) throws -> ReplicatorTarget {
+        try .url(listener.urls()[0], authentication: .basic(username: "worker", password: password), trust: trust)
+    }
+
+    func testListenerAndReplicatorSyncBothWaysOverTlsWithBasicAuth() async throws {
+        let dir = try temporaryDirectory(self)
+        let phone = try openDb(dir, "phone.db")
+        let hub = try openDb(dir, "hub.db")
+        _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: #"{"name":"Amina"}"#)
+        _ = try hub.defaultCollection().save(id: "notice-1", rev: nil, body: #"{"text":"water at 10"}"#)
+        let listener = try await startListener(hub, workerOnly())
+        XCTAssertTrue(listener.urls()[0].hasPrefix("wss://127.0.0.1:\(listener.port())/"))
+        XCTAssertTrue(listener.fingerprint()?.hasPrefix("sha256:") ?? false)
+
+        let replicator = try phone.replicator(to: worker(listener))
+        try await withTimeout { try await replicator.run() }
+        XCTAssertNil(replicator.status().error)
+        XCTAssertEqual(try hub.defaultCollection().get(id: "child-1")?.body, #"{"name":"Amina"}"#)
+        XCTAssertEqual(try phone.defaultCollection().get(id: "notice-1")?.body, #"{"text":"water at 10"}"#)
+        XCTAssertGreaterThanOrEqual(listener.connectionStatus().totalAccepted, 1)
+        await listener.stop()
+    }
+
+    func testContinuousReplicationOverTlsReachesIdleFollowsNewWritesAndStops() async throws {
+        let dir = try temporaryDirectory(self)
+        let phone = try openDb(dir, "phone.db")
+        let hub = try openDb(dir, "hub.db")
+        let listener = try await startListener(hub, workerOnly())
+        let replicator = try phone.replicator(to: worker(listener, trust: .pinnedFingerprint(fingerprint: listener.fingerprint()!)),
+                                              config: ReplicatorConfig(continuous: true))
+        let statuses = replicator.statusStream()
+        try replicator.start()
+        _ = try await withTimeout {
+            for await status in statuses where status.activity == .idle { return status }
+            throw TimedOut()
+        }
+        let pushed = try hub.defaultCollection().documentChangeStream("late")
+        try await phone.defaultCollection().save("late", body: #"{"after":"idle"}"#)
+        _ = try await first(1, of: pushed)
+        XCTAssertEqual(try hub.defaultCollection().get(id: "late")?.body, #"{"after":"idle"}"#)
+
+        let pulled = try phone.defaultCollection().documentChangeStream("reply")
+        try await hub.defaultCollection().save("reply", body: #"{"from":"hub"}"#)
+        _ = try await first(1, of: pulled)
+
+        let stopped = try await withTimeout { await replicator.stopAndWait() }
+        XCTAssertEqual(stopped.activity, .stopped)
+        XCTAssertNil(stopped.error)
+        await listener.stop()
+    }
+
+    func testWrongPasswordThrowsAuthAndNoDocumentCrosses() async throws {
+        let dir = try temporaryDirectory(self)
+        let phone = try openDb(dir, "phone.db")
+        let hub = try openDb(dir, "hub.db")
+        _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
+        let listener = try await startListener(hub, workerOnly())
+        let replicator = try phone.replicator(to: worker(listener, password: "wrong horse"))
+        do {
+            try await withTimeout { try await replicator.run() }
+            XCTFail("a wrong password was accepted")
+        } catch OutpostError.Auth(let message) {
+            XCTAssertFalse(message.contains("wrong horse"))
+        }
+        XCTAssertEqual(replicator.status().activity, .stopped)
+        XCTAssertEqual(try hub.defaultCollection().count(), 0)
+        await listener.stop()
+    }
+
+    func testPinnedFingerprintMismatchThrowsTls() async throws {
+        let dir = try temporaryDirectory(self)
+        let phone = try openDb(dir, "phone.db")
+        let hub = try openDb(dir, "hub.db")
+        _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
+        let listener = try await startListener(hub, workerOnly())
+        let stranger = try TlsIdentity.generateSelfSigned(names: [])
+        XCTAssertNotEqual(listener.fingerprint(), stranger.fingerprint())
+        let replicator = try phone.replicator(to: worker(listener, trust: .pinnedFingerprint(fingerprint: stranger.fingerprint())))
+        do {
+            try await withTimeout { try await replicator.run() }
+            XCTFail("a certificate that does not match the pin was accepted")
+        } catch OutpostError.Tls {}
+        XCTAssertEqual(try hub.defaultCollection().count(), 0)
+        await listener.stop()
+    }
+
+    func testReadOnlyListenerRefusesPushButServesPull() async throws {
+        let dir = try temporaryDirectory(self)
+        let phone = try openDb(dir, "phone.db")
+        let hub = try openDb(dir, "hub.db")
+        _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
+        _ = try hub.defaultCollection().save(id: "notice-1", rev: nil, body: #"{"text":"hello"}"#)
+        let listener = try await startListener(hub, workerOnly(), readOnly: true)
+        do {
+            try await withTimeout { try await phone.replicator(to: self.worker(listener)).run() }
+            XCTFail("a read-only listener accepted a push")
+        } catch OutpostError.ReadOnly(let message) {
+            XCTAssertTrue(message.contains("pull only"), message)
+        }
+        XCTAssertNil(try hub.defaultCollection().get(id: "child-1"))
+        let pulling = try phone.replicator(to: worker(listener), config: ReplicatorConfig(direction: .pull))
+        try await withTimeout { try await pulling.run() }
+        XCTAssertEqual(try phone.defaultCollection().get(id: "notice-1")?.body, #"{"text":"hello"}"#)
+        await listener.stop()
+    }
+
+    func testSwiftPasswordAuthenticatorIsCalledAndAThrowingOneRefuses() async throws {
+        struct AccountsDown: Error {}
+        let dir = try temporaryDirectory(self)
+        let phone = try openDb(dir, "phone.db")
+        let hub = try openDb(dir, "hub.db")
+        _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
+        let calls = Recorder<String>()
+        let listener = try await startListener(hub, passwordAuthenticator { user, password in
+            calls.append(user)
+            if user == "crash" { throw AccountsDown() }
+            return user == "hub" && password == "s3cret"
+        })
+        func replicatorAs(_ user: String, _ password: String) throws -> Replicator {
+            try phone.replicator(to: .url(listener.urls()[0], authentication: .basic(username: user, password: password),
+                                          trust: .pinnedFingerprint(fingerprint: listener.fingerprint()!)))
+        }
+        for (user, password) in [("crash", "s3cret"), ("hub", "guess")] {
+            let replicator = try replicatorAs(user, password)
+            do {
+                try await withTimeout { try await replicator.run() }
+                XCTFail("\(user) was accepted")
+            } catch OutpostError.Auth {}
+        }
+        XCTAssertEqual(calls.all, ["crash", "hub"])
+        XCTAssertEqual(try hub.defaultCollection().count(), 0)
+        let accepted = try replicatorAs("hub", "s3cret")
+        try await withTimeout { try await accepted.run() }
+        XCTAssertEqual(try hub.defaultCollection().count(), 1)
+        await listener.stop()
+    }
+
+    func testTenThousandDocumentsSyncOverTls() async throws {
+        let dir = try temporaryDirectory(self)
+        let phone = try openDb(dir, "phone.db")
+        let hub = try openDb(dir, "hub.db")
+        let docs = try phone.createCollection(name: "children")
+        _ = try hub.createCollection(name: "children")
+        for start in stride(from: 0, to: 10_000, by: 1_000) {
+            try await docs.write((start..<start + 1_000).map {
+                .save(id: String(format: "child-%05d", $0), rev: nil, body: #"{"i":\#($0)}"#)
+            })
+        }
+        let listener = try await startListener(hub, workerOnly(), collections: ["children"])
+        let replicator = try phone.replicator(
+            to: worker(listener, trust: .pinnedFingerprint(fingerprint: listener.fingerprint()!)),
+            config: ReplicatorConfig(direction: .push, collections: [CollectionReplication(name: "children")]))
+        try await withTimeout { try await replicator.run() }
+        XCTAssertNil(replicator.status().error)
+        XCTAssertEqual(try hub.collection(name: "children").count(), 10_000)
+        XCTAssertEqual(try hub.collection(name: "children").get(id: "child-09999")?.body, #"{"i":9999}"#)
+        await listener.stop()
+    }
+
+    func testStoredIdentityKeepsItsFingerprintAcrossRestarts() async throws {
+        let dir = try temporaryDirectory(self)
+        let hub = try openDb(dir, "hub.db")
+        let config = try ListenerConfig(authenticator: workerOnly(), networkInterface: "127.0.0.1",
+                                        identityLabel: "hub", keyStoreDirectory: dir.appendingPathComponent("keys").path)
+        let first = try await Listener.start(database: hub, config: config)
+        let fingerprint = first.fingerprint()
+        await first.stop()
+        let second = try await Listener.start(database: hub, config: config)
+        XCTAssertEqual(second.fingerprint(), fingerprint)
+        await second.stop()
+        let identity = try TlsIdentity.generateSelfSigned(names: ["hub.local"])
+        XCTAssertEqual(certificateFingerprint(certificate: identity.certificate()), identity.fingerprint())
+    }
+}
