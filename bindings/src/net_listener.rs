@@ -2,7 +2,6 @@
 //! (the passive peer), with its authenticator and configuration.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use outpost_core::net::{self as core, ClientCertificates, FileKeyStore, StoredIdentity, UserTable};
@@ -37,15 +36,10 @@ impl core::PasswordAuthenticator for ForeignPassword {
 
 /// Who may connect to a [`Listener`]. Made by one constructor per kind;
 /// opaque, so passwords never show in `toString`/`Debug`.
-#[derive(uniffi::Object)]
+// Debug: the core type's, which shows no secret.
+#[derive(Debug, uniffi::Object)]
 pub struct ListenerAuthenticator {
     inner: core::ListenerAuthenticator,
-}
-
-impl fmt::Debug for ListenerAuthenticator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
-    }
 }
 
 #[uniffi::export]

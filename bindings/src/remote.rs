@@ -2,7 +2,6 @@
 //! credentials to present ([`ClientAuthentication`]) and the certificates
 //! to trust.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,16 +12,10 @@ use crate::tls::{ServerTrust, TlsIdentity};
 
 /// The credentials a replicator presents to a listener. Opaque, so the
 /// password never shows in `toString`/`Debug`.
-#[derive(uniffi::Object)]
+// Debug: the core type's, which shows no secret.
+#[derive(Debug, uniffi::Object)]
 pub struct ClientAuthentication {
     inner: ClientAuth,
-}
-
-impl fmt::Debug for ClientAuthentication {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The core's Debug hides the password.
-        self.inner.fmt(f)
-    }
 }
 
 #[uniffi::export]

@@ -2,7 +2,6 @@
 //! client-certificate replicator presents) and [`ServerTrust`] (which
 //! listener certificates a replicator accepts).
 
-use std::fmt;
 use std::sync::Arc;
 
 use outpost_core::net::{self as core};
@@ -22,15 +21,10 @@ use crate::error::Result;
 /// assert!(identity.fingerprint().starts_with("sha256:"));
 /// assert_eq!(outpost_ffi::certificate_fingerprint(identity.certificate()), identity.fingerprint());
 /// ```
-#[derive(uniffi::Object)]
+// Debug: the core type's, which shows no secret.
+#[derive(Debug, uniffi::Object)]
 pub struct TlsIdentity {
     pub(crate) inner: core::TlsIdentity,
-}
-
-impl fmt::Debug for TlsIdentity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
-    }
 }
 
 #[uniffi::export]
@@ -79,7 +73,7 @@ pub fn certificate_fingerprint(certificate: Vec<u8>) -> String {
 }
 
 /// Which listener certificates a replicator accepts (`wss://` URLs only).
-#[derive(Clone, PartialEq, Eq, uniffi::Enum)]
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum ServerTrust {
     /// Certificates issued for the URL's host by a public CA (built-in
     /// Mozilla roots, the same on every platform).
@@ -108,16 +102,6 @@ pub enum ServerTrust {
     /// Any certificate at all. Development only: an active attacker can read
     /// everything, and a warning is logged on every connection.
     InsecureAcceptAny,
-}
-
-impl fmt::Debug for ServerTrust {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The core's Debug summarises certificates instead of dumping bytes.
-        match self.clone().try_into() {
-            Ok(trust) => fmt::Debug::fmt(&trust as &core::ServerTrust, f),
-            Err(_) => f.write_str("ServerTrust(<unparsable certificates>)"),
-        }
-    }
 }
 
 impl TryFrom<ServerTrust> for core::ServerTrust {

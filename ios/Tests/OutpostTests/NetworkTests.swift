@@ -24,9 +24,7 @@ final class NetworkTests: XCTestCase {
     }
 
     func testListenerAndReplicatorSyncBothWaysOverTlsWithBasicAuth() async throws {
-        let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
+        let (phone, hub) = try openPhoneAndHub(self)
         _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: #"{"name":"Amina"}"#)
         _ = try hub.defaultCollection().save(id: "notice-1", rev: nil, body: #"{"text":"water at 10"}"#)
         let listener = try await startListener(hub, workerOnly())
@@ -43,81 +41,47 @@ final class NetworkTests: XCTestCase {
     }
 
     func testContinuousReplicationOverTlsReachesIdleFollowsNewWritesAndStops() async throws {
-        let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
+        let (phone, hub) = try openPhoneAndHub(self)
         let listener = try await startListener(hub, workerOnly())
         let replicator = try phone.replicator(to: worker(listener, trust: .pinnedFingerprint(fingerprint: listener.fingerprint()!)),
                                               config: ReplicatorConfig(continuous: true))
-        let statuses = replicator.statusStream()
-        try replicator.start()
-        _ = try await withTimeout {
-            for await status in statuses where status.activity == .idle { return status }
-            throw TimedOut()
-        }
-        let pushed = try hub.defaultCollection().documentChangeStream("late")
-        try await phone.defaultCollection().save("late", body: #"{"after":"idle"}"#)
-        _ = try await first(1, of: pushed)
-        XCTAssertEqual(try hub.defaultCollection().get(id: "late")?.body, #"{"after":"idle"}"#)
-
-        let pulled = try phone.defaultCollection().documentChangeStream("reply")
-        try await hub.defaultCollection().save("reply", body: #"{"from":"hub"}"#)
-        _ = try await first(1, of: pulled)
-
-        let stopped = try await withTimeout { await replicator.stopAndWait() }
-        XCTAssertEqual(stopped.activity, .stopped)
-        XCTAssertNil(stopped.error)
+        try await assertContinuousSyncFollowsWritesAndStops(replicator, phone: phone, hub: hub)
+        XCTAssertEqual(listener.connectionStatus().totalAccepted, 1)
         await listener.stop()
     }
 
     func testWrongPasswordThrowsAuthAndNoDocumentCrosses() async throws {
-        let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
+        let (phone, hub) = try openPhoneAndHub(self)
         _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
         let listener = try await startListener(hub, workerOnly())
         let replicator = try phone.replicator(to: worker(listener, password: "wrong horse"))
-        do {
-            try await withTimeout { try await replicator.run() }
-            XCTFail("a wrong password was accepted")
-        } catch OutpostError.Auth(let message) {
-            XCTAssertFalse(message.contains("wrong horse"))
-        }
+        guard case .Auth(let message) = try await failure(of: replicator) else { return XCTFail("not an Auth error") }
+        XCTAssertFalse(message.contains("wrong horse"))
         XCTAssertEqual(replicator.status().activity, .stopped)
         XCTAssertEqual(try hub.defaultCollection().count(), 0)
         await listener.stop()
     }
 
     func testPinnedFingerprintMismatchThrowsTls() async throws {
-        let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
+        let (phone, hub) = try openPhoneAndHub(self)
         _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
         let listener = try await startListener(hub, workerOnly())
         let stranger = try TlsIdentity.generateSelfSigned(names: [])
         XCTAssertNotEqual(listener.fingerprint(), stranger.fingerprint())
         let replicator = try phone.replicator(to: worker(listener, trust: .pinnedFingerprint(fingerprint: stranger.fingerprint())))
-        do {
-            try await withTimeout { try await replicator.run() }
-            XCTFail("a certificate that does not match the pin was accepted")
-        } catch OutpostError.Tls {}
+        guard case .Tls = try await failure(of: replicator) else { return XCTFail("not a Tls error") }
         XCTAssertEqual(try hub.defaultCollection().count(), 0)
         await listener.stop()
     }
 
     func testReadOnlyListenerRefusesPushButServesPull() async throws {
-        let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
+        let (phone, hub) = try openPhoneAndHub(self)
         _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
         _ = try hub.defaultCollection().save(id: "notice-1", rev: nil, body: #"{"text":"hello"}"#)
         let listener = try await startListener(hub, workerOnly(), readOnly: true)
-        do {
-            try await withTimeout { try await phone.replicator(to: self.worker(listener)).run() }
-            XCTFail("a read-only listener accepted a push")
-        } catch OutpostError.ReadOnly(let message) {
-            XCTAssertTrue(message.contains("pull only"), message)
-        }
+        let pushing = try phone.replicator(to: worker(listener))
+        guard case .ReadOnly(let message) = try await failure(of: pushing) else { return XCTFail("not a ReadOnly error") }
+        XCTAssertTrue(message.contains("pull only"), message)
         XCTAssertNil(try hub.defaultCollection().get(id: "child-1"))
         let pulling = try phone.replicator(to: worker(listener), config: ReplicatorConfig(direction: .pull))
         try await withTimeout { try await pulling.run() }
@@ -127,9 +91,7 @@ final class NetworkTests: XCTestCase {
 
     func testSwiftPasswordAuthenticatorIsCalledAndAThrowingOneRefuses() async throws {
         struct AccountsDown: Error {}
-        let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
+        let (phone, hub) = try openPhoneAndHub(self)
         _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
         let calls = Recorder<String>()
         let listener = try await startListener(hub, passwordAuthenticator { user, password in
@@ -142,11 +104,7 @@ final class NetworkTests: XCTestCase {
                                           trust: .pinnedFingerprint(fingerprint: listener.fingerprint()!)))
         }
         for (user, password) in [("crash", "s3cret"), ("hub", "guess")] {
-            let replicator = try replicatorAs(user, password)
-            do {
-                try await withTimeout { try await replicator.run() }
-                XCTFail("\(user) was accepted")
-            } catch OutpostError.Auth {}
+            guard case .Auth = try await failure(of: replicatorAs(user, password)) else { return XCTFail("\(user) not refused") }
         }
         XCTAssertEqual(calls.all, ["crash", "hub"])
         XCTAssertEqual(try hub.defaultCollection().count(), 0)
@@ -157,16 +115,8 @@ final class NetworkTests: XCTestCase {
     }
 
     func testTenThousandDocumentsSyncOverTls() async throws {
-        let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
-        let docs = try phone.createCollection(name: "children")
-        _ = try hub.createCollection(name: "children")
-        for start in stride(from: 0, to: 10_000, by: 1_000) {
-            try await docs.write((start..<start + 1_000).map {
-                .save(id: String(format: "child-%05d", $0), rev: nil, body: #"{"i":\#($0)}"#)
-            })
-        }
+        let (phone, hub) = try openPhoneAndHub(self)
+        let docs = try await writeChildren(phone, hub, count: 10_000)
         let listener = try await startListener(hub, workerOnly(), collections: ["children"])
         let replicator = try phone.replicator(
             to: worker(listener, trust: .pinnedFingerprint(fingerprint: listener.fingerprint()!)),
@@ -175,6 +125,7 @@ final class NetworkTests: XCTestCase {
         XCTAssertNil(replicator.status().error)
         XCTAssertEqual(try hub.collection(name: "children").count(), 10_000)
         XCTAssertEqual(try hub.collection(name: "children").get(id: "child-09999")?.body, #"{"i":9999}"#)
+        XCTAssertEqual(try hub.collection(name: "children").get(id: "child-09999")?.rev, try docs.get(id: "child-09999")?.rev)
         await listener.stop()
     }
 

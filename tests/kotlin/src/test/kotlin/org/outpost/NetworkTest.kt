@@ -3,7 +3,6 @@
 // surfacing as its own exception type.
 package org.outpost
 
-import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.flow.first
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
@@ -21,20 +20,8 @@ class NetworkTest {
     @TempDir
     lateinit var dir: Path
 
-    /** Runs [block] (timed) with phone.db and hub.db open, and closes them after. */
-    private fun withPhoneAndHub(block: suspend CoroutineScope.(phone: Database, hub: Database) -> Unit) = timed {
-        val phone = openDb(dir, "phone.db")
-        val hub = openDb(dir, "hub.db")
-        try {
-            block(phone, hub)
-        } finally {
-            phone.close()
-            hub.close()
-        }
-    }
-
     @Test
-    fun listenerAndReplicatorSyncBothWaysOverTlsWithBasicAuth() = withPhoneAndHub { phone, hub ->
+    fun listenerAndReplicatorSyncBothWaysOverTlsWithBasicAuth() = withPhoneAndHub(dir) { phone, hub ->
         phone.defaultCollection().save("child-1", null, """{"name":"Amina"}""")
         hub.defaultCollection().save("notice-1", null, """{"text":"water at 10"}""")
         val listener = startListener(hub, workerOnly())
@@ -57,36 +44,22 @@ class NetworkTest {
     }
 
     @Test
-    fun continuousReplicationOverTlsReachesIdleFollowsNewWritesAndStops() = withPhoneAndHub { phone, hub ->
+    fun continuousReplicationOverTlsReachesIdleFollowsNewWritesAndStops() = withPhoneAndHub(dir) { phone, hub ->
         val listener = startListener(hub, workerOnly())
         val replicator = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
             basicAuth("worker", "correct horse")
             pinFingerprint(listener.fingerprint()!!)
             continuous = true
         }
-        startUntilIdle(replicator)
-        assertEquals(1uL, listener.connectionStatus().connections)
-
-        val pushed = collecting { hub.defaultCollection().documentChangeFlow("late").first() }
-        phone.defaultCollection().saveDocument("late", """{"after":"idle"}""")
-        pushed.await()
-        assertEquals("""{"after":"idle"}""", bodyOf(hub, "late"))
-
-        val pulled = collecting { phone.defaultCollection().documentChangeFlow("reply").first() }
-        hub.defaultCollection().saveDocument("reply", """{"from":"hub"}""")
-        pulled.await()
-        assertEquals("""{"from":"hub"}""", bodyOf(phone, "reply"))
-
-        val stopped = replicator.stopAndWait()
-        assertEquals(ActivityLevel.STOPPED, stopped.activity)
-        assertNull(stopped.error)
+        assertContinuousSyncFollowsWritesAndStops(replicator, phone, hub)
+        assertEquals(1uL, listener.connectionStatus().totalAccepted, "one connection served the whole session")
         replicator.close()
         listener.stop()
         listener.close()
     }
 
     @Test
-    fun wrongPasswordThrowsAuthAndNoDocumentCrosses() = withPhoneAndHub { phone, hub ->
+    fun wrongPasswordThrowsAuthAndNoDocumentCrosses() = withPhoneAndHub(dir) { phone, hub ->
         phone.defaultCollection().save("child-1", null, """{"name":"Amina"}""")
         hub.defaultCollection().save("notice-1", null, "{}")
         val listener = startListener(hub, workerOnly())
@@ -106,7 +79,7 @@ class NetworkTest {
     }
 
     @Test
-    fun pinnedFingerprintMismatchThrowsTlsAndNothingIsSent() = withPhoneAndHub { phone, hub ->
+    fun pinnedFingerprintMismatchThrowsTlsAndNothingIsSent() = withPhoneAndHub(dir) { phone, hub ->
         phone.defaultCollection().save("child-1", null, "{}")
         val listener = startListener(hub, workerOnly())
         val stranger = TlsIdentity.generateSelfSigned(listOf())
@@ -129,7 +102,7 @@ class NetworkTest {
     }
 
     @Test
-    fun readOnlyListenerRefusesPushButServesPull() = withPhoneAndHub { phone, hub ->
+    fun readOnlyListenerRefusesPushButServesPull() = withPhoneAndHub(dir) { phone, hub ->
         phone.defaultCollection().save("child-1", null, "{}")
         hub.defaultCollection().save("notice-1", null, """{"text":"hello"}""")
         val listener = startListener(hub, workerOnly(), readOnly = true)
@@ -155,7 +128,7 @@ class NetworkTest {
     }
 
     @Test
-    fun kotlinPasswordAuthenticatorIsCalledAndAThrowingOneRefuses() = withPhoneAndHub { phone, hub ->
+    fun kotlinPasswordAuthenticatorIsCalledAndAThrowingOneRefuses() = withPhoneAndHub(dir) { phone, hub ->
         phone.defaultCollection().save("child-1", null, "{}")
         val calls = Collections.synchronizedList(mutableListOf<Pair<String, String>>())
         val authenticator = passwordAuthenticator { user, password ->
@@ -189,12 +162,8 @@ class NetworkTest {
     }
 
     @Test
-    fun tenThousandDocumentsSyncOverTls() = withPhoneAndHub { phone, hub ->
-        val docs = phone.createCollection("children")
-        hub.createCollection("children")
-        for (chunk in (0 until 10_000).chunked(1_000)) {
-            docs.write(chunk.map { WriteOperation.Save("child-%05d".format(it), null, """{"i":$it,"name":"child $it"}""") })
-        }
+    fun tenThousandDocumentsSyncOverTls() = withPhoneAndHub(dir) { phone, hub ->
+        val docs = writeChildren(phone, hub, 10_000)
         val listener = startListener(hub, workerOnly(), collections = listOf("children"))
         val replicator = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
             basicAuth("worker", "correct horse")
@@ -204,13 +173,7 @@ class NetworkTest {
         }
         replicator.run()
         assertNull(replicator.status().error)
-        val copy = hub.collection("children")
-        assertEquals(10_000uL, copy.count())
-        for (i in listOf(0, 1, 4_999, 9_999)) {
-            val id = "child-%05d".format(i)
-            assertEquals(docs.get(id)!!.rev, copy.get(id)!!.rev)
-            assertEquals("""{"i":$i,"name":"child $i"}""", copy.get(id)!!.body)
-        }
+        assertChildrenCopied(docs, hub.collection("children"), 10_000)
         assertTrue(replicator.pendingDocumentIds("children").isEmpty())
         replicator.close()
         listener.stop()
@@ -218,7 +181,7 @@ class NetworkTest {
     }
 
     @Test
-    fun storedIdentityKeepsItsFingerprintAndGivenIdentitiesArePresented() = withPhoneAndHub { phone, hub ->
+    fun storedIdentityKeepsItsFingerprintAndGivenIdentitiesArePresented() = withPhoneAndHub(dir) { phone, hub ->
         val keys = dir.resolve("keys").toString()
         val stored = ListenerConfig(workerOnly(), networkInterface = "127.0.0.1", identityLabel = "hub", keyStoreDirectory = keys)
         val first = Listener.start(hub, stored)
@@ -242,7 +205,7 @@ class NetworkTest {
     }
 
     @Test
-    fun badListenerAndTargetConfigurationsAreTypedErrors() = withPhoneAndHub { phone, hub ->
+    fun badListenerAndTargetConfigurationsAreTypedErrors() = withPhoneAndHub(dir) { phone, hub ->
         assertFailsWith<OutpostException.InvalidInput> {
             Listener.start(hub, ListenerConfig(workerOnly(), identityLabel = "hub"))
         }
