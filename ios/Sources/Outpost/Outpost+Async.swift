@@ -148,6 +148,12 @@ public func passwordAuthenticator(
     ListenerAuthenticator.password(authenticator: ClosurePasswordAuthenticator(block))
 }
 
+/// A listener authenticator accepting these users (name to password). The passwords are
+/// hashed (salted Argon2id, deliberately slow) off the caller's actor and not kept.
+public func usersAuthenticator(_ users: [String: String]) async throws -> ListenerAuthenticator {
+    try await Task.detached { try ListenerAuthenticator.users(users: users) }.value
+}
+
 public extension ReplicatorTarget {
     /// The listener at `url` (`wss://host:port/db`), with the credentials to present and the
     /// certificates to trust (public CAs if `trust` is nil).

@@ -6,8 +6,8 @@ import XCTest
 @testable import Outpost
 
 final class NetworkTests: XCTestCase {
-    private func workerOnly() throws -> ListenerAuthenticator {
-        try ListenerAuthenticator.users(users: ["worker": "correct horse"])
+    private func workerOnly() async throws -> ListenerAuthenticator {
+        try await usersAuthenticator(["worker": "correct horse"])
     }
 
     /// Starts a TLS listener on loopback serving `hub`.
@@ -27,7 +27,7 @@ final class NetworkTests: XCTestCase {
         let (phone, hub) = try openPhoneAndHub(self)
         _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: #"{"name":"Amina"}"#)
         _ = try hub.defaultCollection().save(id: "notice-1", rev: nil, body: #"{"text":"water at 10"}"#)
-        let listener = try await startListener(hub, workerOnly())
+        let listener = try await startListener(hub, await workerOnly())
         XCTAssertTrue(listener.urls()[0].hasPrefix("wss://127.0.0.1:\(listener.port())/"))
         XCTAssertTrue(listener.fingerprint()?.hasPrefix("sha256:") ?? false)
 
@@ -42,7 +42,7 @@ final class NetworkTests: XCTestCase {
 
     func testContinuousReplicationOverTlsReachesIdleFollowsNewWritesAndStops() async throws {
         let (phone, hub) = try openPhoneAndHub(self)
-        let listener = try await startListener(hub, workerOnly())
+        let listener = try await startListener(hub, await workerOnly())
         let replicator = try phone.replicator(to: worker(listener, trust: .pinnedFingerprint(fingerprint: listener.fingerprint()!)),
                                               config: ReplicatorConfig(continuous: true))
         try await assertContinuousSyncFollowsWritesAndStops(replicator, phone: phone, hub: hub)
@@ -53,7 +53,7 @@ final class NetworkTests: XCTestCase {
     func testWrongPasswordThrowsAuthAndNoDocumentCrosses() async throws {
         let (phone, hub) = try openPhoneAndHub(self)
         _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
-        let listener = try await startListener(hub, workerOnly())
+        let listener = try await startListener(hub, await workerOnly())
         let replicator = try phone.replicator(to: worker(listener, password: "wrong horse"))
         guard case .Auth(let message) = try await failure(of: replicator) else { return XCTFail("not an Auth error") }
         XCTAssertFalse(message.contains("wrong horse"))
@@ -65,7 +65,7 @@ final class NetworkTests: XCTestCase {
     func testPinnedFingerprintMismatchThrowsTls() async throws {
         let (phone, hub) = try openPhoneAndHub(self)
         _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
-        let listener = try await startListener(hub, workerOnly())
+        let listener = try await startListener(hub, await workerOnly())
         let stranger = try TlsIdentity.generateSelfSigned(names: [])
         XCTAssertNotEqual(listener.fingerprint(), stranger.fingerprint())
         let replicator = try phone.replicator(to: worker(listener, trust: .pinnedFingerprint(fingerprint: stranger.fingerprint())))
@@ -78,7 +78,7 @@ final class NetworkTests: XCTestCase {
         let (phone, hub) = try openPhoneAndHub(self)
         _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
         _ = try hub.defaultCollection().save(id: "notice-1", rev: nil, body: #"{"text":"hello"}"#)
-        let listener = try await startListener(hub, workerOnly(), readOnly: true)
+        let listener = try await startListener(hub, await workerOnly(), readOnly: true)
         let pushing = try phone.replicator(to: worker(listener))
         guard case .ReadOnly(let message) = try await failure(of: pushing) else { return XCTFail("not a ReadOnly error") }
         XCTAssertTrue(message.contains("pull only"), message)
@@ -117,7 +117,7 @@ final class NetworkTests: XCTestCase {
     func testTenThousandDocumentsSyncOverTls() async throws {
         let (phone, hub) = try openPhoneAndHub(self)
         let docs = try await writeChildren(phone, hub, count: 10_000)
-        let listener = try await startListener(hub, workerOnly(), collections: ["children"])
+        let listener = try await startListener(hub, await workerOnly(), collections: ["children"])
         let replicator = try phone.replicator(
             to: worker(listener, trust: .pinnedFingerprint(fingerprint: listener.fingerprint()!)),
             config: ReplicatorConfig(direction: .push, collections: [CollectionReplication(name: "children")]))
@@ -132,7 +132,7 @@ final class NetworkTests: XCTestCase {
     func testStoredIdentityKeepsItsFingerprintAcrossRestarts() async throws {
         let dir = try temporaryDirectory(self)
         let hub = try openDb(dir, "hub.db")
-        let config = try ListenerConfig(authenticator: workerOnly(), networkInterface: "127.0.0.1",
+        let config = try await ListenerConfig(authenticator: workerOnly(), networkInterface: "127.0.0.1",
                                         identityLabel: "hub", keyStoreDirectory: dir.appendingPathComponent("keys").path)
         let first = try await Listener.start(database: hub, config: config)
         let fingerprint = first.fingerprint()
@@ -142,5 +142,23 @@ final class NetworkTests: XCTestCase {
         await second.stop()
         let identity = try TlsIdentity.generateSelfSigned(names: ["hub.local"])
         XCTAssertEqual(certificateFingerprint(certificate: identity.certificate()), identity.fingerprint())
+    }
+
+    func testBadListenerAndTargetConfigurationsAreTypedErrors() async throws {
+        let (phone, hub) = try openPhoneAndHub(self)
+        do {
+            _ = try await Listener.start(database: hub, config: ListenerConfig(
+                authenticator: await workerOnly(), identityLabel: "hub"))
+            XCTFail("an identity label without a key store was accepted")
+        } catch OutpostError.InvalidInput {}
+        do {
+            _ = try await Listener.start(database: hub, config: ListenerConfig(
+                authenticator: .anonymous(), collections: ["missing"]))
+            XCTFail("a missing collection was served")
+        } catch OutpostError.CollectionNotFound {}
+        XCTAssertThrowsError(try phone.replicator(to: .url("http://example.org/db")))
+        let unreachable = try phone.replicator(to: .url("wss://127.0.0.1:1/db", trust: .selfSignedOnly),
+                                               config: ReplicatorConfig(maxAttempts: 1))
+        guard case .Network = try await failure(of: unreachable) else { return XCTFail("not a Network error") }
     }
 }

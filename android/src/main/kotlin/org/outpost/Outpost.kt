@@ -185,6 +185,17 @@ fun passwordAuthenticator(block: (username: String, password: String) -> Boolean
         override fun authenticate(username: String, password: String): Boolean = block(username, password)
     })
 
+/**
+ * A [ListenerAuthenticator] accepting these users (name to password). The passwords are hashed
+ * (salted Argon2id, deliberately slow) off the caller's thread and not kept.
+ *
+ * ```
+ * val listener = Listener.start(hub, ListenerConfig(usersAuthenticator("worker" to secret)))
+ * ```
+ */
+suspend fun usersAuthenticator(vararg users: Pair<String, String>): ListenerAuthenticator =
+    withContext(outpostDispatcher) { ListenerAuthenticator.users(mapOf(*users)) }
+
 /** A listener's URL (`wss://host:port/db`); credentials and trust are set in [Database.replicator]'s block. */
 class UrlTarget internal constructor(val url: String) {
     override fun toString(): String = url

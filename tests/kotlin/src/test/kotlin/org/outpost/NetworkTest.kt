@@ -3,7 +3,6 @@
 // surfacing as its own exception type.
 package org.outpost
 
-import kotlinx.coroutines.flow.first
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
 import java.nio.file.Path
@@ -226,7 +225,7 @@ class NetworkTest {
         unreachable.close()
     }
 
-    private fun workerOnly(): ListenerAuthenticator = ListenerAuthenticator.users(mapOf("worker" to "correct horse"))
+    private suspend fun workerOnly(): ListenerAuthenticator = usersAuthenticator("worker" to "correct horse")
 
     /** Starts a TLS listener on loopback serving [hub]. */
     private suspend fun startListener(

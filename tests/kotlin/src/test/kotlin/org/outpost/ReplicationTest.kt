@@ -3,7 +3,6 @@
 package org.outpost
 
 import kotlinx.coroutines.CompletableDeferred
-import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.flow.transformWhile
 import org.junit.jupiter.api.Test
