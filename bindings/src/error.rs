@@ -28,18 +28,38 @@ pub enum OutpostError {
     /// The database was closed; open it again.
     #[error("{0}")]
     Closed(String),
-    /// The peer refused the credentials (network sync).
+    /// The listener refused the credentials: check the user name and
+    /// password or the client certificate.
     #[error("{0}")]
     Auth(String),
-    /// The TLS handshake or certificate check failed (network sync).
+    /// The listener's certificate failed the trust check (pin mismatch, not
+    /// self-signed, unknown CA), or one side uses TLS and the other does not
+    /// (`ws://` against `wss://`). Nothing was sent.
     #[error("{0}")]
     Tls(String),
-    /// The peer is unreachable or went away; retried by a replicator.
+    /// The peer is unreachable or went away (a replicator retries), or a
+    /// listener could not bind its port or interface.
     #[error("{0}")]
     Network(String),
-    /// The peer broke the protocol.
+    /// The peer broke the protocol, or refused a request for a reason of
+    /// its own (the message says which).
     #[error("{0}")]
     Peer(String),
+    /// The listener is read-only and this replicator pushes: replicate with
+    /// pull only, or use a listener that accepts pushes.
+    #[error("{0}")]
+    ReadOnly(String),
+    /// The listener does not serve the database of the URL's path or a
+    /// collection replicated: check the URL and the collection names.
+    #[error("{0}")]
+    NotServed(String),
+    /// The peers speak incompatible protocol versions: upgrade the older one.
+    #[error("{0}")]
+    ProtocolMismatch(String),
+    /// A key store could not save or load the listener's TLS identity (the
+    /// message says whether to delete it or fix the store).
+    #[error("{0}")]
+    KeyStore(String),
     /// The replication was stopped.
     #[error("{0}")]
     Stopped(String),
@@ -68,9 +88,20 @@ impl From<Error> for OutpostError {
             Error::Closed => OutpostError::Closed(message),
             Error::SchemaTooNew { .. } | Error::Corrupt(_) => OutpostError::Corrupt(message),
             Error::Storage(_) => OutpostError::Storage(message),
-            Error::Replication(ReplicationError::Unreachable(_)) => OutpostError::Network(message),
-            Error::Replication(ReplicationError::PeerMisbehaved(_)) => OutpostError::Peer(message),
-            Error::Replication(ReplicationError::Stopped) => OutpostError::Stopped(message),
+            Error::KeyStore(_) => OutpostError::KeyStore(message),
+            Error::Network(_) | Error::Replication(ReplicationError::Unreachable(_)) => OutpostError::Network(message),
+            Error::Replication(e) => match e {
+                ReplicationError::Unauthorized(_) => OutpostError::Auth(message),
+                ReplicationError::CertificateRejected(_) | ReplicationError::TlsMismatch(_) => {
+                    OutpostError::Tls(message)
+                }
+                ReplicationError::ReadOnly => OutpostError::ReadOnly(message),
+                ReplicationError::NotServed(_) => OutpostError::NotServed(message),
+                ReplicationError::IncompatibleProtocol { .. } => OutpostError::ProtocolMismatch(message),
+                ReplicationError::PeerMisbehaved(_) | ReplicationError::Refused { .. } => OutpostError::Peer(message),
+                ReplicationError::Stopped => OutpostError::Stopped(message),
+                _ => OutpostError::Internal(message),
+            },
             _ => OutpostError::Internal(message),
         }
     }
@@ -88,7 +119,7 @@ pub(crate) type Result<T, E = OutpostError> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outpost_core::InvalidInput;
+    use outpost_core::{InvalidInput, KeyStoreError};
 
     #[test]
     fn core_errors_map_to_their_own_variant_with_the_core_message() {
@@ -115,6 +146,25 @@ mod tests {
             (ReplicationError::Unreachable("x".into()).into(), "Network("),
             (ReplicationError::PeerMisbehaved("x".into()).into(), "Peer("),
             (ReplicationError::Stopped.into(), "Stopped("),
+            (ReplicationError::Unauthorized("x".into()).into(), "Auth("),
+            (ReplicationError::CertificateRejected("x".into()).into(), "Tls("),
+            (ReplicationError::TlsMismatch("x".into()).into(), "Tls("),
+            (ReplicationError::ReadOnly.into(), "ReadOnly("),
+            (ReplicationError::NotServed("x".into()).into(), "NotServed("),
+            (
+                ReplicationError::IncompatibleProtocol { ours: 1, theirs: 2 }.into(),
+                "ProtocolMismatch(",
+            ),
+            (
+                ReplicationError::Refused {
+                    code: "c".into(),
+                    message: "m".into(),
+                }
+                .into(),
+                "Peer(",
+            ),
+            (Error::Network("x".into()), "Network("),
+            (KeyStoreError::Unavailable("x".into()).into(), "KeyStore("),
         ];
         for (core, variant) in cases {
             let text = core.to_string();

@@ -7,11 +7,14 @@
 //! replication and async exports run on.
 //!
 //! - [`Database`], [`Collection`]: the local store; JSON bodies cross as strings.
-//! - [`Replicator`] with a [`ReplicatorTarget`] (today another local
-//!   database; a URL target slots in as a second constructor).
+//! - [`Replicator`] with a [`ReplicatorTarget`]: another local database,
+//!   or a listener's URL ([`RemoteTargetConfig`]: [`ClientAuthentication`],
+//!   [`ServerTrust`]).
+//! - [`Listener`]: serves a database to other devices ([`ListenerConfig`],
+//!   [`ListenerAuthenticator`]); [`TlsIdentity`] for its certificate.
 //! - Foreign traits implemented in Kotlin or Swift: [`ConflictResolver`],
 //!   [`ReplicationFilter`], [`ChangeListener`], [`ReplicatorStatusListener`],
-//!   [`DocumentReplicationListener`]. Registering a listener returns a
+//!   [`DocumentReplicationListener`], [`PasswordAuthenticator`]. Registering a listener returns a
 //!   [`ListenerHandle`] that removes it when cancelled or dropped.
 //!
 //! # Examples
@@ -28,17 +31,24 @@ mod collection;
 mod database;
 mod error;
 mod listener;
+mod net_listener;
+mod remote;
 mod replicator;
 mod runtime;
+mod tls;
 
 pub use collection::{ChangeEvent, ChangeListener, ChangesPage, Collection, Document, DocumentChange, WriteOperation};
 pub use database::{Database, DatabaseConfig};
 pub use error::OutpostError;
 pub use listener::ListenerHandle;
+pub use net_listener::{ConnectionStatus, Listener, ListenerAuthenticator, ListenerConfig, PasswordAuthenticator};
+pub use remote::{ClientAuthentication, RemoteTargetConfig};
 pub use replicator::{
     ActivityLevel, CollectionReplication, Conflict, ConflictResolver, ConflictingRevision, Direction,
     DocumentReplication, DocumentReplicationListener, FilteredRevision, ReplicationFilter, Replicator,
     ReplicatorConfig, ReplicatorStatus, ReplicatorStatusListener, ReplicatorTarget, Resolution,
 };
+
+pub use tls::{certificate_fingerprint, ServerTrust, TlsIdentity};
 
 uniffi::setup_scaffolding!();

@@ -2,19 +2,20 @@
 //! [`ReplicatorTarget`], with status, document events, filters and a
 //! conflict resolver written in Kotlin or Swift.
 //!
-//! The target is an object with one constructor per kind, so the network
-//! target (a URL with its auth and trust settings) is one more constructor
-//! and nothing here changes for the callers of the local one.
+//! The target is an object with one constructor per kind: another local
+//! database, or a listener's URL with its auth and trust settings.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use outpost_core::net as core_net;
 use outpost_core::replication::{self as core, Endpoint, LocalEndpoint};
 
 use crate::database::Database;
 use crate::error::{OutpostError, Result};
 use crate::listener::ListenerHandle;
+use crate::remote::RemoteTargetConfig;
 use crate::runtime::{runtime, spawn};
 
 /// Which way documents flow.
@@ -253,7 +254,14 @@ pub trait DocumentReplicationListener: Send + Sync {
 /// Where a [`Replicator`] replicates to. Made by one constructor per kind.
 #[derive(uniffi::Object)]
 pub struct ReplicatorTarget {
-    endpoint: Arc<dyn Endpoint>,
+    kind: TargetKind,
+}
+
+enum TargetKind {
+    Local(Arc<dyn Endpoint>),
+    /// A listener: its endpoint is made with the replicator, which knows
+    /// the local database and whether it pushes.
+    Remote(core_net::RemoteConfig),
 }
 
 #[uniffi::export]
@@ -263,8 +271,20 @@ impl ReplicatorTarget {
     #[uniffi::constructor]
     pub fn local_database(database: Arc<Database>) -> Arc<Self> {
         Arc::new(ReplicatorTarget {
-            endpoint: Arc::new(LocalEndpoint::new(database.inner.clone())),
+            kind: TargetKind::Local(Arc::new(LocalEndpoint::new(database.inner.clone()))),
         })
+    }
+
+    /// A listener on another device (like Couchbase Lite's `URLEndpoint`),
+    /// with the credentials to present and the certificates to trust.
+    ///
+    /// # Errors
+    /// `InvalidInput` for unparsable CA certificates.
+    #[uniffi::constructor]
+    pub fn url(config: RemoteTargetConfig) -> Result<Arc<Self>> {
+        Ok(Arc::new(ReplicatorTarget {
+            kind: TargetKind::Remote(config.try_into()?),
+        }))
     }
 }
 
@@ -379,10 +399,15 @@ impl Replicator {
     ///
     /// # Errors
     /// `InvalidInput` if the configuration is inconsistent (a collection
-    /// listed twice, zero attempts or wait).
+    /// listed twice, zero attempts or wait) or the target's URL, heartbeat
+    /// or trust settings are bad.
     #[uniffi::constructor]
     pub fn new(database: Arc<Database>, target: Arc<ReplicatorTarget>, config: ReplicatorConfig) -> Result<Arc<Self>> {
-        let inner = core::Replicator::new(database.inner.clone(), target.endpoint.clone(), config.try_into()?)?;
+        let db = database.inner.clone();
+        let inner = match &target.kind {
+            TargetKind::Local(endpoint) => core::Replicator::new(db, endpoint.clone(), config.try_into()?)?,
+            TargetKind::Remote(remote) => core::Replicator::remote(db, remote.clone(), config.try_into()?)?,
+        };
         Ok(Arc::new(Replicator { inner }))
     }
 

@@ -21,7 +21,7 @@ static RUNTIME: LazyLock<Result<Runtime, String>> = LazyLock::new(|| {
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .thread_keep_alive(BLOCKING_KEEP_ALIVE)
         .thread_name("outpost-worker")
-        .enable_time()
+        .enable_all()
         .build()
         .map_err(|e| e.to_string())
 });

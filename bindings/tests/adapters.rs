@@ -1,6 +1,7 @@
 //! The FFI adapters as a Kotlin or Swift implementation sees them, driven
 //! from Rust: a failing filter fails closed, a failing resolver falls back to
-//! the default resolution, listener handles remove their listener.
+//! the default resolution, listener handles remove their listener, a failing
+//! password authenticator refuses.
 
 use std::sync::{Arc, Mutex};
 
@@ -148,4 +149,51 @@ fn a_listener_handle_removes_its_listener_when_cancelled_or_dropped() {
     docs.save("b".into(), docs.get("b".into()).unwrap().map(|d| d.rev), "{}".into())
         .unwrap();
     assert_eq!(*counter.0.lock().unwrap(), ["a", "b", "b"]);
+}
+
+/// Accepts "hub"/"s3cret" and throws (as a foreign exception would arrive)
+/// for the user "crash".
+struct HubPassword;
+
+impl PasswordAuthenticator for HubPassword {
+    fn authenticate(&self, username: String, password: String) -> Result<bool, OutpostError> {
+        if username == "crash" {
+            return Err(OutpostError::Internal("the accounts service is down".into()));
+        }
+        Ok(username == "hub" && password == "s3cret")
+    }
+}
+
+#[test]
+fn a_failing_password_authenticator_refuses_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (phone, hub) = (open(&dir, "phone.db"), open(&dir, "hub.db"));
+    phone
+        .default_collection()
+        .unwrap()
+        .save("child-1".into(), None, "{}".into())
+        .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut listener_config = ListenerConfig::new(ListenerAuthenticator::password(Arc::new(HubPassword)));
+    listener_config.network_interface = Some("127.0.0.1".into());
+    let listener = runtime.block_on(Listener::start(hub.clone(), listener_config)).unwrap();
+    let push_as = |username: &str| {
+        let target = ReplicatorTarget::url(RemoteTargetConfig {
+            url: listener.urls()[0].clone(),
+            authentication: Some(ClientAuthentication::basic(username.into(), "s3cret".into())),
+            server_trust: listener
+                .fingerprint()
+                .map(|fingerprint| ServerTrust::PinnedFingerprint { fingerprint }),
+            heartbeat_ms: 30_000,
+        })
+        .unwrap();
+        Replicator::new(phone.clone(), target, config(collection("_default"), Direction::Push))
+            .unwrap()
+            .run_blocking()
+    };
+    assert!(matches!(push_as("crash"), Err(OutpostError::Auth(_))));
+    assert_eq!(hub.default_collection().unwrap().count().unwrap(), 0);
+    push_as("hub").unwrap();
+    assert_eq!(hub.default_collection().unwrap().count().unwrap(), 1);
+    runtime.block_on(listener.stop());
 }

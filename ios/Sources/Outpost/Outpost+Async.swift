@@ -1,7 +1,8 @@
 // The hand-written Swift layer over the generated bindings (Generated/Outpost.swift,
 // same module): async functions that keep SQLite work off the caller's actor,
 // AsyncStreams for collection changes and replicator status, and closures
-// for listeners, filters and conflict resolvers.
+// for listeners, filters, conflict resolvers and password authenticators;
+// network sync through a Listener and URL replicator targets.
 import Foundation
 
 // MARK: - Opening
@@ -131,6 +132,49 @@ public func replicationFilter(_ block: @escaping @Sendable (FilteredRevision) th
     ClosureReplicationFilter(block)
 }
 
+// MARK: - Network sync
+
+/// A listener authenticator checking basic credentials with `block` (e.g. against the app's
+/// own accounts), called on a background thread. Throwing refuses the connection.
+///
+/// ```swift
+/// let listener = try await Listener.start(database: db, config: ListenerConfig(
+///     authenticator: passwordAuthenticator { user, password in user == "hub" && password == secret }))
+/// showQrCode(listener.urls()[0], listener.fingerprint())
+/// ```
+public func passwordAuthenticator(
+    _ block: @escaping @Sendable (_ username: String, _ password: String) throws -> Bool
+) -> ListenerAuthenticator {
+    ListenerAuthenticator.password(authenticator: ClosurePasswordAuthenticator(block))
+}
+
+/// A listener authenticator accepting these users (name to password). The passwords are
+/// hashed (salted Argon2id, deliberately slow) off the caller's actor and not kept.
+public func usersAuthenticator(_ users: [String: String]) async throws -> ListenerAuthenticator {
+    try await Task.detached { try ListenerAuthenticator.users(users: users) }.value
+}
+
+public extension ReplicatorTarget {
+    /// The listener at `url` (`wss://host:port/db`), with the credentials to present and the
+    /// certificates to trust (public CAs if `trust` is nil).
+    ///
+    /// ```swift
+    /// let replicator = try db.replicator(
+    ///     to: .url(url, authentication: .basic(username: "worker", password: password), trust: .selfSignedOnly),
+    ///     config: ReplicatorConfig(continuous: true))
+    /// try replicator.start()
+    /// ```
+    static func url(
+        _ url: String,
+        authentication: ClientAuthentication? = nil,
+        trust: ServerTrust? = nil,
+        heartbeatMs: UInt64 = 30_000
+    ) throws -> ReplicatorTarget {
+        try ReplicatorTarget.url(config: RemoteTargetConfig(
+            url: url, authentication: authentication, serverTrust: trust, heartbeatMs: heartbeatMs))
+    }
+}
+
 // MARK: - Closure adapters
 
 final class ClosureChangeListener: ChangeListener, @unchecked Sendable {
@@ -161,4 +205,10 @@ final class ClosureReplicationFilter: ReplicationFilter, @unchecked Sendable {
     private let block: @Sendable (FilteredRevision) throws -> Bool
     init(_ block: @escaping @Sendable (FilteredRevision) throws -> Bool) { self.block = block }
     func include(revision: FilteredRevision) throws -> Bool { try block(revision) }
+}
+
+final class ClosurePasswordAuthenticator: PasswordAuthenticator, @unchecked Sendable {
+    private let block: @Sendable (String, String) throws -> Bool
+    init(_ block: @escaping @Sendable (String, String) throws -> Bool) { self.block = block }
+    func authenticate(username: String, password: String) throws -> Bool { try block(username, password) }
 }

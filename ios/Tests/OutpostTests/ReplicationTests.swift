@@ -35,19 +35,7 @@ final class ReplicationTests: XCTestCase {
         let phone = try openDb(dir, "phone.db")
         let hub = try openDb(dir, "hub.db")
         let replicator = try phone.replicator(to: .localDatabase(database: hub), config: ReplicatorConfig(continuous: true))
-        let statuses = replicator.statusStream()
-        try replicator.start()
-        _ = try await withTimeout {
-            for await status in statuses where status.activity == .idle { return status }
-            throw TimedOut()
-        }
-        let arrived = try hub.defaultCollection().documentChangeStream("late")
-        try await phone.defaultCollection().save("late", body: #"{"after":"idle"}"#)
-        _ = try await first(1, of: arrived)
-        XCTAssertEqual(try hub.defaultCollection().get(id: "late")?.body, #"{"after":"idle"}"#)
-        let stopped = try await withTimeout { await replicator.stopAndWait() }
-        XCTAssertEqual(stopped.activity, .stopped)
-        XCTAssertNil(stopped.error)
+        try await assertContinuousSyncFollowsWritesAndStops(replicator, phone: phone, hub: hub)
     }
 
     func testSwiftConflictResolverIsCalledDuringPullAndItsMergeIsKept() async throws {
@@ -102,13 +90,7 @@ final class ReplicationTests: XCTestCase {
         let dir = try temporaryDirectory(self)
         let phone = try openDb(dir, "phone.db")
         let hub = try openDb(dir, "hub.db")
-        let docs = try phone.createCollection(name: "children")
-        _ = try hub.createCollection(name: "children")
-        for chunk in stride(from: 0, to: 10_000, by: 1_000) {
-            try await docs.write((chunk..<chunk + 1_000).map { i in
-                .save(id: String(format: "child-%05d", i), rev: nil, body: #"{"i":\#(i)}"#)
-            })
-        }
+        let docs = try await writeChildren(phone, hub, count: 10_000)
         let config = ReplicatorConfig(collections: [CollectionReplication(name: "children")])
         let replicator = try phone.replicator(to: .localDatabase(database: hub), config: config)
         try await replicator.run()

@@ -14,6 +14,12 @@ func temporaryDirectory(_ test: XCTestCase) throws -> URL {
     return dir
 }
 
+/// phone.db and hub.db, opened in a fresh temporary directory.
+func openPhoneAndHub(_ test: XCTestCase) throws -> (phone: Database, hub: Database) {
+    let dir = try temporaryDirectory(test)
+    return (try openDb(dir, "phone.db"), try openDb(dir, "hub.db"))
+}
+
 /// Opens (creating) the database `name` under `dir`.
 func openDb(_ dir: URL, _ name: String) throws -> Database {
     try Database.open(path: dir.appendingPathComponent(name).path, config: DatabaseConfig())
@@ -53,4 +59,53 @@ final class Recorder<T>: @unchecked Sendable {
     private var items: [T] = []
     func append(_ item: T) { lock.lock(); items.append(item); lock.unlock() }
     var all: [T] { lock.lock(); defer { lock.unlock() }; return items }
+}
+
+/// Drives a continuous push-and-pull `replicator` between `phone` and `hub` (whatever its
+/// target): it reaches idle, a new write on each side reaches the other, and it stops cleanly.
+func assertContinuousSyncFollowsWritesAndStops(_ replicator: Replicator, phone: Database, hub: Database) async throws {
+    let statuses = replicator.statusStream()
+    try replicator.start()
+    _ = try await withTimeout {
+        for await status in statuses where status.activity == .idle { return status }
+        throw TimedOut()
+    }
+    try await saveAndAwaitArrival(from: phone, to: hub, id: "late", body: #"{"after":"idle"}"#)
+    try await saveAndAwaitArrival(from: hub, to: phone, id: "reply", body: #"{"from":"hub"}"#)
+    let stopped = try await withTimeout { await replicator.stopAndWait() }
+    XCTAssertEqual(stopped.activity, .stopped)
+    XCTAssertNil(stopped.error)
+}
+
+/// Saves `body` as `id` in `from` and waits until a running replicator has brought it to `to`.
+private func saveAndAwaitArrival(from: Database, to: Database, id: String, body: String) async throws {
+    let arrived = try to.defaultCollection().documentChangeStream(id)
+    try await from.defaultCollection().save(id, body: body)
+    _ = try await first(1, of: arrived)
+    XCTAssertEqual(try to.defaultCollection().get(id: id)?.body, body)
+}
+
+/// The error a one-shot `replicator` stopped with; fails the test if it succeeded.
+func failure(of replicator: Replicator, file: StaticString = #filePath, line: UInt = #line) async throws -> OutpostError? {
+    do {
+        try await withTimeout { try await replicator.run() }
+        XCTFail("the replication succeeded", file: file, line: line)
+        return nil
+    } catch let error as OutpostError {
+        return error
+    }
+}
+
+/// Creates the collection "children" in `phone` and `hub` and writes the documents child-00000
+/// to child-(count-1) into `phone`'s, 1,000 per transaction; returns that collection.
+@discardableResult
+func writeChildren(_ phone: Database, _ hub: Database, count: Int) async throws -> Collection {
+    _ = try hub.createCollection(name: "children")
+    let docs = try phone.createCollection(name: "children")
+    for chunk in stride(from: 0, to: count, by: 1_000) {
+        try await docs.write((chunk..<min(chunk + 1_000, count)).map { i in
+            .save(id: String(format: "child-%05d", i), rev: nil, body: #"{"i":\#(i)}"#)
+        })
+    }
+    return docs
 }

@@ -1,7 +1,7 @@
 // The hand-written Kotlin layer over the generated bindings (outpost_ffi.kt,
 // same package): suspend functions that keep SQLite work off the caller's
 // thread, Flows for collection changes and replicator status, and lambdas
-// and builders for configuration. Pure Kotlin + kotlinx-coroutines: the same
+// and builders for configuration, local and network replication alike. Pure Kotlin + kotlinx-coroutines: the same
 // file is compiled into the Android library and the desktop JVM tests.
 package org.outpost
 
@@ -131,7 +131,7 @@ class CollectionReplicationBuilder internal constructor(private val name: String
 }
 
 /** Builds a [ReplicatorConfig]; see [replicator]. */
-class ReplicatorConfigBuilder internal constructor() {
+open class ReplicatorConfigBuilder internal constructor() {
     /** Push, pull or both (the default). */
     var direction: Direction = Direction.PUSH_AND_PULL
     /** Keep running and replicate changes as they happen. */
@@ -166,3 +166,101 @@ class ReplicatorConfigBuilder internal constructor() {
  */
 fun Database.replicator(target: ReplicatorTarget, block: ReplicatorConfigBuilder.() -> Unit = {}): Replicator =
     Replicator(this, target, ReplicatorConfigBuilder().apply(block).build())
+
+// ---- Network sync: a listener serves a database; a replicator syncs with its URL ----
+
+/**
+ * A [ListenerAuthenticator] checking basic credentials with [block] (e.g. against the app's
+ * own accounts), called on a background thread. Throwing refuses the connection.
+ *
+ * ```
+ * val listener = Listener.start(db, ListenerConfig(passwordAuthenticator { user, password ->
+ *     user == "hub" && password == secret
+ * }))
+ * showQrCode(listener.urls().first(), listener.fingerprint())
+ * ```
+ */
+fun passwordAuthenticator(block: (username: String, password: String) -> Boolean): ListenerAuthenticator =
+    ListenerAuthenticator.password(object : PasswordAuthenticator {
+        override fun authenticate(username: String, password: String): Boolean = block(username, password)
+    })
+
+/**
+ * A [ListenerAuthenticator] accepting these users (name to password). The passwords are hashed
+ * (salted Argon2id, deliberately slow) off the caller's thread and not kept.
+ *
+ * ```
+ * val listener = Listener.start(hub, ListenerConfig(usersAuthenticator("worker" to secret)))
+ * ```
+ */
+suspend fun usersAuthenticator(vararg users: Pair<String, String>): ListenerAuthenticator =
+    withContext(outpostDispatcher) { ListenerAuthenticator.users(mapOf(*users)) }
+
+/** A listener's URL (`wss://host:port/db`); credentials and trust are set in [Database.replicator]'s block. */
+class UrlTarget internal constructor(val url: String) {
+    override fun toString(): String = url
+}
+
+/** The listener at [url]; see [Database.replicator]. */
+fun ReplicatorTarget.Companion.url(url: String): UrlTarget = UrlTarget(url)
+
+/** Builds a [ReplicatorConfig] and the [RemoteTargetConfig] of a URL target; see [Database.replicator]. */
+class UrlReplicatorConfigBuilder internal constructor(private val url: String) : ReplicatorConfigBuilder() {
+    /** Credentials presented to the listener; none by default. */
+    var authentication: ClientAuthentication? = null
+    /** Which listener certificates are trusted; public CAs by default. */
+    var serverTrust: ServerTrust = ServerTrust.SystemRoots
+    /** Interval of heartbeats; a link silent for three intervals is taken as lost. */
+    var heartbeatMs: Long = 30_000
+
+    /** Presents HTTP basic credentials (sent inside TLS). */
+    fun basicAuth(username: String, password: String) {
+        authentication = ClientAuthentication.basic(username, password)
+    }
+
+    /** Presents a TLS client certificate. */
+    fun clientCertificate(identity: TlsIdentity) {
+        authentication = ClientAuthentication.certificate(identity)
+    }
+
+    /**
+     * Accepts any self-signed certificate (a listener's generated one) and nothing CA-issued.
+     * Stops eavesdroppers, not an active attacker: prefer [pinFingerprint] when you can.
+     */
+    fun acceptOnlySelfSignedCerts() { serverTrust = ServerTrust.SelfSignedOnly }
+
+    /** Accepts exactly the certificate with this fingerprint (`sha256:HEX`, from `Listener.fingerprint()`). */
+    fun pinFingerprint(fingerprint: String) { serverTrust = ServerTrust.PinnedFingerprint(fingerprint) }
+
+    /** Accepts exactly this certificate (DER). */
+    fun pinCertificate(certificate: ByteArray) { serverTrust = ServerTrust.PinnedCertificate(certificate) }
+
+    /** Accepts certificates issued for the URL's host by one of these CAs (DER, or PEM bytes). */
+    fun trustCaCertificates(vararg certificates: ByteArray) {
+        serverTrust = ServerTrust.CaCertificates(certificates.toList())
+    }
+
+    /** Accepts any certificate at all. Development only: an active attacker can read everything. */
+    fun acceptAnyCertificateInsecurely() { serverTrust = ServerTrust.InsecureAcceptAny }
+
+    internal fun target(): ReplicatorTarget =
+        ReplicatorTarget.url(RemoteTargetConfig(url, authentication, serverTrust, heartbeatMs.toULong()))
+}
+
+/**
+ * A replicator between this database and the listener at [target], configured by [block]:
+ * the usual replicator settings plus credentials and server trust.
+ *
+ * ```
+ * val replicator = db.replicator(ReplicatorTarget.url("wss://192.168.1.20:4984/camp")) {
+ *     basicAuth("worker", password)
+ *     acceptOnlySelfSignedCerts()
+ *     continuous = true
+ * }
+ * replicator.start()
+ * ```
+ */
+fun Database.replicator(target: UrlTarget, block: UrlReplicatorConfigBuilder.() -> Unit = {}): Replicator {
+    val builder = UrlReplicatorConfigBuilder(target.url).apply(block)
+    return builder.target().use { Replicator(this, it, builder.build()) }
+}

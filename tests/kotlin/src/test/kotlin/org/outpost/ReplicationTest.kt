@@ -3,8 +3,6 @@
 package org.outpost
 
 import kotlinx.coroutines.CompletableDeferred
-import kotlinx.coroutines.CoroutineScope
-import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.flow.transformWhile
 import org.junit.jupiter.api.Test
@@ -20,20 +18,8 @@ class ReplicationTest {
     @TempDir
     lateinit var dir: Path
 
-    /** Runs [block] (timed) with phone.db and hub.db open, and closes them after. */
-    private fun withPhoneAndHub(block: suspend CoroutineScope.(phone: Database, hub: Database) -> Unit) = timed {
-        val phone = openDb(dir, "phone.db")
-        val hub = openDb(dir, "hub.db")
-        try {
-            block(phone, hub)
-        } finally {
-            phone.close()
-            hub.close()
-        }
-    }
-
     @Test
-    fun oneShotStatusFlowEndsStoppedAndDocumentFlowReportsEachDocument() = withPhoneAndHub { phone, hub ->
+    fun oneShotStatusFlowEndsStoppedAndDocumentFlowReportsEachDocument() = withPhoneAndHub(dir) { phone, hub ->
         repeat(5) { phone.defaultCollection().save("child-$it", null, """{"i":$it}""") }
         val replicator = phone.replicator(ReplicatorTarget.localDatabase(hub))
         val statuses = collecting {
@@ -64,23 +50,14 @@ class ReplicationTest {
     }
 
     @Test
-    fun continuousReplicationReachesIdleFollowsNewWritesAndStops() = withPhoneAndHub { phone, hub ->
+    fun continuousReplicationReachesIdleFollowsNewWritesAndStops() = withPhoneAndHub(dir) { phone, hub ->
         val replicator = phone.replicator(ReplicatorTarget.localDatabase(hub)) { continuous = true }
-        assertEquals(ActivityLevel.IDLE, startUntilIdle(replicator).activity)
-
-        val arrived = collecting { hub.defaultCollection().documentChangeFlow("late").first() }
-        phone.defaultCollection().saveDocument("late", """{"after":"idle"}""")
-        arrived.await()
-        assertEquals("""{"after":"idle"}""", bodyOf(hub, "late"))
-
-        val stopped = replicator.stopAndWait()
-        assertEquals(ActivityLevel.STOPPED, stopped.activity)
-        assertNull(stopped.error)
+        assertContinuousSyncFollowsWritesAndStops(replicator, phone, hub)
         replicator.close()
     }
 
     @Test
-    fun releasingARunningContinuousReplicatorStopsIt() = withPhoneAndHub { phone, hub ->
+    fun releasingARunningContinuousReplicatorStopsIt() = withPhoneAndHub(dir) { phone, hub ->
         val replicator = phone.replicator(ReplicatorTarget.localDatabase(hub)) { continuous = true }
         val stopped = CompletableDeferred<ReplicatorStatus>()
         val handle = replicator.addStatusListener(object : ReplicatorStatusListener {
@@ -96,7 +73,7 @@ class ReplicationTest {
     }
 
     @Test
-    fun kotlinConflictResolverIsCalledDuringPullAndItsMergeIsKept() = withPhoneAndHub { phone, hub ->
+    fun kotlinConflictResolverIsCalledDuringPullAndItsMergeIsKept() = withPhoneAndHub(dir) { phone, hub ->
         val base = phone.defaultCollection().save("child-1", null, """{"name":"Amina"}""")
         phone.replicator(ReplicatorTarget.localDatabase(hub)).run()
         phone.defaultCollection().save("child-1", base, """{"name":"Amina","camp":"north"}""")
@@ -144,7 +121,7 @@ class ReplicationTest {
     }
 
     @Test
-    fun pushFilterKeepsDraftsBackAndAThrowingFilterFailsClosed() = withPhoneAndHub { phone, hub ->
+    fun pushFilterKeepsDraftsBackAndAThrowingFilterFailsClosed() = withPhoneAndHub(dir) { phone, hub ->
         val docs = phone.defaultCollection()
         docs.save("final", null, """{"draft":false}""")
         docs.save("draft", null, """{"draft":true}""")
@@ -169,24 +146,14 @@ class ReplicationTest {
     }
 
     @Test
-    fun tenThousandDocumentsReplicateBetweenTwoDatabases() = withPhoneAndHub { phone, hub ->
-        val docs = phone.createCollection("children")
-        hub.createCollection("children")
-        for (chunk in (0 until 10_000).chunked(1_000)) {
-            docs.write(chunk.map { WriteOperation.Save("child-%05d".format(it), null, """{"i":$it,"name":"child $it"}""") })
-        }
+    fun tenThousandDocumentsReplicateBetweenTwoDatabases() = withPhoneAndHub(dir) { phone, hub ->
+        val docs = writeChildren(phone, hub, 10_000)
         val replicator = phone.replicator(ReplicatorTarget.localDatabase(hub)) { collection("children") }
         replicator.run()
         val status = replicator.status()
         assertEquals(ActivityLevel.STOPPED, status.activity)
         assertNull(status.error)
-        val copy = hub.collection("children")
-        assertEquals(10_000uL, copy.count())
-        for (i in listOf(0, 1, 4_999, 9_999)) {
-            val id = "child-%05d".format(i)
-            assertEquals(docs.get(id)!!.rev, copy.get(id)!!.rev)
-            assertEquals("""{"i":$i,"name":"child $i"}""", copy.get(id)!!.body)
-        }
+        assertChildrenCopied(docs, hub.collection("children"), 10_000)
         assertTrue(replicator.pendingDocumentIds("children").isEmpty())
         replicator.close()
     }

@@ -1,5 +1,6 @@
-// Closing everything leaves nothing running: no JVM thread that would keep
-// the app alive, and no native threads piling up across open/close cycles.
+// Closing everything (databases, replicators, network listeners) leaves
+// nothing running: no JVM thread that would keep the app alive, and no native
+// threads piling up across open/close cycles.
 package org.outpost
 
 import org.junit.jupiter.api.Assumptions.assumeTrue
@@ -21,7 +22,10 @@ class ResourceTest {
         (File("/proc/self/task").listFiles() ?: error("no /proc/self/task"))
             .count { runCatching { File(it, "comm").readText().trim() }.getOrNull() == "outpost-worker" }
 
-    /** One full cycle: open two databases, replicate continuously with listeners, close everything. */
+    /**
+     * One full cycle: open three databases, replicate continuously with change and status
+     * listeners, locally and over TLS through a network Listener, then close everything.
+     */
     private suspend fun cycle(n: Int) {
         val a = openDb(dir, "a$n.db")
         val b = openDb(dir, "b$n.db")
@@ -35,8 +39,24 @@ class ResourceTest {
         replicator.start()
         eventually("50 documents replicated") { b.defaultCollection().count() == 50uL }
         replicator.stopAndWait()
-        status.close(); changes.close(); replicator.close()
-        docs.close(); a.close(); b.close()
+
+        val c = openDb(dir, "c$n.db")
+        val listener = Listener.start(
+            b,
+            ListenerConfig(passwordAuthenticator { u, p -> u == "hub" && p == "pw" }, networkInterface = "127.0.0.1"),
+        )
+        val remote = c.replicator(ReplicatorTarget.url(listener.urls().first())) {
+            basicAuth("hub", "pw")
+            pinFingerprint(listener.fingerprint()!!)
+            continuous = true
+        }
+        remote.start()
+        eventually("50 documents pulled over TLS") { c.defaultCollection().count() == 50uL }
+        remote.stopAndWait()
+        listener.stop()
+        eventually("the listener's connections closed") { listener.connectionStatus().connections == 0uL }
+        status.close(); changes.close(); replicator.close(); remote.close(); listener.close()
+        docs.close(); a.close(); b.close(); c.close()
     }
 
     @Test

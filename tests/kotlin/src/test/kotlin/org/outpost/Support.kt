@@ -12,6 +12,8 @@ import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import java.nio.file.Path
+import kotlin.test.assertEquals
+import kotlin.test.assertNull
 
 /** Upper bound for any single wait in a test. */
 const val TIMEOUT_MS = 60_000L
@@ -28,6 +30,41 @@ suspend fun eventually(what: String, timeoutMs: Long = TIMEOUT_MS, condition: ()
     while (!condition()) {
         if (System.nanoTime() > deadline) throw AssertionError("timed out waiting for: $what")
         delay(20)
+    }
+}
+
+/** Runs [block] (timed) with [dir]/phone.db and [dir]/hub.db open, and closes them after. */
+fun withPhoneAndHub(dir: Path, block: suspend CoroutineScope.(phone: Database, hub: Database) -> Unit) = timed {
+    val phone = openDb(dir, "phone.db")
+    val hub = openDb(dir, "hub.db")
+    try {
+        block(phone, hub)
+    } finally {
+        phone.close()
+        hub.close()
+    }
+}
+
+/**
+ * Creates the collection "children" in [phone] and [hub] and writes the documents child-00000
+ * to child-(count-1) into [phone]'s, 1,000 per transaction; returns that collection.
+ */
+suspend fun writeChildren(phone: Database, hub: Database, count: Int): Collection {
+    hub.createCollection("children")
+    val docs = phone.createCollection("children")
+    for (chunk in (0 until count).chunked(1_000)) {
+        docs.write(chunk.map { WriteOperation.Save("child-%05d".format(it), null, """{"i":$it,"name":"child $it"}""") })
+    }
+    return docs
+}
+
+/** Checks that [copy] holds the [count] documents of [writeChildren], samples at the same revisions. */
+fun assertChildrenCopied(docs: Collection, copy: Collection, count: Int) {
+    assertEquals(count.toULong(), copy.count())
+    for (i in listOf(0, 1, count / 2, count - 1)) {
+        val id = "child-%05d".format(i)
+        assertEquals(docs.get(id)!!.rev, copy.get(id)!!.rev)
+        assertEquals("""{"i":$i,"name":"child $i"}""", copy.get(id)!!.body)
     }
 }
 
@@ -53,4 +90,25 @@ suspend fun CoroutineScope.startUntilIdle(replicator: Replicator): ReplicatorSta
     val idle = collecting { replicator.statusFlow().first { it.activity == ActivityLevel.IDLE } }
     replicator.start()
     return idle.await()
+}
+
+/**
+ * Drives a continuous push-and-pull [replicator] between [phone] and [hub] (whatever its
+ * target): it reaches idle, a new write on each side reaches the other, and it stops cleanly.
+ */
+suspend fun CoroutineScope.assertContinuousSyncFollowsWritesAndStops(replicator: Replicator, phone: Database, hub: Database) {
+    assertEquals(ActivityLevel.IDLE, startUntilIdle(replicator).activity)
+    saveAndAwaitArrival(phone, hub, "late", """{"after":"idle"}""")
+    saveAndAwaitArrival(hub, phone, "reply", """{"from":"hub"}""")
+    val stopped = replicator.stopAndWait()
+    assertEquals(ActivityLevel.STOPPED, stopped.activity)
+    assertNull(stopped.error)
+}
+
+/** Saves [body] as [id] in [from] and waits until a running replicator has brought it to [to]. */
+private suspend fun CoroutineScope.saveAndAwaitArrival(from: Database, to: Database, id: String, body: String) {
+    val arrived = collecting { to.defaultCollection().documentChangeFlow(id).first() }
+    from.defaultCollection().saveDocument(id, body)
+    arrived.await()
+    assertEquals(body, bodyOf(to, id))
 }
