@@ -17,7 +17,7 @@ android {
     }
 
     sourceSets["main"].apply {
-        java.srcDirs("src/main/kotlin", "src/main/generated/kotlin")
+        java.srcDirs("src/main/kotlin", "src/android/kotlin", "src/main/generated/kotlin", "keystore/java")
         jniLibs.srcDirs("src/main/jniLibs")
     }
 

@@ -32,6 +32,7 @@ mod database;
 mod error;
 mod listener;
 mod net_listener;
+mod platform_keys;
 mod remote;
 mod replicator;
 mod runtime;

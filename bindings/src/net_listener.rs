@@ -118,12 +118,13 @@ pub struct ListenerConfig {
     pub max_connections: u32,
     /// Keep the listener's identity under this label in a key store: made
     /// on the first start, loaded on the next ones, so the fingerprint that
-    /// peers pin stays the same. Needs `key_store_directory` (platform key
-    /// stores are a later choice of store; this field stays as it is).
+    /// peers pin stays the same. Kept in the platform key store by default
+    /// (Android Keystore, iOS Keychain); in a file key store when
+    /// `key_store_directory` is given (the only choice on desktops).
     #[uniffi(default = None)]
     pub identity_label: Option<String>,
-    /// The directory of the file key store holding `identity_label` (in
-    /// app-private storage).
+    /// A file key store directory for `identity_label` instead of the
+    /// platform key store (in app-private storage).
     #[uniffi(default = None)]
     pub key_store_directory: Option<String>,
 }
@@ -142,12 +143,18 @@ impl TryFrom<ListenerConfig> for core::ListenerConfig {
         config.disable_tls = c.disable_tls;
         config.read_only = c.read_only;
         config.max_connections = usize::try_from(c.max_connections).unwrap_or(usize::MAX);
-        config.stored_identity = match (c.identity_label, c.key_store_directory) {
-            (None, None) => None,
-            (Some(label), Some(dir)) => Some(StoredIdentity::new(Arc::new(FileKeyStore::new(dir)), label)),
-            (Some(_), None) => return Err(bad_config("identityLabel needs keyStoreDirectory")),
-            (None, Some(_)) => return Err(bad_config("keyStoreDirectory needs identityLabel")),
-        };
+        config.stored_identity =
+            match (c.identity_label, c.key_store_directory) {
+                (None, None) => None,
+                (Some(label), Some(dir)) => Some(StoredIdentity::new(Arc::new(FileKeyStore::new(dir)), label)),
+                (Some(label), None) => match crate::platform_keys::platform_key_store() {
+                    Some(store) => Some(StoredIdentity::new(Arc::new(store), label)),
+                    None => return Err(bad_config(
+                        "identityLabel needs keyStoreDirectory on this platform (no Android Keystore or iOS Keychain)",
+                    )),
+                },
+                (None, Some(_)) => return Err(bad_config("keyStoreDirectory needs identityLabel")),
+            };
         Ok(config)
     }
 }

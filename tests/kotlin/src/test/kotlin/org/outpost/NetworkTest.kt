@@ -205,6 +205,7 @@ class NetworkTest {
 
     @Test
     fun badListenerAndTargetConfigurationsAreTypedErrors() = withPhoneAndHub(dir) { phone, hub ->
+        // On Android the label alone uses the Keystore; a desktop JVM has none.
         assertFailsWith<OutpostException.InvalidInput> {
             Listener.start(hub, ListenerConfig(workerOnly(), identityLabel = "hub"))
         }
