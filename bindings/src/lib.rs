@@ -43,6 +43,7 @@ pub use database::{Database, DatabaseConfig};
 pub use error::OutpostError;
 pub use listener::ListenerHandle;
 pub use net_listener::{ConnectionStatus, Listener, ListenerAuthenticator, ListenerConfig, PasswordAuthenticator};
+pub use platform_keys::{delete_stored_identity, load_stored_identity, save_stored_identity};
 pub use remote::{ClientAuthentication, RemoteTargetConfig};
 pub use replicator::{
     ActivityLevel, CollectionReplication, Conflict, ConflictResolver, ConflictingRevision, Direction,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use outpost_core::net::{self as core, ClientCertificates, FileKeyStore, StoredIdentity, UserTable};
+use outpost_core::net::{self as core, ClientCertificates, StoredIdentity, UserTable};
 use outpost_core::InvalidInput;
 
 use crate::database::Database;
@@ -143,18 +143,11 @@ impl TryFrom<ListenerConfig> for core::ListenerConfig {
         config.disable_tls = c.disable_tls;
         config.read_only = c.read_only;
         config.max_connections = usize::try_from(c.max_connections).unwrap_or(usize::MAX);
-        config.stored_identity =
-            match (c.identity_label, c.key_store_directory) {
-                (None, None) => None,
-                (Some(label), Some(dir)) => Some(StoredIdentity::new(Arc::new(FileKeyStore::new(dir)), label)),
-                (Some(label), None) => match crate::platform_keys::platform_key_store() {
-                    Some(store) => Some(StoredIdentity::new(Arc::new(store), label)),
-                    None => return Err(bad_config(
-                        "identityLabel needs keyStoreDirectory on this platform (no Android Keystore or iOS Keychain)",
-                    )),
-                },
-                (None, Some(_)) => return Err(bad_config("keyStoreDirectory needs identityLabel")),
-            };
+        config.stored_identity = match (c.identity_label, c.key_store_directory) {
+            (None, None) => None,
+            (Some(label), dir) => Some(StoredIdentity::new(crate::platform_keys::key_store(dir)?, label)),
+            (None, Some(_)) => return Err(bad_config("keyStoreDirectory needs identityLabel")),
+        };
         Ok(config)
     }
 }

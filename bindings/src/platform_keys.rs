@@ -5,8 +5,13 @@
 
 #![cfg_attr(not(any(target_os = "android", target_vendor = "apple")), allow(dead_code))]
 
-use outpost_core::net::{KeyStore, TlsIdentity};
-use outpost_core::{Error, KeyStoreError, Result};
+use std::sync::Arc;
+
+use outpost_core::net::{FileKeyStore, KeyStore, TlsIdentity};
+use outpost_core::{Error, InvalidInput, KeyStoreError, Result};
+
+use crate::error::OutpostError;
+use crate::tls::TlsIdentity as FfiIdentity;
 
 /// A glue crate's failure, in the shape both crates share.
 pub(crate) enum GlueError {
@@ -83,6 +88,60 @@ pub(crate) fn platform_key_store() -> Option<SecretStore> {
     return Some(glue_store!(outpost_apple));
     #[cfg(not(any(target_os = "android", target_vendor = "apple")))]
     None
+}
+
+/// The key store for `directory`: the file store there, or else this
+/// platform's key store.
+pub(crate) fn key_store(directory: Option<String>) -> Result<Arc<dyn KeyStore>> {
+    if let Some(dir) = directory {
+        return Ok(Arc::new(FileKeyStore::new(dir)));
+    }
+    match platform_key_store() {
+        Some(store) => Ok(Arc::new(store)),
+        None => Err(InvalidInput::BadConfig(
+            "no Android Keystore or iOS Keychain on this platform: give a key store directory".into(),
+        )
+        .into()),
+    }
+}
+
+/// Saves `identity` under `label` in the platform key store, or in the file
+/// key store at `key_store_directory` when given.
+///
+/// # Errors
+/// `KeyStore` if it cannot be written; `InvalidInput` without a store.
+#[uniffi::export(default(key_store_directory = None))]
+pub fn save_stored_identity(
+    label: String,
+    identity: Arc<FfiIdentity>,
+    key_store_directory: Option<String>,
+) -> std::result::Result<(), OutpostError> {
+    Ok(key_store(key_store_directory)?.save(&label, &identity.inner)?)
+}
+
+/// The identity stored under `label`, or null if there is none.
+///
+/// # Errors
+/// `KeyStore` if one is stored but cannot be read (never null then).
+#[uniffi::export(default(key_store_directory = None))]
+pub fn load_stored_identity(
+    label: String,
+    key_store_directory: Option<String>,
+) -> std::result::Result<Option<Arc<FfiIdentity>>, OutpostError> {
+    let loaded = key_store(key_store_directory)?.load(&label)?;
+    Ok(loaded.map(|inner| Arc::new(FfiIdentity { inner })))
+}
+
+/// Deletes the identity stored under `label` (nothing if there is none).
+///
+/// # Errors
+/// `KeyStore` if the store cannot be written.
+#[uniffi::export(default(key_store_directory = None))]
+pub fn delete_stored_identity(
+    label: String,
+    key_store_directory: Option<String>,
+) -> std::result::Result<(), OutpostError> {
+    Ok(key_store(key_store_directory)?.delete(&label)?)
 }
 
 #[cfg(test)]

@@ -144,6 +144,17 @@ final class NetworkTests: XCTestCase {
         XCTAssertEqual(certificateFingerprint(certificate: identity.certificate()), identity.fingerprint())
     }
 
+    func testKeychainSavesLoadsAndDeletesIdentities() throws {
+        let label = "test-\(UUID().uuidString.prefix(8))"
+        XCTAssertNil(try loadStoredIdentity(label: label))
+        let identity = try TlsIdentity.generateSelfSigned(names: [])
+        try saveStoredIdentity(label: label, identity: identity)
+        XCTAssertEqual(try loadStoredIdentity(label: label)?.fingerprint(), identity.fingerprint())
+        try deleteStoredIdentity(label: label)
+        XCTAssertNil(try loadStoredIdentity(label: label))
+        try deleteStoredIdentity(label: label)
+    }
+
     func testIdentityLabelAloneIsKeptInTheKeychain() async throws {
         let (_, hub) = try openPhoneAndHub(self)
         let label = "test-\(UUID().uuidString.prefix(8))"

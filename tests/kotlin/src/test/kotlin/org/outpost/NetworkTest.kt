@@ -180,6 +180,22 @@ class NetworkTest {
     }
 
     @Test
+    fun storedIdentitiesAreSavedLoadedAndDeletedAndDamageIsAnError() {
+        val keys = dir.resolve("store").toString()
+        assertNull(loadStoredIdentity("hub", keys))
+        val identity = TlsIdentity.generateSelfSigned(listOf())
+        saveStoredIdentity("hub", identity, keys)
+        assertEquals(identity.fingerprint(), loadStoredIdentity("hub", keys)!!.fingerprint())
+        java.io.File(keys, "hub.identity").writeText("damaged")
+        assertFailsWith<OutpostException.KeyStore> { loadStoredIdentity("hub", keys) }
+        deleteStoredIdentity("hub", keys)
+        assertNull(loadStoredIdentity("hub", keys))
+        assertFailsWith<OutpostException.KeyStore> { loadStoredIdentity("../escape", keys) }
+        // A desktop JVM has no platform key store.
+        assertFailsWith<OutpostException.InvalidInput> { loadStoredIdentity("hub") }
+    }
+
+    @Test
     fun storedIdentityKeepsItsFingerprintAndGivenIdentitiesArePresented() = withPhoneAndHub(dir) { phone, hub ->
         val keys = dir.resolve("keys").toString()
         val stored = ListenerConfig(workerOnly(), networkInterface = "127.0.0.1", identityLabel = "hub", keyStoreDirectory = keys)
