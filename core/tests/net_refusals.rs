@@ -285,6 +285,13 @@ async fn raw_session(listener: &Listener) -> RawWs {
     ws
 }
 
+/// A one-shot pull from a plain anonymous listener, which must succeed.
+async fn pull_anonymously(phone: &Database, listener: &Listener) {
+    let r = RemoteConfig::new(listener.urls()[0].clone());
+    let replicator = Replicator::remote(phone.clone(), r, config(Direction::Pull, false)).unwrap();
+    replicator.run().await.unwrap();
+}
+
 /// Waits until the server has closed the connection.
 async fn assert_closed(ws: &mut RawWs) {
     while next_text(ws).await.is_some() {}
@@ -365,12 +372,7 @@ async fn malformed_frames_close_only_that_connection_and_write_nothing() {
     assert_eq!(p.hub.last_sequence().unwrap(), sequence_before, "nothing was written");
 
     // The listener still serves well-behaved peers.
-    let r = RemoteConfig::new(listener.urls()[0].clone());
-    Replicator::remote(p.phone.clone(), r, config(Direction::Pull, false))
-        .unwrap()
-        .run()
-        .await
-        .unwrap();
+    pull_anonymously(&p.phone, &listener).await;
     assert_eq!(count(&p.phone), 6);
     listener.stop().await;
 }
@@ -414,12 +416,7 @@ async fn a_peer_that_stops_reading_is_disconnected() {
         "the stalled connection was closed by the listener"
     );
     drop(ws);
-    let r = RemoteConfig::new(listener.urls()[0].clone());
-    Replicator::remote(p.phone.clone(), r, config(Direction::Pull, false))
-        .unwrap()
-        .run()
-        .await
-        .unwrap();
+    pull_anonymously(&p.phone, &listener).await;
     assert_eq!(count(&p.phone), 46);
     listener.stop().await;
 }
