@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use outpost_core::net::tls::decode_stored_identity;
 use outpost_core::net::{FileKeyStore, KeyStore, TlsIdentity};
 use outpost_core::{Error, InvalidInput, KeyStoreError, Result};
 
@@ -46,13 +47,7 @@ impl KeyStore for SecretStore {
             return Ok(None);
         };
         let secret = zeroize::Zeroizing::new(secret);
-        TlsIdentity::from_bytes(&secret).map(Some).map_err(|reason| {
-            KeyStoreError::Unreadable {
-                label: label.to_owned(),
-                reason,
-            }
-            .into()
-        })
+        decode_stored_identity(label, &secret).map(Some)
     }
 
     fn delete(&self, label: &str) -> Result<()> {

@@ -30,8 +30,7 @@ use outpost_core::net::{
     ClientAuth, Listener, ListenerAuthenticator, ListenerConfig, RemoteConfig, ServerTrust, UserTable,
 };
 use outpost_core::replication::{ActivityLevel, Direction, Replicator, ReplicatorConfig};
-use outpost_core::{Database, DatabaseConfig};
-use workload::{fill, mib, per_second, proc_status_kib, Outcome, BODY_BYTES};
+use workload::{fill, mib, open, per_second, proc_status_kib, Outcome, BODY_BYTES};
 
 const DEFAULT_DOCS: usize = 100_000;
 const TEST_DOCS: usize = 300;
@@ -105,10 +104,6 @@ struct Transfer {
 /// Resets this process's peak RSS to its current RSS (Linux).
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn open(path: &std::path::Path) -> Outcome<Database> {
-    Ok(Database::open(path, DatabaseConfig::default())?)
 }
 
 fn listener_config() -> Outcome<ListenerConfig> {

@@ -151,7 +151,7 @@ pub fn per_second(count: usize, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-9)
 }
 
-fn open(path: &Path) -> Outcome<Database> {
+pub fn open(path: &Path) -> Outcome<Database> {
     Ok(Database::open(path, DatabaseConfig::default())?)
 }
 

@@ -5,6 +5,8 @@
 //! parsed nor re-serialised on the way through; the receiving store
 //! validates it like any other input.
 
+use std::fmt::Write;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -198,9 +200,8 @@ impl WireFetched {
                     out.push(',');
                 }
                 // Revision ids are digits, '-' and hex: nothing to escape.
-                out.push('"');
-                out.push_str(&rev.to_string());
-                out.push('"');
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\"{rev}\"");
             }
             out.push(']');
             if r.deleted {
@@ -210,7 +211,7 @@ impl WireFetched {
             out.push_str(&r.body);
             out.push('}');
         }
-        out.push_str(&format!("],\"consumed\":{consumed}}}"));
+        let _ = write!(out, "],\"consumed\":{consumed}}}");
         out
     }
 }

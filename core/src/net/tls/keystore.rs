@@ -96,6 +96,21 @@ impl StoredIdentity {
     }
 }
 
+/// The identity stored under `label` from its [`TlsIdentity::to_bytes`]
+/// form, for [`KeyStore`] implementations.
+///
+/// # Errors
+/// [`KeyStoreError::Unreadable`] if the bytes are not an identity.
+pub fn decode_stored_identity(label: &str, bytes: &[u8]) -> Result<TlsIdentity> {
+    TlsIdentity::from_bytes(bytes).map_err(|reason| {
+        KeyStoreError::Unreadable {
+            label: label.to_owned(),
+            reason,
+        }
+        .into()
+    })
+}
+
 /// Checks a label: 1-128 characters of `A-Za-z0-9._-`, not starting with `.`.
 pub fn check_label(label: &str) -> Result<()> {
     let ok = !label.is_empty()
@@ -234,13 +249,7 @@ impl KeyStore for FileKeyStore {
             Err(e) => return Err(KeyStoreError::Unavailable(format!("cannot read {}: {e}", path.display())).into()),
         };
         let plain = self.open(label, &stored)?;
-        TlsIdentity::from_bytes(&plain).map(Some).map_err(|reason| {
-            KeyStoreError::Unreadable {
-                label: label.to_owned(),
-                reason,
-            }
-            .into()
-        })
+        decode_stored_identity(label, &plain).map(Some)
     }
 
     fn delete(&self, label: &str) -> Result<()> {

@@ -38,7 +38,7 @@ mod trust;
 
 pub use client_certs::ClientCertificates;
 pub use identity::{fingerprint, TlsIdentity};
-pub use keystore::{check_label, FileKeyStore, KeyStore, StoredIdentity};
+pub use keystore::{check_label, decode_stored_identity, FileKeyStore, KeyStore, StoredIdentity};
 pub use trust::ServerTrust;
 
 pub(crate) use client_certs::server_config;
