@@ -306,6 +306,9 @@ fn serve_refuses_a_damaged_stored_identity_instead_of_replacing_it() {
     std::fs::create_dir(&keys).unwrap();
     let stored = keys.join("camp-hub.identity");
     std::fs::write(&stored, "damaged").unwrap();
+    // Owner-only, as the store writes it (a looser file gets a warning).
+    #[cfg(unix)]
+    std::fs::set_permissions(&stored, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let args = [
         "serve",
         "--db",
