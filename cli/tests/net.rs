@@ -299,6 +299,26 @@ fn serve_binds_an_interface_given_by_name() {
     );
 }
 
+/// `serve` of `hub` on a free loopback port with the identity `camp-hub`
+/// kept in the key store `keys`.
+fn serve_stored_identity<'a>(hub: &'a Path, keys: &'a Path) -> [&'a str; 13] {
+    [
+        "serve",
+        "--db",
+        s(hub),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--user",
+        USER,
+        "--identity",
+        "camp-hub",
+        "--key-dir",
+        s(keys),
+    ]
+}
+
 #[test]
 fn serve_refuses_a_damaged_stored_identity_instead_of_replacing_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -309,22 +329,7 @@ fn serve_refuses_a_damaged_stored_identity_instead_of_replacing_it() {
     // Owner-only, as the store writes it (a looser file gets a warning).
     #[cfg(unix)]
     std::fs::set_permissions(&stored, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let args = [
-        "serve",
-        "--db",
-        s(&hub),
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--user",
-        USER,
-        "--identity",
-        "camp-hub",
-        "--key-dir",
-        s(&keys),
-    ];
-    let line = fails(&args);
+    let line = fails(&serve_stored_identity(&hub, &keys));
     assert!(line.contains("unreadable") && line.contains("camp-hub"), "{line}");
     assert_eq!(std::fs::read_to_string(&stored).unwrap(), "damaged", "left in place");
 }
@@ -402,21 +407,7 @@ fn serve_refuses_an_empty_passphrase_and_a_key_directory_others_may_write() {
     let (hub, keys) = (path(dir.path(), "hub.db"), path(dir.path(), "keys"));
     let serve_args = |passphrase: &str| {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
-            .args([
-                "serve",
-                "--db",
-                s(&hub),
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--user",
-                USER,
-                "--identity",
-                "camp-hub",
-                "--key-dir",
-                s(&keys),
-            ])
+            .args(serve_stored_identity(&hub, &keys))
             .env_remove("RUST_LOG")
             .env("OUTPOST_KEY_PASSPHRASE", passphrase)
             .stdin(std::process::Stdio::null())
