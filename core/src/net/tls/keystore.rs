@@ -349,7 +349,10 @@ fn read_stored(label: &str, path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
     if private_files::tighten(&file).map_err(|e| unavailable("cannot restrict", path, &e))? {
         tracing::warn!(path = %path.display(), "a stored identity was readable by other users; it is now 0600");
     }
-    let mut bytes = Zeroizing::new(Vec::new());
+    // Sized up front so that reading never reallocates and leaves copies of
+    // the key in freed memory.
+    let capacity = usize::try_from(meta.len().min(MAX_IDENTITY_FILE_BYTES + 1)).unwrap_or(0);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
     file.take(MAX_IDENTITY_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| unavailable("cannot read", path, &e))?;
