@@ -202,9 +202,15 @@ pub struct SyncArgs {
     /// backoff) instead of giving up after 3.
     #[arg(long)]
     pub retry: bool,
-    /// The credentials, as NAME:PASSWORD.
+    /// The credentials, as NAME:PASSWORD. Refused with a ws:// URL (no
+    /// TLS) unless --allow-plaintext is given.
     #[arg(long, value_name = "NAME:PASSWORD")]
     pub user: Option<UserArg>,
+    /// Send the --user password to a ws:// peer (started with --no-tls)
+    /// anyway, with a warning: anyone on the network can read it and every
+    /// record, and log in with it.
+    #[arg(long, requires = "user")]
+    pub allow_plaintext: bool,
     /// Trust exactly the peer whose certificate has this fingerprint (the
     /// `fingerprint` printed by `outpost serve`). Without --pin,
     /// --self-signed-only, --ca or --insecure, a wss:// peer must have a

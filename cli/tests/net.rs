@@ -299,17 +299,13 @@ fn serve_binds_an_interface_given_by_name() {
     );
 }
 
-#[test]
-fn serve_refuses_a_damaged_stored_identity_instead_of_replacing_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (hub, keys) = (path(dir.path(), "hub.db"), path(dir.path(), "keys"));
-    std::fs::create_dir(&keys).unwrap();
-    let stored = keys.join("camp-hub.identity");
-    std::fs::write(&stored, "damaged").unwrap();
-    let args = [
+/// `serve` of `hub` on a free loopback port with the identity `camp-hub`
+/// kept in the key store `keys`.
+fn serve_stored_identity<'a>(hub: &'a Path, keys: &'a Path) -> [&'a str; 13] {
+    [
         "serve",
         "--db",
-        s(&hub),
+        s(hub),
         "--bind",
         "127.0.0.1",
         "--port",
@@ -319,9 +315,121 @@ fn serve_refuses_a_damaged_stored_identity_instead_of_replacing_it() {
         "--identity",
         "camp-hub",
         "--key-dir",
-        s(&keys),
-    ];
-    let line = fails(&args);
+        s(keys),
+    ]
+}
+
+#[test]
+fn serve_refuses_a_damaged_stored_identity_instead_of_replacing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, keys) = (path(dir.path(), "hub.db"), path(dir.path(), "keys"));
+    std::fs::create_dir(&keys).unwrap();
+    let stored = keys.join("camp-hub.identity");
+    std::fs::write(&stored, "damaged").unwrap();
+    // Owner-only, as the store writes it (a looser file gets a warning).
+    #[cfg(unix)]
+    std::fs::set_permissions(&stored, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let line = fails(&serve_stored_identity(&hub, &keys));
     assert!(line.contains("unreadable") && line.contains("camp-hub"), "{line}");
     assert_eq!(std::fs::read_to_string(&stored).unwrap(), "damaged", "left in place");
+}
+
+#[test]
+fn a_password_over_ws_is_refused_unless_allowed_and_then_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone) = (path(dir.path(), "hub.db"), path(dir.path(), "phone.db"));
+    fill(&phone, "phone", 3);
+    let served = serve(&hub, &["--user", USER, "--no-tls"]);
+    assert!(served.url.starts_with("ws://"), "{}", served.url);
+    let base = ["sync", "--db", s(&phone), "--url", &served.url, "--user", USER];
+
+    let refused = run(&base, LONG);
+    let line = one_line_failure(&refused);
+    assert_eq!(refused.output.status.code(), Some(2), "{refused:?}");
+    assert!(line.contains("ws://") && line.contains("--allow-plaintext"), "{line}");
+    assert!(!line.contains("correct horse"), "the password is not repeated: {line}");
+    assert_eq!(export(&hub), "", "nothing was sent");
+
+    let allowed = run(&[&base[..], &["--allow-plaintext"]].concat(), LONG);
+    assert!(allowed.output.status.success(), "{allowed:?}");
+    let warning = allowed.stderr.lines().next().unwrap_or_default();
+    assert!(
+        warning.starts_with("outpost: WARNING") && warning.contains("unencrypted"),
+        "{allowed:?}"
+    );
+    assert!(!allowed.stderr.contains("correct horse"), "{allowed:?}");
+    assert_eq!(export(&hub), export(&phone));
+}
+
+#[test]
+fn a_sync_that_succeeds_after_retrying_ends_with_a_truthful_status_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone) = (path(dir.path(), "hub.db"), path(dir.path(), "phone.db"));
+    let port = free_port().to_string();
+    // Nothing to transfer, so no busy phase hides the first attempt's error.
+    let url = format!("wss://127.0.0.1:{port}/hub");
+    let args = [
+        "sync",
+        "--db",
+        s(&phone),
+        "--url",
+        &url,
+        "--user",
+        USER,
+        "--self-signed-only",
+        "--retry",
+    ];
+    let mut sync = Proc::spawn("sync", &args);
+    sync.wait_line(Stream::Out, LONG, |l| l.starts_with("sync: offline"));
+    let served = serve(&hub, &["--user", USER, "--port", &port]);
+    assert_eq!(served.url, url);
+
+    let status = sync.wait_exit(LONG);
+    assert!(status.success(), "{:?}", sync.seen);
+    let out = sync.lines(Stream::Out);
+    let statuses: Vec<&str> = out.iter().copied().filter(|l| completed(l).is_some()).collect();
+    let last = statuses.last().copied().unwrap_or_default();
+    assert!(last.starts_with("sync: stopped"), "{out:#?}");
+    assert!(!last.contains("failed"), "it succeeded: {out:#?}");
+    assert!(
+        out.last().is_some_and(|l| l.contains("0 documents pushed, 0 pulled")),
+        "{out:#?}"
+    );
+    assert!(sync.lines(Stream::Err).is_empty(), "{:?}", sync.seen);
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_refuses_an_empty_passphrase_and_a_key_directory_others_may_write() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, keys) = (path(dir.path(), "hub.db"), path(dir.path(), "keys"));
+    let serve_args = |passphrase: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .args(serve_stored_identity(&hub, &keys))
+            .env_remove("RUST_LOG")
+            .env("OUTPOST_KEY_PASSPHRASE", passphrase)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run outpost");
+        common::Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            output,
+        }
+    };
+
+    let line = one_line_failure(&serve_args(""));
+    assert!(
+        line.contains("OUTPOST_KEY_PASSPHRASE") && line.contains("empty"),
+        "{line}"
+    );
+    assert!(!keys.exists(), "no identity was stored unsealed");
+
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let line = one_line_failure(&serve_args("a real passphrase"));
+    assert!(line.contains(&format!("chmod 700 {}", s(&keys))), "{line}");
+    assert_eq!(std::fs::read_dir(&keys).unwrap().count(), 0, "nothing was written");
 }

@@ -192,6 +192,12 @@ pub enum KeyStoreError {
     /// not initialised).
     #[error("the key store is unavailable: {0}")]
     Unavailable(String),
+    /// The key store's directory or file could be read or replaced by
+    /// another local user (writable by others, owned by someone else, a
+    /// symbolic link); the reason says how to fix it. Nothing was read or
+    /// written.
+    #[error("it is not private: {0}")]
+    NotPrivate(String),
     /// A label is empty, too long or has characters outside `A-Za-z0-9._-`.
     #[error("{0:?} is not a valid identity label (1-128 characters of A-Z a-z 0-9 . _ -)")]
     BadLabel(String),

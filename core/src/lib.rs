@@ -28,6 +28,7 @@ mod body;
 mod error;
 mod listeners;
 pub mod net;
+mod private_files;
 pub mod replication;
 mod revision;
 mod store;

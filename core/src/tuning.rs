@@ -76,3 +76,24 @@ pub const LOGIN_LOCKOUT_BASE: std::time::Duration = std::time::Duration::from_se
 
 /// Longest lockout.
 pub const LOGIN_LOCKOUT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+// ---- Local files: database files and the key store (issue 10, item 9) ----
+
+/// Permissions of the database file (and so of its `-wal`, `-shm` and
+/// journal, which SQLite creates with the main file's mode) and of stored
+/// identities: read and write for the owner only. Records of children must
+/// not be readable by other users of a shared laptop.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// Permissions of a key-store directory Outpost creates: owner only, so no
+/// other user can list, plant or replace identity files.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Largest stored-identity file a [`crate::net::FileKeyStore`] reads. A
+/// real one (certificate, PKCS#8 key, seal) is about 1 KiB; the bound keeps
+/// a planted or damaged file from costing memory.
+pub const MAX_IDENTITY_FILE_BYTES: u64 = 64 * 1024;
+
+/// Random bytes in the name of a key store's temporary file, so that no
+/// one can predict it and plant a file or symbolic link there first.
+pub const TEMP_NAME_RANDOM_BYTES: usize = 16;

@@ -47,7 +47,9 @@ fn file_store_saves_loads_and_deletes_owner_only() {
 #[test]
 fn sealed_store_needs_the_passphrase_and_hides_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let sealed = FileKeyStore::new(dir.path()).with_passphrase("camp north passphrase");
+    let sealed = FileKeyStore::new(dir.path())
+        .with_passphrase("camp north passphrase")
+        .unwrap();
     let id = identity();
     sealed.save("hub", &id).unwrap();
     let raw = std::fs::read(dir.path().join("hub.identity")).unwrap();
@@ -61,7 +63,7 @@ fn sealed_store_needs_the_passphrase_and_hides_the_key() {
     );
     assert_eq!(sealed.load("hub").unwrap().unwrap().fingerprint(), id.fingerprint());
 
-    let wrong = FileKeyStore::new(dir.path()).with_passphrase("guess");
+    let wrong = FileKeyStore::new(dir.path()).with_passphrase("guess").unwrap();
     let err = wrong.load("hub").unwrap_err();
     assert!(
         matches!(err, Error::KeyStore(KeyStoreError::WrongPassphrase { .. })),
@@ -92,7 +94,7 @@ fn damaged_files_are_unreadable_errors_not_new_identities() {
         "{err}"
     );
 
-    let sealed = FileKeyStore::new(dir.path()).with_passphrase("p");
+    let sealed = FileKeyStore::new(dir.path()).with_passphrase("p").unwrap();
     sealed.save("sealed", &identity()).unwrap();
     let path = dir.path().join("sealed.identity");
     let mut bytes = std::fs::read(&path).unwrap();

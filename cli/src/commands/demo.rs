@@ -194,8 +194,11 @@ async fn sync(name: &str, phone: &Database, remote: &RemoteConfig) -> Result<(),
     let replicator = Replicator::remote(phone.clone(), remote.clone(), ReplicatorConfig::default())
         .map_err(|e| CliError::core(&context, e))?;
     let progress = Progress::start(&replicator, &format!("   {name}"), false);
-    replicator.run().await.map_err(|e| CliError::core(&context, e))?;
-    say(&format!("   {name}: done, {}", progress.counts().describe()))
+    let outcome = replicator.run().await;
+    let counts = progress.counts().describe();
+    progress.finish(&replicator, outcome.is_err());
+    outcome.map_err(|e| CliError::core(&context, e))?;
+    say(&format!("   {name}: done, {counts}"))
 }
 
 /// The branches of the conflicted record's revision tree, in words.

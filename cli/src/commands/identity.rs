@@ -5,7 +5,8 @@
 //!
 //! The key store is outpost-core's [`FileKeyStore`]: one file per label,
 //! readable by its owner only, sealed with `OUTPOST_KEY_PASSPHRASE` when
-//! that is set.
+//! that is set. An empty (or blank) passphrase is refused, never taken as
+//! "no passphrase"; so is a key directory other users may write.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,8 +27,10 @@ pub fn from_args(args: &ServeArgs) -> Result<(Option<TlsIdentity>, Option<Stored
         (None, None, Some(label)) => {
             let dir = key_dir(args)?;
             let mut store = FileKeyStore::new(&dir);
-            if let Ok(passphrase) = std::env::var(PASSPHRASE_VAR) {
-                store = store.with_passphrase(passphrase);
+            if let Some(passphrase) = passphrase()? {
+                store = store
+                    .with_passphrase(passphrase)
+                    .map_err(|_| CliError::Usage(format!("{PASSPHRASE_VAR} is set but empty: set it to a real passphrase, or unset it to store identities unsealed")))?;
             }
             tracing::info!(label = %label, dir = %dir.display(), "TLS identity from the key store");
             Ok((None, Some(StoredIdentity::new(Arc::new(store), label.clone()))))
@@ -36,6 +39,18 @@ pub fn from_args(args: &ServeArgs) -> Result<(Option<TlsIdentity>, Option<Stored
         _ => Err(CliError::Usage(
             "give either --identity LABEL, or both --cert FILE and --key FILE".to_owned(),
         )),
+    }
+}
+
+/// The passphrase in [`PASSPHRASE_VAR`], if it is set. A value that is not
+/// UTF-8 is an error, never a reason to store identities unsealed.
+fn passphrase() -> Result<Option<String>, CliError> {
+    match std::env::var(PASSPHRASE_VAR) {
+        Ok(passphrase) => Ok(Some(passphrase)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(CliError::Usage(format!(
+            "{PASSPHRASE_VAR} is not valid UTF-8; use a passphrase of UTF-8 text"
+        ))),
     }
 }
 

@@ -3,6 +3,10 @@
 //! activity, and one per tenth of the known changes while busy), so that
 //! stderr keeps only failures; and the count of documents pushed and
 //! pulled, for the summary line.
+//!
+//! The last line, `stopped`, is printed by [`Progress::finish`] from the
+//! outcome of the run, not from the status: after a retried attempt
+//! succeeds, the status still carries the error of the attempt before it.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +74,7 @@ enum Display {
 
 /// Shows one replicator's status until dropped.
 pub struct Progress {
+    label: String,
     counts: Arc<Counts>,
     display: Arc<Mutex<Display>>,
     _status: ListenerToken,
@@ -95,15 +100,16 @@ impl Progress {
         let display = Arc::new(Mutex::new(display));
         let counts = Arc::new(Counts::default());
         let shown = display.clone();
-        let label = label.to_owned();
+        let shown_label = label.to_owned();
         let counted = counts.clone();
         let status = replicator.add_status_listener(move |s| {
             let mut display = shown.lock().unwrap_or_else(|e| e.into_inner());
-            show(&mut display, &label, s, &counted);
+            show(&mut display, &shown_label, s, &counted);
         });
         let counted = counts.clone();
         let documents = replicator.add_document_listener(move |events| counted.add(events));
         Progress {
+            label: label.to_owned(),
             counts,
             display,
             _status: status,
@@ -114,6 +120,21 @@ impl Progress {
     /// The documents counted so far.
     pub fn counts(&self) -> &Counts {
         &self.counts
+    }
+
+    /// Shows that `replicator` stopped: as lines, `LABEL: stopped DONE/TOTAL
+    /// changes`, with ` (failed)` only if the run `failed`.
+    pub fn finish(self, replicator: &Replicator, failed: bool) {
+        let display = self.display.lock().unwrap_or_else(|e| e.into_inner());
+        if let Display::Lines { .. } = &*display {
+            let label = &self.label;
+            let progress = replicator.status().progress;
+            let outcome = if failed { " (failed)" } else { "" };
+            print_status_line(&format!(
+                "{label}: stopped {}/{} changes{outcome}",
+                progress.completed, progress.total
+            ));
+        }
     }
 }
 
@@ -140,7 +161,6 @@ fn show(display: &mut Display, label: &str, status: &ReplicatorStatus, counts: &
     let progress = status.progress;
     let detail = match (status.activity, &status.error) {
         (ActivityLevel::Offline, Some(e)) => format!(" ({}); retrying", describe(e)),
-        (ActivityLevel::Stopped, Some(_)) => " (failed)".to_owned(),
         (ActivityLevel::Idle, _) => format!(": caught up, {} so far", counts.describe()),
         _ => String::new(),
     };
@@ -153,7 +173,9 @@ fn show(display: &mut Display, label: &str, status: &ReplicatorStatus, counts: &
                 bar.println(format!("{label}: offline{detail}"));
             }
         }
-        Display::Lines { last, printed } => {
+        // Stopped is shown by `Progress::finish`, which knows the outcome.
+        Display::Lines { .. } if status.activity == ActivityLevel::Stopped => {}
+        Display::Lines { last, printed, .. } => {
             let changed = *last != Some(status.activity);
             let step = (progress.total / 10).max(100);
             let moved = status.activity == ActivityLevel::Busy && progress.completed >= *printed + step;
@@ -164,12 +186,17 @@ fn show(display: &mut Display, label: &str, status: &ReplicatorStatus, counts: &
                     progress.completed,
                     progress.total
                 );
-                // A closed stdout only loses the progress lines.
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+                print_status_line(&line);
                 *last = Some(status.activity);
                 *printed = progress.completed;
             }
         }
     }
+}
+
+/// Prints one status line on stdout. A closed stdout only loses the
+/// progress lines.
+fn print_status_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }

@@ -7,6 +7,9 @@
 //! pulled, and the time taken. A permanent failure (login refused, certificate rejected,
 //! read-only peer, ...) or a peer still unreachable after a few attempts is
 //! one line on stderr and exit code 1.
+//!
+//! A `--user` password is never sent over `ws://` (no TLS) unless
+//! `--allow-plaintext` is given, and then with a warning on stderr.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -65,7 +68,7 @@ pub fn run(args: &SyncArgs) -> Result<(), CliError> {
             progress.counts().describe(),
             started.elapsed().as_secs_f64()
         );
-        drop(progress);
+        progress.finish(&replicator, outcome.is_err());
         outcome.map_err(|e| CliError::core(&context, e))?;
         print_line(&summary)
     })
@@ -87,9 +90,34 @@ fn remote_config(args: &SyncArgs) -> Result<RemoteConfig, CliError> {
     let mut remote = RemoteConfig::new(args.url.clone()).with_trust(trust);
     if let Some(user) = &args.user {
         let (name, password) = net::credentials(&user.0)?;
+        check_plaintext_password(&args.url, args.allow_plaintext)?;
         remote = remote.with_auth(ClientAuth::basic(name, password));
     }
     Ok(remote)
+}
+
+/// A password for a `ws://` URL would cross the network readable by anyone
+/// on it: refused, unless `--allow-plaintext` says to send it anyway, and
+/// then warned about on stderr.
+fn check_plaintext_password(url: &str, allowed: bool) -> Result<(), CliError> {
+    let plaintext = url
+        .split_once("://")
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("ws"));
+    if !plaintext {
+        return Ok(());
+    }
+    if !allowed {
+        return Err(CliError::Usage(
+            "refusing to send the --user password over ws:// without TLS, where anyone on the network can \
+             read it and every record; use the peer's wss:// URL, or add --allow-plaintext to send it anyway"
+                .to_owned(),
+        ));
+    }
+    eprintln!(
+        "outpost: WARNING: --allow-plaintext: the password and every record cross the network unencrypted \
+         (ws://); anyone on this network can read them and log in as this user"
+    );
+    Ok(())
 }
 
 /// The certificates (DER) of a PEM file.

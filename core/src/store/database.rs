@@ -12,6 +12,7 @@ use super::notify::Notifier;
 use super::writer::Batch;
 use super::{schema, Collection, DEFAULT_COLLECTION};
 use crate::error::{Error, InvalidInput, Result};
+use crate::private_files;
 use crate::tuning::{BUSY_TIMEOUT_MS, DEFAULT_REVS_LIMIT};
 
 /// How hard a commit works to survive a power cut.
@@ -85,9 +86,18 @@ impl std::fmt::Debug for Database {
 impl Database {
     /// Opens the database file at `path`, creating it if needed.
     ///
+    /// A new file is created with mode 0600 (owner only) before SQLite opens
+    /// it, without following a symbolic link, so its `-wal`, `-shm` and
+    /// journal (which SQLite gives the main file's mode) are 0600 too. An
+    /// existing database of ours, and its `-wal`/`-shm`/journal, readable by
+    /// others (made by an older version) is tightened to 0600; another
+    /// user's file, or one that is not an SQLite database, is left as it is.
+    ///
     /// # Errors
-    /// [`InvalidInput::BadConfig`] for a `revs_limit` of 0 or a missing
-    /// directory; [`Error::SchemaTooNew`] for a file from a newer Outpost;
+    /// [`InvalidInput::BadConfig`] for a `revs_limit` of 0, a missing
+    /// directory, or a symbolic link at `path` or at one of its companion
+    /// files (never followed: another local user could have planted it);
+    /// [`Error::SchemaTooNew`] for a file from a newer Outpost;
     /// [`Error::Storage`] if SQLite cannot open the file.
     pub fn open(path: impl AsRef<Path>, config: DatabaseConfig) -> Result<Database> {
         let path = path.as_ref();
@@ -101,7 +111,11 @@ impl Database {
         if !dir.is_dir() {
             return Err(InvalidInput::BadConfig(format!("the directory {} does not exist", dir.display())).into());
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        private_files::prepare_database_file(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let mut conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;

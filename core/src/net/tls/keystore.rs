@@ -6,7 +6,7 @@
 //! Keychain) through the same trait.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,7 +14,9 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_L
 use zeroize::Zeroizing;
 
 use super::identity::TlsIdentity;
-use crate::error::{KeyStoreError, Result};
+use crate::error::{InvalidInput, KeyStoreError, Result};
+use crate::private_files;
+use crate::tuning::{MAX_IDENTITY_FILE_BYTES, TEMP_NAME_RANDOM_BYTES};
 
 /// Saves, loads and deletes TLS identities by label.
 ///
@@ -130,11 +132,20 @@ pub fn check_label(label: &str) -> Result<()> {
 ///
 /// For desktops and hubs; on phones use the platform key store.
 ///
+/// Every save writes a temporary file with an unpredictable name, created
+/// with `O_EXCL | O_NOFOLLOW` and mode 0600, then fsyncs and renames it, so
+/// a file or symbolic link planted in the directory is never written
+/// through. A directory this store creates gets mode 0700; an existing one
+/// that another user owns or that the group or others may write is refused
+/// ([`KeyStoreError::NotPrivate`], saying how to fix it), as is a symbolic
+/// link where an identity should be. A stored identity of ours readable by
+/// others (from an older version) is tightened to 0600 when loaded.
+///
 /// # Examples
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
 /// use outpost_core::net::{FileKeyStore, KeyStore, TlsIdentity};
-/// let store = FileKeyStore::new(dir.path()).with_passphrase("long camp passphrase");
+/// let store = FileKeyStore::new(dir.path()).with_passphrase("long camp passphrase").unwrap();
 /// let identity = TlsIdentity::generate_self_signed(&[]).unwrap();
 /// store.save("hub", &identity).unwrap();
 /// assert_eq!(store.load("hub").unwrap().unwrap().fingerprint(), identity.fingerprint());
@@ -168,14 +179,40 @@ impl FileKeyStore {
     }
 
     /// Seals identities with `passphrase` (and opens only sealed ones).
-    pub fn with_passphrase(mut self, passphrase: impl Into<String>) -> Self {
-        self.passphrase = Some(Zeroizing::new(passphrase.into()));
-        self
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadConfig`] for an empty (or all-blank) passphrase,
+    /// which would seal with no secret at all: leave the store unsealed
+    /// instead, or give a real passphrase.
+    pub fn with_passphrase(mut self, passphrase: impl Into<String>) -> Result<Self> {
+        let passphrase = Zeroizing::new(passphrase.into());
+        if passphrase.trim().is_empty() {
+            return Err(InvalidInput::BadConfig(
+                "the key store passphrase is empty; give a real passphrase, or none to store identities unsealed"
+                    .into(),
+            )
+            .into());
+        }
+        self.passphrase = Some(passphrase);
+        Ok(self)
     }
 
     fn path(&self, label: &str) -> Result<PathBuf> {
         check_label(label)?;
         Ok(self.dir.join(format!("{label}.identity")))
+    }
+
+    /// Checks that the directory, if it exists, is ours and not writable by
+    /// others; returns whether it exists.
+    fn check_dir(&self) -> Result<bool> {
+        match fs::metadata(&self.dir) {
+            Ok(meta) => match private_files::unsafe_dir_reason(&self.dir, &meta) {
+                Some(reason) => Err(KeyStoreError::NotPrivate(reason).into()),
+                None => Ok(true),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(unavailable("cannot read", &self.dir, &e)),
+        }
     }
 
     fn seal(&self, plain: &[u8], passphrase: &str) -> Result<Vec<u8>> {
@@ -237,16 +274,20 @@ impl KeyStore for FileKeyStore {
             None => [PLAIN_HEADER.as_bytes(), &plain[..]].concat(),
         };
         let contents = Zeroizing::new(contents);
-        write_private(&self.dir, &path, &contents)
-            .map_err(|e| KeyStoreError::Unavailable(format!("cannot write {}: {e}", path.display())).into())
+        if !self.check_dir()? {
+            private_files::create_dir(&self.dir).map_err(|e| unavailable("cannot create", &self.dir, &e))?;
+            self.check_dir()?;
+        }
+        write_atomically(&self.dir, label, &path, &contents)
     }
 
     fn load(&self, label: &str) -> Result<Option<TlsIdentity>> {
         let path = self.path(label)?;
-        let stored = match fs::read(&path) {
-            Ok(bytes) => Zeroizing::new(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(KeyStoreError::Unavailable(format!("cannot read {}: {e}", path.display())).into()),
+        if !self.check_dir()? {
+            return Ok(None);
+        }
+        let Some(stored) = read_stored(label, &path)? else {
+            return Ok(None);
         };
         let plain = self.open(label, &stored)?;
         decode_stored_identity(label, &plain).map(Some)
@@ -281,21 +322,69 @@ fn sealing_key(passphrase: &str, salt: &[u8]) -> Result<LessSafeKey> {
     Ok(LessSafeKey::new(unbound))
 }
 
-/// Writes `contents` to `path` atomically, readable by the owner only.
-fn write_private(dir: &Path, path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)?;
-    let temp = path.with_extension("identity.tmp");
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temp)?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&temp, path)
+/// The stored bytes at `path`, `None` if there is no file. A symbolic
+/// link or another user's file is refused; a file of ours readable by
+/// others is tightened to 0600.
+fn read_stored(label: &str, path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let file = match private_files::open_no_follow(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if private_files::is_symlink_refusal(&e) => {
+            return Err(KeyStoreError::NotPrivate(format!(
+                "{} is a symbolic link; remove it (stored identities are never read through links)",
+                path.display()
+            ))
+            .into())
+        }
+        Err(e) => return Err(unavailable("cannot read", path, &e)),
+    };
+    let meta = file.metadata().map_err(|e| unavailable("cannot read", path, &e))?;
+    if !meta.is_file() || !private_files::owned_by_us(&meta) {
+        return Err(KeyStoreError::NotPrivate(format!(
+            "{} is not a regular file of this user; remove it",
+            path.display()
+        ))
+        .into());
+    }
+    if private_files::tighten(&file).map_err(|e| unavailable("cannot restrict", path, &e))? {
+        tracing::warn!(path = %path.display(), "a stored identity was readable by other users; it is now 0600");
+    }
+    // Sized up front so that reading never reallocates and leaves copies of
+    // the key in freed memory.
+    let capacity = usize::try_from(meta.len().min(MAX_IDENTITY_FILE_BYTES + 1)).unwrap_or(0);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
+    file.take(MAX_IDENTITY_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| unavailable("cannot read", path, &e))?;
+    if bytes.len() as u64 > MAX_IDENTITY_FILE_BYTES {
+        return Err(KeyStoreError::Unreadable {
+            label: label.to_owned(),
+            reason: format!("larger than {MAX_IDENTITY_FILE_BYTES} bytes"),
+        }
+        .into());
+    }
+    Ok(Some(bytes))
+}
+
+fn unavailable(what: &str, path: &Path, e: &std::io::Error) -> crate::error::Error {
+    KeyStoreError::Unavailable(format!("{what} {}: {e}", path.display())).into()
+}
+
+/// Writes `contents` to `path` (in `dir`) atomically, readable by the owner
+/// only: a new temporary file with a random name (`O_EXCL | O_NOFOLLOW`,
+/// mode 0600), fsynced, then renamed over `path`. The temporary file is
+/// removed if anything fails.
+fn write_atomically(dir: &Path, label: &str, path: &Path, contents: &[u8]) -> Result<()> {
+    let random: [u8; TEMP_NAME_RANDOM_BYTES] = random_bytes()?;
+    let temp = dir.join(format!(".{label}.{}.tmp", hex::encode(random)));
+    let mut file = private_files::create_new(&temp).map_err(|e| unavailable("cannot create", &temp, &e))?;
+    let written = file.write_all(contents).and_then(|()| file.sync_all()).and_then(|()| {
+        drop(file);
+        fs::rename(&temp, path)
+    });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(unavailable("cannot write", path, &e));
+    }
+    private_files::sync_dir(dir).map_err(|e| unavailable("cannot flush", dir, &e))
 }
