@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::handshake::PROTOCOL_VERSION;
 use crate::error::{Error, ReplicationError};
+use crate::tuning::MAX_WIRE_ERROR_MESSAGE_BYTES;
 
 /// An error as sent in a reply's `err`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -36,6 +37,9 @@ pub const INVALID_INPUT: &str = "invalid_input";
 pub const UNAVAILABLE: &str = "unavailable";
 /// The listener failed to do it, e.g. a storage error (transient).
 pub const INTERNAL: &str = "internal";
+/// A per-peer quota of the listener is used up, e.g. its checkpoints
+/// (permanent for that request; the connection goes on).
+pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
 
 impl WireError {
     fn new(code: &str, message: impl Into<String>) -> Self {
@@ -74,12 +78,26 @@ pub fn error_to_wire(e: &Error) -> WireError {
         }
         Error::Replication(ReplicationError::Unauthorized(_)) => UNAUTHORIZED,
         Error::Replication(ReplicationError::PeerMisbehaved(_)) => BAD_REQUEST,
+        Error::Replication(ReplicationError::Refused { code, message }) => {
+            return WireError::new(code, cut_to(message, MAX_WIRE_ERROR_MESSAGE_BYTES))
+        }
         Error::Closed | Error::Replication(_) | Error::Network(_) => UNAVAILABLE,
         e if e.is_transient() => UNAVAILABLE,
         _ => INTERNAL,
     };
     // Storage errors say what failed, not the data; no secret reaches here.
-    WireError::new(code, e.to_string())
+    // Messages may echo a peer's strings: cut, so an error reply stays small.
+    WireError::new(code, cut_to(&e.to_string(), MAX_WIRE_ERROR_MESSAGE_BYTES))
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a
+/// character boundary.
+pub(crate) fn cut_to(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The error a peer's [`WireError`] means on this side.
