@@ -106,6 +106,13 @@ pub const MAX_FETCH_HISTORY: usize = 1000;
 /// again for the rest.
 pub const FETCH_REPLY_METADATA_BYTES: usize = 2 * 1024 * 1024;
 
+/// Most revisions one `insert` request may carry; more is refused as
+/// `limit_exceeded` before any is stored. A replicator sends one fetched
+/// batch per insert: far fewer (a fetch reply holds at most
+/// [`FETCH_REPLY_METADATA_BYTES`] of ids and histories). Bounds the insert
+/// reply, one result per revision.
+pub const MAX_INSERT_REVISIONS: usize = 10_000;
+
 /// Longest error message sent in a reply; longer ones (which may echo a
 /// peer's own strings) are cut, so an error reply has a known size.
 pub const MAX_WIRE_ERROR_MESSAGE_BYTES: usize = 512;

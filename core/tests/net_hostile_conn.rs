@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::net::{config, listener_config, TestCa};
 use common::open;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use outpost_core::net::{
     ClientAuth, ConnectionStatus, Listener, ListenerAuthenticator, RemoteConfig, RemoteEndpoint, ServerTrust, UserTable,
 };
@@ -21,7 +21,7 @@ use outpost_core::replication::checkpoint::Checkpointer;
 use outpost_core::replication::{CollectionConfig, Direction, Endpoint, LocalEndpoint, Replicator};
 use outpost_core::tuning::{
     CONNECTION_BUFFER_BYTES, LISTENER_BUFFER_BYTES, MAX_CHECKPOINTS_PER_PEER, MAX_CHECKPOINTS_PER_PEER_READ_ONLY,
-    MAX_CHECKPOINT_BYTES,
+    MAX_CHECKPOINT_BYTES, MAX_INSERT_REVISIONS,
 };
 use outpost_core::{Database, Error, ReplicationError};
 use tokio_tungstenite::tungstenite::Message;
@@ -69,26 +69,48 @@ async fn plain_listener(db: &Database, write_timeout: Duration) -> Listener {
 
 type RawWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-/// A raw peer that says hello, asks [`FLOOD_FETCHES`] times for the large
-/// document and never reads anything. Returned to keep its socket open.
-async fn flood(listener: &Listener, hub: &Hub) -> RawWs {
+/// A raw peer that has sent hello and then `frames`, without reading.
+async fn raw_peer(listener: &Listener, frames: impl IntoIterator<Item = String>) -> RawWs {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", listener.port()))
         .await
         .unwrap();
     let (mut ws, _) = tokio_tungstenite::client_async(listener.urls()[0].as_str(), tcp)
         .await
         .unwrap();
-    let mut frames = vec![r#"{"id":0,"req":{"hello":{"protocol":1,"min_protocol":1,"uuid":"flood"}}}"#.to_owned()];
-    frames.extend((1..=FLOOD_FETCHES).map(|id| {
+    let hello = r#"{"id":0,"req":{"hello":{"protocol":1,"min_protocol":1,"uuid":"raw"}}}"#.to_owned();
+    for frame in std::iter::once(hello).chain(frames) {
+        ws.send(Message::text(frame)).await.unwrap();
+    }
+    ws
+}
+
+/// The next reply `ws` reads, as text.
+async fn next_reply(ws: &mut RawWs) -> String {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("a reply in time")
+            .expect("the connection is open")
+            .unwrap();
+        if let Message::Text(text) = message {
+            return text.to_string();
+        }
+    }
+}
+
+/// A raw peer that asks [`FLOOD_FETCHES`] times for the large document and
+/// never reads anything. Returned to keep its socket open.
+async fn flood(listener: &Listener, hub: &Hub) -> RawWs {
+    raw_peer(
+        listener,
+        (1..=FLOOD_FETCHES).map(|id| {
         format!(
             r#"{{"id":{id},"req":{{"fetch":{{"collection":"_default","wanted":[["big","{}"]],"max_history":10,"max_bytes":1}}}}}}"#,
             hub.big_rev
         )
-    }));
-    for frame in frames {
-        ws.send(Message::text(frame)).await.unwrap();
-    }
-    ws
+        }),
+    )
+    .await
 }
 
 /// Waits (up to 60 s) until the listener has no connection left.
@@ -181,6 +203,29 @@ async fn many_peers_that_never_read_stay_within_the_listener_budget() {
     drop(stalled);
     // The listener serves again once they are gone.
     pull_everything(&hub, &listener, "phone.db").await;
+    assert_nothing_lost(&hub);
+    listener.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_past_the_revision_limit_is_refused_and_the_connection_goes_on() {
+    let hub = hub();
+    let listener = plain_listener(&hub.db, Duration::from_secs(30)).await;
+    let revision = r#"{"id":"x","history":["1-aa"],"body":{}}"#;
+    let revisions = vec![revision; MAX_INSERT_REVISIONS + 1].join(",");
+    let insert = format!(r#"{{"id":1,"req":{{"insert":{{"collection":"_default","revisions":[{revisions}]}}}}}}"#);
+    let count = r#"{"id":2,"req":{"count_changes":{"collection":"_default","since":0}}}"#.to_owned();
+    let mut ws = raw_peer(&listener, [insert, count]).await;
+    let replies = [
+        next_reply(&mut ws).await,
+        next_reply(&mut ws).await,
+        next_reply(&mut ws).await,
+    ];
+    assert!(replies[0].contains(r#""re":0,"ok""#), "{}", replies[0]);
+    let refusal = replies.iter().find(|r| r.contains(r#""re":1,"#)).unwrap();
+    assert!(refusal.contains(r#""code":"limit_exceeded""#), "{refusal}");
+    let counted = replies.iter().find(|r| r.contains(r#""re":2,"#)).unwrap();
+    assert!(counted.contains(r#""ok":6"#), "{counted}");
     assert_nothing_lost(&hub);
     listener.stop().await;
 }

@@ -9,13 +9,13 @@
 //! listener's own replicators (`checkpoint-…`). Each peer may store a
 //! limited number of ids, listed in the local document
 //! `peer-checkpoints-<scope key>`; a new id past the limit is refused with
-//! [`LIMIT_EXCEEDED`], an existing one can always be saved again.
+//! `limit_exceeded`, an existing one can always be saved again.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::protocol::LIMIT_EXCEEDED;
-use crate::error::{Error, InvalidInput, ReplicationError, Result};
+use super::protocol::limit_exceeded;
+use crate::error::{Error, InvalidInput, Result};
 use crate::replication::{Endpoint, LocalEndpoint};
 use crate::tuning::{MAX_CHECKPOINTS_PER_PEER, MAX_CHECKPOINTS_PER_PEER_READ_ONLY, MAX_CHECKPOINT_BYTES};
 
@@ -72,7 +72,7 @@ impl PeerCheckpoints {
     /// # Errors
     /// [`InvalidInput::BadId`] for an id that is not `checkpoint-…`,
     /// [`InvalidInput::BodyTooLarge`] past [`MAX_CHECKPOINT_BYTES`], and
-    /// [`ReplicationError::Refused`] with [`LIMIT_EXCEEDED`] for a new id
+    /// [`crate::ReplicationError::Refused`] with `limit_exceeded` for a new id
     /// past the peer's quota.
     pub(crate) async fn put(&self, store: &LocalEndpoint, collection: &str, id: &str, body: &str) -> Result<()> {
         let stored = self.stored_id(id)?;
@@ -89,14 +89,10 @@ impl PeerCheckpoints {
         };
         if !index.ids.contains(&stored) {
             if index.ids.len() >= self.max_ids {
-                return Err(ReplicationError::Refused {
-                    code: LIMIT_EXCEEDED.into(),
-                    message: format!(
-                        "this peer already keeps {} checkpoints here, the most allowed; reuse one",
-                        self.max_ids
-                    ),
-                }
-                .into());
+                return Err(limit_exceeded(format!(
+                    "this peer already keeps {} checkpoints here, the most allowed; reuse one",
+                    self.max_ids
+                )));
             }
             index.ids.push(stored.clone());
             let text = serde_json::to_string(&index).map_err(|e| Error::Corrupt(e.to_string()))?;

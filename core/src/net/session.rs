@@ -13,13 +13,13 @@ use super::budget::ByteBudget;
 use super::connection::RequestHandler;
 use super::peer_checkpoints::PeerCheckpoints;
 use super::protocol::{
-    error_to_wire, FetchLimits, Request, WireChanges, WireDocRevs, WireError, WireFetched, WireInsertResult,
-    WireRevision,
+    error_to_wire, limit_exceeded, FetchLimits, Request, WireChanges, WireDocRevs, WireError, WireFetched,
+    WireInsertResult, WireRevision,
 };
 use crate::error::{Error, ReplicationError, Result};
 use crate::replication::{Endpoint, LocalEndpoint};
 use crate::revision::RevId;
-use crate::tuning::CHANGES_BATCH_SIZE;
+use crate::tuning::{CHANGES_BATCH_SIZE, MAX_INSERT_REVISIONS};
 
 /// Counts of a listener's connections, and the memory budget they share.
 #[derive(Debug, Default)]
@@ -127,6 +127,12 @@ impl Session {
             }
             Request::Insert { collection, revisions } => {
                 self.check_writable(&collection)?;
+                if revisions.len() > MAX_INSERT_REVISIONS {
+                    let n = revisions.len();
+                    return Err(limit_exceeded(format!(
+                        "{n} revisions in one insert; the most is {MAX_INSERT_REVISIONS}"
+                    )));
+                }
                 let revisions = revisions
                     .into_iter()
                     .map(WireRevision::into_revision)

@@ -67,6 +67,16 @@ impl WireError {
     }
 }
 
+/// The error for a request past a per-peer limit of this listener: sent
+/// as [`LIMIT_EXCEEDED`], for that request only.
+pub(crate) fn limit_exceeded(message: String) -> Error {
+    ReplicationError::Refused {
+        code: LIMIT_EXCEEDED.into(),
+        message,
+    }
+    .into()
+}
+
 /// The wire form of an error raised while serving a request.
 pub fn error_to_wire(e: &Error) -> WireError {
     let code = match e {
@@ -79,15 +89,24 @@ pub fn error_to_wire(e: &Error) -> WireError {
         Error::Replication(ReplicationError::Unauthorized(_)) => UNAUTHORIZED,
         Error::Replication(ReplicationError::PeerMisbehaved(_)) => BAD_REQUEST,
         Error::Replication(ReplicationError::Refused { code, message }) => {
-            return WireError::new(code, cut_to(message, MAX_WIRE_ERROR_MESSAGE_BYTES))
+            return WireError::new(code, wire_message(message))
         }
         Error::Closed | Error::Replication(_) | Error::Network(_) => UNAVAILABLE,
         e if e.is_transient() => UNAVAILABLE,
         _ => INTERNAL,
     };
     // Storage errors say what failed, not the data; no secret reaches here.
-    // Messages may echo a peer's strings: cut, so an error reply stays small.
-    WireError::new(code, cut_to(&e.to_string(), MAX_WIRE_ERROR_MESSAGE_BYTES))
+    WireError::new(code, wire_message(&e.to_string()))
+}
+
+/// An error message as sent: it may echo a peer's strings, so it is cut to
+/// [`MAX_WIRE_ERROR_MESSAGE_BYTES`] and its control characters blanked,
+/// which keeps an error reply small and a log line one line.
+fn wire_message(message: &str) -> String {
+    cut_to(message, MAX_WIRE_ERROR_MESSAGE_BYTES)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a

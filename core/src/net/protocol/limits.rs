@@ -4,15 +4,17 @@
 //! it serves the request (see docs/PROTOCOL.md, "Limits").
 //!
 //! The bounds follow from the other limits: ids and revision ids have a
-//! longest form, error messages are cut to
-//! [`MAX_WIRE_ERROR_MESSAGE_BYTES`], a fetch serves only as many revisions
-//! as [`FetchLimits`] allows, and strings a peer sent are echoed escaped
-//! (at most six bytes per byte, `\u00XX`).
+//! longest form, error messages are cut to [`MAX_WIRE_ERROR_MESSAGE_BYTES`]
+//! without control characters, a fetch serves only as many revisions as
+//! [`FetchLimits`] allows, an insert carries at most
+//! [`MAX_INSERT_REVISIONS`], and what a reply echoes of the request (ids,
+//! revision ids) is never longer than it was in the request's own JSON,
+//! which escapes the same characters.
 
 use super::message::Request;
 use crate::tuning::{
     CHANGES_BATCH_SIZE, FETCH_BATCH_BYTES, FETCH_REPLY_METADATA_BYTES, MAX_BODY_BYTES, MAX_CHECKPOINT_BYTES,
-    MAX_DOC_ID_BYTES, MAX_FETCH_HISTORY, MAX_REV_HASH_CHARS, MAX_WIRE_ERROR_MESSAGE_BYTES,
+    MAX_DOC_ID_BYTES, MAX_FETCH_HISTORY, MAX_INSERT_REVISIONS, MAX_REV_HASH_CHARS, MAX_WIRE_ERROR_MESSAGE_BYTES,
 };
 
 /// Longest JSON form of a revision id in a list: a 20-digit generation,
@@ -26,18 +28,14 @@ const STORED_ID_JSON_BYTES: usize = 2 * MAX_DOC_ID_BYTES + 2;
 /// Field names, numbers and punctuation around one entry of a reply.
 const ENTRY_FRAMING_BYTES: usize = 64;
 
-/// Longest error reply: the code, the cut message escaped, and framing.
-const ERROR_REPLY_BYTES: usize = 6 * MAX_WIRE_ERROR_MESSAGE_BYTES + 128;
+/// Longest error reply: the code, the cut message (no control characters,
+/// so at most `"` and `\` double when escaped), and framing.
+const ERROR_REPLY_BYTES: usize = 2 * MAX_WIRE_ERROR_MESSAGE_BYTES + 128;
 
 /// Leaves assumed per change when sizing a `changes` reply. Leaves per
 /// document are not bounded here; a reply that comes out larger than its
 /// reservation re-reserves its real size before it is queued.
 const ASSUMED_LEAVES_PER_CHANGE: usize = 4;
-
-/// Most bytes a peer's string takes once echoed back as JSON.
-fn echoed(text: &str) -> usize {
-    6 * text.len() + 2
-}
 
 /// What one `fetch` request is served with: its parameters clamped to the
 /// listener's limits, and how many of the wanted revisions fit one reply.
@@ -85,9 +83,10 @@ impl FetchLimits {
     }
 }
 
-/// Most bytes the reply to `request` can take (for `changes`, an estimate:
-/// see [`ASSUMED_LEAVES_PER_CHANGE`]).
-pub fn reply_bytes(request: &Request) -> usize {
+/// Most bytes the reply to `request`, which arrived as `frame_bytes` of
+/// JSON, can take (for `changes`, an estimate: see
+/// [`ASSUMED_LEAVES_PER_CHANGE`]).
+pub fn reply_bytes(request: &Request, frame_bytes: usize) -> usize {
     let ok = match request {
         Request::Hello(_) | Request::CountChanges { .. } | Request::WaitChanges { .. } => ENTRY_FRAMING_BYTES,
         Request::PutCheckpoint { .. } => ENTRY_FRAMING_BYTES,
@@ -97,22 +96,21 @@ pub fn reply_bytes(request: &Request) -> usize {
                 STORED_ID_JSON_BYTES + ENTRY_FRAMING_BYTES + (1 + ASSUMED_LEAVES_PER_CHANGE) * REV_ID_JSON_BYTES;
             (*limit).clamp(1, CHANGES_BATCH_SIZE) * per_change + ENTRY_FRAMING_BYTES
         }
-        Request::RevsDiff { revs, .. } => revs
-            .iter()
-            .map(|d| echoed(&d.id) + ENTRY_FRAMING_BYTES + d.revs.len() * REV_ID_JSON_BYTES)
-            .sum::<usize>()
-            .saturating_add(ENTRY_FRAMING_BYTES),
+        // The missing ids and revisions, echoed: no more than the request.
+        Request::RevsDiff { .. } => frame_bytes.saturating_add(ENTRY_FRAMING_BYTES),
         Request::Fetch {
             wanted,
             max_history,
             max_bytes,
             ..
         } => FetchLimits::new(wanted.len(), *max_history, *max_bytes).reply_bytes(),
+        // Each revision's id echoed, with a result or an error (the session
+        // refuses more revisions than the limit before serving any).
         Request::Insert { revisions, .. } => revisions
-            .iter()
-            .map(|r| echoed(&r.id) + ENTRY_FRAMING_BYTES + ERROR_REPLY_BYTES)
-            .sum::<usize>()
-            .saturating_add(ENTRY_FRAMING_BYTES),
+            .len()
+            .min(MAX_INSERT_REVISIONS)
+            .saturating_mul(ENTRY_FRAMING_BYTES + ERROR_REPLY_BYTES)
+            .saturating_add(frame_bytes),
     };
     ok.max(ERROR_REPLY_BYTES)
 }
@@ -120,7 +118,7 @@ pub fn reply_bytes(request: &Request) -> usize {
 /// Most bytes serving a request that arrived as `frame_bytes` may hold:
 /// the request while it is served, and its reply until it is written.
 pub fn serving_bytes(request: &Request, frame_bytes: usize) -> usize {
-    frame_bytes.saturating_add(reply_bytes(request))
+    frame_bytes.saturating_add(reply_bytes(request, frame_bytes))
 }
 
 #[cfg(test)]
@@ -139,7 +137,7 @@ mod tests {
     #[test]
     fn small_requests_reserve_room_for_an_error() {
         let request = Request::WaitChanges { since: 0 };
-        assert!(reply_bytes(&request) >= ERROR_REPLY_BYTES);
-        assert_eq!(serving_bytes(&request, 10), 10 + reply_bytes(&request));
+        assert!(reply_bytes(&request, 10) >= ERROR_REPLY_BYTES);
+        assert_eq!(serving_bytes(&request, 10), 10 + reply_bytes(&request, 10));
     }
 }
