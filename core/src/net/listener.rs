@@ -450,10 +450,12 @@ async fn handshake(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) -> 
     if !hello(shared, &mut ws).await? {
         return Ok(None);
     }
-    let user = match shared.config.authenticator.wants_password() {
-        true => parse_basic_header(request.authorization.as_deref().unwrap_or_default()).map(|(user, _)| user),
-        false => None,
-    };
+    let user = request
+        .authorization
+        .as_deref()
+        .filter(|_| shared.config.authenticator.wants_password())
+        .and_then(parse_basic_header)
+        .map(|(user, _)| user);
     let peer_scope = Session::peer_scope(user.as_deref(), client_certificate.as_deref());
     let session = Session {
         endpoint: LocalEndpoint::new(shared.db.clone()),
