@@ -356,7 +356,7 @@ async fn a_read_only_listener_keeps_few_checkpoints_and_a_pull_still_resumes() {
     assert_quota(&alice, MAX_CHECKPOINTS_PER_PEER_READ_ONLY, 1).await;
     let oversize = format!(r#"{{"pad":"{}"}}"#, "x".repeat(MAX_CHECKPOINT_BYTES));
     assert_eq!(
-        put(&alice, &format!("checkpoint-{}", 0), &oversize).await,
+        put(&alice, "checkpoint-0", &oversize).await,
         Err("invalid_input".to_owned())
     );
     listener.stop().await;
