@@ -97,3 +97,59 @@ pub const MAX_IDENTITY_FILE_BYTES: u64 = 64 * 1024;
 /// Random bytes in the name of a key store's temporary file, so that no
 /// one can predict it and plant a file or symbolic link there first.
 pub const TEMP_NAME_RANDOM_BYTES: usize = 16;
+
+// ---- Connection memory and peer checkpoints (hostile peers, issue 10) ----
+
+/// Bytes one connection may hold for requests being served, their replies
+/// and this side's requests, from the moment a request is taken up until
+/// its reply (or request) is written to the socket. A peer that stops
+/// reading fills this and then stops being served: the connection stops
+/// reading its requests and TCP pushes back. Room for two fetches in
+/// service at once (see [`FETCH_REPLY_METADATA_BYTES`]: a fetch reserves
+/// about 14 MiB before it runs).
+pub const CONNECTION_BUFFER_BYTES: usize = 32 * 1024 * 1024;
+
+/// Bytes all the connections of one listener may hold together, counted as
+/// for [`CONNECTION_BUFFER_BYTES`], so that many peers that stop reading
+/// cannot add up: four such peers fill it, after which every connection
+/// waits for bytes until the write timeout closes them. Sized for a camp hub
+/// on a laptop or a phone serving a few peers.
+pub const LISTENER_BUFFER_BYTES: usize = 128 * 1024 * 1024;
+
+/// Most history entries a peer may ask for per fetched revision.
+pub const MAX_FETCH_HISTORY: usize = 1000;
+
+/// Bytes of ids, histories and framing (not bodies) one fetch reply may
+/// carry: a fetch serves only as many of the wanted revisions as fit this
+/// at their worst case (the longest ids and full histories), so that
+/// a reply's size is known before it is built. With the default history of
+/// 100 entries that is about 200 revisions per reply; the replicator asks
+/// again for the rest.
+pub const FETCH_REPLY_METADATA_BYTES: usize = 2 * 1024 * 1024;
+
+/// Most revisions one `insert` request may carry; more is refused as
+/// `limit_exceeded` before any is stored. A replicator sends one fetched
+/// batch per insert: far fewer (a fetch reply holds at most
+/// [`FETCH_REPLY_METADATA_BYTES`] of ids and histories). Bounds the insert
+/// reply, one result per revision.
+pub const MAX_INSERT_REVISIONS: usize = 10_000;
+
+/// Longest error message sent in a reply; longer ones (which may echo a
+/// peer's own strings) are cut, so an error reply has a known size.
+pub const MAX_WIRE_ERROR_MESSAGE_BYTES: usize = 512;
+
+/// Largest checkpoint body a peer may store, in bytes. A replicator's
+/// checkpoint is about 80 bytes (`{"version":1,"session":UUID,"sequence":N}`);
+/// this leaves room for later versions and nothing else.
+pub const MAX_CHECKPOINT_BYTES: usize = 1024;
+
+/// Checkpoint ids one authenticated peer (one user name, client
+/// certificate, or all anonymous peers together) may store on a listener
+/// that accepts pushes. A replicator uses one per collection and direction,
+/// per device, so a login shared by a whole camp's devices fits; at most
+/// 256 KiB per peer.
+pub const MAX_CHECKPOINTS_PER_PEER: usize = 256;
+
+/// Checkpoint ids one peer may store on a read-only listener: only pull
+/// replications save there (one per collection, per device), so fewer.
+pub const MAX_CHECKPOINTS_PER_PEER_READ_ONLY: usize = 64;

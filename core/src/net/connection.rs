@@ -8,6 +8,14 @@
 //! written, and a frame that cannot be written within the write timeout
 //! means the peer stopped reading: the connection is closed.
 //!
+//! Memory, in bytes: before a peer's request is served, the connection
+//! reserves from its [`Budgets`] the most that serving it can hold (the
+//! request and its largest reply, [`serving_bytes`]), trims that to the
+//! reply's real size once built, and gives it back once the reply is
+//! written. This side's requests reserve their size before they are
+//! queued. A reservation that does not fit waits, and with it the reading
+//! of further requests: a peer that does not read stops being served.
+//!
 //! Whatever ends the connection (the peer, a protocol error, a timeout,
 //! [`Connection::close`]) fails every pending request with the same error.
 
@@ -29,10 +37,14 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use super::protocol::{decode_frame, encode_reply, encode_request, error_from_wire, Frame, Request, WireError};
+use super::budget::{Budgets, ByteBudget, Reservation};
+use super::protocol::{
+    cut_to, decode_frame, encode_reply, encode_request, error_from_wire, serving_bytes, Frame, Request, WireError,
+};
 use crate::error::{Error, ReplicationError, Result};
 use crate::tuning::{
-    MAX_CONCURRENT_REQUESTS, MAX_FRAME_BYTES, MAX_IN_FLIGHT_REQUESTS, MAX_WAITING_REQUESTS, OUTGOING_QUEUE_FRAMES,
+    CONNECTION_BUFFER_BYTES, MAX_CONCURRENT_REQUESTS, MAX_FRAME_BYTES, MAX_IN_FLIGHT_REQUESTS, MAX_WAITING_REQUESTS,
+    OUTGOING_QUEUE_FRAMES,
 };
 
 /// A byte stream a WebSocket can run over (TCP, or TLS over TCP).
@@ -59,8 +71,8 @@ pub(crate) trait RequestHandler: Send + Sync + 'static {
     async fn handle(&self, request: Request) -> std::result::Result<String, WireError>;
 }
 
-/// Timeouts of one connection.
-#[derive(Clone, Copy, Debug)]
+/// Timeouts and shared memory budget of one connection.
+#[derive(Clone, Debug)]
 pub(crate) struct ConnectionOptions {
     /// Send a WebSocket ping this often.
     pub heartbeat: Option<Duration>,
@@ -68,7 +80,13 @@ pub(crate) struct ConnectionOptions {
     pub idle_timeout: Duration,
     /// Close if a frame cannot be written within this.
     pub write_timeout: Duration,
+    /// The listener-wide budget this connection's bytes also count
+    /// against (on a listener).
+    pub listener_buffers: Option<Arc<ByteBudget>>,
 }
+
+/// A frame to write and the bytes it holds until written.
+type Outgoing = (Message, Reservation);
 
 type Reply = std::result::Result<Box<RawValue>, Error>;
 
@@ -78,7 +96,8 @@ pub(crate) struct Connection {
 }
 
 struct Inner {
-    outgoing: mpsc::Sender<Message>,
+    outgoing: mpsc::Sender<Outgoing>,
+    budgets: Budgets,
     /// `None` once closed.
     pending: Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>,
     next_id: AtomicU64,
@@ -96,6 +115,7 @@ impl Connection {
         let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE_FRAMES);
         let inner = Arc::new(Inner {
             outgoing,
+            budgets: Budgets::new(CONNECTION_BUFFER_BYTES, options.listener_buffers.clone()),
             pending: Mutex::new(Some(HashMap::new())),
             next_id: AtomicU64::new(1),
             in_flight: Semaphore::new(MAX_IN_FLIGHT_REQUESTS),
@@ -106,7 +126,7 @@ impl Connection {
         let task_inner = inner.clone();
         tokio::spawn(async move {
             let reader = read_loop(task_inner.clone(), stream, handler, options.idle_timeout);
-            let writer = write_loop(task_inner.clone(), sink, outgoing_rx, options);
+            let writer = write_loop(task_inner.clone(), sink, outgoing_rx, &options);
             tokio::join!(reader, writer);
             task_inner.close_with(
                 ReplicationError::Unreachable("the connection closed".into()).into(),
@@ -128,8 +148,7 @@ impl Connection {
             Some(pending) => pending.insert(id, tx),
             None => return Err(self.closed_error()),
         };
-        let frame = Message::text(encode_request(id, request));
-        if self.inner.outgoing.send(frame).await.is_err() {
+        if !self.inner.send(encode_request(id, request), None).await {
             return Err(self.closed_error());
         }
         let raw = rx.await.map_err(|_| self.closed_error())??;
@@ -195,6 +214,7 @@ impl Inner {
             return;
         }
         self.in_flight.close();
+        self.budgets.connection().close();
         let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
         for (_, tx) in pending.into_iter().flatten() {
             let _ = tx.send(Err(error.clone()));
@@ -207,7 +227,7 @@ impl Inner {
 
     fn protocol_violation(&self, why: String) {
         tracing::info!(%why, "closing a connection: the peer broke the protocol");
-        let reason = truncate(&why, 120);
+        let reason = cut_to(&why, 120).to_owned();
         self.close_with(
             ReplicationError::PeerMisbehaved(why).into(),
             Some(CloseFrame {
@@ -215,6 +235,19 @@ impl Inner {
                 reason: reason.into(),
             }),
         );
+    }
+
+    /// Queues `text` once its bytes are reserved (`reserved` holds some
+    /// already). `false` if the connection closed first.
+    async fn send(&self, text: String, reserved: Option<Reservation>) -> bool {
+        let reservation = match reserved {
+            Some(reservation) => reservation.resize(text.len()).await,
+            None => self.budgets.reserve(text.len()).await,
+        };
+        match reservation {
+            Some(reservation) => self.outgoing.send((Message::text(text), reservation)).await.is_ok(),
+            None => false,
+        }
     }
 
     fn deliver(&self, re: u64, result: std::result::Result<Box<RawValue>, WireError>) -> bool {
@@ -259,9 +292,9 @@ async fn read_loop(
             Ok(Some(Err(e))) => return read_error(&inner, e),
             Ok(Some(Ok(message))) => message,
         };
-        let frame = match &message {
-            Message::Text(text) => decode_frame(text.as_bytes()),
-            Message::Binary(bytes) => decode_frame(bytes),
+        let (frame, frame_bytes) = match &message {
+            Message::Text(text) => (decode_frame(text.as_bytes()), text.len()),
+            Message::Binary(bytes) => (decode_frame(bytes), bytes.len()),
             Message::Close(frame) => return inner.close_with(close_reason(frame.as_ref()), None),
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
@@ -274,19 +307,31 @@ async fn read_loop(
             }
             Ok(Frame::Request { id, request }) => {
                 let Some(handler) = handler.clone() else {
-                    reply(&inner, id, Err(&WireError::bad_request("this peer serves no requests"))).await;
+                    reply(
+                        &inner,
+                        id,
+                        Err(&WireError::bad_request("this peer serves no requests")),
+                        None,
+                    )
+                    .await;
                     continue;
                 };
-                let permit = if request.is_long_poll() {
+                // A long poll's reply is tiny: it reserves when it is ready.
+                let (permit, reserved) = if request.is_long_poll() {
                     match waits.clone().try_acquire_owned() {
-                        Ok(permit) => permit,
+                        Ok(permit) => (permit, None),
                         Err(_) => return inner.protocol_violation("too many waiting requests".into()),
                     }
                 } else {
+                    let serving = serving_bytes(&request, frame_bytes);
+                    drop(message);
                     tokio::select! {
-                        permit = slots.clone().acquire_owned() => match permit {
-                            Ok(permit) => permit,
-                            Err(_) => return,
+                        taken = async {
+                            let permit = slots.clone().acquire_owned().await.ok()?;
+                            Some((permit, Some(inner.budgets.reserve(serving).await?)))
+                        } => match taken {
+                            Some(taken) => taken,
+                            None => return,
                         },
                         _ = shutdown.wait_for(Option::is_some) => return,
                     }
@@ -294,7 +339,7 @@ async fn read_loop(
                 let inner = inner.clone();
                 handlers.spawn(async move {
                     let result = handler.handle(request).await;
-                    reply(&inner, id, result.as_deref()).await;
+                    reply(&inner, id, result.as_deref(), reserved).await;
                     drop(permit);
                 });
             }
@@ -302,9 +347,9 @@ async fn read_loop(
     }
 }
 
-async fn reply(inner: &Inner, id: u64, result: std::result::Result<&str, &WireError>) {
+async fn reply(inner: &Inner, id: u64, result: std::result::Result<&str, &WireError>, reserved: Option<Reservation>) {
     // If the connection is gone, so is whoever would read the reply.
-    let _ = inner.outgoing.send(Message::text(encode_reply(id, result))).await;
+    let _ = inner.send(encode_reply(id, result), reserved).await;
 }
 
 fn read_error(inner: &Inner, e: tungstenite::Error) {
@@ -337,8 +382,8 @@ fn close_reason(frame: Option<&CloseFrame>) -> Error {
 async fn write_loop(
     inner: Arc<Inner>,
     mut sink: SplitSink<Ws, Message>,
-    mut outgoing: mpsc::Receiver<Message>,
-    options: ConnectionOptions,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+    options: &ConnectionOptions,
 ) {
     let mut shutdown = inner.shutdown.subscribe();
     let mut heartbeat = options.heartbeat.map(|every| {
@@ -347,12 +392,13 @@ async fn write_loop(
         interval
     });
     loop {
-        let message = tokio::select! {
+        // The reservation is given back once the frame is written.
+        let (message, _reservation) = tokio::select! {
             message = outgoing.recv() => match message {
-                Some(message) => message,
+                Some((message, reservation)) => (message, Some(reservation)),
                 None => return,
             },
-            _ = tick(&mut heartbeat) => Message::Ping(Default::default()),
+            _ = tick(&mut heartbeat) => (Message::Ping(Default::default()), None),
             frame = shutdown_frame(&mut shutdown) => {
                 let _ = tokio::time::timeout(options.write_timeout, sink.send(Message::Close(frame))).await;
                 return;
@@ -391,12 +437,4 @@ async fn shutdown_frame(shutdown: &mut watch::Receiver<Option<CloseFrame>>) -> O
         Ok(frame) => frame.clone(),
         Err(_) => None,
     }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }

@@ -17,9 +17,10 @@ use tokio_tungstenite::tungstenite::Message;
 use super::auth::{parse_basic_header, ListenerAuthenticator, LoginThrottle};
 use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions};
 use super::http::{read_upgrade_request, refuse, Rewind};
+use super::peer_checkpoints::PeerCheckpoints;
 use super::protocol::{decode_frame, encode_reply, negotiate, Frame, HelloAck, Request, WireError};
 use super::session::{ActivityCounters, Session};
-use super::tls::{server_config, StoredIdentity, TlsIdentity};
+use super::tls::{fingerprint, server_config, StoredIdentity, TlsIdentity};
 use crate::error::{Error, InvalidInput, ReplicationError, Result};
 use crate::replication::LocalEndpoint;
 use crate::store::{Database, DEFAULT_COLLECTION};
@@ -121,6 +122,15 @@ pub struct ConnectionStatus {
     pub active: usize,
     /// Connections accepted since the listener started.
     pub total_accepted: u64,
+    /// Bytes the connections hold now for requests being served and frames
+    /// waiting to be written; never more than
+    /// [`crate::tuning::LISTENER_BUFFER_BYTES`].
+    pub buffered_bytes: usize,
+    /// The most bytes held at once since the listener started.
+    pub peak_buffered_bytes: usize,
+    /// The most bytes one connection held at once; never more than
+    /// [`crate::tuning::CONNECTION_BUFFER_BYTES`].
+    pub peak_connection_buffered_bytes: usize,
 }
 
 /// A running listener: serves a database to peers over WebSocket.
@@ -264,6 +274,9 @@ impl Listener {
             connections: *self.shared.open.borrow(),
             active: self.shared.counters.active.load(Ordering::SeqCst),
             total_accepted: self.shared.accepted.load(Ordering::SeqCst),
+            buffered_bytes: self.shared.counters.buffers.held(),
+            peak_buffered_bytes: self.shared.counters.buffers.peak(),
+            peak_connection_buffered_bytes: self.shared.counters.buffers.peak_of_one(),
         }
     }
 
@@ -386,8 +399,18 @@ async fn handshake(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) -> 
     let mut first = [0u8; 1];
     stream.peek(&mut first).await.map_err(io_error)?;
     let speaks_tls = first[0] == 0x16;
+    let mut client_certificate = None;
     let mut io: BoxIo = match (&shared.tls, speaks_tls) {
-        (Some(acceptor), true) => Box::new(acceptor.accept(stream).await.map_err(io_error)?),
+        (Some(acceptor), true) => {
+            let tls = acceptor.accept(stream).await.map_err(io_error)?;
+            client_certificate = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| fingerprint(c));
+            Box::new(tls)
+        }
         (None, false) => Box::new(stream),
         (Some(_), false) => {
             let message = "This listener requires TLS: use a wss:// URL.";
@@ -427,17 +450,26 @@ async fn handshake(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) -> 
     if !hello(shared, &mut ws).await? {
         return Ok(None);
     }
+    let user = request
+        .authorization
+        .as_deref()
+        .filter(|_| shared.config.authenticator.wants_password())
+        .and_then(parse_basic_header)
+        .map(|(user, _)| user);
+    let peer_scope = Session::peer_scope(user.as_deref(), client_certificate.as_deref());
     let session = Session {
         endpoint: LocalEndpoint::new(shared.db.clone()),
         collections: shared.collections.clone(),
         read_only: shared.config.read_only,
         counters: shared.counters.clone(),
         busy: AtomicUsize::new(0),
+        checkpoints: PeerCheckpoints::new(&peer_scope, shared.config.read_only),
     };
     let options = ConnectionOptions {
         heartbeat: None,
         idle_timeout: LISTENER_IDLE_TIMEOUT,
         write_timeout: shared.config.write_timeout,
+        listener_buffers: Some(shared.counters.buffers.clone()),
     };
     tracing::debug!(%peer, "peer connected");
     Ok(Some(Connection::spawn(ws, Some(Arc::new(session)), options)))

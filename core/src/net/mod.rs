@@ -5,11 +5,12 @@
 //! Layers, bottom up:
 //! - [`protocol`]: the wire format, free of I/O (docs/PROTOCOL.md);
 //! - `connection`: one WebSocket multiplexing requests both ways, with
-//!   flow control and timeouts;
+//!   flow control and timeouts, its memory counted by `budget`;
 //! - [`tls`] identities and trust, `auth` (passwords, client
 //!   certificates, login throttling), `http` (the upgrade request);
-//! - `session` serves one peer from the local store; `listener` accepts
-//!   peers; `remote` is the replicator's side.
+//! - `session` serves one peer from the local store (the peer's own
+//!   checkpoints through `peer_checkpoints`); `listener` accepts peers;
+//!   `remote` is the replicator's side.
 //!
 //! # Examples
 //! ```
@@ -37,9 +38,11 @@
 //! ```
 
 mod auth;
+mod budget;
 mod connection;
 mod http;
 mod listener;
+mod peer_checkpoints;
 pub mod protocol;
 mod remote;
 mod session;

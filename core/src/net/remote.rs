@@ -226,6 +226,7 @@ impl RemoteEndpoint {
             heartbeat: Some(self.config.heartbeat),
             idle_timeout: self.config.heartbeat * 3,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
+            listener_buffers: None,
         };
         Ok((Connection::spawn(ws, None, options), ack))
     }

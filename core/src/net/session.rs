@@ -1,5 +1,6 @@
 //! `Session`: serves one peer's requests against the listener's database,
-//! enforcing what the listener allows (served collections, read-only).
+//! enforcing what the listener allows (served collections, read-only, the
+//! peer's own checkpoints, fetch replies of a known size).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,27 +9,27 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use super::budget::ByteBudget;
 use super::connection::RequestHandler;
+use super::peer_checkpoints::PeerCheckpoints;
 use super::protocol::{
-    error_to_wire, Request, WireChanges, WireDocRevs, WireError, WireFetched, WireInsertResult, WireRevision,
+    error_to_wire, limit_exceeded, FetchLimits, Request, WireChanges, WireDocRevs, WireError, WireFetched,
+    WireInsertResult, WireRevision,
 };
-use crate::error::{Error, InvalidInput, ReplicationError, Result};
+use crate::error::{Error, ReplicationError, Result};
 use crate::replication::{Endpoint, LocalEndpoint};
 use crate::revision::RevId;
-use crate::tuning::{CHANGES_BATCH_SIZE, FETCH_BATCH_BYTES};
+use crate::tuning::{CHANGES_BATCH_SIZE, MAX_INSERT_REVISIONS};
 
-/// Checkpoints written by peers must use this prefix, so a peer cannot
-/// overwrite other local documents.
-const CHECKPOINT_PREFIX: &str = "checkpoint-";
-
-/// Most history entries a peer may ask for per revision.
-const MAX_FETCH_HISTORY: usize = 1000;
-
-/// Counts of a listener's connections, shared by its sessions.
+/// Counts of a listener's connections, and the memory budget they share.
 #[derive(Debug, Default)]
 pub(crate) struct ActivityCounters {
     /// Connections with at least one request being served.
     pub active: AtomicUsize,
+    /// Bytes all the listener's connections hold for requests in service
+    /// and frames waiting to be written
+    /// ([`crate::tuning::LISTENER_BUFFER_BYTES`]).
+    pub buffers: Arc<ByteBudget>,
 }
 
 /// What one peer may do.
@@ -39,6 +40,22 @@ pub(crate) struct Session {
     pub counters: Arc<ActivityCounters>,
     /// Requests of this peer being served (not counting long polls).
     pub busy: AtomicUsize,
+    /// The peer's own checkpoints, kept apart from other peers'.
+    pub checkpoints: PeerCheckpoints,
+}
+
+impl Session {
+    /// Who a peer authenticated as, for keeping its checkpoints apart:
+    /// `user:NAME` for basic credentials, `certificate:FINGERPRINT` for a
+    /// client certificate, else `anonymous` (all anonymous peers share one
+    /// scope).
+    pub(crate) fn peer_scope(user: Option<&str>, client_certificate: Option<&str>) -> String {
+        match (user, client_certificate) {
+            (Some(user), _) => format!("user:{user}"),
+            (None, Some(fingerprint)) => format!("certificate:{fingerprint}"),
+            (None, None) => "anonymous".to_owned(),
+        }
+    }
 }
 
 #[async_trait]
@@ -95,22 +112,27 @@ impl Session {
                 max_bytes,
             } => {
                 self.check_collection(&collection)?;
+                // Served in part when the whole would not fit the size the
+                // connection reserved for the reply.
+                let limits = FetchLimits::new(wanted.len(), max_history, max_bytes);
                 let wanted = wanted
                     .into_iter()
+                    .take(limits.revisions)
                     .map(|(id, rev)| Ok((id, rev.parse::<RevId>()?)))
                     .collect::<Result<Vec<_>>>()?;
                 let fetched = ep
-                    .fetch(
-                        &collection,
-                        &wanted,
-                        max_history.clamp(1, MAX_FETCH_HISTORY),
-                        max_bytes.clamp(1, FETCH_BATCH_BYTES),
-                    )
+                    .fetch(&collection, &wanted, limits.max_history, limits.max_bytes)
                     .await?;
                 Ok(WireFetched::encode(&fetched.revisions, fetched.consumed))
             }
             Request::Insert { collection, revisions } => {
                 self.check_writable(&collection)?;
+                if revisions.len() > MAX_INSERT_REVISIONS {
+                    let n = revisions.len();
+                    return Err(limit_exceeded(format!(
+                        "{n} revisions in one insert; the most is {MAX_INSERT_REVISIONS}"
+                    )));
+                }
                 let revisions = revisions
                     .into_iter()
                     .map(WireRevision::into_revision)
@@ -121,16 +143,15 @@ impl Session {
             }
             Request::GetCheckpoint { collection, id } => {
                 self.check_collection(&collection)?;
-                check_checkpoint_id(&id)?;
-                Ok(ep
-                    .get_checkpoint(&collection, &id)
+                Ok(self
+                    .checkpoints
+                    .get(ep, &collection, &id)
                     .await?
                     .unwrap_or_else(|| "null".into()))
             }
             Request::PutCheckpoint { collection, id, body } => {
                 self.check_collection(&collection)?;
-                check_checkpoint_id(&id)?;
-                ep.put_checkpoint(&collection, &id, body.get()).await?;
+                self.checkpoints.put(ep, &collection, &id, body.get()).await?;
                 Ok("{}".into())
             }
         }
@@ -150,14 +171,6 @@ impl Session {
             return Err(ReplicationError::ReadOnly.into());
         }
         Ok(())
-    }
-}
-
-fn check_checkpoint_id(id: &str) -> Result<()> {
-    if id.starts_with(CHECKPOINT_PREFIX) && id.len() <= 200 {
-        Ok(())
-    } else {
-        Err(InvalidInput::BadId(id.to_owned()).into())
     }
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::handshake::PROTOCOL_VERSION;
 use crate::error::{Error, ReplicationError};
+use crate::tuning::MAX_WIRE_ERROR_MESSAGE_BYTES;
 
 /// An error as sent in a reply's `err`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -36,6 +37,9 @@ pub const INVALID_INPUT: &str = "invalid_input";
 pub const UNAVAILABLE: &str = "unavailable";
 /// The listener failed to do it, e.g. a storage error (transient).
 pub const INTERNAL: &str = "internal";
+/// A per-peer quota of the listener is used up, e.g. its checkpoints
+/// (permanent for that request; the connection goes on).
+pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
 
 impl WireError {
     fn new(code: &str, message: impl Into<String>) -> Self {
@@ -63,6 +67,16 @@ impl WireError {
     }
 }
 
+/// The error for a request past a per-peer limit of this listener: sent
+/// as [`LIMIT_EXCEEDED`], for that request only.
+pub(crate) fn limit_exceeded(message: String) -> Error {
+    ReplicationError::Refused {
+        code: LIMIT_EXCEEDED.into(),
+        message,
+    }
+    .into()
+}
+
 /// The wire form of an error raised while serving a request.
 pub fn error_to_wire(e: &Error) -> WireError {
     let code = match e {
@@ -74,12 +88,35 @@ pub fn error_to_wire(e: &Error) -> WireError {
         }
         Error::Replication(ReplicationError::Unauthorized(_)) => UNAUTHORIZED,
         Error::Replication(ReplicationError::PeerMisbehaved(_)) => BAD_REQUEST,
+        Error::Replication(ReplicationError::Refused { code, message }) => {
+            return WireError::new(code, wire_message(message))
+        }
         Error::Closed | Error::Replication(_) | Error::Network(_) => UNAVAILABLE,
         e if e.is_transient() => UNAVAILABLE,
         _ => INTERNAL,
     };
     // Storage errors say what failed, not the data; no secret reaches here.
-    WireError::new(code, e.to_string())
+    WireError::new(code, wire_message(&e.to_string()))
+}
+
+/// An error message as sent: it may echo a peer's strings, so it is cut to
+/// [`MAX_WIRE_ERROR_MESSAGE_BYTES`] and its control characters blanked,
+/// which keeps an error reply small and a log line one line.
+fn wire_message(message: &str) -> String {
+    cut_to(message, MAX_WIRE_ERROR_MESSAGE_BYTES)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a
+/// character boundary.
+pub(crate) fn cut_to(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The error a peer's [`WireError`] means on this side.

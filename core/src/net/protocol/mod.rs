@@ -5,11 +5,14 @@
 mod codec;
 mod codes;
 mod handshake;
+mod limits;
 mod message;
 
 pub use codec::{decode_frame, encode_reply, encode_request, Frame, ProtocolError};
-pub use codes::{error_from_wire, error_to_wire, WireError};
+pub(crate) use codes::{cut_to, limit_exceeded};
+pub use codes::{error_from_wire, error_to_wire, WireError, LIMIT_EXCEEDED};
 pub use handshake::{common_features, negotiate, Hello, HelloAck, FEATURES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+pub use limits::{reply_bytes, serving_bytes, FetchLimits};
 pub use message::{
     Request, WireChange, WireChanges, WireDocRevs, WireFetched, WireInsertResult, WireInserted, WireMissing,
     WireRevision,
