@@ -7,7 +7,10 @@
 //! - `connection`: one WebSocket multiplexing requests both ways, with
 //!   flow control and timeouts;
 //! - [`tls`] identities and trust, `auth` (passwords, client
-//!   certificates, login throttling), `http` (the upgrade request);
+//!   certificates, login throttling, the password-check budget), `http`
+//!   (the upgrade request);
+//! - `admission` bounds connections before authentication and sessions
+//!   after; `log_safe` escapes what peers control before it is logged;
 //! - `session` serves one peer from the local store; `listener` accepts
 //!   peers; `remote` is the replicator's side.
 //!
@@ -36,10 +39,12 @@
 //! # });
 //! ```
 
+mod admission;
 mod auth;
 mod connection;
 mod http;
 mod listener;
+mod log_safe;
 pub mod protocol;
 mod remote;
 mod session;
