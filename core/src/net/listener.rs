@@ -481,6 +481,7 @@ async fn front_door(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) ->
     let Some(principal) = authenticate(shared, &mut io, peer.ip(), authorization, client_certificate).await else {
         return Ok(None);
     };
+    tracing::debug!(%peer, %principal, "authenticated");
     let Some(slot) = shared.admission.open_session() else {
         refuse_connection_limit(&mut io).await;
         return Ok(None);
