@@ -135,6 +135,7 @@ pub const MAX_LOGIN_RECORDS: usize = 4096;
 /// Largest HTTP upgrade request head a listener reads, in bytes.
 pub const MAX_UPGRADE_HEAD_BYTES: usize = 8 * 1024;
 
-/// Characters of a peer-controlled string (a user name, a peer's error
-/// text) written to a log line; the rest is cut and its size noted.
-pub const MAX_LOGGED_PEER_CHARS: usize = 80;
+/// Characters of a peer-controlled string (a user name, an error quoting a
+/// peer) written to a log line; the rest is cut and its size noted. Room
+/// for any error message of ours, not for a flood.
+pub const MAX_LOGGED_PEER_CHARS: usize = 200;

@@ -44,7 +44,7 @@ mod auth;
 mod connection;
 mod http;
 mod listener;
-mod log_safe;
+pub(crate) mod log_safe;
 pub mod protocol;
 mod remote;
 mod session;

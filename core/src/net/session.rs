@@ -47,7 +47,7 @@ impl RequestHandler for Session {
         let _busy = (!request.is_long_poll()).then(|| BusyGuard::new(self));
         self.serve(request).await.map_err(|e| {
             if !matches!(e, Error::InvalidInput(_) | Error::Replication(_)) {
-                tracing::warn!(error = %e, "a request from a peer failed");
+                tracing::warn!(error = %super::log_safe::log_safe(&e.to_string()), "a request from a peer failed");
             }
             error_to_wire(&e)
         })
