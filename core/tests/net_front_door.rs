@@ -89,6 +89,16 @@ async fn plain_listener(db: &outpost_core::Database, auth: ListenerAuthenticator
     Listener::start(db.clone(), cfg).await.unwrap()
 }
 
+/// A plain listener on a fresh database whose password checks are
+/// counted (and held while `open` is false).
+async fn counting_hub(open_checks: bool) -> (tempfile::TempDir, Arc<CountingChecks>, Arc<Listener>) {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = open(dir.path(), "hub.db");
+    let checks = CountingChecks::new(open_checks);
+    let listener = Arc::new(plain_listener(&hub, checks.authenticator()).await);
+    (dir, checks, listener)
+}
+
 /// Loopback source address number `n` (127.0.0.n).
 fn source(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, n)
@@ -151,6 +161,23 @@ async fn next_answer(answers: &mut tokio::sync::mpsc::UnboundedReceiver<Answer>)
         .expect("a client is still waiting")
 }
 
+/// Sends `count` upgrade requests at once, the `i`th from, as and with
+/// `guess(i)`; their answers arrive in the returned channel as they come.
+fn spawn_guesses(
+    listener: &Arc<Listener>,
+    count: usize,
+    guess: impl Fn(usize) -> (Ipv4Addr, String, String),
+) -> tokio::sync::mpsc::UnboundedReceiver<Answer> {
+    let (tx, answers) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..count {
+        let (listener, tx, (from, user, password)) = (listener.clone(), tx.clone(), guess(i));
+        tokio::spawn(async move {
+            let _ = tx.send(upgrade(&listener, from, &user, &password).await);
+        });
+    }
+    answers
+}
+
 /// Waits (up to 20 s) for `condition`, checking every few milliseconds.
 async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     tokio::time::timeout(Duration::from_secs(20), async {
@@ -173,22 +200,15 @@ async fn closed_by_server(tcp: &mut TcpStream) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_checks_run_within_the_budget_and_the_queue_is_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = open(dir.path(), "hub.db");
-    let checks = CountingChecks::new(false);
-    let listener = Arc::new(plain_listener(&hub, checks.authenticator()).await);
+    let (_dir, checks, listener) = counting_hub(false).await;
     // Wrong guesses from 8 addresses x 5 (each address's allowance), each
     // at its own user name: more than the checks allowed to run and wait.
     let guesses = 8 * MAX_FAILED_LOGINS as usize;
     assert!(guesses > MAX_CONCURRENT_PASSWORD_CHECKS + MAX_QUEUED_PASSWORD_CHECKS);
-    let (tx, mut answers) = tokio::sync::mpsc::unbounded_channel();
-    for i in 0..guesses {
-        let (listener, tx) = (listener.clone(), tx.clone());
-        tokio::spawn(async move {
-            let from = source(2 + (i / MAX_FAILED_LOGINS as usize) as u8);
-            let _ = tx.send(upgrade(&listener, from, &format!("guess-{i}"), "wrong").await);
-        });
-    }
+    let mut answers = spawn_guesses(&listener, guesses, |i| {
+        let from = source(2 + (i / MAX_FAILED_LOGINS as usize) as u8);
+        (from, format!("guess-{i}"), "wrong".to_owned())
+    });
     // While the checks are held, the ones past the queue are turned away
     // at once, told when to retry.
     let turned_away = guesses - MAX_CONCURRENT_PASSWORD_CHECKS - MAX_QUEUED_PASSWORD_CHECKS;
@@ -219,18 +239,11 @@ async fn password_checks_run_within_the_budget_and_the_queue_is_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_guesses_from_one_address_get_no_more_checks_than_the_lockout_allows() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = open(dir.path(), "hub.db");
-    let checks = CountingChecks::new(false);
-    let listener = Arc::new(plain_listener(&hub, checks.authenticator()).await);
+    let (_dir, checks, listener) = counting_hub(false).await;
     let guesses = 60;
-    let (tx, mut answers) = tokio::sync::mpsc::unbounded_channel();
-    for i in 0..guesses {
-        let (listener, tx) = (listener.clone(), tx.clone());
-        tokio::spawn(async move {
-            let _ = tx.send(upgrade(&listener, source(1), RIGHT_USER, &format!("guess-{i}")).await);
-        });
-    }
+    let mut answers = spawn_guesses(&listener, guesses, |i| {
+        (source(1), RIGHT_USER.to_owned(), format!("guess-{i}"))
+    });
     // The first MAX_FAILED_LOGINS are being checked (held); every other
     // guess is refused before any check: with 429, or closed at once past
     // the address's handshake cap.
@@ -255,10 +268,7 @@ async fn concurrent_guesses_from_one_address_get_no_more_checks_than_the_lockout
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_name_guessed_from_many_addresses_is_locked_out_but_not_for_its_worker() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = open(dir.path(), "hub.db");
-    let checks = CountingChecks::new(true);
-    let listener = plain_listener(&hub, checks.authenticator()).await;
+    let (_dir, checks, listener) = counting_hub(true).await;
     // The field worker's phone logs in from 127.0.0.1.
     assert_eq!(upgrade(&listener, source(1), RIGHT_USER, RIGHT_PASSWORD).await.0, 101);
     // Ten machines guess once each, under every per-address limit: all

@@ -377,17 +377,8 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64
         }
     };
     drop(ticket);
-    let entered = match entered {
-        Ok(Ok(Some(entered))) => entered,
-        Ok(Ok(None)) => return,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %log_safe(&e.to_string()), "handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "not authenticated in time");
-            return;
-        }
+    let Some(entered) = handshake_step(peer, entered, "not authenticated in time") else {
+        return;
     };
     // The session slot is held until the connection closes.
     let Entered {
@@ -395,17 +386,9 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64
         principal,
         slot: _slot,
     } = entered;
-    let connection = match tokio::time::timeout_at(deadline, open_session(&shared, io, principal, peer)).await {
-        Ok(Ok(Some(connection))) => Arc::new(connection),
-        Ok(Ok(None)) => return,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %log_safe(&e.to_string()), "handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "handshake timed out");
-            return;
-        }
+    let opened = tokio::time::timeout_at(deadline, open_session(&shared, io, principal, peer)).await;
+    let Some(connection) = handshake_step(peer, opened, "handshake timed out").map(Arc::new) else {
+        return;
     };
     shared
         .connections
@@ -415,6 +398,26 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64
     let why = connection.closed().await;
     tracing::debug!(%peer, reason = %log_safe(&why.to_string()), "connection closed");
     shared.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+}
+
+/// What a handshake step gave: `None` (logged at DEBUG) when it failed,
+/// timed out (`late`) or the peer was refused.
+fn handshake_step<T>(
+    peer: SocketAddr,
+    step: std::result::Result<Result<Option<T>>, tokio::time::error::Elapsed>,
+    late: &str,
+) -> Option<T> {
+    match step {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %log_safe(&e.to_string()), "handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "{late}");
+            None
+        }
+    }
 }
 
 /// Counts a connection as open until dropped.

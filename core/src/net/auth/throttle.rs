@@ -276,6 +276,12 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// Ends `addr`'s lockout now, as if its time had passed.
+    fn end_lockout(throttle: &LoginThrottle, addr: IpAddr) {
+        let mut tables = throttle.tables.lock().unwrap();
+        tables.addresses.map.get_mut(&addr).unwrap().locked_until = None;
+    }
+
     #[test]
     fn locks_out_after_the_limit_and_clears_on_success() {
         let throttle = LoginThrottle::default();
@@ -287,29 +293,13 @@ mod tests {
         assert!(wait > Duration::ZERO && wait <= LOGIN_LOCKOUT_BASE);
         assert!(throttle.begin(other, "amina").is_ok(), "other addresses are unaffected");
         // Force the lockout to end, then fail once more: it doubles.
-        throttle
-            .tables
-            .lock()
-            .unwrap()
-            .addresses
-            .map
-            .get_mut(&addr)
-            .unwrap()
-            .locked_until = None;
+        end_lockout(&throttle, addr);
         throttle.begin(addr, "amina").unwrap().failed();
         assert!(
             throttle.begin(addr, "amina").err().unwrap() > LOGIN_LOCKOUT_BASE,
             "lockout doubles"
         );
-        throttle
-            .tables
-            .lock()
-            .unwrap()
-            .addresses
-            .map
-            .get_mut(&addr)
-            .unwrap()
-            .locked_until = None;
+        end_lockout(&throttle, addr);
         throttle.begin(addr, "amina").unwrap().succeeded();
         for _ in 0..MAX_FAILED_LOGINS - 1 {
             throttle.begin(addr, "amina").unwrap().failed();
