@@ -48,7 +48,8 @@ pub const OUTGOING_QUEUE_FRAMES: usize = 16;
 /// one waits for a reply.
 pub const MAX_IN_FLIGHT_REQUESTS: usize = 32;
 
-/// Time allowed for TCP + TLS + WebSocket upgrade + hello.
+/// Time allowed for TCP + TLS + WebSocket upgrade + hello (the part before
+/// authentication is bounded tighter by [`PRE_AUTH_TIMEOUT`]).
 pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Default time a frame may take to be written before the peer is taken
@@ -61,11 +62,14 @@ pub const DEFAULT_HEARTBEAT: std::time::Duration = std::time::Duration::from_sec
 /// A listener closes a connection it has heard nothing from for this long.
 pub const LISTENER_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Default maximum of simultaneous connections to one listener.
+/// Default maximum of simultaneous authenticated sessions on one listener
+/// (connections still handshaking are bounded by [`MAX_HANDSHAKING`]).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
-/// Failed logins from one address within [`FAILED_LOGIN_WINDOW`] before it
-/// is locked out.
+/// Failed logins from one address (an IPv4 address, or an IPv6 /64)
+/// within [`FAILED_LOGIN_WINDOW`] before it is locked out. Attempts being
+/// checked count as failures until they succeed, so concurrent guesses
+/// cannot get more checks than this.
 pub const MAX_FAILED_LOGINS: u32 = 5;
 
 /// How long failed logins are remembered.
@@ -153,3 +157,62 @@ pub const MAX_CHECKPOINTS_PER_PEER: usize = 256;
 /// Checkpoint ids one peer may store on a read-only listener: only pull
 /// replications save there (one per collection, per device), so fewer.
 pub const MAX_CHECKPOINTS_PER_PEER_READ_ONLY: usize = 64;
+
+// ---- Listener front door: handshakes, logins, logs (issue 10, items 3, 4, 10) ----
+
+/// Connections still in the TLS handshake or HTTP upgrade (not yet
+/// authenticated) one listener holds at once. Past it, a newcomer from an
+/// address with fewer handshakes than the busiest address evicts that
+/// address's oldest handshake; otherwise the newcomer is closed at once.
+/// 128 is far more than the phones of one camp connecting together, and
+/// costs at most ~128 TLS states (tens of KiB each).
+pub const MAX_HANDSHAKING: usize = 128;
+
+/// Connections still handshaking from one address (IPv4 address or IPv6
+/// /64) at once; more are closed at once. A phone opens one connection per
+/// replicator; 8 leaves room for a hub replicating several databases.
+pub const MAX_HANDSHAKING_PER_ADDRESS: usize = 8;
+
+/// Time from accepting a connection to authenticating it (TLS handshake,
+/// HTTP upgrade request, password check). Shorter than
+/// [`HANDSHAKE_TIMEOUT`] so a stranger holds a handshake slot briefly; a
+/// phone on poor Wi-Fi finishes TLS in well under a second.
+pub const PRE_AUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Password checks (Argon2id: 19 MiB and ~50 ms of one core each) running
+/// at once on one listener, whoever asks. Bounds the memory of hashing to
+/// ~76 MiB and leaves cores for serving.
+pub const MAX_CONCURRENT_PASSWORD_CHECKS: usize = 4;
+
+/// Password checks allowed to wait for one of the
+/// [`MAX_CONCURRENT_PASSWORD_CHECKS`] slots; past it a login is refused with
+/// HTTP 503 and `Retry-After` without being checked. A camp's phones
+/// reconnecting together after a hub restart fit.
+pub const MAX_QUEUED_PASSWORD_CHECKS: usize = 32;
+
+/// Failed logins for one user name, from any address, within
+/// [`FAILED_LOGIN_WINDOW`] before that name is locked out for addresses
+/// that have not logged in as it before. Higher than
+/// [`MAX_FAILED_LOGINS`] (which is per address) so a few mistyping phones
+/// do not lock a shared account, low enough that guessing from many
+/// addresses gets ten tries a minute.
+pub const MAX_FAILED_LOGINS_PER_USER: u32 = 10;
+
+/// Addresses remembered per user name as having logged in as it; they are
+/// exempt from that name's lockout (not from their own address's), so a
+/// stranger guessing a worker's password does not lock the worker out.
+pub const KNOWN_ADDRESSES_PER_USER: usize = 4;
+
+/// Login-throttle records (per address and per user name, each) kept at
+/// most; when full, expired records go first, then the least recently
+/// used. Bounds the bookkeeping to well under 1 MiB whatever names and
+/// addresses strangers send.
+pub const MAX_LOGIN_RECORDS: usize = 4096;
+
+/// Largest HTTP upgrade request head a listener reads, in bytes.
+pub const MAX_UPGRADE_HEAD_BYTES: usize = 8 * 1024;
+
+/// Characters of a peer-controlled string (a user name, an error quoting a
+/// peer) written to a log line; the rest is cut and its size noted. Room
+/// for any error message of ours, not for a flood.
+pub const MAX_LOGGED_PEER_CHARS: usize = 200;

@@ -226,7 +226,7 @@ impl Inner {
     }
 
     fn protocol_violation(&self, why: String) {
-        tracing::info!(%why, "closing a connection: the peer broke the protocol");
+        tracing::info!(why = %super::log_safe::log_safe(&why), "closing a connection: the peer broke the protocol");
         let reason = cut_to(&why, 120).to_owned();
         self.close_with(
             ReplicationError::PeerMisbehaved(why).into(),

@@ -9,9 +9,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::connection::BoxIo;
-
-/// Largest request head accepted.
-const MAX_HEAD_BYTES: usize = 8 * 1024;
+use crate::tuning::MAX_UPGRADE_HEAD_BYTES;
 
 /// Header naming why a listener refused, for the replicator to sort.
 pub(crate) const ERROR_HEADER: &str = "X-Outpost-Error";
@@ -42,7 +40,7 @@ pub(crate) async fn read_upgrade_request(io: &mut BoxIo) -> io::Result<UpgradeRe
         if head.windows(4).any(|w| w == b"\r\n\r\n") {
             break;
         }
-        if head.len() > MAX_HEAD_BYTES {
+        if head.len() > MAX_UPGRADE_HEAD_BYTES {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too large"));
         }
     }

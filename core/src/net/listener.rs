@@ -10,13 +10,16 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::auth::{parse_basic_header, ListenerAuthenticator, LoginThrottle};
+use super::admission::{Admission, HandshakeTicket, SessionSlot};
+use super::auth::{parse_basic_header, ListenerAuthenticator, LoginThrottle, PasswordChecks, Principal};
 use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions};
 use super::http::{read_upgrade_request, refuse, Rewind};
+use super::log_safe::{log_safe, user_digest, user_tag};
 use super::peer_checkpoints::PeerCheckpoints;
 use super::protocol::{decode_frame, encode_reply, negotiate, Frame, HelloAck, Request, WireError};
 use super::session::{ActivityCounters, Session};
@@ -24,7 +27,9 @@ use super::tls::{fingerprint, server_config, StoredIdentity, TlsIdentity};
 use crate::error::{Error, InvalidInput, ReplicationError, Result};
 use crate::replication::LocalEndpoint;
 use crate::store::{Database, DEFAULT_COLLECTION};
-use crate::tuning::{DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_TIMEOUT, HANDSHAKE_TIMEOUT, LISTENER_IDLE_TIMEOUT};
+use crate::tuning::{
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_TIMEOUT, HANDSHAKE_TIMEOUT, LISTENER_IDLE_TIMEOUT, PRE_AUTH_TIMEOUT,
+};
 
 /// How a [`Listener`] serves its database.
 ///
@@ -64,8 +69,12 @@ pub struct ListenerConfig {
     pub disable_tls: bool,
     /// Refuse pushes: peers may only pull.
     pub read_only: bool,
-    /// Simultaneous connections allowed (64 by default); more get HTTP 503
-    /// and retry later.
+    /// Simultaneous authenticated sessions allowed (64 by default); more
+    /// get HTTP 503 and retry later. Connections that have not
+    /// authenticated yet are not counted here: they have their own caps
+    /// ([`crate::tuning::MAX_HANDSHAKING`] in all,
+    /// [`crate::tuning::MAX_HANDSHAKING_PER_ADDRESS`] per address), so
+    /// strangers cannot take the field workers' places.
     pub max_connections: usize,
     /// The database name in URLs (`wss://host:port/NAME`); the database
     /// file's name without extension by default.
@@ -118,6 +127,11 @@ impl ListenerConfig {
 pub struct ConnectionStatus {
     /// Connections open now (including ones still handshaking).
     pub connections: usize,
+    /// Connections not yet authenticated (in the TLS handshake, the HTTP
+    /// upgrade or the password check), at most
+    /// [`crate::tuning::MAX_HANDSHAKING`]. A high count that does not turn
+    /// into sessions means strangers are holding connections open.
+    pub handshaking: usize,
     /// Connections with a request being served now.
     pub active: usize,
     /// Connections accepted since the listener started.
@@ -166,6 +180,8 @@ struct Shared {
     tls: Option<TlsAcceptor>,
     identity: Option<TlsIdentity>,
     throttle: LoginThrottle,
+    password_checks: PasswordChecks,
+    admission: Arc<Admission>,
     counters: Arc<ActivityCounters>,
     /// Connections open now, observable.
     open: watch::Sender<usize>,
@@ -217,6 +233,8 @@ impl Listener {
             tls,
             identity,
             throttle: LoginThrottle::default(),
+            password_checks: PasswordChecks::default(),
+            admission: Admission::new(config.max_connections),
             counters: Arc::default(),
             open: watch::channel(0).0,
             accepted: AtomicU64::new(0),
@@ -272,6 +290,7 @@ impl Listener {
     pub fn connection_status(&self) -> ConnectionStatus {
         ConnectionStatus {
             connections: *self.shared.open.borrow(),
+            handshaking: self.shared.admission.handshaking(),
             active: self.shared.counters.active.load(Ordering::SeqCst),
             total_accepted: self.shared.accepted.load(Ordering::SeqCst),
             buffered_bytes: self.shared.counters.buffers.held(),
@@ -315,7 +334,10 @@ async fn accept_loop(shared: Arc<Shared>, tcp: TcpListener, mut stop: watch::Rec
                 Ok((stream, peer)) => {
                     next_id += 1;
                     shared.accepted.fetch_add(1, Ordering::SeqCst);
-                    tasks.spawn(serve(shared.clone(), stream, peer, next_id));
+                    // Past the handshake caps the socket is dropped (closed) at once.
+                    if let Some(ticket) = shared.admission.admit(next_id, peer.ip()) {
+                        tasks.spawn(serve(shared.clone(), stream, peer, next_id, ticket));
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait, then go on.
@@ -355,21 +377,30 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Serves one TCP connection from handshake to close.
-async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64) {
+async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64, mut ticket: HandshakeTicket) {
     shared.open.send_modify(|n| *n += 1);
     let _open = OpenGuard(&shared.open);
-    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&shared, stream, peer)).await;
-    let connection = match handshake {
-        Ok(Ok(Some(connection))) => Arc::new(connection),
-        Ok(Ok(None)) => return,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "handshake failed");
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let entered = tokio::select! {
+        entered = tokio::time::timeout(PRE_AUTH_TIMEOUT, front_door(&shared, stream, peer)) => entered,
+        () = ticket.evicted() => {
+            tracing::debug!(%peer, "handshake evicted to make room for another address");
             return;
         }
-        Err(_) => {
-            tracing::debug!(%peer, "handshake timed out");
-            return;
-        }
+    };
+    drop(ticket);
+    let Some(entered) = handshake_step(peer, entered, "not authenticated in time") else {
+        return;
+    };
+    // The session slot is held until the connection closes.
+    let Entered {
+        io,
+        principal,
+        slot: _slot,
+    } = entered;
+    let opened = tokio::time::timeout_at(deadline, open_session(&shared, io, principal, peer)).await;
+    let Some(connection) = handshake_step(peer, opened, "handshake timed out").map(Arc::new) else {
+        return;
     };
     shared
         .connections
@@ -377,8 +408,28 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64
         .unwrap_or_else(|e| e.into_inner())
         .insert(id, connection.clone());
     let why = connection.closed().await;
-    tracing::debug!(%peer, reason = %why, "connection closed");
+    tracing::debug!(%peer, reason = %log_safe(&why.to_string()), "connection closed");
     shared.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+}
+
+/// What a handshake step gave: `None` (logged at DEBUG) when it failed,
+/// timed out (`late`) or the peer was refused.
+fn handshake_step<T>(
+    peer: SocketAddr,
+    step: std::result::Result<Result<Option<T>>, tokio::time::error::Elapsed>,
+    late: &str,
+) -> Option<T> {
+    match step {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %log_safe(&e.to_string()), "handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "{late}");
+            None
+        }
+    }
 }
 
 /// Counts a connection as open until dropped.
@@ -390,28 +441,35 @@ impl Drop for OpenGuard<'_> {
     }
 }
 
-/// TLS, HTTP upgrade with authentication, WebSocket, hello. `None` when
-/// the peer was refused (it has been told why).
-async fn handshake(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) -> Result<Option<Connection>> {
+/// A connection past the front door: authenticated, holding a session
+/// slot, its upgrade request ready to be replayed.
+struct Entered {
+    io: BoxIo,
+    principal: Principal,
+    slot: SessionSlot,
+}
+
+/// TLS, the HTTP upgrade request and authentication. `None` when the
+/// peer was refused (it has been told why).
+async fn front_door(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) -> Result<Option<Entered>> {
     let _ = stream.set_nodelay(true);
     let io_error = |e: std::io::Error| Error::Network(e.to_string());
     // A TLS ClientHello starts with 0x16; an HTTP request with a letter.
     let mut first = [0u8; 1];
     stream.peek(&mut first).await.map_err(io_error)?;
     let speaks_tls = first[0] == 0x16;
-    let mut client_certificate = None;
-    let mut io: BoxIo = match (&shared.tls, speaks_tls) {
+    let (mut io, client_certificate): (BoxIo, Option<String>) = match (&shared.tls, speaks_tls) {
         (Some(acceptor), true) => {
             let tls = acceptor.accept(stream).await.map_err(io_error)?;
-            client_certificate = tls
+            let certificate = tls
                 .get_ref()
                 .1
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .map(|c| fingerprint(c));
-            Box::new(tls)
+            (Box::new(tls), certificate)
         }
-        (None, false) => Box::new(stream),
+        (None, false) => (Box::new(stream), None),
         (Some(_), false) => {
             let message = "This listener requires TLS: use a wss:// URL.";
             refuse(&mut stream, 400, "tls_required", &[], message).await;
@@ -429,34 +487,47 @@ async fn handshake(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) -> 
         refuse(&mut io, 404, "not_found", &[], &message).await;
         return Ok(None);
     }
-    if *shared.open.borrow() > shared.config.max_connections {
-        refuse(
-            &mut io,
-            503,
-            "busy",
-            &[],
-            "The listener is at its connection limit; retry later.",
-        )
-        .await;
+    // Checked before the (slow) password check, and again after it.
+    if shared.admission.sessions_full() {
+        refuse_connection_limit(&mut io).await;
         return Ok(None);
     }
-    if !authenticate(shared, &mut io, peer.ip(), request.authorization.as_deref()).await {
+    let authorization = request.authorization.as_deref();
+    let Some(principal) = authenticate(shared, &mut io, peer.ip(), authorization, client_certificate).await else {
         return Ok(None);
-    }
-    let io: BoxIo = Box::new(Rewind::new(request.head, io));
+    };
+    tracing::debug!(%peer, %principal, "authenticated");
+    let Some(slot) = shared.admission.open_session() else {
+        refuse_connection_limit(&mut io).await;
+        return Ok(None);
+    };
+    Ok(Some(Entered {
+        io: Box::new(Rewind::new(request.head, io)),
+        principal,
+        slot,
+    }))
+}
+
+async fn refuse_connection_limit(io: &mut BoxIo) {
+    let message = "The listener is at its connection limit; retry later.";
+    refuse(io, 503, "busy", &[], message).await;
+}
+
+/// WebSocket upgrade and hello for an authenticated peer: its session.
+/// `None` when the peer was refused (it has been told why).
+async fn open_session(
+    shared: &Shared,
+    io: BoxIo,
+    principal: Principal,
+    peer: SocketAddr,
+) -> Result<Option<Connection>> {
     let mut ws = tokio_tungstenite::accept_async_with_config(io, Some(websocket_config()))
         .await
         .map_err(|e| Error::Network(format!("WebSocket upgrade failed: {e}")))?;
     if !hello(shared, &mut ws).await? {
         return Ok(None);
     }
-    let user = request
-        .authorization
-        .as_deref()
-        .filter(|_| shared.config.authenticator.wants_password())
-        .and_then(parse_basic_header)
-        .map(|(user, _)| user);
-    let peer_scope = Session::peer_scope(user.as_deref(), client_certificate.as_deref());
+    let peer_scope = Session::peer_scope(&principal);
     let session = Session {
         endpoint: LocalEndpoint::new(shared.db.clone()),
         collections: shared.collections.clone(),
@@ -471,55 +542,68 @@ async fn handshake(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) -> 
         write_timeout: shared.config.write_timeout,
         listener_buffers: Some(shared.counters.buffers.clone()),
     };
-    tracing::debug!(%peer, "peer connected");
+    tracing::debug!(%peer, %principal, "peer connected");
     Ok(Some(Connection::spawn(ws, Some(Arc::new(session)), options)))
 }
 
-/// Checks basic credentials when the authenticator wants them, refusing
-/// (and slowing down repeated failures) with 401 or 429.
-async fn authenticate(shared: &Shared, io: &mut BoxIo, ip: IpAddr, authorization: Option<&[u8]>) -> bool {
+/// Who the peer is, by the authenticator's rule; `None` when refused
+/// (with 401, 429 or 503, the peer has been told why).
+///
+/// Basic credentials go through the login throttle (the attempt reserved
+/// before the check) and the listener-wide password-check budget.
+async fn authenticate(
+    shared: &Shared,
+    io: &mut BoxIo,
+    ip: IpAddr,
+    authorization: Option<&[u8]>,
+    client_certificate: Option<String>,
+) -> Option<Principal> {
     let authenticator = &shared.config.authenticator;
-    if !authenticator.wants_password() {
-        return true;
-    }
-    if let Err(wait) = shared.throttle.check(ip) {
-        let retry = wait.as_secs().max(1);
-        let message = format!("Too many failed logins from this address; retry in {retry} s.");
-        refuse(
-            io,
-            429,
-            "too_many_attempts",
-            &[("Retry-After", retry.to_string())],
-            &message,
-        )
-        .await;
-        return false;
-    }
     let challenge = [("WWW-Authenticate", "Basic realm=\"outpost\"".to_owned())];
+    match authenticator {
+        ListenerAuthenticator::Anonymous => return Some(Principal::Anonymous),
+        ListenerAuthenticator::ClientCertificates(_) => {
+            // TLS accepted the certificate; one is always there.
+            return match client_certificate {
+                Some(fingerprint) => Some(Principal::Certificate { fingerprint }),
+                None => {
+                    refuse(io, 401, "unauthorized", &[], "A client certificate is required.").await;
+                    None
+                }
+            };
+        }
+        ListenerAuthenticator::Password(_) | ListenerAuthenticator::Users(_) => {}
+    }
     let Some((user, password)) = authorization.and_then(parse_basic_header) else {
-        refuse(
-            io,
-            401,
-            "unauthorized",
-            &challenge,
-            "Credentials required (HTTP basic).",
-        )
-        .await;
-        return false;
+        let message = "Credentials required (HTTP basic).";
+        refuse(io, 401, "unauthorized", &challenge, message).await;
+        return None;
     };
-    let check = authenticator.clone();
-    let checked_user = user.clone();
-    let accepted = tokio::task::spawn_blocking(move || check.check_password(&checked_user, &password))
-        .await
-        .unwrap_or(false);
-    if accepted {
-        shared.throttle.succeeded(ip);
-        true
+    let attempt = match shared.throttle.begin(ip, &user) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            let retry = wait.as_secs().max(1);
+            let message =
+                format!("Too many login attempts from this address or for this user name; retry in {retry} s.");
+            let retry_after = [("Retry-After", retry.to_string())];
+            refuse(io, 429, "too_many_attempts", &retry_after, &message).await;
+            return None;
+        }
+    };
+    let Some(admitted) = shared.password_checks.admit() else {
+        attempt.withdrawn();
+        let message = "The listener is busy checking other logins; retry in 1 s.";
+        refuse(io, 503, "busy", &[("Retry-After", "1".to_owned())], message).await;
+        return None;
+    };
+    if admitted.check(authenticator.clone(), user.clone(), password).await {
+        attempt.succeeded();
+        Some(Principal::User(user))
     } else {
-        shared.throttle.failed(ip);
-        tracing::info!(%ip, user = %user, "refused a login");
+        attempt.failed();
+        tracing::info!(%ip, user_tag = %user_tag(&user_digest(&user)), "refused a login");
         refuse(io, 401, "unauthorized", &challenge, "Wrong user name or password.").await;
-        false
+        None
     }
 }
 

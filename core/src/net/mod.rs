@@ -7,7 +7,10 @@
 //! - `connection`: one WebSocket multiplexing requests both ways, with
 //!   flow control and timeouts, its memory counted by `budget`;
 //! - [`tls`] identities and trust, `auth` (passwords, client
-//!   certificates, login throttling), `http` (the upgrade request);
+//!   certificates, login throttling, the password-check budget), `http`
+//!   (the upgrade request);
+//! - `admission` bounds connections before authentication and sessions
+//!   after; `log_safe` escapes what peers control before it is logged;
 //! - `session` serves one peer from the local store (the peer's own
 //!   checkpoints through `peer_checkpoints`); `listener` accepts peers;
 //!   `remote` is the replicator's side.
@@ -37,11 +40,13 @@
 //! # });
 //! ```
 
+mod admission;
 mod auth;
 mod budget;
 mod connection;
 mod http;
 mod listener;
+pub(crate) mod log_safe;
 mod peer_checkpoints;
 pub mod protocol;
 mod remote;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use super::auth::Principal;
 use super::budget::ByteBudget;
 use super::connection::RequestHandler;
 use super::peer_checkpoints::PeerCheckpoints;
@@ -49,11 +50,11 @@ impl Session {
     /// `user:NAME` for basic credentials, `certificate:FINGERPRINT` for a
     /// client certificate, else `anonymous` (all anonymous peers share one
     /// scope).
-    pub(crate) fn peer_scope(user: Option<&str>, client_certificate: Option<&str>) -> String {
-        match (user, client_certificate) {
-            (Some(user), _) => format!("user:{user}"),
-            (None, Some(fingerprint)) => format!("certificate:{fingerprint}"),
-            (None, None) => "anonymous".to_owned(),
+    pub(crate) fn peer_scope(principal: &Principal) -> String {
+        match principal {
+            Principal::User(user) => format!("user:{user}"),
+            Principal::Certificate { fingerprint } => format!("certificate:{fingerprint}"),
+            Principal::Anonymous => "anonymous".to_owned(),
         }
     }
 }
@@ -64,7 +65,7 @@ impl RequestHandler for Session {
         let _busy = (!request.is_long_poll()).then(|| BusyGuard::new(self));
         self.serve(request).await.map_err(|e| {
             if !matches!(e, Error::InvalidInput(_) | Error::Replication(_)) {
-                tracing::warn!(error = %e, "a request from a peer failed");
+                tracing::warn!(error = %super::log_safe::log_safe(&e.to_string()), "a request from a peer failed");
             }
             error_to_wire(&e)
         })

@@ -246,7 +246,7 @@ impl Shared {
                 }
                 Err(e) if e.is_transient() && failures + 1 < attempts => {
                     failures += 1;
-                    tracing::info!(error = %e, attempt = failures, "replication failed; retrying");
+                    tracing::info!(error = %crate::net::log_safe::log_safe(&e.to_string()), attempt = failures, "replication failed; retrying");
                     self.update(|s| {
                         s.activity = ActivityLevel::Offline;
                         s.error = Some(e.clone());
@@ -259,7 +259,7 @@ impl Shared {
                     self.update(|s| s.activity = ActivityLevel::Connecting);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "replication stopped");
+                    tracing::warn!(error = %crate::net::log_safe::log_safe(&e.to_string()), "replication stopped");
                     self.update(|s| {
                         s.activity = ActivityLevel::Stopped;
                         s.error = Some(e.clone());

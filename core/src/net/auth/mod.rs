@@ -1,17 +1,21 @@
 //! Authentication: what a listener accepts ([`ListenerAuthenticator`]) and
 //! what a replicator presents ([`ClientAuth`]).
 
+mod password_checks;
 mod throttle;
 mod users;
 
-pub(crate) use throttle::LoginThrottle;
+pub(crate) use password_checks::PasswordChecks;
+pub(crate) use throttle::{address_group, LoginThrottle};
 pub use users::UserTable;
 
 use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine;
+use zeroize::Zeroizing;
 
+use super::log_safe::log_safe;
 use super::tls::{ClientCertificates, TlsIdentity};
 
 /// Checks a user name and password (e.g. against an app's own accounts).
@@ -55,14 +59,6 @@ impl ListenerAuthenticator {
         ListenerAuthenticator::Password(Arc::new(check))
     }
 
-    /// Whether connections must carry basic credentials.
-    pub(crate) fn wants_password(&self) -> bool {
-        matches!(
-            self,
-            ListenerAuthenticator::Password(_) | ListenerAuthenticator::Users(_)
-        )
-    }
-
     /// Checks basic credentials (blocking: hashes are deliberately slow).
     pub(crate) fn check_password(&self, username: &str, password: &str) -> bool {
         match self {
@@ -80,6 +76,31 @@ impl fmt::Debug for ListenerAuthenticator {
             ListenerAuthenticator::Password(_) => f.write_str("Password(<callback>)"),
             ListenerAuthenticator::Users(u) => write!(f, "Users({} users)", u.len()),
             ListenerAuthenticator::ClientCertificates(c) => write!(f, "ClientCertificates({c:?})"),
+        }
+    }
+}
+
+/// Who a listener let in: what a session may later be scoped by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Principal {
+    /// A peer of an anonymous listener.
+    Anonymous,
+    /// A peer that gave this user name and its password.
+    User(String),
+    /// A peer that presented an accepted client certificate.
+    Certificate {
+        /// `sha256:` + hex SHA-256 of the certificate's DER.
+        fingerprint: String,
+    },
+}
+
+impl fmt::Display for Principal {
+    /// For log lines: user names are escaped (they came from the peer).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::Anonymous => f.write_str("anonymous"),
+            Principal::User(name) => write!(f, "user \"{}\"", log_safe(name)),
+            Principal::Certificate { fingerprint } => write!(f, "certificate {fingerprint}"),
         }
     }
 }
@@ -126,17 +147,18 @@ pub(crate) fn basic_header(username: &str, password: &str) -> String {
     format!("Basic {encoded}")
 }
 
-/// The user name and password of an `Authorization: Basic` header.
-pub(crate) fn parse_basic_header(value: &[u8]) -> Option<(String, String)> {
+/// The user name and password of an `Authorization: Basic` header (the
+/// password, and every copy of it made here, wiped from memory on drop).
+pub(crate) fn parse_basic_header(value: &[u8]) -> Option<(String, Zeroizing<String>)> {
     let value = std::str::from_utf8(value).ok()?.trim();
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
+    let decoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?);
+    let text = std::str::from_utf8(&decoded).ok()?;
     let (user, pass) = text.split_once(':')?;
-    Some((user.to_owned(), pass.to_owned()))
+    Some((user.to_owned(), Zeroizing::new(pass.to_owned())))
 }
 
 #[cfg(test)]
@@ -148,7 +170,7 @@ mod tests {
         let header = basic_header("amina", "pa:ss word");
         assert_eq!(
             parse_basic_header(header.as_bytes()),
-            Some(("amina".into(), "pa:ss word".into()))
+            Some(("amina".into(), Zeroizing::new("pa:ss word".to_owned())))
         );
         assert_eq!(parse_basic_header(b"Bearer abc"), None);
         assert_eq!(parse_basic_header(b"Basic !!!"), None);
