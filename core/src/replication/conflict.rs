@@ -171,18 +171,10 @@ fn apply(b: &mut Batch<'_>, c: &Collection, conflict: &Conflict, resolution: &Re
         Resolution::Delete => (None, None),
     };
     for r in revs.iter().filter(|r| Some(&r.rev) != keep) {
-        let tombstone = RevId::compute(Some(&r.rev), true, RESOLVED_TOMBSTONE_BODY, &[]);
-        b.insert_revision(
-            c,
-            &conflict.id,
-            &[tombstone, r.rev.clone()],
-            true,
-            RESOLVED_TOMBSTONE_BODY,
-        )?;
+        b.add_revision(c, &conflict.id, &r.rev, true, RESOLVED_TOMBSTONE_BODY.to_owned())?;
     }
     if let (Some(base), Some(body)) = (keep, merged) {
-        let merge = RevId::compute(Some(base), false, &body, &[]);
-        b.insert_revision(c, &conflict.id, &[merge, base.clone()], false, &body)?;
+        b.add_revision(c, &conflict.id, base, false, body)?;
     }
     Ok(())
 }
