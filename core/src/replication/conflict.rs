@@ -82,6 +82,16 @@ impl ConflictResolver for DefaultConflictResolver {
     }
 }
 
+/// Whether resolving the conflicts of a document that refused a revision
+/// with `error` can make room for it: it was refused for the document's
+/// live leaves or stored bytes, which closing branches reduces.
+pub(crate) fn resolving_makes_room(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::InvalidInput(InvalidInput::TooManyLeaves { .. } | InvalidInput::TreeTooLarge { .. })
+    )
+}
+
 /// The conflict in `tree`, if it has two or more open leaves.
 pub(crate) fn find_conflict(collection: &str, id: &str, tree: &RevTree) -> Option<Conflict> {
     let mut open = tree.open_leaves();
