@@ -264,6 +264,16 @@ async fn run(ops: Vec<Op>) {
     }
 }
 
+/// Runs one case on a runtime of its own.
+fn run_to_end(ops: Vec<Op>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run(ops));
+}
+
 fn cases() -> u32 {
     std::env::var("OUTPOST_HOSTILE_CASES")
         .ok()
@@ -276,12 +286,7 @@ proptest! {
 
     #[test]
     fn honest_replicas_converge_whatever_a_hostile_peer_inserts(ops in prop::collection::vec(op_strategy(), 1..30)) {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(run(ops));
+        run_to_end(ops);
     }
 }
 
@@ -318,10 +323,5 @@ fn the_predicted_tombstone_races_converge() {
         Op::Sync,
         Op::Delete { on_b: false, doc: 1 },
     ];
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(run(ops));
+    run_to_end(ops);
 }

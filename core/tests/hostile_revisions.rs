@@ -51,11 +51,15 @@ fn assert_refused(outcome: &InsertOutcome, needle: &str) {
     }
 }
 
+/// A full sync: push and pull twice, so that conflicts the phone resolved
+/// after the first pull reach the hub.
 async fn sync(phone: &Database, listener: &Listener) {
-    net_replicator(phone, listener, Direction::PushAndPull, false)
-        .run()
-        .await
-        .expect("sync");
+    for _ in 0..2 {
+        net_replicator(phone, listener, Direction::PushAndPull, false)
+            .run()
+            .await
+            .expect("sync");
+    }
 }
 
 fn winner(db: &Database, id: &str) -> outpost_core::Document {

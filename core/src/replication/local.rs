@@ -71,26 +71,34 @@ impl Endpoint for LocalEndpoint {
     }
 
     async fn revs_diff(&self, collection: &str, revs: Vec<(String, Vec<RevId>)>) -> Result<Vec<MissingRevs>> {
+        let link_depth = (self.db.config().revs_limit as usize).saturating_sub(1).max(1);
         self.blocking(collection, move |c| {
             c.database().read(|conn| {
                 let mut out = Vec::new();
-                let mut winner_of = conn.prepare_cached("SELECT rev FROM docs WHERE collection = ?1 AND id = ?2")?;
+                let mut winner_of =
+                    conn.prepare_cached("SELECT rev, branched FROM docs WHERE collection = ?1 AND id = ?2")?;
                 for (id, revs) in revs {
-                    let winner: Option<String> = winner_of.query_row(params![c.id, id], |r| r.get(0)).optional()?;
+                    let winner: Option<(String, bool)> = winner_of
+                        .query_row(params![c.id, id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
                     let missing: Vec<RevId> = match winner {
                         None => revs,
-                        // The common case: the only revision asked for is the winner.
-                        Some(w) if revs.len() == 1 && revs[0].to_string() == w => Vec::new(),
+                        // The common case: the only revision asked for is the
+                        // winner of an unbranched document (a planted ancestor
+                        // that matters leaves its real parent as a second leaf).
+                        Some((w, false)) if revs.len() == 1 && revs[0].to_string() == w => Vec::new(),
                         Some(_) => {
                             // A damaged row is reported missing: the peer then
                             // gets that document's error on insert, and the
                             // rest of the batch goes on.
                             let tree = load_doc_or_skip(conn, c.id, &id)?.map(|d| d.tree).unwrap_or_default();
-                            // A known revision whose parent is unknown (a peer
-                            // named it only as an unverifiable ancestor) is
-                            // asked for, so its checked parent link arrives.
+                            // A known revision whose ancestry reaches a revision
+                            // with an unknown parent (a peer named it only as an
+                            // unverifiable ancestor) is asked for again: its
+                            // history brings the checked links. Honest trees cut
+                            // at revs_limit lack a parent only at that depth.
                             revs.into_iter()
-                                .filter(|r| tree.get(r).is_none_or(|n| n.parent.is_none() && r.generation() > 1))
+                                .filter(|r| tree.get(r).is_none() || tree.lacks_parent_link(r, link_depth))
                                 .collect()
                         }
                     };

@@ -131,11 +131,12 @@ impl RevTree {
     /// `history[1]` its parent, and so on), as replication does: the revision
     /// is stored as given, never rejected as a conflict.
     ///
-    /// Merging walks the history until the first revision the tree already
-    /// knows with its parent: older entries are known (or are another
-    /// peer's unverifiable claims) and are not merged. A known revision whose
-    /// parent was unknown learns it. The work is linear in the history's
-    /// length plus the tree's size: new nodes are merged in one pass.
+    /// Merging walks the whole history: new revisions are added, a known
+    /// revision whose parent was unknown learns it, and a known revision
+    /// whose parent the history contradicts ends the walk (the older
+    /// entries are another peer's unverifiable claims). The work is linear
+    /// in the history's length plus the tree's size: new nodes are merged in
+    /// one pass.
     ///
     /// Returns whether `history[0]` was new.
     ///
@@ -158,12 +159,13 @@ impl RevTree {
             match self.nodes.binary_search_by(|n| n.rev.cmp(rev)) {
                 Ok(at) => {
                     let node = &mut self.nodes[at];
-                    match (node.parent.is_none(), parent) {
-                        (true, Some(p)) => {
+                    match (&node.parent, parent) {
+                        (None, Some(p)) => {
                             node.parent = Some(p.clone());
                             linked.push(p.clone());
                         }
-                        _ => break,
+                        (Some(known), Some(p)) if known != p => break,
+                        _ => {}
                     }
                 }
                 Err(_) => {
@@ -282,6 +284,23 @@ impl RevTree {
         out
     }
 
+    /// Whether the ancestry of `rev`, within `depth` revisions, reaches a
+    /// revision of generation > 1 whose parent is unknown: one a peer named
+    /// only as an unverifiable ancestor, so the checked link to its parent
+    /// is still to come. (A parent pruned away is known by id and does not
+    /// count.)
+    pub fn lacks_parent_link(&self, rev: &RevId, depth: usize) -> bool {
+        let mut next = self.get(rev);
+        for _ in 0..depth {
+            let Some(node) = next else { return false };
+            match &node.parent {
+                None => return node.rev.generation() > 1,
+                Some(p) => next = self.get(p),
+            }
+        }
+        false
+    }
+
     /// Number of leaves that are not deletions.
     pub fn live_leaf_count(&self) -> usize {
         self.leaves().iter().filter(|n| !n.deleted).count()
@@ -393,8 +412,15 @@ mod tests {
         assert_eq!(t.get(&history[1]).unwrap().parent, None);
         let merged = t.merge(&history[1..3], false, "{}".into()).unwrap();
         assert!(merged.changed && !merged.added);
-        // A known revision with a known parent ends the walk.
-        assert!(!t.merge(&history, false, "{}".into()).unwrap().changed);
+        assert!(t.lacks_parent_link(&history[0], 5));
+        assert!(!t.lacks_parent_link(&history[0], 2));
+        // The rest of the history links the known revisions further down.
+        assert!(t.merge(&history, false, "{}".into()).unwrap().changed);
+        assert_eq!(t.nodes().len(), 5000);
+        assert!(!t.lacks_parent_link(&history[0], 5000));
+        // A history contradicting a known parent ends the walk there.
+        let other = [history[0].clone(), history[1].clone(), RevId::new(4998, "b").unwrap()];
+        assert!(!t.merge(&other, false, "{}".into()).unwrap().changed);
         let mut t = RevTree::default();
         assert!(t.insert(&history, false, "{}".into()).unwrap());
         assert_eq!(t.nodes().len(), 5000);
