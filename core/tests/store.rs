@@ -1151,7 +1151,9 @@ fn revs_limit_prunes_history_but_keeps_the_winner() {
         let leaves: Vec<RevId> = tree.leaves().into_iter().map(|n| n.rev.clone()).collect();
         assert_eq!(leaves, vec![tip.clone()]);
         assert_eq!(tree.winner().unwrap().rev, tip);
-        let newest: Vec<RevId> = revs.iter().rev().take(5).cloned().collect();
+        // The five kept, then the pruned parent known by id (so a receiver
+        // can check the oldest kept revision's id).
+        let newest: Vec<RevId> = revs.iter().rev().take(6).cloned().collect();
         assert_eq!(tree.history(&tip, 100), newest);
         let doc = docs.get("a").unwrap().unwrap();
         assert_eq!((doc.rev, doc.body.as_str()), (tip.clone(), r#"{"i":19}"#));
