@@ -114,6 +114,41 @@ pub enum InvalidInput {
     /// A configuration value is out of range.
     #[error("bad configuration: {0}")]
     BadConfig(String),
+    /// A revision's id is not the hash of its parent, deleted flag and body
+    /// (or its parent is not named, so it cannot be checked). A peer forged
+    /// it or damaged it; nothing of it is stored.
+    #[error("revision {0} does not match its content (its id must be the hash of its parent, deleted flag and body)")]
+    RevIdMismatch(String),
+    /// A revision's generation is past [`crate::tuning::MAX_REV_GENERATION`].
+    #[error("revision generation {generation} is past the limit of {limit}")]
+    GenerationLimit {
+        /// The generation refused.
+        generation: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A write would give a document more live leaves (conflicts) than
+    /// [`crate::tuning::MAX_LIVE_LEAVES`]; resolve its conflicts first.
+    #[error("document {id:?} would have {leaves} live conflicting revisions; the limit is {limit}")]
+    TooManyLeaves {
+        /// Document id.
+        id: String,
+        /// Live leaves the write would leave.
+        leaves: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A write would make a document's revision tree larger than
+    /// [`crate::tuning::MAX_DOC_TREE_BYTES`].
+    #[error("document {id:?} would store {size} bytes of revisions; the limit is {limit} bytes")]
+    TreeTooLarge {
+        /// Document id.
+        id: String,
+        /// Stored bytes the write would leave.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// Failures of a replication endpoint, sorted into what a replicator retries

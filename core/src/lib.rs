@@ -38,6 +38,6 @@ pub use error::{Error, InvalidInput, KeyStoreError, ReplicationError, Result};
 pub use listeners::ListenerToken;
 pub use revision::{RevId, RevNode, RevTree};
 pub use store::{
-    Batch, Change, ChangeEvent, ChangesBatch, Collection, Database, DatabaseConfig, Document, Durability,
-    DEFAULT_COLLECTION,
+    Batch, Change, ChangeEvent, ChangesBatch, Collection, ConflictedDoc, Database, DatabaseConfig, Document,
+    Durability, Page, DEFAULT_COLLECTION,
 };

@@ -216,3 +216,29 @@ pub const MAX_UPGRADE_HEAD_BYTES: usize = 8 * 1024;
 /// peer) written to a log line; the rest is cut and its size noted. Room
 /// for any error message of ours, not for a flood.
 pub const MAX_LOGGED_PEER_CHARS: usize = 200;
+
+// ---- Revision integrity and bounded revision trees (issue 10) ----
+
+/// Highest revision generation stored or accepted: 2^53 - 1, the largest
+/// integer JavaScript (PouchDB) holds exactly, and far below `u64`
+/// overflow. An edit past it is refused with
+/// [`crate::InvalidInput::GenerationLimit`]; a peer's revision past it is
+/// refused as that document's error. No honest document gets near it (an
+/// edit per millisecond for 285,000 years).
+pub const MAX_REV_GENERATION: u64 = (1 << 53) - 1;
+
+/// Live (non-deleted) leaves one document may have. A revision that would
+/// add one more is refused as that document's error ([`crate::InvalidInput::TooManyLeaves`]).
+/// Deleted leaves are not counted: resolution tombstones pile up
+/// legitimately over a document's life; the byte cap below bounds them.
+/// Conflicts are resolved after each pull, so honest documents rarely hold
+/// more than a handful; 32 leaves room for a camp of devices that all
+/// edited one record offline.
+pub const MAX_LIVE_LEAVES: usize = 32;
+
+/// Stored bytes of one document's revision tree (every leaf body, every
+/// revision id) after a write. A write past it is refused as that
+/// document's error ([`crate::InvalidInput::TreeTooLarge`]). Four maximal
+/// bodies: a few conflicting versions of a large record fit; thirty
+/// conflicting 7 MiB leaves (a 210 MB row) do not.
+pub const MAX_DOC_TREE_BYTES: usize = 4 * MAX_BODY_BYTES;

@@ -54,7 +54,7 @@ fn build_case(shape: Vec<NodeShape>, extra: Vec<(usize, usize)>, cuts: Vec<usize
             let generation = parent_id.as_ref().map_or(1, |p| p.generation() + 1);
             RevId::new(generation, &format!("h{i}")).expect("valid rev id")
         } else {
-            RevId::compute(parent_id.as_ref(), deleted, &body, &[])
+            RevId::compute(parent_id.as_ref(), deleted, &body, &[]).expect("generation in range")
         };
         revs.push(Rev {
             id,

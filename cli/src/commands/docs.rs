@@ -4,9 +4,9 @@
 use std::io::Read;
 
 use outpost_core::tuning::MAX_BODY_BYTES;
-use outpost_core::{Collection, RevId};
+use outpost_core::{Collection, Page, RevId};
 
-use super::{each_live_doc, open_existing, open_or_create};
+use super::{open_existing, open_or_create};
 use crate::args::{DbArgs, DeleteArgs, GetArgs, PutArgs};
 use crate::error::CliError;
 use crate::output::{document_json, json_string, print_line, rev_list, Fields, Lines};
@@ -69,21 +69,53 @@ pub fn delete(args: &DeleteArgs) -> Result<(), CliError> {
 
 /// `outpost conflicts`: one line per conflicted document, in id order:
 /// `{"_id":..,"_rev":<winner>,"_conflicts":[<losing live leaves>]}`.
+/// Bodies are never loaded, so memory stays within one document's tree.
 pub fn conflicts(args: &DbArgs) -> Result<(), CliError> {
     let (_db, coll) = open_existing(args)?;
     let mut out = Lines::stdout();
-    each_live_doc(&coll, |doc| {
-        if doc.conflicts.is_empty() {
-            return Ok(());
-        }
-        out.line(&format!(
-            "{{\"_id\":{},\"_rev\":{},\"_conflicts\":{}}}",
-            json_string(&doc.id),
-            json_string(&doc.rev.to_string()),
-            rev_list(&doc.conflicts)
-        ))
-    })?;
+    each_item(
+        |after| coll.conflicted_docs(after, PAGE),
+        |doc| {
+            out.line(&format!(
+                "{{\"_id\":{},\"_rev\":{},\"_conflicts\":{}}}",
+                json_string(&doc.id),
+                json_string(&doc.rev.to_string()),
+                rev_list(&doc.conflicts)
+            ))
+        },
+    )?;
     out.finish()
+}
+
+/// Documents read per page by `conflicts` and `export`.
+pub(crate) const PAGE: usize = 1_000;
+
+/// Calls `f` on every item of the pages `read` gives (each read from the
+/// last id of the one before), then warns on stderr about the damaged
+/// documents that were skipped: one damaged row never stops the walk.
+pub(crate) fn each_item<T>(
+    mut read: impl FnMut(Option<&str>) -> outpost_core::Result<Page<T>>,
+    mut f: impl FnMut(&T) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let (mut after, mut damaged) = (None::<String>, Vec::new());
+    loop {
+        let page = read(after.as_deref()).map_err(|e| CliError::core("reading documents", e))?;
+        page.items.iter().try_for_each(&mut f)?;
+        damaged.extend(page.damaged);
+        match page.last_id {
+            Some(last) => after = Some(last),
+            None => break,
+        }
+    }
+    if !damaged.is_empty() {
+        let ids: Vec<String> = damaged.iter().map(|id| json_string(id)).collect();
+        eprintln!(
+            "outpost: warning: skipped {} damaged document(s): {}",
+            damaged.len(),
+            ids.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The current revision to save over: the winner if it is live, `None` if

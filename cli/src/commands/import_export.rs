@@ -3,7 +3,9 @@
 //! Export writes the winning revision of every live document, sorted by
 //! `_id`, as `{"_id":..,"_rev":..,<body fields, keys sorted>}`, reading the
 //! collection a page at a time: memory stays flat however large it is, and
-//! two databases holding the same documents export the same bytes.
+//! two databases holding the same documents export the same bytes. A
+//! damaged document is skipped and named in a warning on stderr; the
+//! export of every other document still succeeds.
 //!
 //! Import reads lines with an `_id` field (a `_rev` field, as export writes
 //! it, is ignored: imported documents get new revisions on top of what the
@@ -18,8 +20,8 @@ use outpost_core::tuning::MAX_BODY_BYTES;
 use outpost_core::{Collection, Database, RevId};
 use serde_json::Value;
 
-use super::docs::live_revision;
-use super::{each_live_doc, open_existing, open_or_create};
+use super::docs::{each_item, live_revision, PAGE};
+use super::{open_existing, open_or_create};
 use crate::args::{DbArgs, ImportArgs};
 use crate::error::CliError;
 use crate::output::{document_json, Fields, Lines};
@@ -35,7 +37,10 @@ pub const MAX_LINE_BYTES: usize = 2 * MAX_BODY_BYTES;
 pub fn export(args: &DbArgs) -> Result<(), CliError> {
     let (_db, coll) = open_existing(args)?;
     let mut out = Lines::stdout();
-    each_live_doc(&coll, |doc| out.line(&document_json(doc, Fields::IdAndRev)?))?;
+    each_item(
+        |after| coll.live_docs(after, PAGE),
+        |doc| out.line(&document_json(doc, Fields::IdAndRev)?),
+    )?;
     out.finish()
 }
 

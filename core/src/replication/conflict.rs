@@ -82,6 +82,16 @@ impl ConflictResolver for DefaultConflictResolver {
     }
 }
 
+/// Whether resolving the conflicts of a document that refused a revision
+/// with `error` can make room for it: it was refused for the document's
+/// live leaves or stored bytes, which closing branches reduces.
+pub(crate) fn resolving_makes_room(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::InvalidInput(InvalidInput::TooManyLeaves { .. } | InvalidInput::TreeTooLarge { .. })
+    )
+}
+
 /// The conflict in `tree`, if it has two or more open leaves.
 pub(crate) fn find_conflict(collection: &str, id: &str, tree: &RevTree) -> Option<Conflict> {
     let mut open = tree.open_leaves();
@@ -171,18 +181,10 @@ fn apply(b: &mut Batch<'_>, c: &Collection, conflict: &Conflict, resolution: &Re
         Resolution::Delete => (None, None),
     };
     for r in revs.iter().filter(|r| Some(&r.rev) != keep) {
-        let tombstone = RevId::compute(Some(&r.rev), true, RESOLVED_TOMBSTONE_BODY, &[]);
-        b.insert_revision(
-            c,
-            &conflict.id,
-            &[tombstone, r.rev.clone()],
-            true,
-            RESOLVED_TOMBSTONE_BODY,
-        )?;
+        b.add_revision(c, &conflict.id, &r.rev, true, RESOLVED_TOMBSTONE_BODY.to_owned())?;
     }
     if let (Some(base), Some(body)) = (keep, merged) {
-        let merge = RevId::compute(Some(base), false, &body, &[]);
-        b.insert_revision(c, &conflict.id, &[merge, base.clone()], false, &body)?;
+        b.add_revision(c, &conflict.id, base, false, body)?;
     }
     Ok(())
 }

@@ -7,8 +7,8 @@ use rusqlite::{params, OptionalExtension};
 
 use super::endpoint::{Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision};
 use crate::error::{Error, Result};
-use crate::revision::RevId;
-use crate::store::{load_doc, ChangesBatch, Collection, Database};
+use crate::revision::{RevId, RevisionTrust};
+use crate::store::{load_doc_or_skip, ChangesBatch, Collection, Database};
 
 /// A local database as a replication endpoint.
 ///
@@ -71,19 +71,35 @@ impl Endpoint for LocalEndpoint {
     }
 
     async fn revs_diff(&self, collection: &str, revs: Vec<(String, Vec<RevId>)>) -> Result<Vec<MissingRevs>> {
+        let link_depth = (self.db.config().revs_limit as usize).saturating_sub(1).max(1);
         self.blocking(collection, move |c| {
             c.database().read(|conn| {
                 let mut out = Vec::new();
-                let mut winner_of = conn.prepare_cached("SELECT rev FROM docs WHERE collection = ?1 AND id = ?2")?;
+                let mut winner_of =
+                    conn.prepare_cached("SELECT rev, branched FROM docs WHERE collection = ?1 AND id = ?2")?;
                 for (id, revs) in revs {
-                    let winner: Option<String> = winner_of.query_row(params![c.id, id], |r| r.get(0)).optional()?;
+                    let winner: Option<(String, bool)> = winner_of
+                        .query_row(params![c.id, id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
                     let missing: Vec<RevId> = match winner {
                         None => revs,
-                        // The common case: the only revision asked for is the winner.
-                        Some(w) if revs.len() == 1 && revs[0].to_string() == w => Vec::new(),
+                        // The common case: the only revision asked for is the
+                        // winner of an unbranched document (a planted ancestor
+                        // that matters leaves its real parent as a second leaf).
+                        Some((w, false)) if revs.len() == 1 && revs[0].to_string() == w => Vec::new(),
                         Some(_) => {
-                            let tree = load_doc(conn, c.id, &id)?.map(|d| d.tree).unwrap_or_default();
-                            revs.into_iter().filter(|r| tree.get(r).is_none()).collect()
+                            // A damaged row is reported missing: the peer then
+                            // gets that document's error on insert, and the
+                            // rest of the batch goes on.
+                            let tree = load_doc_or_skip(conn, c.id, &id)?.map(|d| d.tree).unwrap_or_default();
+                            // A known revision whose ancestry reaches a revision
+                            // with an unknown parent (a peer named it only as an
+                            // unverifiable ancestor) is asked for again: its
+                            // history brings the checked links. Honest trees cut
+                            // at revs_limit lack a parent only at that depth.
+                            revs.into_iter()
+                                .filter(|r| tree.get(r).is_none() || tree.lacks_parent_link(r, link_depth))
+                                .collect()
                         }
                     };
                     if !missing.is_empty() {
@@ -115,7 +131,7 @@ impl Endpoint for LocalEndpoint {
                     }
                     batch.consumed += 1;
                     if loaded.as_ref().map(|(l, _)| l) != Some(id) {
-                        loaded = load_doc(conn, c.id, id)?.map(|d| (id.clone(), d.tree));
+                        loaded = load_doc_or_skip(conn, c.id, id)?.map(|d| (id.clone(), d.tree));
                     }
                     let Some((_, tree)) = &loaded else { continue };
                     let Some(node) = tree.get(rev) else { continue };
@@ -123,7 +139,8 @@ impl Endpoint for LocalEndpoint {
                     bytes += body.len();
                     batch.revisions.push(Revision {
                         id: id.clone(),
-                        history: tree.history(rev, max_history),
+                        // Always the parent too, so the receiver can check the id.
+                        history: tree.history(rev, max_history.max(2)),
                         deleted: node.deleted,
                         body: body.clone(),
                     });
@@ -139,11 +156,12 @@ impl Endpoint for LocalEndpoint {
             c.database().batch(|b| {
                 let mut outcomes = Vec::with_capacity(revisions.len());
                 for r in revisions {
-                    let result = match b.insert_revision(&c, &r.id, &r.history, r.deleted, &r.body) {
-                        Ok(added) => Ok(added),
-                        Err(e @ (Error::InvalidInput(_) | Error::Corrupt(_))) => Err(e),
-                        Err(e) => return Err(e),
-                    };
+                    let result =
+                        match b.insert_revision(&c, &r.id, &r.history, r.deleted, &r.body, RevisionTrust::Verified) {
+                            Ok(added) => Ok(added),
+                            Err(e @ (Error::InvalidInput(_) | Error::Corrupt(_))) => Err(e),
+                            Err(e) => return Err(e),
+                        };
                     outcomes.push(InsertOutcome { id: r.id, result });
                 }
                 Ok(outcomes)

@@ -26,6 +26,7 @@ mod replicator;
 pub mod rev_finder;
 mod status;
 
+pub use crate::revision::RevisionTrust;
 pub use config::{CollectionConfig, Direction, ReplicationFilter, ReplicatorConfig};
 pub use conflict::{Conflict, ConflictResolver, DefaultConflictResolver, Resolution};
 pub use endpoint::{Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision};

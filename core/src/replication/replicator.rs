@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use super::changes_feed::ChangesFeed;
 use super::checkpoint::Checkpointer;
 use super::config::{CollectionConfig, Direction, ReplicatorConfig};
-use super::conflict::{resolve_documents, ConflictResolver, DefaultConflictResolver};
+use super::conflict::{resolve_documents, resolving_makes_room, ConflictResolver, DefaultConflictResolver};
 use super::endpoint::{Endpoint, Revision};
 use super::fetcher::Fetcher;
 use super::inserter::insert;
@@ -420,9 +420,12 @@ impl Shared {
                     self.check_stop()?;
                     let mut events = insert(&*target, name, direction, revisions, filter.as_ref()).await?;
                     if direction == Direction::Pull {
+                        // A document that refused a revision for its bounds
+                        // is resolved too: closing its branches makes room,
+                        // and the next pass brings the revision.
                         let stored = events
                             .iter()
-                            .filter(|e| e.error.is_none())
+                            .filter(|e| e.error.as_ref().is_none_or(resolving_makes_room))
                             .map(|e| e.id.clone())
                             .collect();
                         events.extend(self.resolve_conflicts(name, stored, &resolver).await?);

@@ -166,7 +166,7 @@ mod tests {
         let mut tree = RevTree::default();
         let a = tree.add_child(None, false, r#"{"a":1}"#.into()).unwrap();
         let b = tree.add_child(Some(&a), false, r#"{"b":1}"#.into()).unwrap();
-        let c = RevId::compute(Some(&a), true, "{}", &[]);
+        let c = RevId::compute(Some(&a), true, "{}", &[]).unwrap();
         tree.insert(&[c, a], true, "{}".into()).unwrap();
         let bytes = encode_tree(&tree, &b);
         assert_eq!(decode_tree(&bytes, r#"{"b":1}"#).unwrap(), tree);

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use sha2::{Digest, Sha256};
 
 use crate::error::InvalidInput;
-use crate::tuning::MAX_REV_HASH_CHARS;
+use crate::tuning::{MAX_REV_GENERATION, MAX_REV_HASH_CHARS};
 
 /// A revision id, `GENERATION-HASH` (for example `3-a9f0c2...`).
 ///
@@ -21,8 +21,8 @@ use crate::tuning::MAX_REV_HASH_CHARS;
 /// # Examples
 /// ```
 /// use outpost_core::RevId;
-/// let first = RevId::compute(None, false, r#"{"name":"Amina"}"#, &[]);
-/// let second = RevId::compute(Some(&first), false, r#"{"name":"Amina K."}"#, &[]);
+/// let first = RevId::compute(None, false, r#"{"name":"Amina"}"#, &[]).unwrap();
+/// let second = RevId::compute(Some(&first), false, r#"{"name":"Amina K."}"#, &[]).unwrap();
 /// assert_eq!(first.generation(), 1);
 /// assert_eq!(second.generation(), 2);
 /// assert_eq!(second.to_string().parse::<RevId>().unwrap(), second);
@@ -35,7 +35,43 @@ pub struct RevId {
 
 impl RevId {
     /// The deterministic id of a revision with this parent and content.
-    pub fn compute(parent: Option<&RevId>, deleted: bool, canonical_body: &str, attachment_digests: &[&str]) -> RevId {
+    ///
+    /// # Errors
+    /// [`InvalidInput::GenerationLimit`] if the parent is at
+    /// [`MAX_REV_GENERATION`]: no child of it can be numbered.
+    pub fn compute(
+        parent: Option<&RevId>,
+        deleted: bool,
+        canonical_body: &str,
+        attachment_digests: &[&str],
+    ) -> Result<RevId, InvalidInput> {
+        RevId::compute_variant(parent, deleted, canonical_body, attachment_digests, 0)
+    }
+
+    /// Like [`RevId::compute`], numbered: variant 0 is the plain id, and
+    /// variant `n > 0` hashes `n` in and ends the hash with `x{n}`, so a
+    /// receiver can check it without guessing `n`. A local edit whose plain
+    /// id already names a revision of the tree (one a peer planted with
+    /// other content) takes the first free variant instead of aliasing it.
+    ///
+    /// # Errors
+    /// [`InvalidInput::GenerationLimit`] as for [`RevId::compute`].
+    pub fn compute_variant(
+        parent: Option<&RevId>,
+        deleted: bool,
+        canonical_body: &str,
+        attachment_digests: &[&str],
+        variant: u32,
+    ) -> Result<RevId, InvalidInput> {
+        let generation = match parent {
+            None => 1,
+            Some(p) => p.generation.checked_add(1).filter(|g| *g <= MAX_REV_GENERATION).ok_or(
+                InvalidInput::GenerationLimit {
+                    generation: p.generation.saturating_add(1),
+                    limit: MAX_REV_GENERATION,
+                },
+            )?,
+        };
         let mut h = Sha256::new();
         h.update(b"outpost-rev-v1\0");
         if let Some(p) = parent {
@@ -48,20 +84,43 @@ impl RevId {
         }
         h.update([0]);
         h.update(canonical_body.as_bytes());
-        let digest = h.finalize();
-        RevId {
-            generation: parent.map_or(1, |p| p.generation + 1),
-            hash: hex::encode(&digest[..16]).into_boxed_str(),
+        if variant > 0 {
+            h.update(b"\0variant\0");
+            h.update(variant.to_be_bytes());
         }
+        let digest = h.finalize();
+        let mut hash = hex::encode(&digest[..16]);
+        if variant > 0 {
+            hash.push_str(&format!("x{variant}"));
+        }
+        Ok(RevId {
+            generation,
+            hash: hash.into_boxed_str(),
+        })
+    }
+
+    /// Whether this id is the one [`RevId::compute_variant`] gives for this
+    /// parent and content (with the variant its hash names, if any).
+    pub fn matches_content(&self, parent: Option<&RevId>, deleted: bool, canonical_body: &str) -> bool {
+        let variant = match self.hash.split_once('x') {
+            None => 0,
+            Some((_, n)) => match n.parse::<u32>() {
+                Ok(v) if v > 0 && v.to_string() == n => v,
+                _ => return false,
+            },
+        };
+        RevId::compute_variant(parent, deleted, canonical_body, &[], variant).is_ok_and(|id| &id == self)
     }
 
     /// Builds a revision id from its parts, checking them.
     ///
     /// # Errors
-    /// [`InvalidInput::BadRevId`] if the generation is 0 or the hash is empty,
-    /// too long or not alphanumeric.
+    /// [`InvalidInput::BadRevId`] if the generation is 0 or past
+    /// [`MAX_REV_GENERATION`], or the hash is empty, too long or not
+    /// alphanumeric.
     pub fn new(generation: u64, hash: &str) -> Result<RevId, InvalidInput> {
         let ok = generation > 0
+            && generation <= MAX_REV_GENERATION
             && !hash.is_empty()
             && hash.len() <= MAX_REV_HASH_CHARS
             && hash.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -91,7 +150,13 @@ impl FromStr for RevId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || InvalidInput::BadRevId(s.chars().take(100).collect());
         let (generation, hash) = s.split_once('-').ok_or_else(bad)?;
-        if generation.is_empty() || generation.len() > 19 || !generation.bytes().all(|b| b.is_ascii_digit()) {
+        // No sign, no leading zero: a revision id that parses prints back
+        // as the same string.
+        if generation.is_empty()
+            || generation.len() > 19
+            || generation.starts_with('0')
+            || !generation.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(bad());
         }
         let generation: u64 = generation.parse().map_err(|_| bad())?;
@@ -144,6 +209,9 @@ mod tests {
             "+1-a",
             "99999999999999999999-a",
             "1-é",
+            "01-a",
+            "00-a",
+            "9007199254740992-a",
         ] {
             assert!(bad.parse::<RevId>().is_err(), "{bad} accepted");
         }
@@ -151,14 +219,34 @@ mod tests {
 
     #[test]
     fn compute_depends_on_every_input() {
-        let p = RevId::compute(None, false, "{}", &[]);
-        let base = RevId::compute(Some(&p), false, r#"{"a":1}"#, &[]);
-        assert_eq!(base, RevId::compute(Some(&p), false, r#"{"a":1}"#, &[]));
-        assert_ne!(base, RevId::compute(None, false, r#"{"a":1}"#, &[]));
-        assert_ne!(base, RevId::compute(Some(&p), true, r#"{"a":1}"#, &[]));
-        assert_ne!(base, RevId::compute(Some(&p), false, r#"{"a":2}"#, &[]));
-        assert_ne!(base, RevId::compute(Some(&p), false, r#"{"a":1}"#, &["sha256-x"]));
+        let c = |p: Option<&RevId>, d: bool, b: &str, a: &[&str]| RevId::compute(p, d, b, a).unwrap();
+        let p = c(None, false, "{}", &[]);
+        let base = c(Some(&p), false, r#"{"a":1}"#, &[]);
+        assert_eq!(base, c(Some(&p), false, r#"{"a":1}"#, &[]));
+        assert_ne!(base, c(None, false, r#"{"a":1}"#, &[]));
+        assert_ne!(base, c(Some(&p), true, r#"{"a":1}"#, &[]));
+        assert_ne!(base, c(Some(&p), false, r#"{"a":2}"#, &[]));
+        assert_ne!(base, c(Some(&p), false, r#"{"a":1}"#, &["sha256-x"]));
         assert_eq!(base.hash().len(), 32);
+        assert!(base.matches_content(Some(&p), false, r#"{"a":1}"#));
+        assert!(!base.matches_content(Some(&p), true, r#"{"a":1}"#));
+        let second = RevId::compute_variant(Some(&p), false, r#"{"a":1}"#, &[], 2).unwrap();
+        assert!(second.hash().ends_with("x2"));
+        assert!(second.matches_content(Some(&p), false, r#"{"a":1}"#));
+        assert!(!second.matches_content(Some(&p), false, r#"{"a":2}"#));
+    }
+
+    #[test]
+    fn generations_stop_at_the_cap_and_print_back() {
+        let top = RevId::new(MAX_REV_GENERATION, "a").unwrap();
+        assert!(matches!(
+            RevId::compute(Some(&top), false, "{}", &[]),
+            Err(InvalidInput::GenerationLimit { .. })
+        ));
+        assert!(RevId::new(MAX_REV_GENERATION + 1, "a").is_err());
+        for text in ["1-a", "10-b", "9007199254740991-c"] {
+            assert_eq!(text.parse::<RevId>().unwrap().to_string(), text);
+        }
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl RevNode {
 /// let first = tree.add_child(None, false, r#"{"n":1}"#.into()).unwrap();
 /// let second = tree.add_child(Some(&first), false, r#"{"n":2}"#.into()).unwrap();
 /// // A conflicting edit of `first` arrives from another peer:
-/// let other = RevId::compute(Some(&first), false, r#"{"n":3}"#, &[]);
+/// let other = RevId::compute(Some(&first), false, r#"{"n":3}"#, &[]).unwrap();
 /// tree.insert(&[other.clone(), first.clone()], false, r#"{"n":3}"#.into()).unwrap();
 /// assert_eq!(tree.leaves().len(), 2);
 /// let winner = tree.winner().unwrap().rev.clone();
@@ -131,45 +131,105 @@ impl RevTree {
     /// `history[1]` its parent, and so on), as replication does: the revision
     /// is stored as given, never rejected as a conflict.
     ///
+    /// Merging walks the whole history: new revisions are added, a known
+    /// revision whose parent was unknown learns it, and a known revision
+    /// whose parent the history contradicts ends the walk (the older
+    /// entries are another peer's unverifiable claims). The work is linear
+    /// in the history's length plus the tree's size: new nodes are merged in
+    /// one pass.
+    ///
     /// Returns whether `history[0]` was new.
     ///
     /// # Errors
     /// [`InvalidInput::BadHistory`] if the history is empty or its
     /// generations do not count down by one.
     pub fn insert(&mut self, history: &[RevId], deleted: bool, body: String) -> Result<bool, InvalidInput> {
+        Ok(self.merge(history, deleted, body)?.added)
+    }
+
+    /// [`RevTree::insert`], also saying whether the tree changed at all (a
+    /// known revision may have learnt its parent).
+    pub(crate) fn merge(&mut self, history: &[RevId], deleted: bool, body: String) -> Result<Merged, InvalidInput> {
         check_history(history)?;
-        let mut added = false;
+        let mut fresh: Vec<RevNode> = Vec::new();
+        let mut linked: Vec<RevId> = Vec::new();
+        let mut body = Some(body);
         for (i, rev) in history.iter().enumerate() {
             let parent = history.get(i + 1);
             match self.nodes.binary_search_by(|n| n.rev.cmp(rev)) {
                 Ok(at) => {
                     let node = &mut self.nodes[at];
-                    if node.parent.is_none() {
-                        node.parent = parent.cloned();
+                    match (&node.parent, parent) {
+                        (None, Some(p)) => {
+                            node.parent = Some(p.clone());
+                            linked.push(p.clone());
+                        }
+                        (Some(known), Some(p)) if known != p => break,
+                        _ => {}
                     }
                 }
-                Err(at) => {
+                Err(_) => {
                     let leaf = i == 0;
-                    added |= leaf;
-                    let node = RevNode {
+                    linked.extend(parent.cloned());
+                    fresh.push(RevNode {
                         rev: rev.clone(),
                         parent: parent.cloned(),
                         deleted: leaf && deleted,
-                        body: leaf.then(|| body.clone()),
-                    };
-                    self.nodes.insert(at, node);
+                        body: if leaf { body.take() } else { None },
+                    });
                 }
             }
         }
-        self.drop_ancestor_bodies();
-        Ok(added)
+        let added = history
+            .first()
+            .is_some_and(|first| fresh.first().is_some_and(|n| &n.rev == first));
+        let changed = !fresh.is_empty() || !linked.is_empty();
+        // The history counts down, so the new nodes are in descending order.
+        fresh.reverse();
+        self.merge_sorted(fresh);
+        for parent in &linked {
+            if let Ok(at) = self.nodes.binary_search_by(|n| n.rev.cmp(parent)) {
+                let node = &mut self.nodes[at];
+                node.body = None;
+                node.deleted = false;
+            }
+        }
+        Ok(Merged { added, changed })
+    }
+
+    /// Merges sorted nodes absent from the tree in one linear pass.
+    fn merge_sorted(&mut self, fresh: Vec<RevNode>) {
+        if fresh.is_empty() {
+            return;
+        }
+        let old = std::mem::take(&mut self.nodes);
+        let mut merged = Vec::with_capacity(old.len() + fresh.len());
+        let (mut a, mut b) = (old.into_iter().peekable(), fresh.into_iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.rev < y.rev => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            merged.extend(next);
+        }
+        self.nodes = merged;
     }
 
     /// Adds a new local revision as a child of `parent` (a leaf, or `None`
     /// for a first revision) and returns its deterministic id.
     ///
+    /// The id is [`RevId::compute`]'s, unless that id already names a
+    /// revision of this tree: a parent that is a leaf has no child, so such
+    /// a revision was planted (by a peer that predicted the id) with other
+    /// or unknown content, and the edit takes the first free
+    /// [`RevId::compute_variant`] rather than alias it.
+    ///
     /// # Errors
-    /// [`InvalidInput::BadHistory`] if `parent` is not in the tree.
+    /// [`InvalidInput::BadHistory`] if `parent` is not in the tree;
+    /// [`InvalidInput::GenerationLimit`] if `parent` is at the last
+    /// generation.
     pub fn add_child(&mut self, parent: Option<&RevId>, deleted: bool, body: String) -> Result<RevId, InvalidInput> {
         if let Some(p) = parent {
             if self.get(p).is_none() {
@@ -178,15 +238,28 @@ impl RevTree {
                 )));
             }
         }
-        let rev = RevId::compute(parent, deleted, &body, &[]);
+        let mut variant = 0u32;
+        let rev = loop {
+            let id = RevId::compute_variant(parent, deleted, &body, &[], variant)?;
+            // Ends: each planted id is a node, and the tree is finite.
+            if self.get(&id).is_none() {
+                break id;
+            }
+            variant = variant
+                .checked_add(1)
+                .ok_or_else(|| InvalidInput::BadHistory("no free revision id".into()))?;
+        };
         let mut history = vec![rev.clone()];
         history.extend(parent.cloned());
         self.insert(&history, deleted, body)?;
         Ok(rev)
     }
 
-    /// The history of `rev`: itself, then its ancestors present in the tree,
-    /// at most `limit` ids.
+    /// The history of `rev`: itself, then its ancestors, at most `limit`
+    /// ids. The last one may be a pruned ancestor, known by id only (each
+    /// node keeps its parent's id), so a revision of generation > 1 always
+    /// comes with its parent when `limit` is 2 or more: a receiver can
+    /// check its id against its content.
     pub fn history(&self, rev: &RevId, limit: usize) -> Vec<RevId> {
         let mut out = Vec::new();
         let mut next = self.get(rev);
@@ -195,9 +268,42 @@ impl RevTree {
                 break;
             }
             out.push(node.rev.clone());
-            next = node.parent.as_ref().and_then(|p| self.get(p));
+            next = match &node.parent {
+                Some(p) => match self.get(p) {
+                    Some(parent) => Some(parent),
+                    None => {
+                        if out.len() < limit {
+                            out.push(p.clone());
+                        }
+                        None
+                    }
+                },
+                None => None,
+            };
         }
         out
+    }
+
+    /// Whether the ancestry of `rev`, within `depth` revisions, reaches a
+    /// revision of generation > 1 whose parent is unknown: one a peer named
+    /// only as an unverifiable ancestor, so the checked link to its parent
+    /// is still to come. (A parent pruned away is known by id and does not
+    /// count.)
+    pub fn lacks_parent_link(&self, rev: &RevId, depth: usize) -> bool {
+        let mut next = self.get(rev);
+        for _ in 0..depth {
+            let Some(node) = next else { return false };
+            match &node.parent {
+                None => return node.rev.generation() > 1,
+                Some(p) => next = self.get(p),
+            }
+        }
+        false
+    }
+
+    /// Number of leaves that are not deletions.
+    pub fn live_leaf_count(&self) -> usize {
+        self.leaves().iter().filter(|n| !n.deleted).count()
     }
 
     /// Keeps, for every leaf, itself and its closest `limit - 1` ancestors and
@@ -216,16 +322,15 @@ impl RevTree {
         self.nodes.retain(|n| keep.contains(&n.rev));
         before - self.nodes.len()
     }
+}
 
-    fn drop_ancestor_bodies(&mut self) {
-        let parents: HashSet<RevId> = self.parents().into_iter().cloned().collect();
-        for node in &mut self.nodes {
-            if parents.contains(&node.rev) {
-                node.body = None;
-                node.deleted = false;
-            }
-        }
-    }
+/// What [`RevTree::merge`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Merged {
+    /// The revision itself was new.
+    pub(crate) added: bool,
+    /// The tree changed (a new node, or a known one learnt its parent).
+    pub(crate) changed: bool,
 }
 
 /// CouchDB's winner order: live beats deleted, then by revision id.
@@ -286,6 +391,46 @@ mod tests {
     }
 
     #[test]
+    fn a_local_edit_never_aliases_a_planted_id() {
+        let mut t = RevTree::default();
+        let first = t.add_child(None, false, r#"{"a":1}"#.into()).unwrap();
+        let predicted = RevId::compute(Some(&first), true, "{}", &[]).unwrap();
+        let child = RevId::compute(Some(&predicted), false, r#"{"evil":1}"#, &[]).unwrap();
+        t.insert(&[child, predicted.clone()], false, r#"{"evil":1}"#.into())
+            .unwrap();
+        let tombstone = t.add_child(Some(&first), true, "{}".into()).unwrap();
+        assert_ne!(tombstone, predicted);
+        assert!(tombstone.matches_content(Some(&first), true, "{}"));
+        assert_eq!(t.get(&tombstone).unwrap().parent.as_ref(), Some(&first));
+    }
+
+    #[test]
+    fn merge_is_linear_and_fills_unknown_parents() {
+        let history: Vec<RevId> = (1..=5000u64).rev().map(|g| RevId::new(g, "a").unwrap()).collect();
+        let mut t = RevTree::default();
+        t.insert(&history[..2], false, "{}".into()).unwrap();
+        assert_eq!(t.get(&history[1]).unwrap().parent, None);
+        let merged = t.merge(&history[1..3], false, "{}".into()).unwrap();
+        assert!(merged.changed && !merged.added);
+        assert!(t.lacks_parent_link(&history[0], 5));
+        assert!(!t.lacks_parent_link(&history[0], 2));
+        // The rest of the history links the known revisions further down.
+        assert!(t.merge(&history, false, "{}".into()).unwrap().changed);
+        assert_eq!(t.nodes().len(), 5000);
+        assert!(!t.lacks_parent_link(&history[0], 5000));
+        // A history contradicting a known parent ends the walk there.
+        let other = [history[0].clone(), history[1].clone(), RevId::new(4998, "b").unwrap()];
+        assert!(!t.merge(&other, false, "{}".into()).unwrap().changed);
+        let mut t = RevTree::default();
+        assert!(t.insert(&history, false, "{}".into()).unwrap());
+        assert_eq!(t.nodes().len(), 5000);
+        assert_eq!(t.leaves().len(), 1);
+        assert_eq!(t.history(&history[0], 3), history[..3].to_vec());
+        t.prune(2);
+        assert_eq!(t.history(&history[0], 5), history[..3].to_vec());
+    }
+
+    #[test]
     fn prune_keeps_leaves_and_recent_ancestors() {
         let mut t = RevTree::default();
         let mut parent = None;
@@ -294,7 +439,9 @@ mod tests {
         }
         let tip = parent.unwrap();
         assert_eq!(t.prune(3), 7);
-        assert_eq!(t.history(&tip, 100).len(), 3);
+        // The three kept, then the pruned parent known by id.
+        assert_eq!(t.history(&tip, 100).len(), 4);
+        assert_eq!(t.nodes().len(), 3);
         assert_eq!(t.winner().unwrap().rev, tip);
     }
 }

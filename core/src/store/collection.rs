@@ -6,8 +6,8 @@ use rusqlite::{params, OptionalExtension};
 
 use super::notify::{ChangeEvent, Notifier};
 use super::schema;
-use super::writer::load_doc;
-use super::{Change, ChangesBatch, Database, Document};
+use super::writer::{load_doc, warn_damaged};
+use super::{Change, ChangesBatch, ConflictedDoc, Database, Document, Page};
 use crate::body;
 use crate::error::{Error, InvalidInput, Result};
 use crate::listeners::ListenerToken;
@@ -141,51 +141,47 @@ impl Collection {
 
     /// Changes after sequence `since`, oldest first, at most `limit`. Each
     /// document appears once, at its latest change; deletions are included.
+    ///
+    /// A damaged row (one whose revision does not parse or whose tree does
+    /// not decode) is logged and skipped, never fatal for the feed; see
+    /// [`Collection::changes_reporting`] for the skipped ids.
     pub fn changes(&self, since: u64, limit: usize) -> Result<ChangesBatch> {
+        Ok(self.changes_reporting(since, limit)?.0)
+    }
+
+    /// [`Collection::changes`], with the ids of the damaged rows skipped.
+    pub fn changes_reporting(&self, since: u64, limit: usize) -> Result<(ChangesBatch, Vec<String>)> {
         self.db.read(|c| {
             let last = schema::last_sequence(c)?;
-            // `+collection` keeps SQLite on the rowid (sequence) order.
+            // `+collection` keeps SQLite on the rowid (sequence) order. No
+            // LIMIT: damaged rows are skipped, and the cursor streams.
             let mut stmt = c.prepare_cached(
                 "SELECT seq, id, rev, deleted, CASE WHEN branched THEN body END, CASE WHEN branched THEN tree END
-                 FROM docs WHERE seq > ?1 AND +collection = ?2 ORDER BY seq LIMIT ?3",
+                 FROM docs WHERE seq > ?1 AND +collection = ?2 ORDER BY seq",
             )?;
-            let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
-            let mut rows = stmt.query(params![since as i64, self.id, limit_sql])?;
-            let mut changes = Vec::new();
-            while let Some(row) = rows.next()? {
+            let mut rows = stmt.query(params![since as i64, self.id])?;
+            let (mut changes, mut damaged) = (Vec::new(), Vec::new());
+            let mut read_up_to = None;
+            while changes.len() < limit {
+                let Some(row) = rows.next()? else { break };
+                let sequence = row.get::<_, i64>(0)? as u64;
                 let id: String = row.get(1)?;
-                let rev_text: String = row.get(2)?;
-                let corrupt = |why: String| Error::Corrupt(format!("document {id:?}: {why}"));
-                let rev: RevId = rev_text.parse().map_err(|e: InvalidInput| corrupt(e.to_string()))?;
-                let leaves = match (row.get::<_, Option<String>>(4)?, row.get::<_, Option<Vec<u8>>>(5)?) {
-                    (Some(body), Some(blob)) => {
-                        let tree = decode_tree(&blob, &body).map_err(corrupt)?;
-                        let mut leaves: Vec<RevId> = tree
-                            .leaves()
-                            .into_iter()
-                            .map(|n| n.rev.clone())
-                            .filter(|r| r != &rev)
-                            .collect();
-                        leaves.insert(0, rev.clone());
-                        leaves
+                read_up_to = Some(sequence);
+                match change_of_row(row, sequence, &id) {
+                    Ok(change) => changes.push(change),
+                    Err(why) => {
+                        warn_damaged(&id, &why);
+                        damaged.push(id);
                     }
-                    _ => vec![rev.clone()],
-                };
-                changes.push(Change {
-                    sequence: row.get::<_, i64>(0)? as u64,
-                    id,
-                    rev,
-                    deleted: row.get(3)?,
-                    leaves,
-                });
+                }
             }
-            let last_sequence = match changes.last() {
-                Some(change) if changes.len() >= limit => change.sequence,
+            let last_sequence = match read_up_to {
+                Some(seq) if changes.len() >= limit => seq,
                 // Nothing was read: the feed is complete only up to `since`.
                 None if limit == 0 => since,
                 _ => last,
             };
-            Ok(ChangesBatch { changes, last_sequence })
+            Ok((ChangesBatch { changes, last_sequence }, damaged))
         })
     }
 
@@ -193,6 +189,8 @@ impl Collection {
     /// ascending id order, by UTF-8 bytes: at most `limit` of them, the
     /// first after `start_after` (`None` starts at the beginning). Each
     /// comes with its body and conflicts, like [`Collection::get`].
+    /// Damaged rows are logged and skipped ([`Collection::live_docs`]
+    /// names them).
     ///
     /// To walk a whole collection in bounded memory, page through it: pass
     /// the last id of one page as `start_after` of the next, and stop at a
@@ -215,35 +213,95 @@ impl Collection {
     /// assert_eq!(rest[0].id, "c");
     /// ```
     pub fn all_docs(&self, start_after: Option<&str>, limit: usize) -> Result<Vec<Document>> {
-        self.db.read(|c| {
-            // Uses the (collection, id) index, so each page is a range scan.
-            let mut stmt = c.prepare_cached(
-                "SELECT id, rev, body, seq, CASE WHEN branched THEN tree END
-                 FROM docs WHERE collection = ?1 AND id > ?2 AND deleted = 0 ORDER BY id LIMIT ?3",
-            )?;
-            let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
-            let mut rows = stmt.query(params![self.id, start_after.unwrap_or(""), limit_sql])?;
-            let mut docs = Vec::new();
-            while let Some(row) = rows.next()? {
-                let id: String = row.get(0)?;
-                let rev_text: String = row.get(1)?;
+        Ok(self.live_docs(start_after, limit)?.items)
+    }
+
+    /// [`Collection::all_docs`] as a [`Page`] that names the damaged rows
+    /// skipped.
+    pub fn live_docs(&self, start_after: Option<&str>, limit: usize) -> Result<Page<Document>> {
+        self.live_rows(
+            "SELECT id, rev, body, seq, CASE WHEN branched THEN tree END
+             FROM docs WHERE collection = ?1 AND id > ?2 AND deleted = 0 ORDER BY id",
+            start_after,
+            limit,
+            |row, id| {
+                let rev = parse_rev(row.get(1)?)?;
                 let body: String = row.get(2)?;
-                let corrupt = |why: String| Error::Corrupt(format!("document {id:?}: {why}"));
-                let rev: RevId = rev_text.parse().map_err(|e: InvalidInput| corrupt(e.to_string()))?;
                 let conflicts = match row.get::<_, Option<Vec<u8>>>(4)? {
-                    Some(blob) => decode_tree(&blob, &body).map_err(corrupt)?.conflicts(),
+                    Some(blob) => decode_tree(&blob, &body)?.conflicts(),
                     None => Vec::new(),
                 };
-                docs.push(Document {
+                Ok(Some(Document {
                     rev,
                     body,
                     deleted: false,
                     conflicts,
                     sequence: row.get::<_, i64>(3)? as u64,
-                    id,
-                });
+                    id: id.to_owned(),
+                }))
+            },
+        )
+    }
+
+    /// Live documents that have conflicts, in id order, without bodies: at
+    /// most `limit`, the first after `start_after`. Only one document's
+    /// tree is decoded at a time, so memory is bounded by
+    /// [`crate::tuning::MAX_DOC_TREE_BYTES`] plus the ids of a page.
+    pub fn conflicted_docs(&self, start_after: Option<&str>, limit: usize) -> Result<Page<ConflictedDoc>> {
+        self.live_rows(
+            "SELECT id, rev, body, tree FROM docs
+             WHERE collection = ?1 AND id > ?2 AND deleted = 0 AND branched ORDER BY id",
+            start_after,
+            limit,
+            |row, id| {
+                let rev = parse_rev(row.get(1)?)?;
+                let conflicts = decode_tree(&row.get::<_, Vec<u8>>(3)?, &row.get::<_, String>(2)?)?.conflicts();
+                Ok((!conflicts.is_empty()).then(|| ConflictedDoc {
+                    id: id.to_owned(),
+                    rev,
+                    conflicts,
+                }))
+            },
+        )
+    }
+
+    /// Reads rows of `sql` (parameters: collection, start after; first
+    /// column the id) into a [`Page`] of what `item` makes of them,
+    /// skipping (and naming) the rows it finds damaged.
+    fn live_rows<T>(
+        &self,
+        sql: &str,
+        start_after: Option<&str>,
+        limit: usize,
+        item: impl Fn(&rusqlite::Row<'_>, &str) -> std::result::Result<Option<T>, RowError>,
+    ) -> Result<Page<T>> {
+        self.db.read(|c| {
+            // Uses the (collection, id) index, so each page is a range scan.
+            let mut stmt = c.prepare_cached(sql)?;
+            let mut rows = stmt.query(params![self.id, start_after.unwrap_or("")])?;
+            let mut page = Page {
+                items: Vec::new(),
+                damaged: Vec::new(),
+                last_id: None,
+            };
+            while page.items.len() < limit {
+                let Some(row) = rows.next()? else {
+                    page.last_id = None;
+                    return Ok(page);
+                };
+                let id: String = row.get(0)?;
+                match item(row, &id) {
+                    Ok(Some(doc)) => page.items.push(doc),
+                    Ok(None) => {}
+                    Err(RowError::Damaged(why)) => {
+                        warn_damaged(&id, &why);
+                        page.damaged.push(id.clone());
+                    }
+                    Err(RowError::Storage(e)) => return Err(e.into()),
+                }
+                page.last_id = Some(id);
             }
-            Ok(docs)
+            Ok(page)
         })
     }
 
@@ -301,4 +359,62 @@ impl Collection {
     pub fn delete_local(&self, id: &str) -> Result<()> {
         self.db.batch(|b| b.put_local(self, id, None))
     }
+}
+
+/// Why a row could not be read.
+enum RowError {
+    /// The row fails its checks: skipped.
+    Damaged(String),
+    /// SQLite failed: the read fails.
+    Storage(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for RowError {
+    fn from(e: rusqlite::Error) -> Self {
+        RowError::Storage(e)
+    }
+}
+
+impl From<String> for RowError {
+    fn from(why: String) -> Self {
+        RowError::Damaged(why)
+    }
+}
+
+fn parse_rev(text: String) -> std::result::Result<RevId, RowError> {
+    text.parse().map_err(|e: InvalidInput| RowError::Damaged(e.to_string()))
+}
+
+/// One row of the changes feed as a [`Change`], or why it is damaged.
+fn change_of_row(row: &rusqlite::Row<'_>, sequence: u64, id: &str) -> std::result::Result<Change, String> {
+    let get = |e: rusqlite::Error| e.to_string();
+    let rev: RevId = row
+        .get::<_, String>(2)
+        .map_err(get)?
+        .parse()
+        .map_err(|e: InvalidInput| e.to_string())?;
+    let leaves = match (
+        row.get::<_, Option<String>>(4).map_err(get)?,
+        row.get::<_, Option<Vec<u8>>>(5).map_err(get)?,
+    ) {
+        (Some(body), Some(blob)) => {
+            let tree = decode_tree(&blob, &body)?;
+            let mut leaves: Vec<RevId> = tree
+                .leaves()
+                .into_iter()
+                .map(|n| n.rev.clone())
+                .filter(|r| r != &rev)
+                .collect();
+            leaves.insert(0, rev.clone());
+            leaves
+        }
+        _ => vec![rev.clone()],
+    };
+    Ok(Change {
+        sequence,
+        id: id.to_owned(),
+        rev,
+        deleted: row.get(3).map_err(get)?,
+        leaves,
+    })
 }

@@ -45,3 +45,29 @@ pub struct ChangesBatch {
     /// collections are skipped).
     pub last_sequence: u64,
 }
+
+/// A page of documents read in id order, with the ids of damaged rows that
+/// were skipped (and logged) instead of failing the whole read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items read, in id order.
+    pub items: Vec<T>,
+    /// Ids of the rows of this page that failed their checks (see
+    /// [`crate::Error::Corrupt`]); they are left out of `items`.
+    pub damaged: Vec<String>,
+    /// The last id read (damaged or not): pass it as `start_after` of the
+    /// next page; `None` when nothing is left.
+    pub last_id: Option<String>,
+}
+
+/// A live document with conflicts, without bodies (see
+/// [`crate::Collection::conflicted_docs`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConflictedDoc {
+    /// Document id.
+    pub id: String,
+    /// Winning revision id.
+    pub rev: RevId,
+    /// Losing live leaf revisions, highest first.
+    pub conflicts: Vec<RevId>,
+}

@@ -11,9 +11,9 @@ mod writer;
 
 pub use collection::Collection;
 pub use database::{Database, DatabaseConfig, Durability};
-pub use document::{Change, ChangesBatch, Document};
+pub use document::{Change, ChangesBatch, ConflictedDoc, Document, Page};
 pub use notify::ChangeEvent;
-pub(crate) use writer::load_doc;
+pub(crate) use writer::load_doc_or_skip;
 pub use writer::Batch;
 
 /// Name of the collection every database has.

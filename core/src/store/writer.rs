@@ -13,7 +13,8 @@ use super::schema;
 use super::Collection;
 use crate::body::{self, EMPTY_BODY};
 use crate::error::{Error, InvalidInput, Result};
-use crate::revision::{decode_tree, encode_tree, RevId, RevTree};
+use crate::revision::{check_revision, decode_tree, encode_tree, RevId, RevTree, RevisionTrust};
+use crate::tuning::{MAX_DOC_TREE_BYTES, MAX_LIVE_LEAVES};
 
 /// A group of writes committed together or not at all.
 ///
@@ -145,33 +146,77 @@ impl<'a> Batch<'a> {
                 Some(_) => return Err(conflict(Some(&tree))),
             },
         };
+        let live_before = tree.live_leaf_count();
         let new_rev = tree.add_child(parent.as_ref(), deleted, body)?;
-        self.store(c, id, old_seq, &mut tree)?;
+        self.store(c, id, old_seq, &mut tree, live_before)?;
         Ok(new_rev)
+    }
+
+    /// Adds a local revision over `parent`, a leaf of the document (as
+    /// conflict resolution does): its id is deterministic and never aliases
+    /// a revision already in the tree (see [`RevTree::add_child`]).
+    pub(crate) fn add_revision(
+        &mut self,
+        c: &Collection,
+        id: &str,
+        parent: &RevId,
+        deleted: bool,
+        canonical_body: String,
+    ) -> Result<RevId> {
+        self.check_collection(c)?;
+        let Some(doc) = self.load(c.id, id)? else {
+            return Err(Error::NotFound {
+                id: id.to_owned(),
+                rev: Some(parent.to_string()),
+            });
+        };
+        let mut tree = doc.tree;
+        let live_before = tree.live_leaf_count();
+        let rev = tree.add_child(Some(parent), deleted, canonical_body)?;
+        self.store(c, id, Some(doc.seq), &mut tree, live_before)?;
+        Ok(rev)
     }
 
     /// Merges a revision with its history as given (replication's "no new
     /// edits" mode). Returns whether the revision was new.
-    pub(crate) fn insert_revision(
+    ///
+    /// The history is cut to the database's `revs_limit` (at least the
+    /// revision and its parent) before merging, so the work done inside the
+    /// transaction is bounded whatever a peer sends. Under
+    /// [`RevisionTrust::Verified`] the revision's id must match its content.
+    ///
+    /// # Errors
+    /// [`InvalidInput::RevIdMismatch`] for a forged or unverifiable id,
+    /// [`InvalidInput::BadHistory`] or [`InvalidInput::BadRevId`] for a bad
+    /// history, [`InvalidInput::TooManyLeaves`] or
+    /// [`InvalidInput::TreeTooLarge`] past the document's bounds, the body's
+    /// errors as for [`Batch::save`]. Nothing is written on error.
+    pub fn insert_revision(
         &mut self,
         c: &Collection,
         id: &str,
         history: &[RevId],
         deleted: bool,
         body: &str,
+        trust: RevisionTrust,
     ) -> Result<bool> {
         check_doc_id(id)?;
         let canonical = body::canonicalize(body)?;
+        let keep = (self.revs_limit as usize).max(2).min(history.len());
+        let history = &history[..keep];
+        check_revision(trust, history, deleted, &canonical)?;
         self.check_collection(c)?;
         let (mut tree, old_seq) = match self.load(c.id, id)? {
             Some(doc) => (doc.tree, Some(doc.seq)),
             None => (RevTree::default(), None),
         };
-        if !tree.insert(history, deleted, canonical)? {
+        let live_before = tree.live_leaf_count();
+        let merged = tree.merge(history, deleted, canonical)?;
+        if !merged.changed {
             return Ok(false);
         }
-        self.store(c, id, old_seq, &mut tree)?;
-        Ok(true)
+        self.store(c, id, old_seq, &mut tree, live_before)?;
+        Ok(merged.added)
     }
 
     /// Loads a document's row, checking what was read.
@@ -180,14 +225,43 @@ impl<'a> Batch<'a> {
     }
 
     /// Writes a tree as the document's row under a new sequence.
-    pub(crate) fn store(&mut self, c: &Collection, id: &str, old_seq: Option<i64>, tree: &mut RevTree) -> Result<()> {
+    ///
+    /// Refuses a tree that would have more live leaves than
+    /// [`MAX_LIVE_LEAVES`] (when the write added one) or store more than
+    /// [`MAX_DOC_TREE_BYTES`].
+    pub(crate) fn store(
+        &mut self,
+        c: &Collection,
+        id: &str,
+        old_seq: Option<i64>,
+        tree: &mut RevTree,
+        live_before: usize,
+    ) -> Result<()> {
         tree.prune(self.revs_limit);
         let leaves = tree.leaves().len();
+        let live = tree.live_leaf_count();
+        if live > MAX_LIVE_LEAVES && live > live_before {
+            return Err(InvalidInput::TooManyLeaves {
+                id: id.to_owned(),
+                leaves: live,
+                limit: MAX_LIVE_LEAVES,
+            }
+            .into());
+        }
         let winner = tree
             .winner()
             .ok_or_else(|| Error::Corrupt(format!("document {id:?} has no revision")))?;
         let body = winner.body.as_deref().unwrap_or(EMPTY_BODY);
         let blob = encode_tree(tree, &winner.rev);
+        let size = blob.len() + body.len();
+        if size > MAX_DOC_TREE_BYTES {
+            return Err(InvalidInput::TreeTooLarge {
+                id: id.to_owned(),
+                size,
+                limit: MAX_DOC_TREE_BYTES,
+            }
+            .into());
+        }
         self.last_seq += 1;
         let seq = self.last_seq as i64;
         let (rev, deleted, branched) = (winner.rev.to_string(), winner.deleted, leaves > 1);
@@ -253,6 +327,24 @@ impl<'a> Batch<'a> {
         self.live_collections.insert(c.id);
         Ok(())
     }
+}
+
+/// [`load_doc`], but a damaged row (one that fails its checks) is logged and
+/// read as absent, so one damaged document never fails a whole batch of
+/// other documents. Storage errors still fail.
+pub(crate) fn load_doc_or_skip(conn: &rusqlite::Connection, collection: i64, id: &str) -> Result<Option<StoredDoc>> {
+    match load_doc(conn, collection, id) {
+        Err(Error::Corrupt(why)) => {
+            warn_damaged(id, &why);
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
+/// Logs that a damaged document row was skipped.
+pub(crate) fn warn_damaged(id: &str, why: &str) {
+    tracing::warn!(id = %id.escape_debug(), why = %why.escape_debug(), "skipping a damaged document");
 }
 
 /// Reads a document row and decodes its tree, checking it against the row.

@@ -103,3 +103,19 @@ pub async fn wait_until(db: &Database, mut check: impl FnMut() -> bool) {
     .await;
     assert!(result.is_ok() && check(), "condition not reached within 30 s");
 }
+
+/// Every live document of the default collection as `(id, rev, body)`, in
+/// id order, read page by page the way `outpost export` reads it; panics if
+/// the read fails.
+pub fn live_export(db: &Database) -> Vec<(String, String, String)> {
+    let c = db.default_collection().expect("default collection");
+    let (mut out, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let page = c.live_docs(after.as_deref(), 100).expect("export succeeds");
+        out.extend(page.items.into_iter().map(|d| (d.id, d.rev.to_string(), d.body)));
+        match page.last_id {
+            Some(last) => after = Some(last),
+            None => return out,
+        }
+    }
+}
