@@ -165,12 +165,47 @@ fn describe_replication(e: &ReplicationError) -> String {
     }
 }
 
-/// `text` on one line: line breaks become spaces, so that every failure is
-/// exactly one line on stderr.
+/// `text` on one line, fit for a terminal: line breaks become spaces, so
+/// that every failure is exactly one line on stderr, and any other control
+/// or invisible character is shown escaped (`\u{1b}`): error texts quote
+/// what a peer sent, and a hostile hub must not drive the worker's terminal
+/// with escape sequences.
 pub fn one_line(text: &str) -> String {
-    text.split(['\r', '\n'])
+    let joined = text
+        .split(['\r', '\n'])
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    let mut out = String::with_capacity(joined.len());
+    for c in joined.chars() {
+        if is_hidden(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Control characters and the invisible ones that reorder or hide text
+/// (bidirectional overrides, zero-width characters, BOM).
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}'
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn one_line_joins_lines_and_escapes_what_would_drive_a_terminal() {
+        assert_eq!(one_line("refused:\r\n  wrong password \n"), "refused: wrong password");
+        assert_eq!(one_line("a\u{1b}[2Jb\u{202e}c\td"), "a\\u{1b}[2Jb\\u{202e}c\\u{9}d");
+        assert_eq!(one_line("Amína «ok»"), "Amína «ok»");
+    }
 }

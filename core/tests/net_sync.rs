@@ -219,7 +219,8 @@ async fn listener_restart_mid_replication_then_completes_with_writes_made_during
     let hc = hub.default_collection().unwrap();
     wait_until(&hub, || hc.get("written-offline").unwrap().is_some()).await;
     wait_until(&phone, || pc.count().unwrap() == 20_002).await;
-    wait_idle(&r).await;
+    let caught_up = wait_status(&r, |s| s.activity == ActivityLevel::Idle).await;
+    assert!(caught_up.error.is_none(), "the outage is over: {:?}", caught_up.error);
     r.stop();
     wait_status(&r, |s| s.activity == ActivityLevel::Stopped).await;
     listener.stop().await;
@@ -323,5 +324,30 @@ async fn heartbeats_keep_an_idle_connection_alive_and_runs_close_their_connectio
         "connections left open: {:?}",
         listener.connection_status()
     );
+    listener.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_completes_after_failed_attempts_reports_no_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone) = (open(dir.path(), "hub.db"), open(dir.path(), "phone.db"));
+    let mut cfg = listener_config(common::net::users());
+    cfg.identity = Some(TlsIdentity::generate_self_signed(&[]).unwrap());
+    let listener = Listener::start(hub.clone(), cfg.clone()).await.unwrap();
+    cfg.port = listener.port();
+    let r = net_replicator(&phone, &listener, Direction::PushAndPull, false);
+    listener.stop().await;
+
+    // Nothing to move, so no busy phase clears the error: only the outcome can.
+    r.start().unwrap();
+    let offline = wait_status(&r, |s| s.activity == ActivityLevel::Offline).await;
+    assert!(
+        offline.error.as_ref().is_some_and(Error::is_transient),
+        "{:?}",
+        offline.error
+    );
+    let listener = Listener::start(hub.clone(), cfg).await.unwrap();
+    let done = wait_status(&r, |s| s.activity == ActivityLevel::Stopped).await;
+    assert!(done.error.is_none(), "the run completed: {:?}", done.error);
     listener.stop().await;
 }

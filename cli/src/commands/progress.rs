@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use outpost_core::replication::{ActivityLevel, Direction, DocumentEvent, Replicator, ReplicatorStatus};
 use outpost_core::ListenerToken;
 
-use crate::error::describe;
+use crate::error::{describe, one_line};
 
 /// Documents replicated so far, by direction.
 #[derive(Debug, Default)]
@@ -160,7 +160,7 @@ fn activity_name(activity: ActivityLevel) -> &'static str {
 fn show(display: &mut Display, label: &str, status: &ReplicatorStatus, counts: &Counts) {
     let progress = status.progress;
     let detail = match (status.activity, &status.error) {
-        (ActivityLevel::Offline, Some(e)) => format!(" ({}); retrying", describe(e)),
+        (ActivityLevel::Offline, Some(e)) => format!(" ({}); retrying", one_line(&describe(e))),
         (ActivityLevel::Idle, _) => format!(": caught up, {} so far", counts.describe()),
         _ => String::new(),
     };

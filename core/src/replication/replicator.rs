@@ -237,7 +237,12 @@ impl Shared {
             let stopped = *self.stop.borrow();
             match outcome {
                 Ok(()) => {
-                    self.update(|s| s.activity = ActivityLevel::Stopped);
+                    // A run that completed leaves no error behind, even if
+                    // earlier attempts failed.
+                    self.update(|s| {
+                        s.activity = ActivityLevel::Stopped;
+                        s.error = None;
+                    });
                     return Ok(());
                 }
                 Err(_) if stopped => {
@@ -525,10 +530,10 @@ impl Shared {
         if let Some(activity) = activity {
             self.update(|s| {
                 if s.activity != ActivityLevel::Stopped {
+                    // Working again (or caught up) after a failed attempt:
+                    // the error is over.
                     s.activity = activity;
-                    if activity == ActivityLevel::Busy {
-                        s.error = None;
-                    }
+                    s.error = None;
                 }
             });
         }
