@@ -5,8 +5,7 @@
 //! pulled, for the summary line.
 //!
 //! The last line, `stopped`, is printed by [`Progress::finish`] from the
-//! outcome of the run, not from the status: after a retried attempt
-//! succeeds, the status still carries the error of the attempt before it.
+//! outcome of the run, which is what the exit code follows too.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
