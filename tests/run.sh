@@ -3,10 +3,17 @@
 #   rust    formatting, clippy, and every Rust test (unit, integration, doc)
 #   kotlin  builds the host cdylib, generates the Kotlin bindings (JVM
 #           config) with the in-workspace uniffi-bindgen, and runs the Kotlin
-#           tests (tests/kotlin, Maven + JUnit 5 + JNA) on a desktop JVM
+#           tests (tests/kotlin, Maven + JUnit 5 + JNA) on a desktop JVM; then
+#           the Android flavour (tests/kotlin/android): the bindings generated
+#           with uniffi.toml (android = true), the Kotlin layer, OutpostAndroid.kt
+#           and the key-store Java helper compiled against the real Android 14
+#           classes (org.robolectric:android-all), and a marked subset of the
+#           Kotlin tests run under Robolectric
 #   swift   generates the Swift bindings and parses every Swift file
-#           (generated, hand-written, tests) with tree-sitter; no Swift
-#           toolchain runs here
+#           (generated, hand-written, tests, Package.swift) with tree-sitter,
+#           and lints the parse trees for calls to the layer's own throwing or
+#           async functions without `try` or `await`; no Swift toolchain
+#           runs here
 #   keystore  the platform key-store glue crates: host JVM tests of the
 #           Android Keystore JNI code, and `cargo check`/clippy of the Android
 #           and iOS crates for aarch64-linux-android and aarch64-apple-ios
@@ -52,6 +59,12 @@ run_kotlin() {
     mvn -B -ntp -f tests/kotlin/pom.xml test \
         -Doutpost.generated="$root/target/bindings/kotlin-jvm" \
         -Doutpost.libdir="$root/target/debug"
+    echo "== kotlin: generate bindings (Android config, android = true)"
+    generate_bindings kotlin uniffi.toml "$root/target/bindings/kotlin-android"
+    echo "== kotlin: Android flavour against android-all, subset under Robolectric (tests/kotlin/android)"
+    mvn -B -ntp -f tests/kotlin/android/pom.xml test \
+        -Doutpost.generated="$root/target/bindings/kotlin-android" \
+        -Doutpost.libdir="$root/target/debug"
 }
 
 run_swift() {
@@ -65,7 +78,7 @@ run_swift() {
         "$venv/bin/pip" install -q --disable-pip-version-check "tree-sitter>=0.23,<0.26" "tree-sitter-swift>=0.6,<0.8"
     fi
     echo "== swift: parse every Swift file"
-    "$venv/bin/python" tests/swift_parse.py "$out" ios
+    "$venv/bin/python" tests/swift_parse.py "$out" ios Package.swift
 }
 
 case "$suite" in

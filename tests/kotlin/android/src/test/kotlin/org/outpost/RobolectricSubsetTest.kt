@@ -1,0 +1,58 @@
+// The marked subset of the SDK's JUnit 5 suite, run under Robolectric over
+// the real Android 14 framework classes with the Android flavour of the
+// bindings (android = true). Each test here calls one test of the JVM suite
+// (tests/kotlin/src/test/kotlin), whose JUnit 5 annotations are inert when
+// called directly; the subset covers the store, change Flows, callbacks from
+// Rust threads, local replication with a Kotlin resolver, and network sync
+// over TLS. Kept small: Robolectric start-up is the slow part.
+package org.outpost
+
+import android.os.Build
+import org.junit.Rule
+import org.junit.Test
+import org.junit.rules.TemporaryFolder
+import org.junit.runner.RunWith
+import org.robolectric.RobolectricTestRunner
+import org.robolectric.annotation.Config
+import kotlin.test.assertEquals
+
+@RunWith(RobolectricTestRunner::class)
+@Config(sdk = [34])
+class RobolectricSubsetTest {
+    @get:Rule
+    val temp = TemporaryFolder()
+
+    private fun <T : Any> jvm(test: T, setDir: T.(java.nio.file.Path) -> Unit): T =
+        test.apply { setDir(temp.newFolder().toPath()) }
+
+    @Test
+    fun runsOnAndroid14WithTheAndroidBindings() {
+        assertEquals(34, Build.VERSION.SDK_INT)
+        // android = true: on API 34+ objects are freed through android.system.SystemCleaner.
+        val create = Class.forName("org.outpost.Outpost_ffiKt")
+            .getDeclaredMethod("create", UniffiCleaner.Companion::class.java)
+            .apply { isAccessible = true }
+        assertEquals("AndroidSystemCleaner", create.invoke(null, UniffiCleaner.Companion).javaClass.simpleName)
+    }
+
+    @Test
+    fun storeRoundTrip() = jvm(StoreTest()) { dir = it }.saveGetUpdateDeletePurgeRoundTrip()
+
+    @Test
+    fun storeErrorsAreTyped() = jvm(StoreTest()) { dir = it }.everyFailureIsATypedException()
+
+    @Test
+    fun changeFlow() = jvm(ListenerTest()) { dir = it }.collectionChangeFlowDeliversEachCommittedWrite()
+
+    @Test
+    fun callbacksFromRustThreads() = jvm(ListenerTest()) { dir = it }.callbacksArriveFromRustThreadsAndMayCallBackIntoOutpost()
+
+    @Test
+    fun kotlinConflictResolver() = jvm(ReplicationTest()) { dir = it }.kotlinConflictResolverIsCalledDuringPullAndItsMergeIsKept()
+
+    @Test
+    fun networkSyncOverTls() = jvm(NetworkTest()) { dir = it }.listenerAndReplicatorSyncBothWaysOverTlsWithBasicAuth()
+
+    @Test
+    fun wrongPasswordIsAuth() = jvm(NetworkTest()) { dir = it }.wrongPasswordThrowsAuthAndNoDocumentCrosses()
+}
