@@ -158,7 +158,7 @@ final class NetworkTests: XCTestCase {
     func testIdentityLabelAloneIsKeptInTheKeychain() async throws {
         let (_, hub) = try openPhoneAndHub(self)
         let label = "test-\(UUID().uuidString.prefix(8))"
-        let config = ListenerConfig(authenticator: await workerOnly(), networkInterface: "127.0.0.1", identityLabel: label)
+        let config = try await ListenerConfig(authenticator: workerOnly(), networkInterface: "127.0.0.1", identityLabel: label)
         let first = try await Listener.start(database: hub, config: config)
         let fingerprint = first.fingerprint()
         await first.stop()
