@@ -13,7 +13,7 @@ use outpost_core::net as core_net;
 use outpost_core::replication::{self as core, Endpoint, LocalEndpoint};
 
 use crate::database::Database;
-use crate::error::{OutpostError, Result};
+use crate::error::{Failure, OutpostError, Result};
 use crate::listener::ListenerHandle;
 use crate::remote::RemoteTargetConfig;
 use crate::runtime::{runtime, spawn};
@@ -183,8 +183,9 @@ pub struct ReplicatorStatus {
     pub completed: u64,
     /// Changes known to need processing.
     pub total: u64,
-    /// The last error's message, if any (kept when it stopped the replicator).
-    pub error: Option<String>,
+    /// The last error, if any (kept when it stopped the replicator): the
+    /// error `run` throws, as a value.
+    pub error: Option<Failure>,
 }
 
 impl From<&core::ReplicatorStatus> for ReplicatorStatus {
@@ -199,7 +200,7 @@ impl From<&core::ReplicatorStatus> for ReplicatorStatus {
             },
             completed: s.progress.completed,
             total: s.progress.total,
-            error: s.error.as_ref().map(ToString::to_string),
+            error: s.error.as_ref().map(Failure::from),
         }
     }
 }
@@ -220,7 +221,7 @@ pub struct DocumentReplication {
     /// Whether the peer removed access to the document.
     pub access_removed: bool,
     /// Why it was not stored, if it was not.
-    pub error: Option<String>,
+    pub error: Option<Failure>,
 }
 
 impl From<&core::DocumentEvent> for DocumentReplication {
@@ -232,7 +233,7 @@ impl From<&core::DocumentEvent> for DocumentReplication {
             direction: e.direction.into(),
             deleted: e.deleted,
             access_removed: e.access_removed,
-            error: e.error.as_ref().map(ToString::to_string),
+            error: e.error.as_ref().map(Failure::from),
         }
     }
 }

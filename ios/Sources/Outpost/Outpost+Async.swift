@@ -4,6 +4,7 @@
 // for listeners, filters, conflict resolvers and password authenticators;
 // network sync through a Listener and URL replicator targets.
 import Foundation
+import os
 
 // MARK: - Opening
 
@@ -122,6 +123,35 @@ public extension Replicator {
     }
 }
 
+public extension Failure {
+    /// This failure as the error it reports, to match by case:
+    ///
+    /// ```swift
+    /// if case .Auth = replicator.status().error?.asError { askForThePasswordAgain() }
+    /// ```
+    var asError: OutpostError {
+        switch kind {
+        case .invalidInput: .InvalidInput(message: message)
+        case .notFound: .NotFound(message: message)
+        case .conflict: .Conflict(message: message)
+        case .collectionNotFound: .CollectionNotFound(message: message)
+        case .closed: .Closed(message: message)
+        case .auth: .Auth(message: message)
+        case .tls: .Tls(message: message)
+        case .network: .Network(message: message)
+        case .peer: .Peer(message: message)
+        case .readOnly: .ReadOnly(message: message)
+        case .notServed: .NotServed(message: message)
+        case .protocolMismatch: .ProtocolMismatch(message: message)
+        case .keyStore: .KeyStore(message: message)
+        case .stopped: .Stopped(message: message)
+        case .storage: .Storage(message: message)
+        case .corrupt: .Corrupt(message: message)
+        case .internal: .Internal(message: message)
+        }
+    }
+}
+
 /// A conflict resolver from a closure; it must be deterministic.
 public func conflictResolver(_ block: @escaping @Sendable (Conflict) -> Resolution) -> ConflictResolver {
     ClosureConflictResolver(block)
@@ -175,7 +205,78 @@ public extension ReplicatorTarget {
     }
 }
 
+// MARK: - Logging
+
+/// Outpost's log (like Couchbase Lite's `LogSinks`): messages at `level` and above go to
+/// `sink`, called on the thread that logged (often a replication thread), so it must return
+/// quickly. Nothing is logged until a sink is set; `OutpostLog.osLog` writes to the unified
+/// log. Passwords are never logged, and credentials in URLs are masked.
+///
+/// ```swift
+/// OutpostLog.level = .info
+/// OutpostLog.sink = OutpostLog.osLog
+/// ```
+public enum OutpostLog {
+    public typealias Sink = @Sendable (_ level: LogLevel, _ domain: String, _ message: String) -> Void
+
+    private static let state = LogState()
+
+    /// The least severe level passed to `sink`; `.warning` by default.
+    public static var level: LogLevel {
+        get { state.read().level }
+        set { state.update { $0.level = newValue } }
+    }
+
+    /// Receives each message (level, domain such as `replication::replicator`, text); nil: none.
+    public static var sink: Sink? {
+        get { state.read().sink }
+        set { state.update { $0.sink = newValue } }
+    }
+
+    /// A sink writing to the unified log (`os_log`), subsystem `org.outpost`, one category
+    /// per domain.
+    public static let osLog: Sink = { level, domain, message in
+        let type: OSLogType = switch level {
+        case .error: .error
+        case .warning: .default
+        case .info: .info
+        case .debug, .verbose, .none: .debug
+        }
+        Logger(subsystem: "org.outpost", category: domain).log(level: type, "\(message, privacy: .public)")
+    }
+}
+
+/// `OutpostLog`'s level and sink behind a lock, installed in the Rust library on each change.
+private final class LogState: @unchecked Sendable {
+    struct Values {
+        var level: LogLevel = .warning
+        var sink: OutpostLog.Sink?
+    }
+
+    private let lock = NSLock()
+    private var values = Values()
+
+    func read() -> Values {
+        lock.lock()
+        defer { lock.unlock() }
+        return values
+    }
+
+    func update(_ change: (inout Values) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        change(&values)
+        setLogSink(sink: values.sink.map { ClosureLogSink($0) }, level: values.level)
+    }
+}
+
 // MARK: - Closure adapters
+
+final class ClosureLogSink: LogSink, @unchecked Sendable {
+    private let block: OutpostLog.Sink
+    init(_ block: @escaping OutpostLog.Sink) { self.block = block }
+    func log(level: LogLevel, domain: String, message: String) throws { block(level, domain, message) }
+}
 
 final class ClosureChangeListener: ChangeListener, @unchecked Sendable {
     private let block: @Sendable (ChangeEvent) -> Void

@@ -8,13 +8,17 @@
 package org.outpost
 
 import android.os.Build
+import android.util.Log
+import kotlinx.coroutines.runBlocking
 import org.junit.Rule
 import org.junit.Test
 import org.junit.rules.TemporaryFolder
 import org.junit.runner.RunWith
 import org.robolectric.RobolectricTestRunner
 import org.robolectric.annotation.Config
+import org.robolectric.shadows.ShadowLog
 import kotlin.test.assertEquals
+import kotlin.test.assertTrue
 
 @RunWith(RobolectricTestRunner::class)
 @Config(sdk = [34])
@@ -33,6 +37,26 @@ class RobolectricSubsetTest {
             .getDeclaredMethod("create", UniffiCleaner.Companion::class.java)
             .apply { isAccessible = true }
         assertEquals("AndroidSystemCleaner", create.invoke(null, UniffiCleaner.Companion).javaClass.simpleName)
+    }
+
+    @Test
+    fun logcatSinkWritesOutpostsMessagesToLogcat() = runBlocking {
+        OutpostLog.level = LogLevel.INFO
+        OutpostLog.sink = OutpostAndroid.logcat
+        try {
+            val db = openDb(temp.newFolder().toPath(), "hub.db")
+            val listener = Listener.start(db, ListenerConfig(ListenerAuthenticator.anonymous(), networkInterface = "127.0.0.1"))
+            listener.stop()
+            listener.close()
+            db.close()
+            val logs = ShadowLog.getLogsForTag(OutpostAndroid.LOG_TAG)
+            assertTrue(
+                logs.any { it.type == Log.INFO && it.msg.startsWith("net::listener: listener started") },
+                logs.map { "${it.type} ${it.msg}" }.toString(),
+            )
+        } finally {
+            OutpostLog.sink = null
+        }
     }
 
     @Test
