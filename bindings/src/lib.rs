@@ -19,6 +19,10 @@
 //! - Logging: [`set_log_sink`] hands core's `tracing` events at a [`LogLevel`] to a
 //!   [`LogSink`] (Logcat, `os_log` or the app's logger), credentials in URLs masked.
 //!
+//! The doc comments of exported items are copied into the generated Kotlin and
+//! Swift, so they describe behaviour in language-neutral terms; Rust examples
+//! live in module docs (here and at the top of each module), never on an item.
+//!
 //! # Examples
 //! ```
 //! # let dir = tempfile::tempdir().unwrap();

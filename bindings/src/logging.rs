@@ -138,9 +138,7 @@ fn mask_credentials(text: &str) -> String {
         let (before, after) = rest.split_at(start + 3);
         out.push_str(before);
         // Not ended by white space: a password may hold one (masking too much is safe).
-        let authority_end = after
-            .find(['/', '?', '#', '"'])
-            .unwrap_or(after.len());
+        let authority_end = after.find(['/', '?', '#', '"']).unwrap_or(after.len());
         let authority = &after[..authority_end];
         match authority.rfind('@') {
             Some(at) => {

@@ -4,6 +4,25 @@
 //!
 //! The target is an object with one constructor per kind: another local
 //! database, or a listener's URL with its auth and trust settings.
+//!
+//! # Examples
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use outpost_ffi::*;
+//! let open = |name: &str| Database::open(dir.path().join(name).display().to_string(), DatabaseConfig::default()).unwrap();
+//! let (phone, hub) = (open("phone.db"), open("hub.db"));
+//! phone.default_collection().unwrap().save("child-1".into(), None, "{}".into()).unwrap();
+//! let config = ReplicatorConfig {
+//!     direction: Some(Direction::Push),
+//!     continuous: false,
+//!     collections: vec![],
+//!     max_attempts: None,
+//!     max_attempt_wait_ms: 300_000,
+//! };
+//! let replicator = Replicator::new(phone, ReplicatorTarget::local_database(hub.clone()), config).unwrap();
+//! replicator.run_blocking().unwrap();
+//! assert_eq!(hub.default_collection().unwrap().count().unwrap(), 1);
+//! ```
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -291,25 +310,6 @@ impl ReplicatorTarget {
 
 /// Replicates a database with a [`ReplicatorTarget`]: push, pull or both,
 /// one-shot or continuous, resuming from checkpoints.
-///
-/// # Examples
-/// ```
-/// # let dir = tempfile::tempdir().unwrap();
-/// use outpost_ffi::*;
-/// let open = |name: &str| Database::open(dir.path().join(name).display().to_string(), DatabaseConfig::default()).unwrap();
-/// let (phone, hub) = (open("phone.db"), open("hub.db"));
-/// phone.default_collection().unwrap().save("child-1".into(), None, "{}".into()).unwrap();
-/// let config = ReplicatorConfig {
-///     direction: Some(Direction::Push),
-///     continuous: false,
-///     collections: vec![],
-///     max_attempts: None,
-///     max_attempt_wait_ms: 300_000,
-/// };
-/// let replicator = Replicator::new(phone, ReplicatorTarget::local_database(hub.clone()), config).unwrap();
-/// replicator.run_blocking().unwrap();
-/// assert_eq!(hub.default_collection().unwrap().count().unwrap(), 1);
-/// ```
 #[derive(uniffi::Object)]
 pub struct Replicator {
     inner: core::Replicator,
