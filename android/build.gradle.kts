@@ -9,6 +9,7 @@
 plugins {
     id("com.android.library") version "8.7.3"
     id("org.jetbrains.kotlin.android") version "2.1.0"
+    id("org.jetbrains.kotlin.plugin.serialization") version "2.1.0"
     `maven-publish`
 }
 
@@ -52,6 +53,8 @@ dependencies {
     api("net.java.dev.jna:jna:5.15.0@aar")
     // Flow and suspend functions are in the public API.
     api("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.9.0")
+    // Typed documents (save(id, value), document<T>(id), update) are in the public API.
+    api("org.jetbrains.kotlinx:kotlinx-serialization-json:1.7.3")
     // The generated bindings (android = true) annotate API-33 code paths.
     implementation("androidx.annotation:annotation:1.9.1")
 }

@@ -68,6 +68,113 @@ public extension Collection {
     }
 }
 
+// MARK: - Typed documents
+
+/// A document read as `Value`: its winning revision and its body decoded.
+public struct TypedDocument<Value> {
+    /// Document id.
+    public let id: String
+    /// Winning revision id; pass it to the next save.
+    public let rev: String
+    /// The body, decoded.
+    public let value: Value
+    /// Revision ids of the losing live leaves, if the document is in conflict.
+    public let conflicts: [String]
+    /// Database sequence of the document's latest change.
+    public let sequence: Int64
+}
+
+extension TypedDocument: Sendable where Value: Sendable {}
+extension TypedDocument: Equatable where Value: Equatable {}
+
+public extension Document {
+    /// The body decoded as `Value` (fields the type does not know are ignored).
+    func decode<Value: Decodable>(as type: Value.Type = Value.self) throws -> Value {
+        try decodeBody(body, of: id)
+    }
+}
+
+public extension ConflictingRevision {
+    /// This conflicting revision's body decoded as `Value`, for a resolver.
+    func decode<Value: Decodable>(as type: Value.Type = Value.self) throws -> Value {
+        try decodeBody(body, of: rev)
+    }
+}
+
+public extension Resolution {
+    /// A resolution that saves `value` as the merged document.
+    static func merge<Value: Encodable>(_ value: Value) throws -> Resolution {
+        .merge(body: try encodeBody(value))
+    }
+}
+
+private func decodeBody<Value: Decodable>(_ body: String, of what: String) throws -> Value {
+    do {
+        return try JSONDecoder().decode(Value.self, from: Data(body.utf8))
+    } catch {
+        throw OutpostError.InvalidInput(message: "\(what) does not decode as \(Value.self): \(error)")
+    }
+}
+
+private func encodeBody<Value: Encodable>(_ value: Value) throws -> String {
+    do {
+        return String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+    } catch {
+        throw OutpostError.InvalidInput(message: "\(Value.self) does not encode to JSON: \(error)")
+    }
+}
+
+public extension Collection {
+    /// Saves `value` (encoded to a JSON object) as the document `id` over `rev` (nil to
+    /// create); returns the new revision.
+    ///
+    /// ```swift
+    /// struct Child: Codable { var name: String; var age: Int }
+    /// let rev = try await children.save("child-1", Child(name: "Amina", age: 7))
+    /// ```
+    @discardableResult
+    func save<Value: Encodable>(_ id: String, _ value: Value, rev: String? = nil) async throws -> String {
+        try await save(id, body: try encodeBody(value), rev: rev)
+    }
+
+    /// The live document `id` decoded as `Value`, or nil if there is none or it is deleted.
+    func document<Value: Decodable>(_ id: String, as type: Value.Type = Value.self) async throws -> TypedDocument<Value>? {
+        guard let doc = try await document(id), !doc.deleted else { return nil }
+        return TypedDocument(id: doc.id, rev: doc.rev, value: try doc.decode(as: Value.self),
+                             conflicts: doc.conflicts, sequence: Int64(doc.sequence))
+    }
+
+    /// Reads the document `id`, saves `change(current)` over it (current is nil if there is
+    /// none or it is deleted), and returns the new revision. If another writer saved in
+    /// between, it reads again and calls `change` again, up to `maxAttempts` times in all:
+    /// `change` must be free of side effects. Throws `OutpostError.Conflict` if every
+    /// attempt lost the race.
+    ///
+    /// ```swift
+    /// try await children.update("child-1", as: Child.self) { child in
+    ///     var child = child!; child.age += 1; return child
+    /// }
+    /// ```
+    @discardableResult
+    func update<Value: Codable>(
+        _ id: String, as type: Value.Type, maxAttempts: Int = 10, _ change: (Value?) throws -> Value
+    ) async throws -> String {
+        precondition(maxAttempts >= 1, "maxAttempts must be at least 1")
+        var attempt = 1
+        while true {
+            let doc = try await document(id)
+            let current = doc.flatMap { $0.deleted ? nil : $0 }
+            let next = try change(try current?.decode(as: Value.self))
+            do {
+                return try await save(id, next, rev: doc?.rev)
+            } catch OutpostError.Conflict(let message) {
+                if attempt >= maxAttempts { throw OutpostError.Conflict(message: message) }
+                attempt += 1
+            }
+        }
+    }
+}
+
 // MARK: - Replication
 
 public extension Database {
@@ -152,8 +259,15 @@ public extension Failure {
     }
 }
 
-/// A conflict resolver from a closure; it must be deterministic.
-public func conflictResolver(_ block: @escaping @Sendable (Conflict) -> Resolution) -> ConflictResolver {
+/// A conflict resolver from a closure; it must be deterministic. If it throws, the default
+/// resolution is used (a deletion wins, else the default winner).
+///
+/// ```swift
+/// conflictResolver { conflict in
+///     try .merge(conflict.revisions.map { try $0.decode(as: Child.self) }.max { $0.age < $1.age }!)
+/// }
+/// ```
+public func conflictResolver(_ block: @escaping @Sendable (Conflict) throws -> Resolution) -> ConflictResolver {
     ClosureConflictResolver(block)
 }
 
@@ -297,9 +411,9 @@ final class ClosureDocumentListener: DocumentReplicationListener, @unchecked Sen
 }
 
 final class ClosureConflictResolver: ConflictResolver, @unchecked Sendable {
-    private let block: @Sendable (Conflict) -> Resolution
-    init(_ block: @escaping @Sendable (Conflict) -> Resolution) { self.block = block }
-    func resolve(conflict: Conflict) throws -> Resolution { block(conflict) }
+    private let block: @Sendable (Conflict) throws -> Resolution
+    init(_ block: @escaping @Sendable (Conflict) throws -> Resolution) { self.block = block }
+    func resolve(conflict: Conflict) throws -> Resolution { try block(conflict) }
 }
 
 final class ClosureReplicationFilter: ReplicationFilter, @unchecked Sendable {

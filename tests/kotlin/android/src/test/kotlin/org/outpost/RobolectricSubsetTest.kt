@@ -2,9 +2,10 @@
 // the real Android 14 framework classes with the Android flavour of the
 // bindings (android = true). Each test here calls one test of the JVM suite
 // (tests/kotlin/src/test/kotlin), whose JUnit 5 annotations are inert when
-// called directly; the subset covers the store, change Flows, callbacks from
-// Rust threads, local replication with a Kotlin resolver, and network sync
-// over TLS. Kept small: Robolectric start-up is the slow part.
+// called directly; the subset covers the store, typed documents and `update`
+// under contention, change Flows, callbacks from Rust threads, local
+// replication with a Kotlin resolver, network sync over TLS, and the Logcat
+// log sink. Kept small: Robolectric start-up is the slow part.
 package org.outpost
 
 import android.os.Build
@@ -64,6 +65,12 @@ class RobolectricSubsetTest {
 
     @Test
     fun storeErrorsAreTyped() = jvm(StoreTest()) { dir = it }.everyFailureIsATypedException()
+
+    @Test
+    fun typedDocuments() = jvm(DocumentTest()) { dir = it }.typedDocumentsRoundTripAndFieldsUnknownToTheClassAreIgnored()
+
+    @Test
+    fun updateUnderContention() = jvm(DocumentTest()) { dir = it }.updateUnderContentionFromTwoCoroutinesLosesNoIncrement()
 
     @Test
     fun changeFlow() = jvm(ListenerTest()) { dir = it }.collectionChangeFlowDeliversEachCommittedWrite()
