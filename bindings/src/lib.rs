@@ -15,7 +15,7 @@
 //! - Foreign traits implemented in Kotlin or Swift: [`ConflictResolver`],
 //!   [`ReplicationFilter`], [`ChangeListener`], [`ReplicatorStatusListener`],
 //!   [`DocumentReplicationListener`], [`PasswordAuthenticator`]. Registering a listener returns a
-//!   [`ListenerHandle`] that removes it when cancelled or dropped.
+//!   [`ListenerHandle`] that removes it when cancelled (releasing the handle does not).
 //! - Logging: [`set_log_sink`] hands core's `tracing` events at a [`LogLevel`] to a
 //!   [`LogSink`] (Logcat, `os_log` or the app's logger), credentials in URLs masked.
 //!

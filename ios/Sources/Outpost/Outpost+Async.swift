@@ -46,7 +46,9 @@ public extension Collection {
         try await Task.detached { try self.batch(operations: operations) }.value
     }
 
-    /// Calls `block` after each committed write until the handle is cancelled.
+    /// Calls `block` after each committed write until the handle is cancelled (or the database
+    /// closes): discarding the handle leaves the listener registered.
+    @discardableResult
     func addChangeListener(_ block: @escaping @Sendable (ChangeEvent) -> Void) -> ListenerHandle {
         addChangeListener(listener: ClosureChangeListener(block))
     }
