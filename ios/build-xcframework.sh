@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
 # Builds ios/OutpostFFI.xcframework (iOS device; iOS simulator arm64 + x86_64;
 # macOS arm64 + x86_64, so `swift test` runs on a Mac) and writes the
-# generated Swift bindings to ios/Sources/Outpost/Generated/. Needs macOS
-# with Xcode and rustup. Usage: ios/build-xcframework.sh [--debug]
+# generated Swift bindings to ios/Sources/Outpost/Generated/, for the Swift
+# Package at the repository root (Package.swift). Needs macOS with Xcode and
+# rustup.
+# Usage: ios/build-xcframework.sh [--debug]
+#        ios/build-xcframework.sh --release URL
+#   --release URL also zips the XCFramework to target/OutpostFFI.xcframework.zip
+#   and sets Package.swift's `releasedFFI` to URL (where you upload the zip)
+#   and the zip's checksum; commit that and the generated Swift on the
+#   release tag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 
 profile=release
 cargo_profile=(--release)
-if [[ "${1:-}" == "--debug" ]]; then
-    profile=debug
-    cargo_profile=()
-fi
+release_url=""
+case "${1:-}" in
+    --debug) profile=debug; cargo_profile=() ;;
+    --release) release_url="${2:?--release needs the URL the zip will be downloaded from}" ;;
+esac
 
 if [[ "$(uname -s)" != "Darwin" ]] || ! command -v xcodebuild >/dev/null; then
     echo "build-xcframework.sh needs macOS with Xcode (xcodebuild)" >&2
@@ -58,4 +66,14 @@ xcodebuild -create-xcframework \
     -library "$work/macos/liboutpost_ffi.a" -headers "$work/headers" \
     -output ios/OutpostFFI.xcframework
 
-echo "built ios/OutpostFFI.xcframework; now: cd ios && swift test"
+if [[ -n "$release_url" ]]; then
+    echo "== release zip and Package.swift"
+    zip_file="$root/target/OutpostFFI.xcframework.zip"
+    rm -f "$zip_file"
+    (cd ios && zip -qry "$zip_file" OutpostFFI.xcframework)
+    checksum="$(swift package compute-checksum "$zip_file")"
+    sed -i '' "s|^let releasedFFI: (url: String, checksum: String)? = .*|let releasedFFI: (url: String, checksum: String)? = (url: \"$release_url\", checksum: \"$checksum\")|" Package.swift
+    echo "upload $zip_file to $release_url, then commit Package.swift and ios/Sources/Outpost/Generated/ on the release tag"
+fi
+
+echo "built ios/OutpostFFI.xcframework; now: swift test (from the repository root)"

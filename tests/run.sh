@@ -3,10 +3,19 @@
 #   rust    formatting, clippy, and every Rust test (unit, integration, doc)
 #   kotlin  builds the host cdylib, generates the Kotlin bindings (JVM
 #           config) with the in-workspace uniffi-bindgen, and runs the Kotlin
-#           tests (tests/kotlin, Maven + JUnit 5 + JNA) on a desktop JVM
+#           tests (tests/kotlin, Maven + JUnit 5 + JNA) on a desktop JVM; then
+#           the Android flavour (tests/kotlin/android): the bindings generated
+#           with uniffi.toml (android = true), the Kotlin layer, OutpostAndroid.kt
+#           and the key-store Java helper compiled against the real Android 14
+#           classes (org.robolectric:android-all) with README.md's Kotlin blocks
+#           (tests/readme_snippets.py), and a marked subset of the Kotlin tests
+#           run under Robolectric
 #   swift   generates the Swift bindings and parses every Swift file
-#           (generated, hand-written, tests) with tree-sitter; no Swift
-#           toolchain runs here
+#           (generated, hand-written, tests, Package.swift, README.md's Swift
+#           blocks) with tree-sitter,
+#           and lints the parse trees for calls to the layer's own throwing or
+#           async functions without `try` or `await`; no Swift toolchain
+#           runs here
 #   keystore  the platform key-store glue crates: host JVM tests of the
 #           Android Keystore JNI code, and `cargo check`/clippy of the Android
 #           and iOS crates for aarch64-linux-android and aarch64-apple-ios
@@ -45,6 +54,12 @@ generate_bindings() {
         --language "$language" --config "$config" --out-dir "$out" --no-format
 }
 
+# README.md's Kotlin and Swift blocks as sources under target/readme/ (emptied first).
+write_readme_snippets() {
+    rm -rf "$root/target/readme"
+    python3 tests/readme_snippets.py README.md "$root/target/readme"
+}
+
 run_kotlin() {
     echo "== kotlin: generate bindings (JVM config)"
     generate_bindings kotlin bindings/uniffi-jvm.toml "$root/target/bindings/kotlin-jvm"
@@ -52,6 +67,14 @@ run_kotlin() {
     mvn -B -ntp -f tests/kotlin/pom.xml test \
         -Doutpost.generated="$root/target/bindings/kotlin-jvm" \
         -Doutpost.libdir="$root/target/debug"
+    echo "== kotlin: generate bindings (Android config, android = true)"
+    generate_bindings kotlin uniffi.toml "$root/target/bindings/kotlin-android"
+    write_readme_snippets
+    echo "== kotlin: Android flavour against android-all, README's Kotlin compiled, subset under Robolectric (tests/kotlin/android)"
+    mvn -B -ntp -f tests/kotlin/android/pom.xml test \
+        -Doutpost.generated="$root/target/bindings/kotlin-android" \
+        -Doutpost.libdir="$root/target/debug" \
+        -Doutpost.readme="$root/target/readme/kotlin"
 }
 
 run_swift() {
@@ -64,8 +87,9 @@ run_swift() {
         python3 -m venv "$venv"
         "$venv/bin/pip" install -q --disable-pip-version-check "tree-sitter>=0.23,<0.26" "tree-sitter-swift>=0.6,<0.8"
     fi
+    write_readme_snippets
     echo "== swift: parse every Swift file"
-    "$venv/bin/python" tests/swift_parse.py "$out" ios
+    "$venv/bin/python" tests/swift_parse.py "$out" ios Package.swift "$root/target/readme/swift"
 }
 
 case "$suite" in

@@ -1,4 +1,15 @@
 //! `Database`: open, close, and the collections of one SQLite file.
+//!
+//! # Examples
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use outpost_ffi::{Database, DatabaseConfig};
+//! let db = Database::open(dir.path().join("camp.db").display().to_string(), DatabaseConfig::default()).unwrap();
+//! db.create_collection("children".into()).unwrap();
+//! assert_eq!(db.collection_names().unwrap(), ["_default", "children"]);
+//! db.close_database().unwrap();
+//! assert!(db.default_collection().is_err());
+//! ```
 
 use std::sync::Arc;
 
@@ -49,17 +60,6 @@ impl From<DatabaseConfig> for outpost_core::DatabaseConfig {
 /// Releasing the handle (Kotlin `close()`, Swift `deinit`) frees it; the
 /// file closes when its last database and collection handle is released.
 /// `closeDatabase()` closes the file at once for every handle.
-///
-/// # Examples
-/// ```
-/// # let dir = tempfile::tempdir().unwrap();
-/// use outpost_ffi::{Database, DatabaseConfig};
-/// let db = Database::open(dir.path().join("camp.db").display().to_string(), DatabaseConfig::default()).unwrap();
-/// db.create_collection("children".into()).unwrap();
-/// assert_eq!(db.collection_names().unwrap(), ["_default", "children"]);
-/// db.close_database().unwrap();
-/// assert!(db.default_collection().is_err());
-/// ```
 #[derive(Debug, uniffi::Object)]
 pub struct Database {
     pub(crate) inner: outpost_core::Database,

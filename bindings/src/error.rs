@@ -107,6 +107,72 @@ impl From<Error> for OutpostError {
     }
 }
 
+/// Which [`OutpostError`] a [`Failure`] is: one case per variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+#[allow(missing_docs)] // The variants of `OutpostError`, documented there.
+pub enum ErrorKind {
+    InvalidInput,
+    NotFound,
+    Conflict,
+    CollectionNotFound,
+    Closed,
+    Auth,
+    Tls,
+    Network,
+    Peer,
+    ReadOnly,
+    NotServed,
+    ProtocolMismatch,
+    KeyStore,
+    Stopped,
+    Storage,
+    Corrupt,
+    Internal,
+}
+
+/// An error reported as a value rather than thrown (a replicator's status, a
+/// document that did not replicate): the same kinds as [`OutpostError`], so
+/// Kotlin and Swift turn it back into `OutpostException`/`OutpostError` and
+/// match it by type.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct Failure {
+    /// The error's kind: the `OutpostError` variant.
+    pub kind: ErrorKind,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl From<OutpostError> for Failure {
+    fn from(e: OutpostError) -> Self {
+        let (kind, message) = match e {
+            OutpostError::InvalidInput(m) => (ErrorKind::InvalidInput, m),
+            OutpostError::NotFound(m) => (ErrorKind::NotFound, m),
+            OutpostError::Conflict(m) => (ErrorKind::Conflict, m),
+            OutpostError::CollectionNotFound(m) => (ErrorKind::CollectionNotFound, m),
+            OutpostError::Closed(m) => (ErrorKind::Closed, m),
+            OutpostError::Auth(m) => (ErrorKind::Auth, m),
+            OutpostError::Tls(m) => (ErrorKind::Tls, m),
+            OutpostError::Network(m) => (ErrorKind::Network, m),
+            OutpostError::Peer(m) => (ErrorKind::Peer, m),
+            OutpostError::ReadOnly(m) => (ErrorKind::ReadOnly, m),
+            OutpostError::NotServed(m) => (ErrorKind::NotServed, m),
+            OutpostError::ProtocolMismatch(m) => (ErrorKind::ProtocolMismatch, m),
+            OutpostError::KeyStore(m) => (ErrorKind::KeyStore, m),
+            OutpostError::Stopped(m) => (ErrorKind::Stopped, m),
+            OutpostError::Storage(m) => (ErrorKind::Storage, m),
+            OutpostError::Corrupt(m) => (ErrorKind::Corrupt, m),
+            OutpostError::Internal(m) => (ErrorKind::Internal, m),
+        };
+        Failure { kind, message }
+    }
+}
+
+impl From<&Error> for Failure {
+    fn from(e: &Error) -> Self {
+        OutpostError::from(e.clone()).into()
+    }
+}
+
 impl From<uniffi::UnexpectedUniFFICallbackError> for OutpostError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         OutpostError::Internal(format!("a Kotlin/Swift callback threw: {}", e.reason))
@@ -174,6 +240,13 @@ mod tests {
                 "{text} mapped to {mapped:?}"
             );
             assert_eq!(mapped.to_string(), text);
+            // The same kind as a value (a replicator's status).
+            let failure = Failure::from(mapped);
+            assert!(
+                variant.starts_with(&format!("{:?}(", failure.kind)),
+                "{failure:?} for {variant}"
+            );
+            assert_eq!(failure.message, text);
         }
     }
 }

@@ -15,7 +15,13 @@
 //! - Foreign traits implemented in Kotlin or Swift: [`ConflictResolver`],
 //!   [`ReplicationFilter`], [`ChangeListener`], [`ReplicatorStatusListener`],
 //!   [`DocumentReplicationListener`], [`PasswordAuthenticator`]. Registering a listener returns a
-//!   [`ListenerHandle`] that removes it when cancelled or dropped.
+//!   [`ListenerHandle`] that removes it when cancelled (releasing the handle does not).
+//! - Logging: [`set_log_sink`] hands core's `tracing` events at a [`LogLevel`] to a
+//!   [`LogSink`] (Logcat, `os_log` or the app's logger), credentials in URLs masked.
+//!
+//! The doc comments of exported items are copied into the generated Kotlin and
+//! Swift, so they describe behaviour in language-neutral terms; Rust examples
+//! live in module docs (here and at the top of each module), never on an item.
 //!
 //! # Examples
 //! ```
@@ -31,6 +37,7 @@ mod collection;
 mod database;
 mod error;
 mod listener;
+mod logging;
 mod net_listener;
 mod platform_keys;
 mod remote;
@@ -40,8 +47,9 @@ mod tls;
 
 pub use collection::{ChangeEvent, ChangeListener, ChangesPage, Collection, Document, DocumentChange, WriteOperation};
 pub use database::{Database, DatabaseConfig};
-pub use error::OutpostError;
+pub use error::{ErrorKind, Failure, OutpostError};
 pub use listener::ListenerHandle;
+pub use logging::{set_log_sink, LogLevel, LogSink};
 pub use net_listener::{ConnectionStatus, Listener, ListenerAuthenticator, ListenerConfig, PasswordAuthenticator};
 pub use platform_keys::{delete_stored_identity, load_stored_identity, save_stored_identity};
 pub use remote::{ClientAuthentication, RemoteTargetConfig};

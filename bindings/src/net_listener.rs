@@ -1,5 +1,20 @@
 //! `Listener`: serves a database to other devices over WebSocket + TLS
 //! (the passive peer), with its authenticator and configuration.
+//!
+//! # Examples
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use outpost_ffi::*;
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let db = Database::open(dir.path().join("hub.db").display().to_string(), DatabaseConfig::default()).unwrap();
+//! let users = [("worker".to_string(), "correct horse".to_string())].into();
+//! let mut config = ListenerConfig::new(ListenerAuthenticator::users(users).unwrap());
+//! config.network_interface = Some("127.0.0.1".into());
+//! let listener = Listener::start(db, config).await.unwrap();
+//! assert!(listener.urls()[0].starts_with("wss://127.0.0.1:"));
+//! listener.stop().await;
+//! # });
+//! ```
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -170,21 +185,6 @@ pub struct ConnectionStatus {
 /// Serves a database to other devices (the passive peer, like Couchbase
 /// Lite's `URLEndpointListener`); they replicate with one of its `urls()`.
 /// Stop it with `stop()`; releasing it stops it too.
-///
-/// # Examples
-/// ```
-/// # let dir = tempfile::tempdir().unwrap();
-/// use outpost_ffi::*;
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let db = Database::open(dir.path().join("hub.db").display().to_string(), DatabaseConfig::default()).unwrap();
-/// let users = [("worker".to_string(), "correct horse".to_string())].into();
-/// let mut config = ListenerConfig::new(ListenerAuthenticator::users(users).unwrap());
-/// config.network_interface = Some("127.0.0.1".into());
-/// let listener = Listener::start(db, config).await.unwrap();
-/// assert!(listener.urls()[0].starts_with("wss://127.0.0.1:"));
-/// listener.stop().await;
-/// # });
-/// ```
 #[derive(uniffi::Object)]
 pub struct Listener {
     inner: Arc<core::Listener>,

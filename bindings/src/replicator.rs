@@ -4,6 +4,25 @@
 //!
 //! The target is an object with one constructor per kind: another local
 //! database, or a listener's URL with its auth and trust settings.
+//!
+//! # Examples
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use outpost_ffi::*;
+//! let open = |name: &str| Database::open(dir.path().join(name).display().to_string(), DatabaseConfig::default()).unwrap();
+//! let (phone, hub) = (open("phone.db"), open("hub.db"));
+//! phone.default_collection().unwrap().save("child-1".into(), None, "{}".into()).unwrap();
+//! let config = ReplicatorConfig {
+//!     direction: Some(Direction::Push),
+//!     continuous: false,
+//!     collections: vec![],
+//!     max_attempts: None,
+//!     max_attempt_wait_ms: 300_000,
+//! };
+//! let replicator = Replicator::new(phone, ReplicatorTarget::local_database(hub.clone()), config).unwrap();
+//! replicator.run_blocking().unwrap();
+//! assert_eq!(hub.default_collection().unwrap().count().unwrap(), 1);
+//! ```
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,7 +32,7 @@ use outpost_core::net as core_net;
 use outpost_core::replication::{self as core, Endpoint, LocalEndpoint};
 
 use crate::database::Database;
-use crate::error::{OutpostError, Result};
+use crate::error::{Failure, OutpostError, Result};
 use crate::listener::ListenerHandle;
 use crate::remote::RemoteTargetConfig;
 use crate::runtime::{runtime, spawn};
@@ -183,8 +202,9 @@ pub struct ReplicatorStatus {
     pub completed: u64,
     /// Changes known to need processing.
     pub total: u64,
-    /// The last error's message, if any (kept when it stopped the replicator).
-    pub error: Option<String>,
+    /// The last error, if any (kept when it stopped the replicator): the
+    /// error `run` throws, as a value.
+    pub error: Option<Failure>,
 }
 
 impl From<&core::ReplicatorStatus> for ReplicatorStatus {
@@ -199,7 +219,7 @@ impl From<&core::ReplicatorStatus> for ReplicatorStatus {
             },
             completed: s.progress.completed,
             total: s.progress.total,
-            error: s.error.as_ref().map(ToString::to_string),
+            error: s.error.as_ref().map(Failure::from),
         }
     }
 }
@@ -220,7 +240,7 @@ pub struct DocumentReplication {
     /// Whether the peer removed access to the document.
     pub access_removed: bool,
     /// Why it was not stored, if it was not.
-    pub error: Option<String>,
+    pub error: Option<Failure>,
 }
 
 impl From<&core::DocumentEvent> for DocumentReplication {
@@ -232,7 +252,7 @@ impl From<&core::DocumentEvent> for DocumentReplication {
             direction: e.direction.into(),
             deleted: e.deleted,
             access_removed: e.access_removed,
-            error: e.error.as_ref().map(ToString::to_string),
+            error: e.error.as_ref().map(Failure::from),
         }
     }
 }
@@ -290,25 +310,6 @@ impl ReplicatorTarget {
 
 /// Replicates a database with a [`ReplicatorTarget`]: push, pull or both,
 /// one-shot or continuous, resuming from checkpoints.
-///
-/// # Examples
-/// ```
-/// # let dir = tempfile::tempdir().unwrap();
-/// use outpost_ffi::*;
-/// let open = |name: &str| Database::open(dir.path().join(name).display().to_string(), DatabaseConfig::default()).unwrap();
-/// let (phone, hub) = (open("phone.db"), open("hub.db"));
-/// phone.default_collection().unwrap().save("child-1".into(), None, "{}".into()).unwrap();
-/// let config = ReplicatorConfig {
-///     direction: Some(Direction::Push),
-///     continuous: false,
-///     collections: vec![],
-///     max_attempts: None,
-///     max_attempt_wait_ms: 300_000,
-/// };
-/// let replicator = Replicator::new(phone, ReplicatorTarget::local_database(hub.clone()), config).unwrap();
-/// replicator.run_blocking().unwrap();
-/// assert_eq!(hub.default_collection().unwrap().count().unwrap(), 1);
-/// ```
 #[derive(uniffi::Object)]
 pub struct Replicator {
     inner: core::Replicator,

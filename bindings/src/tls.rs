@@ -1,6 +1,14 @@
 //! TLS at the FFI boundary: [`TlsIdentity`] (what a listener or a
 //! client-certificate replicator presents) and [`ServerTrust`] (which
 //! listener certificates a replicator accepts).
+//!
+//! # Examples
+//! ```
+//! use outpost_ffi::TlsIdentity;
+//! let identity = TlsIdentity::generate_self_signed(vec!["hub.local".into()]).unwrap();
+//! assert!(identity.fingerprint().starts_with("sha256:"));
+//! assert_eq!(outpost_ffi::certificate_fingerprint(identity.certificate()), identity.fingerprint());
+//! ```
 
 use std::sync::Arc;
 
@@ -13,14 +21,6 @@ use crate::error::Result;
 
 /// A certificate and its private key. Opaque: the key never crosses the
 /// FFI, and `toString`/`Debug` show only the fingerprint.
-///
-/// # Examples
-/// ```
-/// use outpost_ffi::TlsIdentity;
-/// let identity = TlsIdentity::generate_self_signed(vec!["hub.local".into()]).unwrap();
-/// assert!(identity.fingerprint().starts_with("sha256:"));
-/// assert_eq!(outpost_ffi::certificate_fingerprint(identity.certificate()), identity.fingerprint());
-/// ```
 // Debug: the core type's, which shows no secret.
 #[derive(Debug, uniffi::Object)]
 pub struct TlsIdentity {

@@ -4,6 +4,7 @@
 // for listeners, filters, conflict resolvers and password authenticators;
 // network sync through a Listener and URL replicator targets.
 import Foundation
+import os
 
 // MARK: - Opening
 
@@ -45,7 +46,9 @@ public extension Collection {
         try await Task.detached { try self.batch(operations: operations) }.value
     }
 
-    /// Calls `block` after each committed write until the handle is cancelled.
+    /// Calls `block` after each committed write until the handle is cancelled (or the database
+    /// closes): discarding the handle leaves the listener registered.
+    @discardableResult
     func addChangeListener(_ block: @escaping @Sendable (ChangeEvent) -> Void) -> ListenerHandle {
         addChangeListener(listener: ClosureChangeListener(block))
     }
@@ -63,6 +66,113 @@ public extension Collection {
         AsyncStream { continuation in
             let handle = addDocumentListener(id: id, listener: ClosureChangeListener { continuation.yield($0) })
             continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+}
+
+// MARK: - Typed documents
+
+/// A document read as `Value`: its winning revision and its body decoded.
+public struct TypedDocument<Value> {
+    /// Document id.
+    public let id: String
+    /// Winning revision id; pass it to the next save.
+    public let rev: String
+    /// The body, decoded.
+    public let value: Value
+    /// Revision ids of the losing live leaves, if the document is in conflict.
+    public let conflicts: [String]
+    /// Database sequence of the document's latest change.
+    public let sequence: Int64
+}
+
+extension TypedDocument: Sendable where Value: Sendable {}
+extension TypedDocument: Equatable where Value: Equatable {}
+
+public extension Document {
+    /// The body decoded as `Value` (fields the type does not know are ignored).
+    func decode<Value: Decodable>(as type: Value.Type = Value.self) throws -> Value {
+        try decodeBody(body, of: id)
+    }
+}
+
+public extension ConflictingRevision {
+    /// This conflicting revision's body decoded as `Value`, for a resolver.
+    func decode<Value: Decodable>(as type: Value.Type = Value.self) throws -> Value {
+        try decodeBody(body, of: rev)
+    }
+}
+
+public extension Resolution {
+    /// A resolution that saves `value` as the merged document.
+    static func merge<Value: Encodable>(_ value: Value) throws -> Resolution {
+        .merge(body: try encodeBody(value))
+    }
+}
+
+private func decodeBody<Value: Decodable>(_ body: String, of what: String) throws -> Value {
+    do {
+        return try JSONDecoder().decode(Value.self, from: Data(body.utf8))
+    } catch {
+        throw OutpostError.InvalidInput(message: "\(what) does not decode as \(Value.self): \(error)")
+    }
+}
+
+private func encodeBody<Value: Encodable>(_ value: Value) throws -> String {
+    do {
+        return String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+    } catch {
+        throw OutpostError.InvalidInput(message: "\(Value.self) does not encode to JSON: \(error)")
+    }
+}
+
+public extension Collection {
+    /// Saves `value` (encoded to a JSON object) as the document `id` over `rev` (nil to
+    /// create); returns the new revision.
+    ///
+    /// ```swift
+    /// struct Child: Codable { var name: String; var age: Int }
+    /// let rev = try await children.save("child-1", Child(name: "Amina", age: 7))
+    /// ```
+    @discardableResult
+    func save<Value: Encodable>(_ id: String, _ value: Value, rev: String? = nil) async throws -> String {
+        try await save(id, body: try encodeBody(value), rev: rev)
+    }
+
+    /// The live document `id` decoded as `Value`, or nil if there is none or it is deleted.
+    func document<Value: Decodable>(_ id: String, as type: Value.Type = Value.self) async throws -> TypedDocument<Value>? {
+        guard let doc = try await document(id), !doc.deleted else { return nil }
+        return TypedDocument(id: doc.id, rev: doc.rev, value: try doc.decode(as: Value.self),
+                             conflicts: doc.conflicts, sequence: Int64(doc.sequence))
+    }
+
+    /// Reads the document `id`, saves `change(current)` over it (current is nil if there is
+    /// none or it is deleted), and returns the new revision. If another writer saved in
+    /// between, it reads again and calls `change` again, up to `maxAttempts` times in all:
+    /// `change` must be free of side effects. Throws `OutpostError.Conflict` if every
+    /// attempt lost the race.
+    ///
+    /// ```swift
+    /// try await children.update("child-1", as: Child.self) { child in
+    ///     var child = child!; child.age += 1; return child
+    /// }
+    /// ```
+    @discardableResult
+    func update<Value: Codable>(
+        _ id: String, as type: Value.Type, maxAttempts: Int = 10, _ change: (Value?) throws -> Value
+    ) async throws -> String {
+        precondition(maxAttempts >= 1, "maxAttempts must be at least 1")
+        var attempt = 1
+        while true {
+            let doc = try await document(id)
+            let current = doc.flatMap { $0.deleted ? nil : $0 }
+            let next = try change(try current?.decode(as: Value.self))
+            do {
+                return try await save(id, next, rev: doc?.rev)
+            } catch OutpostError.Conflict(let message) {
+                if attempt >= maxAttempts { throw OutpostError.Conflict(message: message) }
+                attempt += 1
+            }
         }
     }
 }
@@ -122,8 +232,44 @@ public extension Replicator {
     }
 }
 
-/// A conflict resolver from a closure; it must be deterministic.
-public func conflictResolver(_ block: @escaping @Sendable (Conflict) -> Resolution) -> ConflictResolver {
+public extension Failure {
+    /// This failure as the error it reports, to match by case:
+    ///
+    /// ```swift
+    /// if case .Auth = replicator.status().error?.asError { askForThePasswordAgain() }
+    /// ```
+    var asError: OutpostError {
+        switch kind {
+        case .invalidInput: .InvalidInput(message: message)
+        case .notFound: .NotFound(message: message)
+        case .conflict: .Conflict(message: message)
+        case .collectionNotFound: .CollectionNotFound(message: message)
+        case .closed: .Closed(message: message)
+        case .auth: .Auth(message: message)
+        case .tls: .Tls(message: message)
+        case .network: .Network(message: message)
+        case .peer: .Peer(message: message)
+        case .readOnly: .ReadOnly(message: message)
+        case .notServed: .NotServed(message: message)
+        case .protocolMismatch: .ProtocolMismatch(message: message)
+        case .keyStore: .KeyStore(message: message)
+        case .stopped: .Stopped(message: message)
+        case .storage: .Storage(message: message)
+        case .corrupt: .Corrupt(message: message)
+        case .internal: .Internal(message: message)
+        }
+    }
+}
+
+/// A conflict resolver from a closure; it must be deterministic. If it throws, the default
+/// resolution is used (a deletion wins, else the default winner).
+///
+/// ```swift
+/// conflictResolver { conflict in
+///     try .merge(conflict.revisions.map { try $0.decode(as: Child.self) }.max { $0.age < $1.age }!)
+/// }
+/// ```
+public func conflictResolver(_ block: @escaping @Sendable (Conflict) throws -> Resolution) -> ConflictResolver {
     ClosureConflictResolver(block)
 }
 
@@ -175,7 +321,78 @@ public extension ReplicatorTarget {
     }
 }
 
+// MARK: - Logging
+
+/// Outpost's log (like Couchbase Lite's `LogSinks`): messages at `level` and above go to
+/// `sink`, called on the thread that logged (often a replication thread), so it must return
+/// quickly. Nothing is logged until a sink is set; `OutpostLog.osLog` writes to the unified
+/// log. Passwords are never logged, and credentials in URLs are masked.
+///
+/// ```swift
+/// OutpostLog.level = .info
+/// OutpostLog.sink = OutpostLog.osLog
+/// ```
+public enum OutpostLog {
+    public typealias Sink = @Sendable (_ level: LogLevel, _ domain: String, _ message: String) -> Void
+
+    private static let state = LogState()
+
+    /// The least severe level passed to `sink`; `.warning` by default.
+    public static var level: LogLevel {
+        get { state.read().level }
+        set { state.update { $0.level = newValue } }
+    }
+
+    /// Receives each message (level, domain such as `replication::replicator`, text); nil: none.
+    public static var sink: Sink? {
+        get { state.read().sink }
+        set { state.update { $0.sink = newValue } }
+    }
+
+    /// A sink writing to the unified log (`os_log`), subsystem `org.outpost`, one category
+    /// per domain.
+    public static let osLog: Sink = { level, domain, message in
+        let type: OSLogType = switch level {
+        case .error: .error
+        case .warning: .default
+        case .info: .info
+        case .debug, .verbose, .none: .debug
+        }
+        Logger(subsystem: "org.outpost", category: domain).log(level: type, "\(message, privacy: .public)")
+    }
+}
+
+/// `OutpostLog`'s level and sink behind a lock, installed in the Rust library on each change.
+private final class LogState: @unchecked Sendable {
+    struct Values {
+        var level: LogLevel = .warning
+        var sink: OutpostLog.Sink?
+    }
+
+    private let lock = NSLock()
+    private var values = Values()
+
+    func read() -> Values {
+        lock.lock()
+        defer { lock.unlock() }
+        return values
+    }
+
+    func update(_ change: (inout Values) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        change(&values)
+        setLogSink(sink: values.sink.map { ClosureLogSink($0) }, level: values.level)
+    }
+}
+
 // MARK: - Closure adapters
+
+final class ClosureLogSink: LogSink, @unchecked Sendable {
+    private let block: OutpostLog.Sink
+    init(_ block: @escaping OutpostLog.Sink) { self.block = block }
+    func log(level: LogLevel, domain: String, message: String) throws { block(level, domain, message) }
+}
 
 final class ClosureChangeListener: ChangeListener, @unchecked Sendable {
     private let block: @Sendable (ChangeEvent) -> Void
@@ -196,9 +413,9 @@ final class ClosureDocumentListener: DocumentReplicationListener, @unchecked Sen
 }
 
 final class ClosureConflictResolver: ConflictResolver, @unchecked Sendable {
-    private let block: @Sendable (Conflict) -> Resolution
-    init(_ block: @escaping @Sendable (Conflict) -> Resolution) { self.block = block }
-    func resolve(conflict: Conflict) throws -> Resolution { block(conflict) }
+    private let block: @Sendable (Conflict) throws -> Resolution
+    init(_ block: @escaping @Sendable (Conflict) throws -> Resolution) { self.block = block }
+    func resolve(conflict: Conflict) throws -> Resolution { try block(conflict) }
 }
 
 final class ClosureReplicationFilter: ReplicationFilter, @unchecked Sendable {

@@ -38,6 +38,16 @@ final class ListenerTests: XCTestCase {
         XCTAssertEqual(seen.all, ["a"])
     }
 
+    func testADiscardedHandleLeavesTheListenerRegistered() throws {
+        let db = try openDb(try temporaryDirectory(self), "camp.db")
+        let c = try db.defaultCollection()
+        let seen = Recorder<String>()
+        c.addChangeListener { event in event.docIds.forEach(seen.append) }  // handle released at once
+        _ = try c.save(id: "a", rev: nil, body: "{}")
+        // Listeners run synchronously after commit on the writing thread.
+        XCTAssertEqual(seen.all, ["a"])
+    }
+
     func testCallbacksArriveFromRustThreadsAndMayCallBackIntoOutpost() async throws {
         let dir = try temporaryDirectory(self)
         let source = try openDb(dir, "source.db")

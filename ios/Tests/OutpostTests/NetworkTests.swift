@@ -58,6 +58,9 @@ final class NetworkTests: XCTestCase {
         guard case .Auth(let message) = try await failure(of: replicator) else { return XCTFail("not an Auth error") }
         XCTAssertFalse(message.contains("wrong horse"))
         XCTAssertEqual(replicator.status().activity, .stopped)
+        // The status keeps the same error, typed.
+        guard case .Auth(let kept) = replicator.status().error?.asError else { return XCTFail("status error not Auth") }
+        XCTAssertEqual(kept, message)
         XCTAssertEqual(try hub.defaultCollection().count(), 0)
         await listener.stop()
     }
@@ -158,13 +161,30 @@ final class NetworkTests: XCTestCase {
     func testIdentityLabelAloneIsKeptInTheKeychain() async throws {
         let (_, hub) = try openPhoneAndHub(self)
         let label = "test-\(UUID().uuidString.prefix(8))"
-        let config = ListenerConfig(authenticator: await workerOnly(), networkInterface: "127.0.0.1", identityLabel: label)
+        let config = try await ListenerConfig(authenticator: workerOnly(), networkInterface: "127.0.0.1", identityLabel: label)
         let first = try await Listener.start(database: hub, config: config)
         let fingerprint = first.fingerprint()
         await first.stop()
         let second = try await Listener.start(database: hub, config: config)
         XCTAssertEqual(second.fingerprint(), fingerprint, "the Keychain item survives a restart")
         await second.stop()
+    }
+
+    func testTheLogSinkReceivesAReplicatorsAuthErrorWithoutThePassword() async throws {
+        struct Record: Sendable { let level: LogLevel; let domain: String; let message: String }
+        let records = Recorder<Record>()
+        OutpostLog.level = .verbose
+        OutpostLog.sink = { level, domain, message in records.append(Record(level: level, domain: domain, message: message)) }
+        defer { OutpostLog.sink = nil; OutpostLog.level = .warning }
+        let (phone, hub) = try openPhoneAndHub(self)
+        _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
+        let listener = try await startListener(hub, await workerOnly())
+        guard case .Auth = try await failure(of: phone.replicator(to: worker(listener, password: "wrong horse"))) else {
+            return XCTFail("not an Auth error")
+        }
+        XCTAssertTrue(records.all.contains { $0.level == .warning && $0.message.contains("replication stopped") })
+        XCTAssertFalse(records.all.contains { $0.message.contains("horse") }, "a password was logged")
+        await listener.stop()
     }
 
     func testBadListenerAndTargetConfigurationsAreTypedErrors() async throws {

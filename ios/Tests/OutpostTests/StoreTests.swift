@@ -101,4 +101,48 @@ final class StoreTests: XCTestCase {
             XCTAssertTrue(message.contains("open it again"))
         }
     }
+
+    struct Child: Codable, Equatable, Sendable {
+        var name: String
+        var age: Int
+    }
+
+    struct Counter: Codable, Sendable {
+        var n: Int
+    }
+
+    func testCodableDocumentsRoundTripAndUnknownFieldsAreIgnored() async throws {
+        let db = try openDb(try temporaryDirectory(self), "camp.db")
+        let children = try db.createCollection(name: "children")
+        let rev = try await children.save("child-1", Child(name: "Amina", age: 7))
+        let doc = try await children.document("child-1", as: Child.self)
+        XCTAssertEqual(doc?.value, Child(name: "Amina", age: 7))
+        XCTAssertEqual(doc?.rev, rev)
+        _ = try children.save(id: "child-2", rev: nil, body: #"{"name":"Omar","age":5,"photo":"p-1"}"#)
+        let omar = try await children.document("child-2", as: Child.self)
+        XCTAssertEqual(omar?.value, Child(name: "Omar", age: 5))
+        let missing = try await children.document("missing", as: Child.self)
+        XCTAssertNil(missing)
+        do {
+            try await children.save("child-1", Child(name: "stale", age: 1), rev: "1-0000")
+            XCTFail("a stale revision was accepted")
+        } catch OutpostError.Conflict {}
+    }
+
+    func testUpdateUnderContentionFromTwoTasksLosesNoIncrement() async throws {
+        let db = try openDb(try temporaryDirectory(self), "camp.db")
+        let counters = try db.defaultCollection()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    for _ in 0..<100 {
+                        try await counters.update("counter", as: Counter.self, maxAttempts: 1_000) { Counter(n: ($0?.n ?? 0) + 1) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let final = try await counters.document("counter", as: Counter.self)
+        XCTAssertEqual(final?.value.n, 200)
+    }
 }

@@ -89,6 +89,38 @@ fun Replicator.documentFlow(): Flow<List<DocumentReplication>> = callbackFlow {
     awaitClose { handle.cancel(); handle.close() }
 }.buffer(Channel.UNLIMITED)
 
+/**
+ * This failure as the exception it reports, to match by type:
+ *
+ * ```
+ * when (replicator.status().error?.exception) {
+ *     is OutpostException.Auth -> askForThePasswordAgain()
+ *     is OutpostException.Tls -> warnAboutTheHubsCertificate()
+ *     else -> {}
+ * }
+ * ```
+ */
+val Failure.exception: OutpostException
+    get() = when (kind) {
+        ErrorKind.INVALID_INPUT -> OutpostException.InvalidInput(message)
+        ErrorKind.NOT_FOUND -> OutpostException.NotFound(message)
+        ErrorKind.CONFLICT -> OutpostException.Conflict(message)
+        ErrorKind.COLLECTION_NOT_FOUND -> OutpostException.CollectionNotFound(message)
+        ErrorKind.CLOSED -> OutpostException.Closed(message)
+        ErrorKind.AUTH -> OutpostException.Auth(message)
+        ErrorKind.TLS -> OutpostException.Tls(message)
+        ErrorKind.NETWORK -> OutpostException.Network(message)
+        ErrorKind.PEER -> OutpostException.Peer(message)
+        ErrorKind.READ_ONLY -> OutpostException.ReadOnly(message)
+        ErrorKind.NOT_SERVED -> OutpostException.NotServed(message)
+        ErrorKind.PROTOCOL_MISMATCH -> OutpostException.ProtocolMismatch(message)
+        ErrorKind.KEY_STORE -> OutpostException.KeyStore(message)
+        ErrorKind.STOPPED -> OutpostException.Stopped(message)
+        ErrorKind.STORAGE -> OutpostException.Storage(message)
+        ErrorKind.CORRUPT -> OutpostException.Corrupt(message)
+        ErrorKind.INTERNAL -> OutpostException.Internal(message)
+    }
+
 /** Asks the replicator to stop and waits until it has; returns the final status. */
 suspend fun Replicator.stopAndWait(): ReplicatorStatus {
     stop()
@@ -263,4 +295,38 @@ class UrlReplicatorConfigBuilder internal constructor(private val url: String) :
 fun Database.replicator(target: UrlTarget, block: UrlReplicatorConfigBuilder.() -> Unit = {}): Replicator {
     val builder = UrlReplicatorConfigBuilder(target.url).apply(block)
     return builder.target().use { Replicator(this, it, builder.build()) }
+}
+
+// ---- Logging ----
+
+/**
+ * Outpost's log (like Couchbase Lite's `LogSinks`): messages at [level] and above go to [sink],
+ * called on the thread that logged (often a replication thread), so it must return quickly.
+ * Nothing is logged until a sink is set; on Android, `OutpostAndroid.init` sets [level]
+ * `WARNING` to Logcat. Passwords are never logged, and credentials in URLs are masked.
+ *
+ * ```
+ * OutpostLog.level = LogLevel.INFO
+ * OutpostLog.sink = { level, domain, message -> crashReporter.log("$level $domain: $message") }
+ * ```
+ */
+object OutpostLog {
+    /** The least severe level passed to [sink]; `WARNING` by default. */
+    @Volatile
+    var level: LogLevel = LogLevel.WARNING
+        set(value) = synchronized(this) { field = value; install() }
+
+    /** Receives each message (level, domain such as `replication::replicator`, text); null: none. */
+    @Volatile
+    var sink: ((level: LogLevel, domain: String, message: String) -> Unit)? = null
+        set(value) = synchronized(this) { field = value; install() }
+
+    private fun install() {
+        val block = sink
+        setLogSink(block?.let {
+            object : LogSink {
+                override fun log(level: LogLevel, domain: String, message: String) = it(level, domain, message)
+            }
+        }, level)
+    }
 }

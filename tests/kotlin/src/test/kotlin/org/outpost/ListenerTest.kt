@@ -7,6 +7,7 @@ import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
+import java.lang.ref.WeakReference
 import java.nio.file.Path
 import java.util.Collections
 import java.util.concurrent.ConcurrentHashMap
@@ -60,6 +61,29 @@ class ListenerTest {
         // nothing can still be in flight here.
         assertEquals(listOf("a"), seen.toList())
         handle.close()
+        db.close()
+    }
+
+    /** Registers a listener recording into [seen] and keeps nothing of its handle but a weak reference. */
+    private fun listenWithoutKeepingTheHandle(c: Collection, seen: MutableList<String>): WeakReference<ListenerHandle> =
+        WeakReference(c.addChangeListener { seen += it.docIds })
+
+    @Test
+    fun aListenerWhoseHandleIsReleasedOrCollectedKeepsListening() = timed {
+        val db = openDb(dir, "camp.db")
+        val c = db.defaultCollection()
+        val seen = Collections.synchronizedList(mutableListOf<String>())
+        // Released explicitly: what a garbage collection of the handle does.
+        c.addChangeListener { seen += it.docIds }.close()
+        val collected = listenWithoutKeepingTheHandle(c, seen)
+        eventually("the handle is garbage-collected") { System.gc(); collected.get() == null }
+        // Its cleaner (JNA's thread) frees the Rust handle after the collection: wait for a
+        // canary registered with the same cleaner afterwards.
+        val canary = CountDownLatch(1)
+        com.sun.jna.internal.Cleaner.getCleaner().register(Any(), canary::countDown)
+        eventually("the cleaner ran") { System.gc(); canary.count == 0L }
+        c.save("after-gc", null, "{}")
+        assertEquals(listOf("after-gc", "after-gc"), seen.toList(), "both listeners must still be registered")
         db.close()
     }
 

@@ -10,6 +10,7 @@ import java.util.Collections
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
+import kotlin.test.assertIs
 import kotlin.test.assertNotEquals
 import kotlin.test.assertNotNull
 import kotlin.test.assertNull
@@ -69,7 +70,9 @@ class NetworkTest {
         val error = assertFailsWith<OutpostException.Auth> { replicator.run() }
         assertFalse(error.message!!.contains("wrong horse"), "the password leaked into: ${error.message}")
         assertEquals(ActivityLevel.STOPPED, replicator.status().activity)
-        assertNotNull(replicator.status().error)
+        // The status keeps the same error, typed.
+        val kept = assertIs<OutpostException.Auth>(replicator.status().error?.exception)
+        assertEquals(error.message, kept.message)
         assertEquals(1uL, hub.defaultCollection().count())
         assertEquals(1uL, phone.defaultCollection().count())
         replicator.close()
@@ -88,6 +91,7 @@ class NetworkTest {
             pinFingerprint(stranger.fingerprint())
         }
         assertFailsWith<OutpostException.Tls> { replicator.run() }
+        assertEquals(ErrorKind.TLS, replicator.status().error?.kind)
         assertEquals(0uL, hub.defaultCollection().count())
         // The default trust (public CAs) refuses the self-signed certificate too.
         val defaultTrust = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
