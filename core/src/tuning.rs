@@ -221,7 +221,9 @@ pub const MAX_LOGGED_PEER_CHARS: usize = 200;
 
 /// Highest revision generation stored or accepted: 2^53 - 1, the largest
 /// integer JavaScript (PouchDB) holds exactly, and far below `u64`
-/// overflow. An edit past it is refused with
+/// overflow. Only a tombstone may take this last generation (a live
+/// revision stops one short), so a document can always be deleted. An edit
+/// past it is refused with
 /// [`crate::InvalidInput::GenerationLimit`]; a peer's revision past it is
 /// refused as that document's error. No honest document gets near it (an
 /// edit per millisecond for 285,000 years).

@@ -122,7 +122,9 @@ fn forge(c: &Collection, id: &str, attack: &Attack) -> Vec<Revision> {
         .map(|d| d.rev)
         .unwrap_or_else(|| RevId::new(1, "m0").unwrap());
     let predicted = || RevId::compute(Some(&winner), true, "{}", &[]).ok();
-    let at_cap = winner.generation() >= MAX_REV_GENERATION - 1;
+    // No room left for the live revisions below (the last generation is a
+    // tombstone's).
+    let at_cap = winner.generation() >= MAX_REV_GENERATION - 2;
     match attack {
         Attack::PredictedTombstoneLive => predicted()
             .map(|t| vec![live(id, vec![t, winner.clone()], evil("tombstone"))])
@@ -158,7 +160,7 @@ fn forge(c: &Collection, id: &str, attack: &Attack) -> Vec<Revision> {
             vec![live(id, vec![compute(Some(&t), false, &body), t], body)]
         }
         Attack::HugeGeneration => {
-            let below = RevId::new(MAX_REV_GENERATION - 1, "f").unwrap();
+            let below = RevId::new(MAX_REV_GENERATION - 2, "f").unwrap();
             let body = evil("huge");
             vec![live(id, vec![compute(Some(&below), false, &body), below], body)]
         }

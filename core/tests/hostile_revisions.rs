@@ -155,17 +155,27 @@ async fn an_edit_past_the_generation_cap_is_a_typed_error() {
     let hub_docs = hub.default_collection().unwrap();
     hub_docs.save("other", None, r#"{"n":1}"#).unwrap();
 
-    let below = RevId::new(MAX_REV_GENERATION - 1, "f").unwrap();
-    let top = compute(Some(&below), false, EVIL);
-    assert_eq!(top.generation(), MAX_REV_GENERATION);
+    // A live revision at the very last generation is not a valid id: that
+    // generation is kept for tombstones.
+    let past = RevId::new(MAX_REV_GENERATION - 1, "f").unwrap();
+    let top = RevId::compute_variant(Some(&past), false, EVIL, &[], 0);
+    assert!(top.is_err(), "no live revision at the last generation");
+    let forged_top = RevId::new(MAX_REV_GENERATION, "f").unwrap();
+    let refused = attack(&listener, vec![revision("pinned", vec![forged_top, past], false, EVIL)]).await;
+    assert!(refused[0].result.is_err(), "{refused:?}");
+
+    // The highest a peer can push: one short of the cap.
+    let below = RevId::new(MAX_REV_GENERATION - 2, "f").unwrap();
+    let pinned = compute(Some(&below), false, EVIL);
+    assert_eq!(pinned.generation(), MAX_REV_GENERATION - 1);
     let stored = attack(
         &listener,
-        vec![revision("pinned", vec![top.clone(), below], false, EVIL)],
+        vec![revision("pinned", vec![pinned.clone(), below], false, EVIL)],
     )
     .await;
     assert!(matches!(stored[0].result, Ok(true)), "{stored:?}");
 
-    let edit = hub_docs.save("pinned", Some(&top), r#"{"n":2}"#);
+    let edit = hub_docs.save("pinned", Some(&pinned), r#"{"n":2}"#);
     assert!(
         matches!(edit, Err(Error::InvalidInput(InvalidInput::GenerationLimit { .. }))),
         "{edit:?}"
@@ -178,6 +188,19 @@ async fn an_edit_past_the_generation_cap_is_a_typed_error() {
     assert_eq!(live_export(&hub).len(), 2, "export still reads every document");
     sync(&phone, &listener).await;
     assert_eq!(live_export(&hub), live_export(&phone));
+
+    // A record must always be deletable, even pushed to the cap; and it can
+    // be registered again afterwards.
+    let phone_docs = phone.default_collection().unwrap();
+    let tombstone = phone_docs.delete("pinned", &pinned).unwrap();
+    assert_eq!(tombstone.generation(), MAX_REV_GENERATION);
+    sync(&phone, &listener).await;
+    assert!(hub_docs.get("pinned").unwrap().is_some_and(|d| d.deleted));
+    let again = phone_docs.save("pinned", None, r#"{"n":3}"#).unwrap();
+    assert_eq!(again.generation(), 1, "recreated as a new branch");
+    sync(&phone, &listener).await;
+    assert_eq!(live_export(&hub), live_export(&phone));
+    assert_eq!(live_export(&hub).len(), 2);
 }
 
 /// Item 2: a row damaged in the file (a generation that overflows, as the

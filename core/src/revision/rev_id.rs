@@ -37,8 +37,10 @@ impl RevId {
     /// The deterministic id of a revision with this parent and content.
     ///
     /// # Errors
-    /// [`InvalidInput::GenerationLimit`] if the parent is at
-    /// [`MAX_REV_GENERATION`]: no child of it can be numbered.
+    /// [`InvalidInput::GenerationLimit`] if the child would pass
+    /// [`MAX_REV_GENERATION`], or reach it without being a deletion: the
+    /// last generation is kept for tombstones, so that a document can
+    /// always be deleted.
     pub fn compute(
         parent: Option<&RevId>,
         deleted: bool,
@@ -63,14 +65,23 @@ impl RevId {
         attachment_digests: &[&str],
         variant: u32,
     ) -> Result<RevId, InvalidInput> {
+        // The last generation is kept for tombstones, so that a document a
+        // peer pushed to the cap can still be deleted.
+        let limit = if deleted {
+            MAX_REV_GENERATION
+        } else {
+            MAX_REV_GENERATION - 1
+        };
         let generation = match parent {
             None => 1,
-            Some(p) => p.generation.checked_add(1).filter(|g| *g <= MAX_REV_GENERATION).ok_or(
-                InvalidInput::GenerationLimit {
+            Some(p) => p
+                .generation
+                .checked_add(1)
+                .filter(|g| *g <= limit)
+                .ok_or(InvalidInput::GenerationLimit {
                     generation: p.generation.saturating_add(1),
-                    limit: MAX_REV_GENERATION,
-                },
-            )?,
+                    limit,
+                })?,
         };
         let mut h = Sha256::new();
         h.update(b"outpost-rev-v1\0");
@@ -244,6 +255,11 @@ mod tests {
             Err(InvalidInput::GenerationLimit { .. })
         ));
         assert!(RevId::new(MAX_REV_GENERATION + 1, "a").is_err());
+        // The last generation is a tombstone's: a live child stops one short.
+        let below = RevId::new(MAX_REV_GENERATION - 1, "a").unwrap();
+        assert!(RevId::compute(Some(&below), false, "{}", &[]).is_err());
+        let deletion = RevId::compute(Some(&below), true, "{}", &[]).unwrap();
+        assert_eq!(deletion.generation(), MAX_REV_GENERATION);
         for text in ["1-a", "10-b", "9007199254740991-c"] {
             assert_eq!(text.parse::<RevId>().unwrap().to_string(), text);
         }

@@ -14,7 +14,7 @@ use super::Collection;
 use crate::body::{self, EMPTY_BODY};
 use crate::error::{Error, InvalidInput, Result};
 use crate::revision::{check_revision, decode_tree, encode_tree, RevId, RevTree, RevisionTrust};
-use crate::tuning::{MAX_DOC_TREE_BYTES, MAX_LIVE_LEAVES};
+use crate::tuning::{MAX_DOC_TREE_BYTES, MAX_LIVE_LEAVES, MAX_REV_GENERATION};
 
 /// A group of writes committed together or not at all.
 ///
@@ -142,6 +142,9 @@ impl<'a> Batch<'a> {
             }
             None => match tree.winner() {
                 None => None,
+                // A tombstone at the last generation has no room for a
+                // live child: the document is recreated as a new branch.
+                Some(w) if w.deleted && w.rev.generation() == MAX_REV_GENERATION => None,
                 Some(w) if w.deleted => Some(w.rev.clone()),
                 Some(_) => return Err(conflict(Some(&tree))),
             },
