@@ -35,6 +35,14 @@ pub enum Command {
     Export(DbArgs),
     /// List documents with conflicting revisions, one JSON line each.
     Conflicts(DbArgs),
+    /// Store FILE as the blob NAME of document ID (added or replaced); prints the new revision.
+    Attach(AttachArgs),
+    /// Write the bytes of the blob NAME of document ID to stdout.
+    Attachment(AttachmentArgs),
+    /// List the blobs of a document, one JSON line each.
+    Attachments(AttachmentsArgs),
+    /// Remove blobs no document names and leftover temporary files; prints what it removed.
+    Compact(CompactArgs),
     /// Serve a database to peers over WebSocket + TLS until Ctrl-C.
     Serve(ServeArgs),
     /// Replicate a database with a peer started by `outpost serve`.
@@ -91,6 +99,59 @@ pub struct DeleteArgs {
     pub rev: Option<String>,
     /// The document id.
     pub id: String,
+}
+
+/// `outpost attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Save over this revision only (fails if the document changed since);
+    /// without it, the current revision (or a new document).
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+    /// The blob's MIME type (`image/jpeg`).
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Option<String>,
+    /// The document id.
+    pub id: String,
+    /// The top-level field that names the blob.
+    pub name: String,
+    /// The file to store (streamed).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `outpost attachment`.
+#[derive(Debug, Args)]
+pub struct AttachmentArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The document id.
+    pub id: String,
+    /// The blob's name: a top-level field, or a JSON pointer (`/photos/0`).
+    pub name: String,
+}
+
+/// `outpost attachments`.
+#[derive(Debug, Args)]
+pub struct AttachmentsArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The document id.
+    pub id: String,
+}
+
+/// `outpost compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// The database file.
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// Keep blob and temporary files written less than this many seconds
+    /// ago (a save in progress in another program may need them).
+    #[arg(long, value_name = "SECONDS", default_value_t = outpost_core::tuning::BLOB_COMPACT_GRACE.as_secs())]
+    pub grace_secs: u64,
 }
 
 /// `outpost import`.

@@ -33,6 +33,8 @@ pub(crate) fn canonical_object(map: &Map<String, Value>) -> Result<String, Inval
     if let Some(key) = map.keys().find(|k| k.starts_with('_')) {
         return Err(InvalidInput::ReservedField(key.clone()));
     }
+    // Blob objects anywhere in the body must be well formed.
+    crate::blob::reference::blobs_in_body(map)?;
     // serde_json's Map is a BTreeMap (no `preserve_order`), so keys come out sorted.
     let canonical = serde_json::to_string(map).map_err(|e| InvalidInput::InvalidJson(e.to_string()))?;
     check_size(canonical.len())?;

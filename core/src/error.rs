@@ -64,6 +64,65 @@ pub enum Error {
     /// A replication endpoint failed or misbehaved.
     #[error("replication error: {0}")]
     Replication(#[from] ReplicationError),
+    /// A blob was refused, is missing or could not be read or written.
+    #[error("blob: {0}")]
+    Blob(#[from] BlobError),
+}
+
+/// Why a blob operation failed. Whatever was refused left nothing stored.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlobError {
+    /// A revision names a blob this database does not hold (save the
+    /// bytes with `Collection::save_blob` first), or a blob asked for is
+    /// not stored.
+    #[error("the blob {digest} is not stored here; save its bytes first")]
+    Missing {
+        /// The digest (`sha256-...`).
+        digest: String,
+    },
+    /// The bytes do not hash to the digest that names them.
+    #[error("the bytes do not match the digest {expected} (they hash to {actual})")]
+    DigestMismatch {
+        /// The digest claimed.
+        expected: String,
+        /// The digest of the bytes received.
+        actual: String,
+    },
+    /// The bytes are not as long as the reference says.
+    #[error("the blob {digest} should be {expected} bytes; got {actual_at_least}")]
+    LengthMismatch {
+        /// The digest.
+        digest: String,
+        /// The length claimed.
+        expected: u64,
+        /// The bytes received (at least this many).
+        actual_at_least: u64,
+    },
+    /// The blob is larger than [`crate::tuning::MAX_BLOB_BYTES`].
+    #[error("the blob is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// A chunk was offered at an offset other than where the bytes
+    /// received so far end (ask for the offset again and resume there).
+    #[error("a chunk of blob {digest} was offered at byte {offset}; {held} bytes are held")]
+    BadOffset {
+        /// The digest.
+        digest: String,
+        /// The offset offered.
+        offset: u64,
+        /// The bytes held.
+        held: u64,
+    },
+    /// The peer cannot transfer blobs (it speaks a protocol without them);
+    /// the documents naming blobs wait until it can, the others sync.
+    #[error("this peer does not support blobs yet; documents with blobs are not synced with it")]
+    NotSupported,
+    /// Reading or writing a blob file failed (disk full, permissions).
+    #[error("blob storage: {0}")]
+    Io(String),
 }
 
 /// Why an input was refused. Nothing is written when one of these is returned.
@@ -149,6 +208,10 @@ pub enum InvalidInput {
         /// The limit.
         limit: usize,
     },
+    /// A blob object in a body (`{"@type":"blob",...}`) or a digest is
+    /// malformed.
+    #[error("bad blob reference: {0}")]
+    BadBlob(String),
 }
 
 /// Failures of a replication endpoint, sorted into what a replicator retries

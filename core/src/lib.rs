@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod blob;
 mod body;
 mod error;
 mod listeners;
@@ -34,7 +35,8 @@ mod revision;
 mod store;
 pub mod tuning;
 
-pub use error::{Error, InvalidInput, KeyStoreError, ReplicationError, Result};
+pub use blob::{BlobDigest, BlobReader, BlobRef, CompactReport, NamedBlob};
+pub use error::{BlobError, Error, InvalidInput, KeyStoreError, ReplicationError, Result};
 pub use listeners::ListenerToken;
 pub use revision::{RevId, RevNode, RevTree};
 pub use store::{

@@ -244,3 +244,38 @@ pub const MAX_LIVE_LEAVES: usize = 32;
 /// bodies: a few conflicting versions of a large record fit; thirty
 /// conflicting 7 MiB leaves (a 210 MB row) do not.
 pub const MAX_DOC_TREE_BYTES: usize = 4 * MAX_BODY_BYTES;
+
+// ---- Blobs (core/src/blob) ----
+
+/// Largest blob, in bytes (256 MiB): larger writes and references are
+/// refused.
+pub const MAX_BLOB_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Most blobs one document body may name.
+pub const MAX_BLOBS_PER_DOC: usize = 1000;
+
+/// Longest `content_type` of a blob, in bytes.
+pub const MAX_BLOB_CONTENT_TYPE_BYTES: usize = 255;
+
+/// Buffer for streaming blob bytes to and from files.
+pub const BLOB_IO_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Largest chunk one `read_blob` returns (and replication moves at once):
+/// memory per transfer stays at this, whatever the blob's size.
+pub const MAX_BLOB_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Blob files written less than this long ago are never removed by
+/// compaction: a blob saved for a revision not committed yet survives a
+/// concurrent compaction.
+pub const BLOB_COMPACT_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Partly received blobs untouched this long are removed by compaction
+/// (younger ones are kept so a cut transfer resumes).
+pub const BLOB_PARTIAL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Document rows compaction reads per page.
+pub const COMPACT_PAGE_ROWS: usize = 500;
+
+/// Candidate blobs compaction holds in memory at once (more are handled in
+/// further rounds).
+pub const COMPACT_MAX_CANDIDATES: usize = 100_000;

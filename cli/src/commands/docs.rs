@@ -125,7 +125,7 @@ pub(crate) fn live_revision(coll: &Collection, id: &str) -> Result<Option<RevId>
     Ok(doc.filter(|d| !d.deleted).map(|d| d.rev))
 }
 
-fn parse_rev(text: &str) -> Result<RevId, CliError> {
+pub(crate) fn parse_rev(text: &str) -> Result<RevId, CliError> {
     text.parse()
         .map_err(|e: outpost_core::InvalidInput| CliError::Usage(format!("--rev: {e}")))
 }

@@ -3,12 +3,14 @@
 //!
 //! - `docs`: `put`, `get`, `delete`, `conflicts`;
 //! - `import_export`: `import`, `export`;
+//! - `blobs`: `attach`, `attachment`, `attachments`, `compact`;
 //! - `serve`, `sync`, `demo`: the network commands, with what they share
 //!   in `net` (runtime, signals, credentials), `identity` (`--identity`
 //!   key store, `--cert`/`--key`) and `progress` (replication status lines and bar);
 //! - `bench` and `bench_net`: `bench`, local and network scenarios.
 
 mod bench;
+mod blobs;
 mod demo;
 mod docs;
 mod identity;
@@ -34,6 +36,10 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Conflicts(args) => docs::conflicts(&args),
         Command::Import(args) => import_export::import(&args),
         Command::Export(args) => import_export::export(&args),
+        Command::Attach(args) => blobs::attach(&args),
+        Command::Attachment(args) => blobs::attachment(&args),
+        Command::Attachments(args) => blobs::attachments(&args),
+        Command::Compact(args) => blobs::compact(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Demo => demo::run(),

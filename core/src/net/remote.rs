@@ -24,7 +24,8 @@ use super::protocol::{
     WireFetched, WireInsertResult, WireRevision,
 };
 use super::tls::{client_config, ServerTrust};
-use crate::error::{Error, InvalidInput, ReplicationError, Result};
+use crate::blob::{BlobDigest, BlobRef};
+use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
 use crate::replication::{Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Replicator, ReplicatorConfig, Revision};
 use crate::revision::RevId;
 use crate::store::{ChangesBatch, Database};
@@ -258,6 +259,24 @@ impl RemoteEndpoint {
 
 #[async_trait]
 impl Endpoint for RemoteEndpoint {
+    // Blobs do not cross the network yet (issue 11, item 2): every blob
+    // operation is refused, and only documents naming blobs are held back.
+    async fn missing_blobs(&self, _blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>> {
+        Err(BlobError::NotSupported.into())
+    }
+
+    async fn read_blob(&self, _digest: &BlobDigest, _offset: u64, _max_len: usize) -> Result<Vec<u8>> {
+        Err(BlobError::NotSupported.into())
+    }
+
+    async fn blob_receive_offset(&self, _blob: &BlobRef) -> Result<u64> {
+        Err(BlobError::NotSupported.into())
+    }
+
+    async fn append_blob(&self, _blob: &BlobRef, _offset: u64, _bytes: Vec<u8>) -> Result<u64> {
+        Err(BlobError::NotSupported.into())
+    }
+
     async fn uuid(&self) -> Result<String> {
         Ok(self.session().await?.1.uuid)
     }

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::blob::{BlobDigest, BlobRef};
 use crate::error::Result;
 use crate::revision::RevId;
 use crate::store::ChangesBatch;
@@ -87,6 +88,34 @@ pub trait Endpoint: Send + Sync {
 
     /// Saves a checkpoint (a JSON object) under `id`.
     async fn put_checkpoint(&self, collection: &str, id: &str, body: &str) -> Result<()>;
+
+    /// Which of `blobs` are not stored here (in the order given). The
+    /// replicator transfers only these.
+    async fn missing_blobs(&self, blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>>;
+
+    /// At most `max_len` bytes of a stored blob from `offset` (fewer at the
+    /// end, none past it). A transfer is a series of these, so memory on
+    /// both sides is one chunk whatever the blob's size, and it can resume
+    /// from any offset.
+    ///
+    /// # Errors
+    /// [`crate::BlobError::Missing`] if the blob is not stored;
+    /// [`crate::BlobError::NotSupported`] from a peer without blobs.
+    async fn read_blob(&self, digest: &BlobDigest, offset: u64, max_len: usize) -> Result<Vec<u8>>;
+
+    /// Where receiving `blob` resumes: its length if it is stored already,
+    /// the bytes a cut transfer left, or 0.
+    async fn blob_receive_offset(&self, blob: &BlobRef) -> Result<u64>;
+
+    /// Appends a chunk of `blob` at `offset` (where the bytes held end) and
+    /// returns the bytes now held. When all `blob.length` bytes are there
+    /// they are verified against the digest, and only then does the blob
+    /// become visible (a revision naming it can be stored).
+    ///
+    /// # Errors
+    /// [`crate::BlobError::BadOffset`], [`crate::BlobError::LengthMismatch`]
+    /// or [`crate::BlobError::DigestMismatch`]: nothing becomes visible.
+    async fn append_blob(&self, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> Result<u64>;
 
     /// Releases what the endpoint holds open (a network connection); the
     /// next call opens it again. Called when a replication run ends.

@@ -1,14 +1,26 @@
 //! Stores fetched revisions in the target, after the filter, and reports
-//! one event per document.
+//! one event per document. Before a revision is stored, every blob it
+//! names is made present on the target: only the blobs the target lacks
+//! are transferred, a chunk at a time ([`MAX_BLOB_CHUNK_BYTES`]), resuming
+//! from the bytes a cut transfer left. A revision whose blob cannot be
+//! transferred (missing at the source, bytes that do not match the digest,
+//! a peer without blobs) is that document's error; the others go on.
+
+use std::collections::HashMap;
 
 use super::config::{Direction, ReplicationFilter};
 use super::endpoint::{Endpoint, Revision};
 use super::status::DocumentEvent;
-use crate::error::{ReplicationError, Result};
+use crate::blob::reference::blobs_of_canonical;
+use crate::blob::{BlobDigest, BlobRef};
+use crate::error::{BlobError, Error, ReplicationError, Result};
+use crate::tuning::MAX_BLOB_CHUNK_BYTES;
 
-/// Inserts `revisions` (those `filter` accepts) into `target`; returns the
-/// events of the revisions that were new or refused.
+/// Inserts `revisions` (those `filter` accepts) into `target`, after
+/// bringing the blobs they name from `source`; returns the events of the
+/// revisions that were new or refused.
 pub async fn insert(
+    source: &dyn Endpoint,
     target: &dyn Endpoint,
     collection: &str,
     direction: Direction,
@@ -22,8 +34,29 @@ pub async fn insert(
     if accepted.is_empty() {
         return Ok(Vec::new());
     }
-    let heads: Vec<_> = accepted.iter().map(|r| (r.history[0].clone(), r.deleted)).collect();
-    let outcomes = target.insert(collection, accepted).await?;
+    let failed = transfer_blobs(source, target, &accepted).await?;
+    let event = |r: &Revision, error: Option<Error>| DocumentEvent {
+        collection: collection.to_owned(),
+        id: r.id.clone(),
+        rev: r.history[0].clone(),
+        direction,
+        deleted: r.deleted,
+        access_removed: false,
+        error,
+    };
+    let mut events = Vec::new();
+    let mut ready = Vec::with_capacity(accepted.len());
+    for r in accepted {
+        match failed.get(&r.id) {
+            Some(e) => events.push(event(&r, Some(e.clone()))),
+            None => ready.push(r),
+        }
+    }
+    if ready.is_empty() {
+        return Ok(events);
+    }
+    let heads: Vec<_> = ready.iter().map(|r| event(r, None)).collect();
+    let outcomes = target.insert(collection, ready).await?;
     if outcomes.len() != heads.len() {
         return Err(ReplicationError::PeerMisbehaved(format!(
             "{} insert results for {} revisions",
@@ -32,18 +65,105 @@ pub async fn insert(
         ))
         .into());
     }
-    Ok(outcomes
-        .into_iter()
-        .zip(heads)
-        .filter(|(o, _)| !matches!(o.result, Ok(false)))
-        .map(|(o, (rev, deleted))| DocumentEvent {
-            collection: collection.to_owned(),
-            id: o.id,
-            rev,
-            direction,
-            deleted,
-            access_removed: false,
-            error: o.result.err(),
-        })
-        .collect())
+    events.extend(
+        outcomes
+            .into_iter()
+            .zip(heads)
+            .filter(|(o, _)| !matches!(o.result, Ok(false)))
+            .map(|(o, mut e)| {
+                e.id = o.id;
+                e.error = o.result.err();
+                e
+            }),
+    );
+    Ok(events)
+}
+
+/// Makes every blob the revisions name present on `target`. Returns, by
+/// document id, the error of each revision whose blobs could not be
+/// brought; fails as a whole only on errors that stop or retry the pass.
+async fn transfer_blobs(
+    source: &dyn Endpoint,
+    target: &dyn Endpoint,
+    revisions: &[Revision],
+) -> Result<HashMap<String, Error>> {
+    let mut failed: HashMap<String, Error> = HashMap::new();
+    let mut named: Vec<(usize, Vec<BlobRef>)> = Vec::new();
+    let mut wanted: HashMap<BlobDigest, BlobRef> = HashMap::new();
+    for (i, r) in revisions.iter().enumerate() {
+        match blobs_of_canonical(&r.body) {
+            Ok(blobs) if blobs.is_empty() => {}
+            Ok(blobs) => {
+                for b in &blobs {
+                    wanted.entry(b.digest).or_insert_with(|| b.clone());
+                }
+                named.push((i, blobs));
+            }
+            // The target refuses the body itself with this error.
+            Err(_) => {}
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(failed);
+    }
+    let mut unavailable: HashMap<BlobDigest, Error> = HashMap::new();
+    match target.missing_blobs(wanted.into_values().collect()).await {
+        Ok(missing) => {
+            for blob in missing {
+                if let Err(e) = transfer_one(source, target, &blob).await {
+                    if !is_document_error(&e) {
+                        return Err(e);
+                    }
+                    unavailable.insert(blob.digest, e);
+                }
+            }
+        }
+        Err(e) if is_document_error(&e) => {
+            for (i, _) in &named {
+                failed.insert(revisions[*i].id.clone(), e.clone());
+            }
+            return Ok(failed);
+        }
+        Err(e) => return Err(e),
+    }
+    for (i, blobs) in named {
+        if let Some(e) = blobs.iter().find_map(|b| unavailable.get(&b.digest)) {
+            failed.insert(revisions[i].id.clone(), e.clone());
+        }
+    }
+    Ok(failed)
+}
+
+/// Moves one blob a chunk at a time, from where the target's bytes end.
+async fn transfer_one(source: &dyn Endpoint, target: &dyn Endpoint, blob: &BlobRef) -> Result<()> {
+    let mut offset = target.blob_receive_offset(blob).await?;
+    while offset < blob.length {
+        let want = (blob.length - offset).min(MAX_BLOB_CHUNK_BYTES as u64) as usize;
+        let chunk = source.read_blob(&blob.digest, offset, want).await?;
+        if chunk.is_empty() || chunk.len() > want {
+            // The source's blob is shorter (or longer) than the reference says.
+            return Err(BlobError::LengthMismatch {
+                digest: blob.digest.to_string(),
+                expected: blob.length,
+                actual_at_least: offset + chunk.len() as u64,
+            }
+            .into());
+        }
+        let held = target.append_blob(blob, offset, chunk).await?;
+        if held <= offset {
+            return Err(ReplicationError::PeerMisbehaved(format!(
+                "the target held {held} bytes of blob {} after a chunk at {offset}",
+                blob.digest
+            ))
+            .into());
+        }
+        offset = held;
+    }
+    Ok(())
+}
+
+/// Whether an error belongs to the document(s) naming the blob rather than
+/// to the whole pass.
+fn is_document_error(e: &Error) -> bool {
+    matches!(e, Error::Blob(b) if !matches!(b, BlobError::Io(_))) || matches!(e, Error::InvalidInput(_))
 }

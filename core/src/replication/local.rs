@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
 use super::endpoint::{Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision};
+use crate::blob::{BlobDigest, BlobRef};
 use crate::error::{Error, Result};
 use crate::revision::{RevId, RevisionTrust};
 use crate::store::{load_doc_or_skip, ChangesBatch, Collection, Database};
@@ -35,6 +36,16 @@ impl LocalEndpoint {
     /// The database.
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    async fn blocking_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Database) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(db))
+            .await
+            .map_err(|e| Error::Corrupt(format!("a storage task failed: {e}")))?
     }
 
     async fn blocking<T: Send + 'static>(
@@ -159,7 +170,7 @@ impl Endpoint for LocalEndpoint {
                     let result =
                         match b.insert_revision(&c, &r.id, &r.history, r.deleted, &r.body, RevisionTrust::Verified) {
                             Ok(added) => Ok(added),
-                            Err(e @ (Error::InvalidInput(_) | Error::Corrupt(_))) => Err(e),
+                            Err(e @ (Error::InvalidInput(_) | Error::Corrupt(_) | Error::Blob(_))) => Err(e),
                             Err(e) => return Err(e),
                         };
                     outcomes.push(InsertOutcome { id: r.id, result });
@@ -168,6 +179,37 @@ impl Endpoint for LocalEndpoint {
             })
         })
         .await
+    }
+
+    async fn missing_blobs(&self, blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>> {
+        self.blocking_db(move |db| {
+            let store = db.blob_store();
+            let mut missing = Vec::new();
+            for blob in blobs {
+                if !store.contains(&blob)? {
+                    missing.push(blob);
+                }
+            }
+            Ok(missing)
+        })
+        .await
+    }
+
+    async fn read_blob(&self, digest: &BlobDigest, offset: u64, max_len: usize) -> Result<Vec<u8>> {
+        let digest = *digest;
+        self.blocking_db(move |db| db.blob_store().read_chunk(&digest, offset, max_len))
+            .await
+    }
+
+    async fn blob_receive_offset(&self, blob: &BlobRef) -> Result<u64> {
+        let blob = blob.clone();
+        self.blocking_db(move |db| db.blob_store().receive_offset(&blob)).await
+    }
+
+    async fn append_blob(&self, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> Result<u64> {
+        let blob = blob.clone();
+        self.blocking_db(move |db| db.blob_store().append_chunk(&blob, offset, &bytes))
+            .await
     }
 
     async fn get_checkpoint(&self, collection: &str, id: &str) -> Result<Option<String>> {

@@ -402,7 +402,7 @@ impl Shared {
         checkpointer: &mut Checkpointer,
         mut stages: mpsc::Receiver<Stage>,
     ) -> Result<()> {
-        let (_, target) = self.ends(direction);
+        let (source, target) = self.ends(direction);
         let name = collection.name.as_str();
         let filter = match direction {
             Direction::Push => collection.push_filter.clone(),
@@ -423,7 +423,7 @@ impl Shared {
                 }
                 Stage::Revisions(revisions) => {
                     self.check_stop()?;
-                    let mut events = insert(&*target, name, direction, revisions, filter.as_ref()).await?;
+                    let mut events = insert(&*source, &*target, name, direction, revisions, filter.as_ref()).await?;
                     if direction == Direction::Pull {
                         // A document that refused a revision for its bounds
                         // is resolved too: closing its branches makes room,

@@ -50,6 +50,18 @@ impl RevId {
         RevId::compute_variant(parent, deleted, canonical_body, attachment_digests, 0)
     }
 
+    /// The id Outpost gives a revision of this content: [`RevId::compute`]
+    /// with, as attachment digests, the distinct digests of the blobs the
+    /// body names (`sha256-...` text), in ascending byte order.
+    ///
+    /// # Errors
+    /// As [`RevId::compute`].
+    pub fn for_body(parent: Option<&RevId>, deleted: bool, canonical_body: &str) -> Result<RevId, InvalidInput> {
+        let digests = crate::blob::reference::rev_digests(canonical_body);
+        let digests: Vec<&str> = digests.iter().map(String::as_str).collect();
+        RevId::compute(parent, deleted, canonical_body, &digests)
+    }
+
     /// Like [`RevId::compute`], numbered: variant 0 is the plain id, and
     /// variant `n > 0` hashes `n` in and ends the hash with `x{n}`, so a
     /// receiver can check it without guessing `n`. A local edit whose plain
@@ -111,7 +123,9 @@ impl RevId {
     }
 
     /// Whether this id is the one [`RevId::compute_variant`] gives for this
-    /// parent and content (with the variant its hash names, if any).
+    /// parent and content (with the variant its hash names, if any). The
+    /// attachment digests are those of the blobs the body names (see
+    /// [`RevId::for_body`]).
     pub fn matches_content(&self, parent: Option<&RevId>, deleted: bool, canonical_body: &str) -> bool {
         let variant = match self.hash.split_once('x') {
             None => 0,
@@ -120,7 +134,9 @@ impl RevId {
                 _ => return false,
             },
         };
-        RevId::compute_variant(parent, deleted, canonical_body, &[], variant).is_ok_and(|id| &id == self)
+        let digests = crate::blob::reference::rev_digests(canonical_body);
+        let digests: Vec<&str> = digests.iter().map(String::as_str).collect();
+        RevId::compute_variant(parent, deleted, canonical_body, &digests, variant).is_ok_and(|id| &id == self)
     }
 
     /// Builds a revision id from its parts, checking them.

@@ -238,9 +238,12 @@ impl RevTree {
                 )));
             }
         }
+        // The revision id covers the digests of the blobs the body names.
+        let digests = crate::blob::reference::rev_digests(&body);
+        let digest_refs: Vec<&str> = digests.iter().map(String::as_str).collect();
         let mut variant = 0u32;
         let rev = loop {
-            let id = RevId::compute_variant(parent, deleted, &body, &[], variant)?;
+            let id = RevId::compute_variant(parent, deleted, &body, &digest_refs, variant)?;
             // Ends: each planted id is a node, and the tree is finite.
             if self.get(&id).is_none() {
                 break id;

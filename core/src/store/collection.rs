@@ -1,5 +1,6 @@
 //! `Collection`: reads and writes of the documents of one collection.
 
+use std::io::Read;
 use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension};
@@ -8,7 +9,11 @@ use super::notify::{ChangeEvent, Notifier};
 use super::schema;
 use super::writer::{load_doc, warn_damaged};
 use super::{Change, ChangesBatch, ConflictedDoc, Database, Document, Page};
+use crate::blob::reference::blobs_in_body;
+use crate::blob::{BlobDigest, BlobReader, BlobRef, NamedBlob};
 use crate::body;
+#[allow(unused_imports)] // named in docs
+use crate::error::BlobError;
 use crate::error::{Error, InvalidInput, Result};
 use crate::listeners::ListenerToken;
 use crate::revision::{decode_tree, RevId, RevTree};
@@ -127,6 +132,68 @@ impl Collection {
     /// Returns whether it existed.
     pub fn purge(&self, id: &str) -> Result<bool> {
         self.db.batch(|b| b.purge(self, id))
+    }
+
+    /// Stores a blob (a photo, a recording), streaming `reader` into the
+    /// database's blob store, and returns the reference to put in a body
+    /// ([`BlobRef::to_json`]). The same bytes are stored once, however many
+    /// documents name them. Save the document naming it soon: a blob no
+    /// document names is removed by [`Database::compact`] once past its
+    /// grace period.
+    ///
+    /// # Errors
+    /// [`BlobError::TooLarge`] past [`crate::tuning::MAX_BLOB_BYTES`],
+    /// [`BlobError::Io`]; nothing is stored on error.
+    pub fn save_blob(&self, reader: impl Read, content_type: Option<&str>) -> Result<BlobRef> {
+        let content_type = content_type.map(str::to_owned);
+        let (digest, length) = self.db.blob_store().write(reader, None)?;
+        let blob = BlobRef {
+            digest,
+            length,
+            content_type,
+        };
+        // The same checks a body gets, so the reference can always be saved.
+        let mut map = serde_json::Map::new();
+        map.insert("blob".into(), blob.to_json());
+        blobs_in_body(&map)?;
+        Ok(blob)
+    }
+
+    /// Stores a blob whose digest and length are known (received, or
+    /// re-imported), checking the bytes against them.
+    ///
+    /// # Errors
+    /// [`BlobError::DigestMismatch`] or [`BlobError::LengthMismatch`] if
+    /// the bytes are not those named; nothing is stored.
+    pub fn save_blob_expecting(&self, reader: impl Read, expected: &BlobRef) -> Result<()> {
+        self.db.blob_store().write(reader, Some(expected))?;
+        Ok(())
+    }
+
+    /// Opens a stored blob for reading (streamed: [`Read`] + [`std::io::Seek`]).
+    ///
+    /// # Errors
+    /// [`BlobError::Missing`] if it is not stored.
+    pub fn blob(&self, digest: &BlobDigest) -> Result<BlobReader> {
+        self.db.blob_store().open(digest)
+    }
+
+    /// The blobs the winning revision of document `id` names (empty for a
+    /// missing or deleted document): top-level fields by name, nested ones
+    /// by JSON pointer.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if the stored body does not parse.
+    pub fn blobs(&self, id: &str) -> Result<Vec<NamedBlob>> {
+        let Some(doc) = self.get(id)? else {
+            return Ok(Vec::new());
+        };
+        if doc.deleted {
+            return Ok(Vec::new());
+        }
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&doc.body).map_err(|e| Error::Corrupt(format!("document {id:?}: {e}")))?;
+        Ok(blobs_in_body(&map)?)
     }
 
     /// Number of live (not deleted) documents.

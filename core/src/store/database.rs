@@ -11,9 +11,11 @@ use super::names::check_collection_name;
 use super::notify::Notifier;
 use super::writer::Batch;
 use super::{schema, Collection, DEFAULT_COLLECTION};
+use crate::blob::store::BlobStore;
+use crate::blob::CompactReport;
 use crate::error::{Error, InvalidInput, Result};
 use crate::private_files;
-use crate::tuning::{BUSY_TIMEOUT_MS, DEFAULT_REVS_LIMIT};
+use crate::tuning::{BLOB_COMPACT_GRACE, BUSY_TIMEOUT_MS, DEFAULT_REVS_LIMIT};
 
 /// How hard a commit works to survive a power cut.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,6 +73,7 @@ pub(crate) struct Inner {
     path: PathBuf,
     uuid: String,
     config: DatabaseConfig,
+    blobs: BlobStore,
     pub(crate) notifier: Arc<Notifier>,
 }
 
@@ -134,8 +137,10 @@ impl Database {
         let last_seq = schema::last_sequence(&conn)?;
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
         let notifier = Notifier::for_path(&canonical, last_seq);
+        let blobs = BlobStore::for_database(&canonical)?;
         Ok(Database {
             inner: Arc::new(Inner {
+                blobs,
                 conn: Mutex::new(Some(conn)),
                 path: canonical,
                 uuid,
@@ -245,7 +250,12 @@ impl Database {
     pub fn batch<T>(&self, f: impl FnOnce(&mut Batch<'_>) -> Result<T>) -> Result<T> {
         let (value, seq, events) = self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut batch = Batch::begin(&tx, &self.inner.notifier, self.inner.config.revs_limit)?;
+            let mut batch = Batch::begin(
+                &tx,
+                &self.inner.blobs,
+                &self.inner.notifier,
+                self.inner.config.revs_limit,
+            )?;
             let value = f(&mut batch)?;
             let (seq, events) = batch.finish()?;
             tx.commit()?;
@@ -255,6 +265,60 @@ impl Database {
             self.inner.notifier.publish(seq, events);
         }
         Ok(value)
+    }
+
+    /// The blob store beside the file (`<file>.blobs/`).
+    pub(crate) fn blob_store(&self) -> &BlobStore {
+        &self.inner.blobs
+    }
+
+    /// The directory holding this database's blobs (`<file>.blobs`); it is
+    /// created (0700) when the first blob is saved.
+    pub fn blob_dir(&self) -> &Path {
+        self.inner.blobs.dir()
+    }
+
+    /// Removes blobs no stored revision names (no leaf, and no ancestor
+    /// that still holds its body), and temporary files left by a crash.
+    /// Files written in the last [`BLOB_COMPACT_GRACE`] are kept, so a blob
+    /// saved for a document not saved yet survives. Memory stays flat: the
+    /// documents are read a page at a time.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use outpost_core::{Database, DatabaseConfig};
+    /// let db = Database::open(dir.path().join("camp.db"), DatabaseConfig::default()).unwrap();
+    /// let docs = db.default_collection().unwrap();
+    /// let photo = docs.save_blob(&b"jpeg"[..], Some("image/jpeg")).unwrap();
+    /// // Never named by a document: removed once past the grace period.
+    /// let report = db.compact_with_grace(Duration::ZERO).unwrap();
+    /// assert_eq!(report.blobs_removed, [(photo.digest, 4)]);
+    /// ```
+    ///
+    /// # Errors
+    /// Storage errors, or [`crate::BlobError::Io`] if the directory
+    /// cannot be read.
+    pub fn compact(&self) -> Result<CompactReport> {
+        self.compact_with_grace(BLOB_COMPACT_GRACE)
+    }
+
+    /// [`Database::compact`] with another grace period (`Duration::ZERO`
+    /// when no other handle or process may be saving blobs).
+    pub fn compact_with_grace(&self, grace: Duration) -> Result<CompactReport> {
+        crate::blob::compact::compact(self, grace)
+    }
+
+    /// Runs `f` holding the database's write lock (an immediate
+    /// transaction that writes nothing), so no write commits meanwhile.
+    pub(crate) fn with_write_lock<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.rollback()?;
+            Ok(value)
+        })
     }
 
     /// Runs `f` on the connection inside a read transaction (one snapshot).

@@ -11,7 +11,10 @@ use super::names::check_doc_id;
 use super::notify::{ChangeEvent, Notifier};
 use super::schema;
 use super::Collection;
+use crate::blob::reference::blobs_of_canonical;
+use crate::blob::store::BlobStore;
 use crate::body::{self, EMPTY_BODY};
+use crate::error::BlobError;
 use crate::error::{Error, InvalidInput, Result};
 use crate::revision::{check_revision, decode_tree, encode_tree, RevId, RevTree, RevisionTrust};
 use crate::tuning::{MAX_DOC_TREE_BYTES, MAX_LIVE_LEAVES, MAX_REV_GENERATION};
@@ -38,6 +41,7 @@ use crate::tuning::{MAX_DOC_TREE_BYTES, MAX_LIVE_LEAVES, MAX_REV_GENERATION};
 /// ```
 pub struct Batch<'a> {
     tx: &'a Transaction<'a>,
+    blobs: &'a BlobStore,
     notifier: &'a Arc<Notifier>,
     revs_limit: u32,
     last_seq: u64,
@@ -52,9 +56,15 @@ pub(crate) struct StoredDoc {
 }
 
 impl<'a> Batch<'a> {
-    pub(crate) fn begin(tx: &'a Transaction<'a>, notifier: &'a Arc<Notifier>, revs_limit: u32) -> Result<Self> {
+    pub(crate) fn begin(
+        tx: &'a Transaction<'a>,
+        blobs: &'a BlobStore,
+        notifier: &'a Arc<Notifier>,
+        revs_limit: u32,
+    ) -> Result<Self> {
         Ok(Batch {
             tx,
+            blobs,
             notifier,
             revs_limit,
             last_seq: schema::last_sequence(tx)?,
@@ -85,8 +95,9 @@ impl<'a> Batch<'a> {
     ///
     /// # Errors
     /// [`Error::Conflict`] if `rev` is stale; [`Error::InvalidInput`] for a
-    /// bad id or body; [`Error::CollectionNotFound`] if the collection was
-    /// deleted.
+    /// bad id or body; [`BlobError::Missing`] if the body names a blob not
+    /// stored here (save it with [`Collection::save_blob`] first);
+    /// [`Error::CollectionNotFound`] if the collection was deleted.
     pub fn save(&mut self, collection: &Collection, id: &str, rev: Option<&RevId>, body: &str) -> Result<RevId> {
         let canonical = body::canonicalize(body)?;
         self.edit(collection, id, rev, false, canonical)
@@ -149,6 +160,7 @@ impl<'a> Batch<'a> {
                 Some(_) => return Err(conflict(Some(&tree))),
             },
         };
+        self.check_blobs(&body)?;
         let live_before = tree.live_leaf_count();
         let new_rev = tree.add_child(parent.as_ref(), deleted, body)?;
         self.store(c, id, old_seq, &mut tree, live_before)?;
@@ -173,6 +185,7 @@ impl<'a> Batch<'a> {
                 rev: Some(parent.to_string()),
             });
         };
+        self.check_blobs(&canonical_body)?;
         let mut tree = doc.tree;
         let live_before = tree.live_leaf_count();
         let rev = tree.add_child(Some(parent), deleted, canonical_body)?;
@@ -192,8 +205,9 @@ impl<'a> Batch<'a> {
     /// [`InvalidInput::RevIdMismatch`] for a forged or unverifiable id,
     /// [`InvalidInput::BadHistory`] or [`InvalidInput::BadRevId`] for a bad
     /// history, [`InvalidInput::TooManyLeaves`] or
-    /// [`InvalidInput::TreeTooLarge`] past the document's bounds, the body's
-    /// errors as for [`Batch::save`]. Nothing is written on error.
+    /// [`InvalidInput::TreeTooLarge`] past the document's bounds,
+    /// [`BlobError::Missing`] if the body names a blob not stored here, the
+    /// body's errors as for [`Batch::save`]. Nothing is written on error.
     pub fn insert_revision(
         &mut self,
         c: &Collection,
@@ -214,12 +228,32 @@ impl<'a> Batch<'a> {
             None => (RevTree::default(), None),
         };
         let live_before = tree.live_leaf_count();
-        let merged = tree.merge(history, deleted, canonical)?;
+        let merged = tree.merge(history, deleted, canonical.clone())?;
         if !merged.changed {
             return Ok(false);
         }
+        self.check_blobs(&canonical)?;
         self.store(c, id, old_seq, &mut tree, live_before)?;
         Ok(merged.added)
+    }
+
+    /// Refuses a body that names a blob this database does not hold: a
+    /// revision is never stored while a blob it names is missing. Runs
+    /// inside the write transaction, so compaction (which removes blobs
+    /// under the same lock) cannot interleave.
+    ///
+    /// # Errors
+    /// [`BlobError::Missing`] naming the first missing digest.
+    fn check_blobs(&self, canonical_body: &str) -> Result<()> {
+        for blob in blobs_of_canonical(canonical_body)? {
+            if !self.blobs.contains(&blob)? {
+                return Err(BlobError::Missing {
+                    digest: blob.digest.to_string(),
+                }
+                .into());
+            }
+        }
+        Ok(())
     }
 
     /// Loads a document's row, checking what was read.

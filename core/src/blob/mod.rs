@@ -1,0 +1,22 @@
+//! Blobs (photos, audio, files): content-addressed files beside the
+//! database, named by their SHA-256 digest, and the references to them that
+//! document bodies carry.
+//!
+//! - [`digest`]: the digest type and its text form (`sha256-<base64>`);
+//! - [`reference`]: the in-body blob object (`{"@type":"blob",...}`), its
+//!   checks and where a body names blobs;
+//! - [`store`]: the directory of blob files: streamed, verified writes,
+//!   streamed reads, chunked resumable receiving;
+//! - [`compact`]: removing blobs no stored revision names.
+//!
+//! docs/ARCHITECTURE.md, "Blobs", states the rules.
+
+pub(crate) mod compact;
+pub(crate) mod digest;
+pub(crate) mod reference;
+pub(crate) mod store;
+
+pub use compact::CompactReport;
+pub use digest::BlobDigest;
+pub use reference::{BlobRef, NamedBlob};
+pub use store::BlobReader;

@@ -1,0 +1,391 @@
+//! `BlobStore`: the directory of blob files beside a database
+//! (`camp.db.blobs/`, mode 0700), each file (0600) named by the hex SHA-256
+//! of its bytes.
+//!
+//! Writes stream from a reader into a temporary file with an unpredictable
+//! name (`O_CREAT | O_EXCL | O_NOFOLLOW`), hashing as they go; the file is
+//! fsynced, checked against the expected digest and length, renamed to its
+//! digest and the directory fsynced. A file under a digest name is
+//! therefore always complete and verified. Receiving from a peer appends
+//! chunks to `.partial-<hex>` and verifies the whole before the rename, so
+//! a cut transfer resumes from the bytes already received.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use super::{BlobDigest, BlobRef};
+use crate::error::{BlobError, Error, InvalidInput, Result};
+use crate::private_files;
+use crate::tuning::{BLOB_IO_BUFFER_BYTES, MAX_BLOB_BYTES, MAX_BLOB_CHUNK_BYTES, TEMP_NAME_RANDOM_BYTES};
+
+/// Prefix of temporary files of writes in progress (or left by a crash).
+pub(crate) const TEMP_PREFIX: &str = ".tmp-";
+/// Prefix of partly received blobs.
+pub(crate) const PARTIAL_PREFIX: &str = ".partial-";
+
+/// The blob directory of one database.
+#[derive(Debug)]
+pub(crate) struct BlobStore {
+    dir: PathBuf,
+    /// Serialises appends to partial files within this handle.
+    receiving: Mutex<()>,
+}
+
+/// A blob opened for reading: [`Read`] and [`Seek`] over the file, so
+/// large blobs stream.
+#[derive(Debug)]
+pub struct BlobReader {
+    file: File,
+    length: u64,
+}
+
+impl BlobReader {
+    /// The blob's length in bytes.
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Seek for BlobReader {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+pub(crate) fn io_error(what: &str, path: &Path, e: &io::Error) -> Error {
+    BlobError::Io(format!("{what} {}: {e}", path.display())).into()
+}
+
+/// Removes a temporary file on drop unless disarmed.
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl BlobStore {
+    /// The store of the database file `db_path` (`<db_path>.blobs`).
+    ///
+    /// # Errors
+    /// [`InvalidInput::BadConfig`] if something other than a directory (a
+    /// symbolic link, a file) is at that path.
+    pub(crate) fn for_database(db_path: &Path) -> Result<BlobStore> {
+        let mut name = db_path.as_os_str().to_owned();
+        name.push(".blobs");
+        let dir = PathBuf::from(name);
+        if let Ok(meta) = std::fs::symlink_metadata(&dir) {
+            if !meta.is_dir() {
+                return Err(InvalidInput::BadConfig(format!(
+                    "{} is not a directory (a symbolic link or a file); blobs are never stored through links",
+                    dir.display()
+                ))
+                .into());
+            }
+        }
+        Ok(BlobStore {
+            dir,
+            receiving: Mutex::new(()),
+        })
+    }
+
+    /// The directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_of(&self, digest: &BlobDigest) -> PathBuf {
+        self.dir.join(digest.to_hex())
+    }
+
+    fn partial_path(&self, digest: &BlobDigest) -> PathBuf {
+        self.dir.join(format!("{PARTIAL_PREFIX}{}", digest.to_hex()))
+    }
+
+    fn ensure_dir(&self) -> Result<()> {
+        private_files::create_dir(&self.dir).map_err(|e| io_error("cannot create", &self.dir, &e))
+    }
+
+    /// Whether the blob is stored with this length.
+    pub(crate) fn contains(&self, blob: &BlobRef) -> Result<bool> {
+        match std::fs::symlink_metadata(self.path_of(&blob.digest)) {
+            Ok(meta) => Ok(meta.is_file() && meta.len() == blob.length),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error("cannot read", &self.path_of(&blob.digest), &e)),
+        }
+    }
+
+    /// Streams `reader` into the store; returns the digest and length. With
+    /// `expected`, the bytes must have that digest and length.
+    ///
+    /// # Errors
+    /// [`BlobError::TooLarge`] past [`MAX_BLOB_BYTES`],
+    /// [`BlobError::DigestMismatch`], [`BlobError::LengthMismatch`],
+    /// [`BlobError::Io`]. Nothing is stored on error (the temporary file is
+    /// removed).
+    pub(crate) fn write(&self, mut reader: impl Read, expected: Option<&BlobRef>) -> Result<(BlobDigest, u64)> {
+        self.ensure_dir()?;
+        let (temp, mut file) = self.create_temp()?;
+        let mut guard = TempGuard(Some(temp.clone()));
+        let mut hasher = Sha256::new();
+        let mut length: u64 = 0;
+        let mut buf = vec![0u8; BLOB_IO_BUFFER_BYTES];
+        let limit = expected.map_or(MAX_BLOB_BYTES, |e| e.length.min(MAX_BLOB_BYTES));
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(BlobError::Io(format!("reading the blob's bytes: {e}")).into()),
+            };
+            length += n as u64;
+            if length > limit {
+                return Err(match expected {
+                    Some(e) if length <= MAX_BLOB_BYTES => BlobError::LengthMismatch {
+                        digest: e.digest.to_string(),
+                        expected: e.length,
+                        actual_at_least: length,
+                    },
+                    _ => BlobError::TooLarge { limit: MAX_BLOB_BYTES },
+                }
+                .into());
+            }
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n])
+                .map_err(|e| io_error("cannot write", &temp, &e))?;
+        }
+        let digest = BlobDigest::from_bytes(hasher.finalize().into());
+        if let Some(e) = expected {
+            if length != e.length {
+                return Err(BlobError::LengthMismatch {
+                    digest: e.digest.to_string(),
+                    expected: e.length,
+                    actual_at_least: length,
+                }
+                .into());
+            }
+            if digest != e.digest {
+                return Err(BlobError::DigestMismatch {
+                    expected: e.digest.to_string(),
+                    actual: digest.to_string(),
+                }
+                .into());
+            }
+        }
+        file.sync_all().map_err(|e| io_error("cannot sync", &temp, &e))?;
+        drop(file);
+        self.publish(&temp, &digest)?;
+        guard.0 = None;
+        Ok((digest, length))
+    }
+
+    /// Renames a verified file to its digest's name and syncs the directory.
+    /// Replacing an existing copy (same bytes) refreshes its age, which
+    /// compaction's grace period counts from.
+    fn publish(&self, from: &Path, digest: &BlobDigest) -> Result<()> {
+        let to = self.path_of(digest);
+        std::fs::rename(from, &to).map_err(|e| io_error("cannot rename into", &to, &e))?;
+        private_files::sync_dir(&self.dir).map_err(|e| io_error("cannot sync", &self.dir, &e))
+    }
+
+    fn create_temp(&self) -> Result<(PathBuf, File)> {
+        use ring::rand::SecureRandom;
+        let mut random = [0u8; TEMP_NAME_RANDOM_BYTES];
+        ring::rand::SystemRandom::new()
+            .fill(&mut random)
+            .map_err(|_| BlobError::Io("no system randomness".into()))?;
+        let temp = self.dir.join(format!("{TEMP_PREFIX}{}", hex::encode(random)));
+        let file = private_files::create_new(&temp).map_err(|e| io_error("cannot create", &temp, &e))?;
+        Ok((temp, file))
+    }
+
+    /// Opens a stored blob.
+    ///
+    /// # Errors
+    /// [`BlobError::Missing`] if it is not stored.
+    pub(crate) fn open(&self, digest: &BlobDigest) -> Result<BlobReader> {
+        let path = self.path_of(digest);
+        let file = match private_files::open_no_follow(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(BlobError::Missing {
+                    digest: digest.to_string(),
+                }
+                .into())
+            }
+            Err(e) => return Err(io_error("cannot open", &path, &e)),
+        };
+        let meta = file.metadata().map_err(|e| io_error("cannot read", &path, &e))?;
+        if !meta.is_file() {
+            return Err(io_error(
+                "not a file:",
+                &path,
+                &io::Error::from(io::ErrorKind::InvalidInput),
+            ));
+        }
+        Ok(BlobReader {
+            file,
+            length: meta.len(),
+        })
+    }
+
+    /// At most `max_len` bytes (capped at [`MAX_BLOB_CHUNK_BYTES`]) of a
+    /// blob from `offset`; empty at or past the end.
+    pub(crate) fn read_chunk(&self, digest: &BlobDigest, offset: u64, max_len: usize) -> Result<Vec<u8>> {
+        let mut reader = self.open(digest)?;
+        if offset >= reader.length {
+            return Ok(Vec::new());
+        }
+        let want = (max_len.min(MAX_BLOB_CHUNK_BYTES) as u64).min(reader.length - offset);
+        let path = self.path_of(digest);
+        reader
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| io_error("cannot seek", &path, &e))?;
+        let mut out = Vec::with_capacity(want as usize);
+        (&mut reader)
+            .take(want)
+            .read_to_end(&mut out)
+            .map_err(|e| io_error("cannot read", &path, &e))?;
+        Ok(out)
+    }
+
+    /// Where receiving `blob` resumes: its length if it is stored, the
+    /// bytes of a partial file already received, or 0.
+    pub(crate) fn receive_offset(&self, blob: &BlobRef) -> Result<u64> {
+        check_receivable(blob)?;
+        if self.contains(blob)? {
+            return Ok(blob.length);
+        }
+        let _lock = self.receiving.lock().unwrap_or_else(|e| e.into_inner());
+        let partial = self.partial_path(&blob.digest);
+        match std::fs::symlink_metadata(&partial) {
+            Ok(meta) if meta.is_file() && meta.len() <= blob.length => Ok(meta.len()),
+            Ok(_) => {
+                let _ = std::fs::remove_file(&partial);
+                Ok(0)
+            }
+            Err(_) => Ok(0),
+        }
+    }
+
+    /// Appends a chunk received for `blob` at `offset` (which must be where
+    /// the partial file ends); once all `blob.length` bytes are there, they
+    /// are verified and the blob becomes visible. Returns the bytes held.
+    ///
+    /// # Errors
+    /// [`BlobError::BadOffset`] if `offset` is not where the partial file
+    /// ends; [`BlobError::LengthMismatch`] past the length, or
+    /// [`BlobError::DigestMismatch`] at the end: the partial file is then
+    /// removed, so the next attempt starts from zero.
+    pub(crate) fn append_chunk(&self, blob: &BlobRef, offset: u64, bytes: &[u8]) -> Result<u64> {
+        check_receivable(blob)?;
+        if self.contains(blob)? {
+            return Ok(blob.length);
+        }
+        self.ensure_dir()?;
+        let _lock = self.receiving.lock().unwrap_or_else(|e| e.into_inner());
+        let partial = self.partial_path(&blob.digest);
+        let mut file = if offset == 0 {
+            let _ = std::fs::remove_file(&partial);
+            private_files::create_new(&partial).map_err(|e| io_error("cannot create", &partial, &e))?
+        } else {
+            open_append(&partial).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => BlobError::BadOffset {
+                    digest: blob.digest.to_string(),
+                    offset,
+                    held: 0,
+                }
+                .into(),
+                _ => io_error("cannot open", &partial, &e),
+            })?
+        };
+        let held = file
+            .metadata()
+            .map_err(|e| io_error("cannot read", &partial, &e))?
+            .len();
+        if held != offset {
+            return Err(BlobError::BadOffset {
+                digest: blob.digest.to_string(),
+                offset,
+                held,
+            }
+            .into());
+        }
+        let end = offset + bytes.len() as u64;
+        if end > blob.length {
+            drop(file);
+            let _ = std::fs::remove_file(&partial);
+            return Err(BlobError::LengthMismatch {
+                digest: blob.digest.to_string(),
+                expected: blob.length,
+                actual_at_least: end,
+            }
+            .into());
+        }
+        file.write_all(bytes)
+            .map_err(|e| io_error("cannot write", &partial, &e))?;
+        if end < blob.length {
+            return Ok(end);
+        }
+        file.sync_all().map_err(|e| io_error("cannot sync", &partial, &e))?;
+        drop(file);
+        let actual = hash_file(&partial)?;
+        if actual != blob.digest {
+            let _ = std::fs::remove_file(&partial);
+            return Err(BlobError::DigestMismatch {
+                expected: blob.digest.to_string(),
+                actual: actual.to_string(),
+            }
+            .into());
+        }
+        self.publish(&partial, &blob.digest)?;
+        Ok(end)
+    }
+}
+
+fn check_receivable(blob: &BlobRef) -> Result<()> {
+    if blob.length > MAX_BLOB_BYTES {
+        return Err(BlobError::TooLarge { limit: MAX_BLOB_BYTES }.into());
+    }
+    Ok(())
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let no_follow = i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0);
+        options.custom_flags(no_follow);
+    }
+    options.open(path)
+}
+
+/// The SHA-256 of a file, streamed.
+fn hash_file(path: &Path) -> Result<BlobDigest> {
+    let mut file = private_files::open_no_follow(path).map_err(|e| io_error("cannot open", path, &e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; BLOB_IO_BUFFER_BYTES];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| io_error("cannot read", path, &e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(BlobDigest::from_bytes(hasher.finalize().into()))
+}

@@ -1,0 +1,591 @@
+//! Blobs on real files: dedup, refusals, compaction (with a property test
+//! over random save/delete/purge/compact sequences), crash leftovers, the
+//! grace rule, chunked receiving, and local replication carrying blobs.
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::open;
+use outpost_core::replication::{
+    Direction, Endpoint, FetchedBatch, InsertOutcome, LocalEndpoint, MissingRevs, Replicator, ReplicatorConfig,
+    Revision, RevisionTrust,
+};
+use outpost_core::tuning::MAX_BLOB_BYTES;
+use outpost_core::{BlobDigest, BlobError, BlobRef, ChangesBatch, Collection, Database, Error, InvalidInput, RevId};
+use proptest::prelude::*;
+
+/// Names of the files in the blob directory (none if it does not exist).
+fn blob_files(db: &Database) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(db.blob_dir()) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries.map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    names
+}
+
+fn photo(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+fn body_with(name: &str, blob: &BlobRef) -> String {
+    serde_json::json!({"name": name, "photo": blob.to_json()}).to_string()
+}
+
+fn read_all(c: &Collection, digest: &BlobDigest) -> Vec<u8> {
+    let mut out = Vec::new();
+    c.blob(digest).unwrap().read_to_end(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn same_photo_is_stored_once_and_compaction_removes_it_only_when_unnamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), "camp.db");
+    let c = db.default_collection().unwrap();
+    let bytes = photo(1, 100_000);
+    let p1 = c.save_blob(&bytes[..], Some("image/jpeg")).unwrap();
+    let p2 = c.save_blob(&bytes[..], Some("image/jpeg")).unwrap();
+    assert_eq!(p1, p2);
+    let r1 = c.save("child-1", None, &body_with("Amina", &p1)).unwrap();
+    let r2 = c.save("child-2", None, &body_with("Omar", &p2)).unwrap();
+    assert_eq!(blob_files(&db), [p1.digest.to_hex()]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(db.blob_dir()), 0o700);
+        assert_eq!(mode(&db.blob_dir().join(p1.digest.to_hex())), 0o600);
+    }
+    assert_eq!(read_all(&c, &p1.digest), bytes);
+    assert_eq!(c.blobs("child-1").unwrap()[0].blob, p1);
+
+    // One document still names it: kept.
+    c.delete("child-1", &r1).unwrap();
+    c.purge("child-1").unwrap();
+    let report = db.compact_with_grace(Duration::ZERO).unwrap();
+    assert!(report.blobs_removed.is_empty());
+    assert_eq!(read_all(&c, &p1.digest), bytes);
+
+    // Neither does: removed.
+    c.delete("child-2", &r2).unwrap();
+    c.purge("child-2").unwrap();
+    let report = db.compact_with_grace(Duration::ZERO).unwrap();
+    assert_eq!(report.blobs_removed, [(p1.digest, bytes.len() as u64)]);
+    assert!(blob_files(&db).is_empty());
+    assert!(matches!(
+        c.blob(&p1.digest),
+        Err(Error::Blob(BlobError::Missing { .. }))
+    ));
+}
+
+#[test]
+fn bad_blobs_are_refused_and_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), "camp.db");
+    let c = db.default_collection().unwrap();
+    let bytes = photo(2, 5000);
+    let real = BlobRef {
+        digest: BlobDigest::of_bytes(&bytes),
+        length: bytes.len() as u64,
+        content_type: None,
+    };
+
+    // Digest mismatch.
+    let wrong_digest = BlobRef {
+        digest: BlobDigest::of_bytes(b"something else"),
+        ..real.clone()
+    };
+    let e = c.save_blob_expecting(&bytes[..], &wrong_digest).unwrap_err();
+    assert!(matches!(e, Error::Blob(BlobError::DigestMismatch { .. })), "{e}");
+    // A length that lies, both ways.
+    for length in [bytes.len() as u64 - 1, bytes.len() as u64 + 1] {
+        let lying = BlobRef { length, ..real.clone() };
+        let e = c.save_blob_expecting(&bytes[..], &lying).unwrap_err();
+        assert!(matches!(e, Error::Blob(BlobError::LengthMismatch { .. })), "{e}");
+    }
+    assert!(blob_files(&db).is_empty(), "{:?}", blob_files(&db));
+
+    // A reference to a blob that is not there: save, batch and insert.
+    let e = c.save("child-1", None, &body_with("Amina", &real)).unwrap_err();
+    match e {
+        Error::Blob(BlobError::Missing { digest }) => assert_eq!(digest, real.digest.to_string()),
+        other => panic!("{other}"),
+    }
+    let e = db
+        .batch(|b| {
+            b.save(&c, "child-0", None, r#"{"fine":true}"#)?;
+            b.save(&c, "child-1", None, &body_with("Amina", &real))
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::Blob(BlobError::Missing { .. })));
+    let body = body_with("Amina", &real);
+    let rev = RevId::for_body(None, false, &body).unwrap();
+    let e = db
+        .batch(|b| b.insert_revision(&c, "child-2", &[rev], false, &body, RevisionTrust::Verified))
+        .unwrap_err();
+    assert!(matches!(e, Error::Blob(BlobError::Missing { .. })));
+    assert_eq!(c.count().unwrap(), 0);
+    assert!(c.get("child-0").unwrap().is_none());
+
+    // A reference whose length is not the stored blob's is missing too.
+    c.save_blob_expecting(&bytes[..], &real).unwrap();
+    let lying = BlobRef {
+        length: 1,
+        ..real.clone()
+    };
+    assert!(matches!(
+        c.save("child-1", None, &body_with("Amina", &lying)),
+        Err(Error::Blob(BlobError::Missing { .. }))
+    ));
+    // Malformed blob objects.
+    for bad in [
+        r#"{"photo":{"@type":"blob","digest":"md5-abc","length":1}}"#.to_owned(),
+        format!(
+            r#"{{"photo":{{"@type":"blob","digest":"{}","length":5000,"data":"eA=="}}}}"#,
+            real.digest
+        ),
+        format!(
+            r#"{{"photo":{{"@type":"blob","digest":"{}","length":{}}}}}"#,
+            real.digest,
+            MAX_BLOB_BYTES + 1
+        ),
+    ] {
+        assert!(
+            matches!(
+                c.save("child-1", None, &bad),
+                Err(Error::InvalidInput(InvalidInput::BadBlob(_)))
+            ),
+            "{bad}"
+        );
+    }
+    assert_eq!(c.count().unwrap(), 0);
+}
+
+#[test]
+fn over_size_blob_is_refused_without_a_file_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), "camp.db");
+    let c = db.default_collection().unwrap();
+    let e = c
+        .save_blob(std::io::repeat(7).take(MAX_BLOB_BYTES + 1), None)
+        .unwrap_err();
+    assert!(matches!(e, Error::Blob(BlobError::TooLarge { .. })), "{e}");
+    assert!(blob_files(&db).is_empty(), "{:?}", blob_files(&db));
+}
+
+#[test]
+fn revision_ids_cover_blob_digests_and_received_ids_are_checked_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), "camp.db");
+    let c = db.default_collection().unwrap();
+    let p = c.save_blob(&b"jpeg"[..], None).unwrap();
+    let body = body_with("Amina", &p);
+    let rev = c.save("child-1", None, &body).unwrap();
+    let stored = c.get("child-1").unwrap().unwrap();
+    assert_eq!(rev, RevId::for_body(None, false, &stored.body).unwrap());
+    let digest = p.digest.to_string();
+    assert_eq!(rev, RevId::compute(None, false, &stored.body, &[&digest]).unwrap());
+    let without = RevId::compute(None, false, &stored.body, &[]).unwrap();
+    assert_ne!(rev, without);
+    // A peer's revision whose id leaves the digests out is refused.
+    let other = open(dir.path(), "other.db");
+    let oc = other.default_collection().unwrap();
+    oc.save_blob(&b"jpeg"[..], None).unwrap();
+    let e = other
+        .batch(|b| b.insert_revision(&oc, "child-1", &[without], false, &stored.body, RevisionTrust::Verified))
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(InvalidInput::RevIdMismatch(_))), "{e}");
+    assert!(other
+        .batch(|b| b.insert_revision(&oc, "child-1", &[rev], false, &stored.body, RevisionTrust::Verified))
+        .unwrap());
+}
+
+#[test]
+fn crash_leftovers_go_and_the_grace_rule_keeps_a_blob_whose_save_is_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), "camp.db");
+    let c = db.default_collection().unwrap();
+    // A write in progress in one handle: the blob is stored, its document not yet.
+    let p = c.save_blob(&photo(3, 10_000)[..], Some("image/png")).unwrap();
+    // A temporary file left by a crash.
+    let leftover = db.blob_dir().join(".tmp-0123456789abcdef");
+    std::fs::write(&leftover, b"half a photo").unwrap();
+
+    // Another handle compacts with the default grace: both are young, both kept.
+    let other = Database::open(dir.path().join("camp.db"), Default::default()).unwrap();
+    let report = other.compact().unwrap();
+    assert_eq!(report, Default::default());
+    assert!(leftover.exists());
+    // The pending save commits, naming the blob.
+    c.save("child-1", None, &body_with("Amina", &p)).unwrap();
+    assert_eq!(read_all(&c, &p.digest).len(), 10_000);
+
+    // Past the grace period (zero here) the leftover goes; the named blob stays.
+    let report = other.compact_with_grace(Duration::ZERO).unwrap();
+    assert_eq!(report.temp_files_removed, 1);
+    assert!(report.blobs_removed.is_empty());
+    assert!(!leftover.exists());
+    assert_eq!(blob_files(&db), [p.digest.to_hex()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_receive_resumes_and_verifies_before_the_blob_is_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), "camp.db");
+    let endpoint = LocalEndpoint::new(db.clone());
+    let bytes = photo(4, 300_000);
+    let blob = BlobRef {
+        digest: BlobDigest::of_bytes(&bytes),
+        length: bytes.len() as u64,
+        content_type: None,
+    };
+    assert_eq!(endpoint.blob_receive_offset(&blob).await.unwrap(), 0);
+    assert_eq!(
+        endpoint.append_blob(&blob, 0, bytes[..100_000].to_vec()).await.unwrap(),
+        100_000
+    );
+    // Not visible yet: a revision naming it is refused.
+    assert_eq!(
+        endpoint.missing_blobs(vec![blob.clone()]).await.unwrap(),
+        std::slice::from_ref(&blob)
+    );
+    // The transfer is cut; a new endpoint (a restart) resumes where it stopped.
+    let endpoint = LocalEndpoint::new(Database::open(db.path(), Default::default()).unwrap());
+    assert_eq!(endpoint.blob_receive_offset(&blob).await.unwrap(), 100_000);
+    let e = endpoint
+        .append_blob(&blob, 50_000, bytes[50_000..].to_vec())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Blob(BlobError::BadOffset { held: 100_000, .. })),
+        "{e}"
+    );
+    assert_eq!(
+        endpoint
+            .append_blob(&blob, 100_000, bytes[100_000..].to_vec())
+            .await
+            .unwrap(),
+        300_000
+    );
+    assert!(endpoint.missing_blobs(vec![blob.clone()]).await.unwrap().is_empty());
+    assert_eq!(
+        endpoint.read_blob(&blob.digest, 299_990, 100).await.unwrap(),
+        &bytes[299_990..]
+    );
+
+    // Bytes that do not match the digest: refused at the end, nothing visible,
+    // and the next attempt starts from zero.
+    let mut forged = photo(5, 1000);
+    let claimed = BlobRef {
+        digest: BlobDigest::of_bytes(&forged),
+        length: 1000,
+        content_type: None,
+    };
+    forged[999] ^= 1;
+    endpoint.append_blob(&claimed, 0, forged[..500].to_vec()).await.unwrap();
+    let e = endpoint
+        .append_blob(&claimed, 500, forged[500..].to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Blob(BlobError::DigestMismatch { .. })), "{e}");
+    assert_eq!(
+        endpoint.missing_blobs(vec![claimed.clone()]).await.unwrap(),
+        std::slice::from_ref(&claimed)
+    );
+    assert_eq!(endpoint.blob_receive_offset(&claimed).await.unwrap(), 0);
+    assert_eq!(blob_files(&db), [blob.digest.to_hex()]);
+}
+
+/// A real local endpoint that counts the blob bytes read from it.
+struct Counting {
+    inner: LocalEndpoint,
+    blob_bytes_read: AtomicU64,
+}
+
+#[async_trait]
+impl Endpoint for Counting {
+    async fn uuid(&self) -> outpost_core::Result<String> {
+        self.inner.uuid().await
+    }
+    async fn changes(&self, c: &str, since: u64, limit: usize) -> outpost_core::Result<ChangesBatch> {
+        self.inner.changes(c, since, limit).await
+    }
+    async fn count_changes(&self, c: &str, since: u64) -> outpost_core::Result<u64> {
+        self.inner.count_changes(c, since).await
+    }
+    async fn wait_for_changes(&self, since: u64) -> outpost_core::Result<()> {
+        self.inner.wait_for_changes(since).await
+    }
+    async fn revs_diff(&self, c: &str, revs: Vec<(String, Vec<RevId>)>) -> outpost_core::Result<Vec<MissingRevs>> {
+        self.inner.revs_diff(c, revs).await
+    }
+    async fn fetch(
+        &self,
+        c: &str,
+        wanted: &[(String, RevId)],
+        max_history: usize,
+        max_bytes: usize,
+    ) -> outpost_core::Result<FetchedBatch> {
+        self.inner.fetch(c, wanted, max_history, max_bytes).await
+    }
+    async fn insert(&self, c: &str, revisions: Vec<Revision>) -> outpost_core::Result<Vec<InsertOutcome>> {
+        self.inner.insert(c, revisions).await
+    }
+    async fn missing_blobs(&self, blobs: Vec<BlobRef>) -> outpost_core::Result<Vec<BlobRef>> {
+        self.inner.missing_blobs(blobs).await
+    }
+    async fn read_blob(&self, digest: &BlobDigest, offset: u64, max_len: usize) -> outpost_core::Result<Vec<u8>> {
+        let chunk = self.inner.read_blob(digest, offset, max_len).await?;
+        self.blob_bytes_read.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        Ok(chunk)
+    }
+    async fn blob_receive_offset(&self, blob: &BlobRef) -> outpost_core::Result<u64> {
+        self.inner.blob_receive_offset(blob).await
+    }
+    async fn append_blob(&self, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> outpost_core::Result<u64> {
+        self.inner.append_blob(blob, offset, bytes).await
+    }
+    async fn get_checkpoint(&self, c: &str, id: &str) -> outpost_core::Result<Option<String>> {
+        self.inner.get_checkpoint(c, id).await
+    }
+    async fn put_checkpoint(&self, c: &str, id: &str, body: &str) -> outpost_core::Result<()> {
+        self.inner.put_checkpoint(c, id, body).await
+    }
+}
+
+/// Replicates `local` with `remote` once; returns the blob bytes read from `remote`.
+async fn replicate_counting(local: &Database, remote: &Database, direction: Direction) -> u64 {
+    let counting = Arc::new(Counting {
+        inner: LocalEndpoint::new(remote.clone()),
+        blob_bytes_read: AtomicU64::new(0),
+    });
+    let config = ReplicatorConfig {
+        direction,
+        ..Default::default()
+    };
+    let r = Replicator::new(local.clone(), counting.clone(), config).unwrap();
+    r.run().await.unwrap();
+    assert!(r.status().error.is_none(), "{:?}", r.status().error);
+    counting.blob_bytes_read.load(Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_replication_carries_blobs_fetching_only_missing_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        open(dir.path(), "a.db"),
+        open(dir.path(), "b.db"),
+        open(dir.path(), "c.db"),
+    );
+    let ca = a.default_collection().unwrap();
+    // 2.5 MiB: more than one chunk.
+    let big = photo(6, 2_500_000);
+    let small = photo(7, 1000);
+    let pb = ca.save_blob(&big[..], Some("image/jpeg")).unwrap();
+    let ps = ca.save_blob(&small[..], None).unwrap();
+    ca.save("child-1", None, &body_with("Amina", &pb)).unwrap();
+    ca.save("child-2", None, &body_with("Omar", &pb)).unwrap();
+    ca.save(
+        "child-3",
+        None,
+        &serde_json::json!({"audio": [ps.to_json()]}).to_string(),
+    )
+    .unwrap();
+    ca.save("child-4", None, r#"{"no":"photo"}"#).unwrap();
+
+    // Pull into b: each blob crosses once.
+    let read = replicate_counting(&b, &a, Direction::Pull).await;
+    assert_eq!(read, (big.len() + small.len()) as u64);
+    let cb = b.default_collection().unwrap();
+    assert_eq!(cb.count().unwrap(), 4);
+    assert_eq!(read_all(&cb, &pb.digest), big);
+    assert_eq!(read_all(&cb, &ps.digest), small);
+    assert_eq!(cb.blobs("child-3").unwrap()[0].name, "/audio/0");
+
+    // c already holds the big photo: only the small one crosses on push.
+    let cc = c.default_collection().unwrap();
+    cc.save_blob(&big[..], None).unwrap();
+    let read = replicate_counting(&c, &b, Direction::Pull).await;
+    assert_eq!(read, small.len() as u64);
+    assert_eq!(cc.count().unwrap(), 4);
+    assert_eq!(read_all(&cc, &ps.digest), small);
+
+    // Push carries them too.
+    let d = open(dir.path(), "d.db");
+    common::replicate(&a, &d, Direction::Push).await;
+    let cd = d.default_collection().unwrap();
+    assert_eq!(cd.count().unwrap(), 4);
+    assert_eq!(read_all(&cd, &pb.digest), big);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_photos_both_survive_until_resolved_and_the_winner_is_readable_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (open(dir.path(), "a.db"), open(dir.path(), "b.db"));
+    let (ca, cb) = (a.default_collection().unwrap(), b.default_collection().unwrap());
+    let base = ca.save("child-1", None, r#"{"name":"Amina"}"#).unwrap();
+    common::replicate(&a, &b, Direction::Push).await;
+    let (bytes_a, bytes_b) = (photo(8, 40_000), photo(9, 50_000));
+    let pa = ca.save_blob(&bytes_a[..], Some("image/jpeg")).unwrap();
+    let pb = cb.save_blob(&bytes_b[..], Some("image/jpeg")).unwrap();
+    ca.save("child-1", Some(&base), &body_with("Amina", &pa)).unwrap();
+    cb.save("child-1", Some(&base), &body_with("Amina", &pb)).unwrap();
+
+    // Pushes store without resolving: both replicas hold the conflict.
+    common::replicate(&a, &b, Direction::Push).await;
+    common::replicate(&b, &a, Direction::Push).await;
+    for db in [&a, &b] {
+        let c = db.default_collection().unwrap();
+        assert_eq!(c.get("child-1").unwrap().unwrap().conflicts.len(), 1);
+        db.compact_with_grace(Duration::ZERO).unwrap();
+        assert_eq!(read_all(&c, &pa.digest), bytes_a);
+        assert_eq!(read_all(&c, &pb.digest), bytes_b);
+    }
+
+    // A pull resolves (the default resolver keeps the CouchDB winner).
+    common::replicate(&a, &b, Direction::PushAndPull).await;
+    common::replicate(&b, &a, Direction::PushAndPull).await;
+    common::assert_same(&a, &b);
+    let winner = ca.get("child-1").unwrap().unwrap();
+    assert!(winner.conflicts.is_empty());
+    let named = ca.blobs("child-1").unwrap();
+    assert_eq!(named.len(), 1);
+    for db in [&a, &b] {
+        db.compact_with_grace(Duration::ZERO).unwrap();
+        let c = db.default_collection().unwrap();
+        let expected = if named[0].blob == pa { &bytes_a } else { &bytes_b };
+        assert_eq!(&read_all(&c, &named[0].blob.digest), expected);
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Save { doc: usize, blob: Option<usize> },
+    Delete { doc: usize },
+    Purge { doc: usize },
+    Compact,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..4usize, proptest::option::of(0..3usize)).prop_map(|(doc, blob)| Op::Save { doc, blob }),
+        1 => (0..4usize).prop_map(|doc| Op::Delete { doc }),
+        1 => (0..4usize).prop_map(|doc| Op::Purge { doc }),
+        2 => Just(Op::Compact),
+    ]
+}
+
+/// Every blob any stored revision body names is present with its bytes.
+fn assert_named_blobs_present(c: &Collection, bytes: &[Vec<u8>]) {
+    for doc in 0..4 {
+        let Some(tree) = c.revision_tree(&format!("doc-{doc}")).unwrap() else {
+            continue;
+        };
+        for node in tree.nodes() {
+            let Some(body) = &node.body else { continue };
+            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(body).unwrap();
+            if let Some(p) = map.get("photo") {
+                let digest: BlobDigest = p["digest"].as_str().unwrap().parse().unwrap();
+                let got = read_all(c, &digest);
+                assert!(bytes.contains(&got));
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn compaction_never_removes_a_blob_a_stored_revision_names(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path(), "camp.db");
+        let c = db.default_collection().unwrap();
+        let bytes: Vec<Vec<u8>> = (0..3).map(|i| photo(20 + i as u8, 3000 + i * 100)).collect();
+        for op in ops {
+            match op {
+                Op::Save { doc, blob } => {
+                    let id = format!("doc-{doc}");
+                    let body = match blob {
+                        Some(j) => body_with(&id, &c.save_blob(&bytes[j][..], None).unwrap()),
+                        None => serde_json::json!({"name": id}).to_string(),
+                    };
+                    let current = c.get(&id).unwrap().map(|d| d.rev);
+                    c.save(&id, current.as_ref(), &body).unwrap();
+                }
+                Op::Delete { doc } => {
+                    let id = format!("doc-{doc}");
+                    if let Some(d) = c.get(&id).unwrap().filter(|d| !d.deleted) {
+                        c.delete(&id, &d.rev).unwrap();
+                    }
+                }
+                Op::Purge { doc } => {
+                    c.purge(&format!("doc-{doc}")).unwrap();
+                }
+                Op::Compact => {
+                    db.compact_with_grace(Duration::ZERO).unwrap();
+                    assert_named_blobs_present(&c, &bytes);
+                    // Whatever is left is named by someone.
+                    let named: std::collections::HashSet<String> = (0..4)
+                        .filter_map(|d| c.revision_tree(&format!("doc-{d}")).unwrap())
+                        .flat_map(|t| t.nodes().iter().filter_map(|n| n.body.clone()).collect::<Vec<_>>())
+                        .filter_map(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+                        .filter_map(|v| v["photo"]["digest"].as_str().map(|d| d.parse::<BlobDigest>().unwrap().to_hex()))
+                        .collect();
+                    let files: std::collections::HashSet<String> = blob_files(&db).into_iter().collect();
+                    prop_assert_eq!(files, named);
+                }
+            }
+            assert_named_blobs_present(&c, &bytes);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_network_documents_with_blobs_wait_and_the_others_sync() {
+    use common::net::{listener, net_replicator};
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone) = (open(dir.path(), "hub.db"), open(dir.path(), "phone.db"));
+    let listener = listener(&hub).await;
+    let (cp, ch) = (phone.default_collection().unwrap(), hub.default_collection().unwrap());
+    let p = cp.save_blob(&photo(10, 5000)[..], Some("image/jpeg")).unwrap();
+    cp.save("with-photo", None, &body_with("Amina", &p)).unwrap();
+    cp.save("plain", None, r#"{"name":"Omar"}"#).unwrap();
+    let q = ch.save_blob(&photo(11, 5000)[..], None).unwrap();
+    ch.save("hub-photo", None, &body_with("Sara", &q)).unwrap();
+    ch.save("hub-plain", None, r#"{"name":"Lina"}"#).unwrap();
+
+    for direction in [Direction::Push, Direction::Pull] {
+        let r = net_replicator(&phone, &listener, direction, false);
+        let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        let _token = r.add_document_listener(move |events| {
+            sink.lock().unwrap().extend(
+                events
+                    .iter()
+                    .filter_map(|e| e.error.clone().map(|err| (e.id.clone(), err))),
+            )
+        });
+        r.run().await.unwrap();
+        let errors = errors.lock().unwrap().clone();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            matches!(errors[0].1, Error::Blob(BlobError::NotSupported)),
+            "{errors:?}"
+        );
+        assert!(errors[0].0 == "with-photo" || errors[0].0 == "hub-photo");
+    }
+    assert!(ch.get("plain").unwrap().is_some());
+    assert!(ch.get("with-photo").unwrap().is_none());
+    assert!(cp.get("hub-plain").unwrap().is_some());
+    assert!(cp.get("hub-photo").unwrap().is_none());
+}
