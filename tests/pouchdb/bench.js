@@ -84,13 +84,14 @@ function parseArgs(argv) {
       case '--url': opts.url = value(); break;
       case '-h':
       case '--help':
-        process.stderr.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 19).join('\n') + '\n');
+        process.stderr.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 18).join('\n') + '\n');
         process.exit(0);
         break;
       default: die(`unknown argument ${arg}`);
     }
   }
   if (opts.docs === null) opts.docs = DEFAULTS[opts.scenario].docs;
+  if ((opts.role === 'pull') !== (opts.url !== null)) die('--url goes with --role pull (internal), and only there');
   return opts;
 }
 
