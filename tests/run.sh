@@ -20,6 +20,9 @@
 #           Android Keystore JNI code, and `cargo check`/clippy of the Android
 #           and iOS crates for aarch64-linux-android and aarch64-apple-ios
 #           (tests/keystore.sh; adds the rustup targets)
+#   pouchdb the PouchDB harness (tests/pouchdb: express-pouchdb server and
+#           bench for interop tests and benchmarks): npm ci, then its smoke
+#           test with node --test (Node >= 20; not part of `all` yet)
 #   all     (the default) rust, kotlin, swift and keystore
 # It installs what its suites need (rustup components, Maven dependencies,
 # a Python venv with tree-sitter under target/) before running them.
@@ -92,11 +95,27 @@ run_swift() {
     "$venv/bin/python" tests/swift_parse.py "$out" ios Package.swift "$root/target/readme/swift"
 }
 
+run_pouchdb() {
+    echo "== pouchdb: npm ci (tests/pouchdb)"
+    npm ci --prefix tests/pouchdb --no-audit --no-fund
+    echo "== pouchdb: node --test (tests/pouchdb/smoke.test.js)"
+    local log status=0 passed failed
+    log="$(mktemp)"
+    node --test --test-reporter=tap tests/pouchdb/smoke.test.js 2>&1 | tee "$log" || status=$?
+    passed="$(sed -n 's/^# pass //p' "$log")"
+    failed="$(sed -n 's/^# fail //p' "$log")"
+    rm -f "$log"
+    [[ "$status" -ne 0 ]] && echo "node --test exited with $status"
+    echo "${passed:-0} passed, ${failed:-0} failed"
+    return "$status"
+}
+
 case "$suite" in
     rust) run_rust ;;
     kotlin) run_kotlin ;;
     swift) run_swift ;;
     keystore) bash tests/keystore.sh ;;
+    pouchdb) run_pouchdb ;;
     all) run_rust; run_kotlin; run_swift; bash tests/keystore.sh ;;
-    *) echo "unknown suite '$suite' (known: rust, kotlin, swift, keystore, all)" >&2; exit 2 ;;
+    *) echo "unknown suite '$suite' (known: rust, kotlin, swift, keystore, pouchdb, all)" >&2; exit 2 ;;
 esac
