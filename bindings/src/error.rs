@@ -5,7 +5,7 @@
 //! what to do. Kotlin sees `OutpostException.NotFound` and so on; Swift sees
 //! `OutpostError.NotFound`.
 
-use outpost_core::{Error, ReplicationError};
+use outpost_core::{BlobError, Error, ReplicationError};
 
 /// Every error an Outpost call can raise.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -89,6 +89,16 @@ impl From<Error> for OutpostError {
             Error::SchemaTooNew { .. } | Error::Corrupt(_) => OutpostError::Corrupt(message),
             Error::Storage(_) => OutpostError::Storage(message),
             Error::KeyStore(_) => OutpostError::KeyStore(message),
+            Error::Blob(e) => match e {
+                BlobError::Missing { .. } => OutpostError::NotFound(message),
+                BlobError::DigestMismatch { .. }
+                | BlobError::LengthMismatch { .. }
+                | BlobError::TooLarge { .. }
+                | BlobError::BadOffset { .. } => OutpostError::InvalidInput(message),
+                BlobError::NotSupported => OutpostError::Peer(message),
+                BlobError::Io(_) => OutpostError::Storage(message),
+                _ => OutpostError::Internal(message),
+            },
             Error::Network(_) | Error::Replication(ReplicationError::Unreachable(_)) => OutpostError::Network(message),
             Error::Replication(e) => match e {
                 ReplicationError::Unauthorized(_) => OutpostError::Auth(message),
