@@ -1,9 +1,11 @@
 // swift-tools-version:5.9
 // The Outpost Swift Package, at the repository root so an app adds it by the
 // repository's URL (File > Add Package Dependencies in Xcode, or
-// `.package(url: ..., from: "0.1.0")`). Target Outpost is the generated
-// bindings (ios/Sources/Outpost/Generated/Outpost.swift) and the hand-written
-// Swift layer over the Rust library, packaged as the XCFramework OutpostFFI:
+// `.package(url: ..., from: "0.1.0")`). Target Outpost is the public Swift API
+// (ios/Sources/Outpost), written by hand over target OutpostBindings, the
+// generated bindings (ios/Sources/OutpostBindings/OutpostBindings.swift), which
+// it imports without exporting them; both sit over the Rust library, packaged as
+// the XCFramework OutpostFFI:
 // - working from a clone: ios/build-xcframework.sh builds
 //   ios/OutpostFFI.xcframework and the generated Swift, and this manifest uses
 //   them (`swift test` from the repository root runs ios/Tests);
@@ -29,16 +31,18 @@ let ffi: Target = if let released = releasedFFI, !hasLocalFFI {
 
 let package = Package(
     name: "Outpost",
-    platforms: [.iOS(.v15), .macOS(.v12)],
+    // Swift's Duration (replicator waits and heartbeats) needs iOS 16 / macOS 13.
+    platforms: [.iOS(.v16), .macOS(.v13)],
     products: [
         .library(name: "Outpost", targets: ["Outpost"]),
     ],
     targets: [
         ffi,
         .target(
-            name: "Outpost",
+            name: "OutpostBindings",
             dependencies: ["OutpostFFI"],
-            path: "ios/Sources/Outpost",
+            path: "ios/Sources/OutpostBindings",
+            exclude: ["README.md"],
             linkerSettings: [
                 // The Rust library's Keychain glue and TLS trust use Security
                 // (through security-framework) and CoreFoundation.
@@ -46,6 +50,7 @@ let package = Package(
                 .linkedFramework("CoreFoundation"),
             ]
         ),
+        .target(name: "Outpost", dependencies: ["OutpostBindings"], path: "ios/Sources/Outpost"),
         .testTarget(name: "OutpostTests", dependencies: ["Outpost"], path: "ios/Tests/OutpostTests"),
     ]
 )

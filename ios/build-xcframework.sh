@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds ios/OutpostFFI.xcframework (iOS device; iOS simulator arm64 + x86_64;
 # macOS arm64 + x86_64, so `swift test` runs on a Mac) and writes the
-# generated Swift bindings to ios/Sources/Outpost/Generated/, for the Swift
+# generated Swift bindings to ios/Sources/OutpostBindings/OutpostBindings.swift, for the Swift
 # Package at the repository root (Package.swift). Needs macOS with Xcode and
 # rustup.
 # Usage: ios/build-xcframework.sh [--debug]
@@ -46,8 +46,8 @@ rm -rf "$out"
 host="$(rustc -vV | sed -n 's/^host: //p')"
 target/debug/uniffi-bindgen generate --library "target/$host/$profile/liboutpost_ffi.dylib" \
     --language swift --config uniffi.toml --out-dir "$out"
-mkdir -p ios/Sources/Outpost/Generated
-cp "$out/Outpost.swift" ios/Sources/Outpost/Generated/Outpost.swift
+mkdir -p ios/Sources/OutpostBindings
+cp "$out/OutpostBindings.swift" ios/Sources/OutpostBindings/OutpostBindings.swift
 
 echo "== fat libraries (lipo) and headers"
 work="$root/target/xcframework"
@@ -73,7 +73,7 @@ if [[ -n "$release_url" ]]; then
     (cd ios && zip -qry "$zip_file" OutpostFFI.xcframework)
     checksum="$(swift package compute-checksum "$zip_file")"
     sed -i '' "s|^let releasedFFI: (url: String, checksum: String)? = .*|let releasedFFI: (url: String, checksum: String)? = (url: \"$release_url\", checksum: \"$checksum\")|" Package.swift
-    echo "upload $zip_file to $release_url, then commit Package.swift and ios/Sources/Outpost/Generated/ on the release tag"
+    echo "upload $zip_file to $release_url, then commit Package.swift and ios/Sources/OutpostBindings/OutpostBindings.swift on the release tag"
 fi
 
 echo "built ios/OutpostFFI.xcframework; now: swift test (from the repository root)"

@@ -24,7 +24,7 @@ use outpost_core::InvalidInput;
 
 use crate::database::Database;
 use crate::error::{OutpostError, Result};
-use crate::runtime::spawn;
+use crate::runtime::{runtime, spawn};
 use crate::tls::TlsIdentity;
 
 /// Checks a user name and password, written in Kotlin or Swift (e.g.
@@ -176,18 +176,29 @@ fn bad_config(why: &str) -> OutpostError {
 pub struct ConnectionStatus {
     /// Connections open now (including ones still handshaking).
     pub connections: u64,
+    /// Connections not yet authenticated (TLS handshake, HTTP upgrade or
+    /// password check). A high count that does not turn into sessions means
+    /// strangers are holding connections open.
+    pub handshaking: u64,
     /// Connections with a request being served now.
     pub active: u64,
     /// Connections accepted since the listener started.
     pub total_accepted: u64,
+    /// Bytes the connections hold now for requests being served and frames
+    /// waiting to be written (bounded by the listener).
+    pub buffered_bytes: u64,
 }
 
 /// Serves a database to other devices (the passive peer, like Couchbase
 /// Lite's `URLEndpointListener`); they replicate with one of its `urls()`.
-/// Stop it with `stop()`; releasing it stops it too.
+/// It runs until `stop()`: releasing the handle (or a garbage collection)
+/// does not stop it, because the runtime keeps it while it runs.
 #[derive(uniffi::Object)]
 pub struct Listener {
     inner: Arc<core::Listener>,
+    /// Releases the runtime's reference, so the listener is freed once
+    /// stopped and released.
+    stopped: Arc<tokio::sync::Notify>,
 }
 
 #[uniffi::export]
@@ -203,8 +214,16 @@ impl Listener {
     pub async fn start(database: Arc<Database>, config: ListenerConfig) -> Result<Arc<Self>> {
         let db = database.inner.clone();
         let config = config.try_into()?;
-        let inner = spawn(async move { Ok(core::Listener::start(db, config).await?) }).await?;
-        Ok(Arc::new(Listener { inner: Arc::new(inner) }))
+        let inner = Arc::new(spawn(async move { Ok(core::Listener::start(db, config).await?) }).await?);
+        let stopped = Arc::new(tokio::sync::Notify::new());
+        // The runtime holds the listener until `stop`: a listener must not
+        // stop at some garbage collection of its handle.
+        let (kept, signal) = (inner.clone(), stopped.clone());
+        runtime()?.spawn(async move {
+            signal.notified().await;
+            drop(kept);
+        });
+        Ok(Arc::new(Listener { inner, stopped }))
     }
 
     /// Stops accepting and closes every connection (their replicators go
@@ -217,6 +236,7 @@ impl Listener {
             Ok(())
         })
         .await;
+        self.stopped.notify_one();
     }
 
     /// The port listened on (the one picked when the config said 0).
@@ -240,8 +260,10 @@ impl Listener {
         let s = self.inner.connection_status();
         ConnectionStatus {
             connections: s.connections as u64,
+            handshaking: s.handshaking as u64,
             active: s.active as u64,
             total_accepted: s.total_accepted,
+            buffered_bytes: s.buffered_bytes as u64,
         }
     }
 }

@@ -413,10 +413,16 @@ impl Replicator {
     }
 
     /// Starts replicating in the background; follow it with the status.
-    /// Does nothing if it is already running.
-    pub fn start(&self) -> Result<()> {
-        let _entered = runtime()?.enter();
-        Ok(self.inner.start()?)
+    /// Does nothing if it is already running. While it runs the runtime
+    /// keeps it: releasing the handle (or a garbage collection) does not
+    /// stop it; `stop()` does, or the end of a one-shot run.
+    pub fn start(self: Arc<Self>) -> Result<()> {
+        let kept = self.clone();
+        runtime()?.spawn(async move {
+            // The outcome is in the status; `kept` is released when it stops.
+            let _ = kept.inner.run().await;
+        });
+        Ok(())
     }
 
     /// Asks it to stop; the status goes to `Stopped` when it has.
@@ -473,14 +479,6 @@ impl Replicator {
     pub async fn is_document_pending(&self, collection: String, id: String) -> Result<bool> {
         let inner = self.inner.clone();
         spawn(async move { Ok(inner.is_document_pending(&collection, &id).await?) }).await
-    }
-}
-
-impl Drop for Replicator {
-    /// A released replicator stops: a continuous one would otherwise run
-    /// on with nobody able to stop it.
-    fn drop(&mut self) {
-        self.inner.stop();
     }
 }
 

@@ -1,73 +1,93 @@
-// Change listeners and AsyncStreams (mirrors tests/kotlin ListenerTest).
+// Change listeners and AsyncStreams: delivered after commit, in order, on the
+// chosen queue (main by default); registered until removed, whether or not the
+// token is kept (mirrors tests/kotlin ListenerTest).
 import Foundation
 import XCTest
-@testable import Outpost
+import Outpost
 
 final class ListenerTests: XCTestCase {
     func testChangeStreamDeliversEachCommittedWrite() async throws {
-        let db = try openDb(try temporaryDirectory(self), "camp.db")
-        let c = try db.createCollection(name: "children")
+        let db = try await openDb(try temporaryDirectory(self), "camp.db")
+        let c = try await db.createCollection("children")
         let stream = c.changeStream()  // registered now, before the writes
-        try await c.save("a", body: "{}")
-        try await c.write([.save(id: "b", rev: nil, body: "{}"), .save(id: "d", rev: nil, body: "{}")])
+        try await c.save("a", json: "{}")
+        try await c.write([.save(id: "b", json: "{}"), .save(id: "d", json: "{}")])
         let got = try await first(2, of: stream)
-        XCTAssertEqual(got.map { $0.docIds.sorted() }, [["a"], ["b", "d"]])
+        XCTAssertEqual(got.map { $0.docIDs.sorted() }, [["a"], ["b", "d"]])
         XCTAssertTrue(got.allSatisfy { $0.collection == "children" })
     }
 
     func testDocumentStreamSeesOnlyItsDocument() async throws {
-        let db = try openDb(try temporaryDirectory(self), "camp.db")
-        let c = try db.defaultCollection()
+        let db = try await openDb(try temporaryDirectory(self), "camp.db")
+        let c = try await db.defaultCollection()
         let stream = c.documentChangeStream("watched")
-        _ = try c.save(id: "other", rev: nil, body: "{}")
-        _ = try c.save(id: "watched", rev: nil, body: #"{"v":1}"#)
-        XCTAssertEqual(try await first(1, of: stream).first?.docIds, ["watched"])
+        try await c.save("other", json: "{}")
+        try await c.save("watched", json: #"{"v":1}"#)
+        let got = try await first(1, of: stream)
+        XCTAssertEqual(got.first?.docIDs, ["watched"])
     }
 
-    func testCancellingTheHandleStopsDelivery() throws {
-        let db = try openDb(try temporaryDirectory(self), "camp.db")
-        let c = try db.defaultCollection()
+    func testRemovingTheTokenStopsDelivery() async throws {
+        let db = try await openDb(try temporaryDirectory(self), "camp.db")
+        let c = try await db.defaultCollection()
         let seen = Recorder<String>()
-        let handle = c.addChangeListener { event in event.docIds.forEach(seen.append) }
-        _ = try c.save(id: "a", rev: nil, body: "{}")
-        XCTAssertTrue(handle.isActive())
-        handle.cancel()
-        XCTAssertFalse(handle.isActive())
-        _ = try c.save(id: "b", rev: nil, body: "{}")
-        // Listeners run synchronously after commit on the writing thread.
+        let token = c.addChangeListener(queue: callbacks) { event in event.docIDs.forEach(seen.append) }
+        try await c.save("a", json: "{}")
+        XCTAssertTrue(token.isActive)
+        token.remove()
+        XCTAssertFalse(token.isActive)
+        try await c.save("b", json: "{}")
+        // The listener queues each call on commit, so everything it queued is there now.
+        drainCallbacks()
         XCTAssertEqual(seen.all, ["a"])
     }
 
-    func testADiscardedHandleLeavesTheListenerRegistered() throws {
-        let db = try openDb(try temporaryDirectory(self), "camp.db")
-        let c = try db.defaultCollection()
+    func testADiscardedTokenLeavesTheListenerRegistered() async throws {
+        let db = try await openDb(try temporaryDirectory(self), "camp.db")
+        let c = try await db.defaultCollection()
         let seen = Recorder<String>()
-        c.addChangeListener { event in event.docIds.forEach(seen.append) }  // handle released at once
-        _ = try c.save(id: "a", rev: nil, body: "{}")
-        // Listeners run synchronously after commit on the writing thread.
+        c.addChangeListener(queue: callbacks) { event in event.docIDs.forEach(seen.append) }  // token released at once
+        try await c.save("a", json: "{}")
+        drainCallbacks()
         XCTAssertEqual(seen.all, ["a"])
     }
 
-    func testCallbacksArriveFromRustThreadsAndMayCallBackIntoOutpost() async throws {
+    @MainActor
+    func testListenersAreCalledOnTheMainQueueByDefault() async throws {
+        let db = try await openDb(try temporaryDirectory(self), "camp.db")
+        let c = try await db.defaultCollection()
+        let onMain = Recorder<Bool>()
+        let called = expectation(description: "the listener was called")
+        let token = c.addChangeListener { _ in onMain.append(Thread.isMainThread); called.fulfill() }
+        try await c.save("a", json: "{}")
+        await fulfillment(of: [called], timeout: Double(timeoutSeconds))
+        XCTAssertEqual(onMain.all, [true])
+        token.remove()
+    }
+
+    func testCallbacksRunInOrderOnTheChosenQueue() async throws {
         let dir = try temporaryDirectory(self)
-        let source = try openDb(dir, "source.db")
-        let target = try openDb(dir, "target.db")
-        for i in 0..<20 { _ = try source.defaultCollection().save(id: "doc-\(i)", rev: nil, body: #"{"i":\#(i)}"#) }
-        let targetDocs = try target.defaultCollection()
-        let bodies = Recorder<String>()
-        let onMainThread = Recorder<Bool>()
-        let handle = targetDocs.addChangeListener { event in
-            onMainThread.append(Thread.isMainThread)
-            for id in event.docIds {
-                // Re-entrant call from a Rust thread into Rust.
-                if let doc = try? targetDocs.get(id: id) { bodies.append(doc.body) }
-            }
+        let source = try await openDb(dir, "source.db")
+        let target = try await openDb(dir, "target.db")
+        let sourceDocs = try await source.defaultCollection()
+        for i in 0..<20 { try await sourceDocs.save("doc-\(i)", json: #"{"i":\#(i)}"#) }
+        let targetDocs = try await target.defaultCollection()
+        let sequences = Recorder<Int64>()
+        let onQueue = Recorder<Bool>()
+        let ids = Recorder<String>()
+        let token = targetDocs.addChangeListener(queue: callbacks) { event in
+            dispatchPrecondition(condition: .onQueue(callbacks))
+            onQueue.append(true)
+            sequences.append(event.sequence)
+            event.docIDs.forEach(ids.append)
         }
-        let replicator = try source.replicator(to: .localDatabase(database: target), config: ReplicatorConfig(direction: .push))
-        try await replicator.run()
-        XCTAssertEqual(bodies.all.count, 20)
-        XCTAssertTrue(bodies.all.contains(#"{"i":7}"#))
-        XCTAssertFalse(onMainThread.all.contains(true))
-        handle.cancel()
+        try await source.replicator(to: .database(target)) { $0.direction = .push }.run()
+        drainCallbacks()
+        XCTAssertEqual(Set(ids.all).count, 20)
+        XCTAssertEqual(sequences.all, sequences.all.sorted(), "callbacks must arrive in commit order")
+        // Each replicated write was committed before its callback ran.
+        let doc = try await targetDocs.document("doc-7")
+        XCTAssertEqual(doc?.json, #"{"i":7}"#)
+        token.remove()
     }
 }

@@ -1,186 +1,227 @@
-// Network sync through the Swift API (mirrors tests/kotlin NetworkTest): a
-// Listener and replicators in one process over TLS on loopback, with every
-// refusal surfacing as its own error case.
+// Network sync through the public Swift API (mirrors tests/kotlin NetworkTest and
+// LogTest): a Listener and replicators in one process over TLS on loopback, with
+// every refusal surfacing as its own error case.
 import Foundation
 import XCTest
-@testable import Outpost
+import Outpost
 
 final class NetworkTests: XCTestCase {
     private func workerOnly() async throws -> ListenerAuthenticator {
-        try await usersAuthenticator(["worker": "correct horse"])
+        try await .users(["worker": "correct horse"])
     }
 
     /// Starts a TLS listener on loopback serving `hub`.
     private func startListener(
         _ hub: Database, _ authenticator: ListenerAuthenticator, readOnly: Bool = false, collections: [String] = []
     ) async throws -> Listener {
-        try await Listener.start(database: hub, config: ListenerConfig(
-            authenticator: authenticator, collections: collections, networkInterface: "127.0.0.1", readOnly: readOnly))
+        var config = ListenerConfig(authenticator: authenticator)
+        config.collections = collections
+        config.networkInterface = "127.0.0.1"
+        config.readOnly = readOnly
+        return try await Listener.start(database: hub, config: config)
     }
 
-    private func worker(_ listener: Listener, password: String = "correct horse",
-                        trust: ServerTrust = .selfSignedOnly) throws -> ReplicatorTarget {
-        try .url(listener.urls()[0], authentication: .basic(username: "worker", password: password), trust: trust)
+    /// A replicator of `phone` logging in to `listener` as the worker.
+    private func worker(_ phone: Database, _ listener: Listener, password: String = "correct horse",
+                        trust: ServerTrust = .selfSignedOnly,
+                        _ configure: (inout ReplicatorConfiguration) -> Void = { _ in }) throws -> Replicator {
+        try phone.replicator(to: .url(listener.urls[0])) {
+            $0.authentication = .basic(username: "worker", password: password)
+            $0.serverTrust = trust
+            configure(&$0)
+        }
     }
 
     func testListenerAndReplicatorSyncBothWaysOverTlsWithBasicAuth() async throws {
-        let (phone, hub) = try openPhoneAndHub(self)
-        _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: #"{"name":"Amina"}"#)
-        _ = try hub.defaultCollection().save(id: "notice-1", rev: nil, body: #"{"text":"water at 10"}"#)
+        let (phone, hub) = try await openPhoneAndHub(self)
+        try await phone.defaultCollection().save("child-1", json: #"{"name":"Amina"}"#)
+        try await hub.defaultCollection().save("notice-1", json: #"{"text":"water at 10"}"#)
         let listener = try await startListener(hub, await workerOnly())
-        XCTAssertTrue(listener.urls()[0].hasPrefix("wss://127.0.0.1:\(listener.port())/"))
-        XCTAssertTrue(listener.fingerprint()?.hasPrefix("sha256:") ?? false)
+        XCTAssertTrue(listener.urls[0].hasPrefix("wss://127.0.0.1:\(listener.port)/"))
+        XCTAssertTrue(listener.fingerprint?.hasPrefix("sha256:") ?? false)
 
-        let replicator = try phone.replicator(to: worker(listener))
+        let replicator = try worker(phone, listener)
         try await withTimeout { try await replicator.run() }
-        XCTAssertNil(replicator.status().error)
-        XCTAssertEqual(try hub.defaultCollection().get(id: "child-1")?.body, #"{"name":"Amina"}"#)
-        XCTAssertEqual(try phone.defaultCollection().get(id: "notice-1")?.body, #"{"text":"water at 10"}"#)
-        XCTAssertGreaterThanOrEqual(listener.connectionStatus().totalAccepted, 1)
+        XCTAssertNil(replicator.status.error)
+        let child = try await hub.defaultCollection().document("child-1")
+        let notice = try await phone.defaultCollection().document("notice-1")
+        XCTAssertEqual(child?.json, #"{"name":"Amina"}"#)
+        XCTAssertEqual(notice?.json, #"{"text":"water at 10"}"#)
+        XCTAssertGreaterThanOrEqual(listener.connectionStatus.totalAccepted, 1)
+        XCTAssertEqual(listener.connectionStatus.handshaking, 0)
         await listener.stop()
     }
 
+    func testAListenerWhoseLastReferenceIsReleasedKeepsServing() async throws {
+        let (phone, hub) = try await openPhoneAndHub(self)
+        try await hub.defaultCollection().save("notice-1", json: "{}")
+        var listener: Listener? = try await startListener(hub, await workerOnly())
+        let url = listener!.urls[0]
+        let fingerprint = listener!.fingerprint!
+        listener = nil  // the last reference: the runtime keeps it serving until stop()
+        let replicator = try phone.replicator(to: .url(url)) {
+            $0.authentication = .basic(username: "worker", password: "correct horse")
+            $0.serverTrust = .pinnedFingerprint(fingerprint)
+        }
+        try await withTimeout { try await replicator.run() }
+        let count = try await phone.defaultCollection().count()
+        XCTAssertEqual(count, 1, "the listener must still serve after its handle is released")
+    }
+
     func testContinuousReplicationOverTlsReachesIdleFollowsNewWritesAndStops() async throws {
-        let (phone, hub) = try openPhoneAndHub(self)
+        let (phone, hub) = try await openPhoneAndHub(self)
         let listener = try await startListener(hub, await workerOnly())
-        let replicator = try phone.replicator(to: worker(listener, trust: .pinnedFingerprint(fingerprint: listener.fingerprint()!)),
-                                              config: ReplicatorConfig(continuous: true))
+        let replicator = try worker(phone, listener, trust: .pinnedFingerprint(listener.fingerprint!)) {
+            $0.continuous = true
+            $0.heartbeat = .seconds(10)
+        }
         try await assertContinuousSyncFollowsWritesAndStops(replicator, phone: phone, hub: hub)
-        XCTAssertEqual(listener.connectionStatus().totalAccepted, 1)
+        XCTAssertEqual(listener.connectionStatus.totalAccepted, 1)
         await listener.stop()
     }
 
     func testWrongPasswordThrowsAuthAndNoDocumentCrosses() async throws {
-        let (phone, hub) = try openPhoneAndHub(self)
-        _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
+        let (phone, hub) = try await openPhoneAndHub(self)
+        try await phone.defaultCollection().save("child-1", json: "{}")
         let listener = try await startListener(hub, await workerOnly())
-        let replicator = try phone.replicator(to: worker(listener, password: "wrong horse"))
-        guard case .Auth(let message) = try await failure(of: replicator) else { return XCTFail("not an Auth error") }
+        let replicator = try worker(phone, listener, password: "wrong horse")
+        guard case .auth(let message) = try await failure(of: replicator) else { return XCTFail("not an auth error") }
         XCTAssertFalse(message.contains("wrong horse"))
-        XCTAssertEqual(replicator.status().activity, .stopped)
+        XCTAssertEqual(replicator.status.activity, .stopped)
         // The status keeps the same error, typed.
-        guard case .Auth(let kept) = replicator.status().error?.asError else { return XCTFail("status error not Auth") }
-        XCTAssertEqual(kept, message)
-        XCTAssertEqual(try hub.defaultCollection().count(), 0)
+        XCTAssertEqual(replicator.status.error, .auth(message))
+        let count = try await hub.defaultCollection().count()
+        XCTAssertEqual(count, 0)
         await listener.stop()
     }
 
     func testPinnedFingerprintMismatchThrowsTls() async throws {
-        let (phone, hub) = try openPhoneAndHub(self)
-        _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
+        let (phone, hub) = try await openPhoneAndHub(self)
+        try await phone.defaultCollection().save("child-1", json: "{}")
         let listener = try await startListener(hub, await workerOnly())
-        let stranger = try TlsIdentity.generateSelfSigned(names: [])
-        XCTAssertNotEqual(listener.fingerprint(), stranger.fingerprint())
-        let replicator = try phone.replicator(to: worker(listener, trust: .pinnedFingerprint(fingerprint: stranger.fingerprint())))
-        guard case .Tls = try await failure(of: replicator) else { return XCTFail("not a Tls error") }
-        XCTAssertEqual(try hub.defaultCollection().count(), 0)
+        let stranger = try await TlsIdentity.generateSelfSigned()
+        XCTAssertNotEqual(listener.fingerprint, stranger.fingerprint)
+        let replicator = try worker(phone, listener, trust: .pinnedFingerprint(stranger.fingerprint))
+        guard case .tls = try await failure(of: replicator) else { return XCTFail("not a tls error") }
+        let count = try await hub.defaultCollection().count()
+        XCTAssertEqual(count, 0)
         await listener.stop()
     }
 
     func testReadOnlyListenerRefusesPushButServesPull() async throws {
-        let (phone, hub) = try openPhoneAndHub(self)
-        _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
-        _ = try hub.defaultCollection().save(id: "notice-1", rev: nil, body: #"{"text":"hello"}"#)
+        let (phone, hub) = try await openPhoneAndHub(self)
+        try await phone.defaultCollection().save("child-1", json: "{}")
+        try await hub.defaultCollection().save("notice-1", json: #"{"text":"hello"}"#)
         let listener = try await startListener(hub, await workerOnly(), readOnly: true)
-        let pushing = try phone.replicator(to: worker(listener))
-        guard case .ReadOnly(let message) = try await failure(of: pushing) else { return XCTFail("not a ReadOnly error") }
+        guard case .readOnly(let message) = try await failure(of: worker(phone, listener)) else { return XCTFail("not a readOnly error") }
         XCTAssertTrue(message.contains("pull only"), message)
-        XCTAssertNil(try hub.defaultCollection().get(id: "child-1"))
-        let pulling = try phone.replicator(to: worker(listener), config: ReplicatorConfig(direction: .pull))
+        let pushed = try await hub.defaultCollection().document("child-1")
+        XCTAssertNil(pushed)
+        let pulling = try worker(phone, listener) { $0.direction = .pull }
         try await withTimeout { try await pulling.run() }
-        XCTAssertEqual(try phone.defaultCollection().get(id: "notice-1")?.body, #"{"text":"hello"}"#)
+        let notice = try await phone.defaultCollection().document("notice-1")
+        XCTAssertEqual(notice?.json, #"{"text":"hello"}"#)
         await listener.stop()
     }
 
     func testSwiftPasswordAuthenticatorIsCalledAndAThrowingOneRefuses() async throws {
         struct AccountsDown: Error {}
-        let (phone, hub) = try openPhoneAndHub(self)
-        _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
+        let (phone, hub) = try await openPhoneAndHub(self)
+        try await phone.defaultCollection().save("child-1", json: "{}")
         let calls = Recorder<String>()
-        let listener = try await startListener(hub, passwordAuthenticator { user, password in
+        let listener = try await startListener(hub, .password { user, password in
             calls.append(user)
             if user == "crash" { throw AccountsDown() }
             return user == "hub" && password == "s3cret"
         })
         func replicatorAs(_ user: String, _ password: String) throws -> Replicator {
-            try phone.replicator(to: .url(listener.urls()[0], authentication: .basic(username: user, password: password),
-                                          trust: .pinnedFingerprint(fingerprint: listener.fingerprint()!)))
+            try phone.replicator(to: .url(listener.urls[0])) {
+                $0.authentication = .basic(username: user, password: password)
+                $0.serverTrust = .pinnedFingerprint(listener.fingerprint!)
+            }
         }
         for (user, password) in [("crash", "s3cret"), ("hub", "guess")] {
-            guard case .Auth = try await failure(of: replicatorAs(user, password)) else { return XCTFail("\(user) not refused") }
+            guard case .auth = try await failure(of: replicatorAs(user, password)) else { return XCTFail("\(user) not refused") }
         }
         XCTAssertEqual(calls.all, ["crash", "hub"])
-        XCTAssertEqual(try hub.defaultCollection().count(), 0)
+        var count = try await hub.defaultCollection().count()
+        XCTAssertEqual(count, 0)
         let accepted = try replicatorAs("hub", "s3cret")
         try await withTimeout { try await accepted.run() }
-        XCTAssertEqual(try hub.defaultCollection().count(), 1)
+        count = try await hub.defaultCollection().count()
+        XCTAssertEqual(count, 1)
         await listener.stop()
     }
 
     func testTenThousandDocumentsSyncOverTls() async throws {
-        let (phone, hub) = try openPhoneAndHub(self)
+        let (phone, hub) = try await openPhoneAndHub(self)
         let docs = try await writeChildren(phone, hub, count: 10_000)
         let listener = try await startListener(hub, await workerOnly(), collections: ["children"])
-        let replicator = try phone.replicator(
-            to: worker(listener, trust: .pinnedFingerprint(fingerprint: listener.fingerprint()!)),
-            config: ReplicatorConfig(direction: .push, collections: [CollectionReplication(name: "children")]))
+        let replicator = try worker(phone, listener, trust: .pinnedFingerprint(listener.fingerprint!)) {
+            $0.direction = .push
+            $0.collections = [CollectionConfiguration("children")]
+        }
         try await withTimeout { try await replicator.run() }
-        XCTAssertNil(replicator.status().error)
-        XCTAssertEqual(try hub.collection(name: "children").count(), 10_000)
-        XCTAssertEqual(try hub.collection(name: "children").get(id: "child-09999")?.body, #"{"i":9999}"#)
-        XCTAssertEqual(try hub.collection(name: "children").get(id: "child-09999")?.rev, try docs.get(id: "child-09999")?.rev)
+        XCTAssertNil(replicator.status.error)
+        try await assertChildrenCopied(docs, to: hub.collection("children"), count: 10_000)
         await listener.stop()
     }
 
     func testStoredIdentityKeepsItsFingerprintAcrossRestarts() async throws {
         let dir = try temporaryDirectory(self)
-        let hub = try openDb(dir, "hub.db")
-        let config = try await ListenerConfig(authenticator: workerOnly(), networkInterface: "127.0.0.1",
-                                        identityLabel: "hub", keyStoreDirectory: dir.appendingPathComponent("keys").path)
+        let hub = try await openDb(dir, "hub.db")
+        var config = try await ListenerConfig(authenticator: workerOnly())
+        config.networkInterface = "127.0.0.1"
+        config.identityLabel = "hub"
+        config.keyStoreDirectory = dir.appendingPathComponent("keys").path
         let first = try await Listener.start(database: hub, config: config)
-        let fingerprint = first.fingerprint()
+        let fingerprint = first.fingerprint
         await first.stop()
         let second = try await Listener.start(database: hub, config: config)
-        XCTAssertEqual(second.fingerprint(), fingerprint)
+        XCTAssertEqual(second.fingerprint, fingerprint)
         await second.stop()
-        let identity = try TlsIdentity.generateSelfSigned(names: ["hub.local"])
-        XCTAssertEqual(certificateFingerprint(certificate: identity.certificate()), identity.fingerprint())
+        let identity = try await TlsIdentity.generateSelfSigned(names: ["hub.local"])
+        XCTAssertEqual(TlsIdentity.fingerprint(of: identity.certificate), identity.fingerprint)
     }
 
-    func testKeychainSavesLoadsAndDeletesIdentities() throws {
+    func testKeychainSavesLoadsAndDeletesIdentities() async throws {
         let label = "test-\(UUID().uuidString.prefix(8))"
-        XCTAssertNil(try loadStoredIdentity(label: label))
-        let identity = try TlsIdentity.generateSelfSigned(names: [])
-        try saveStoredIdentity(label: label, identity: identity)
-        XCTAssertEqual(try loadStoredIdentity(label: label)?.fingerprint(), identity.fingerprint())
-        try deleteStoredIdentity(label: label)
-        XCTAssertNil(try loadStoredIdentity(label: label))
-        try deleteStoredIdentity(label: label)
+        var loaded = try await TlsIdentity.load(label: label)
+        XCTAssertNil(loaded)
+        let identity = try await TlsIdentity.generateSelfSigned()
+        try await identity.save(label: label)
+        loaded = try await TlsIdentity.load(label: label)
+        XCTAssertEqual(loaded?.fingerprint, identity.fingerprint)
+        try await TlsIdentity.delete(label: label)
+        loaded = try await TlsIdentity.load(label: label)
+        XCTAssertNil(loaded)
+        try await TlsIdentity.delete(label: label)
     }
 
     func testIdentityLabelAloneIsKeptInTheKeychain() async throws {
-        let (_, hub) = try openPhoneAndHub(self)
-        let label = "test-\(UUID().uuidString.prefix(8))"
-        let config = try await ListenerConfig(authenticator: workerOnly(), networkInterface: "127.0.0.1", identityLabel: label)
+        let (_, hub) = try await openPhoneAndHub(self)
+        var config = try await ListenerConfig(authenticator: workerOnly())
+        config.networkInterface = "127.0.0.1"
+        config.identityLabel = "test-\(UUID().uuidString.prefix(8))"
         let first = try await Listener.start(database: hub, config: config)
-        let fingerprint = first.fingerprint()
+        let fingerprint = first.fingerprint
         await first.stop()
         let second = try await Listener.start(database: hub, config: config)
-        XCTAssertEqual(second.fingerprint(), fingerprint, "the Keychain item survives a restart")
+        XCTAssertEqual(second.fingerprint, fingerprint, "the Keychain item survives a restart")
         await second.stop()
     }
 
     func testTheLogSinkReceivesAReplicatorsAuthErrorWithoutThePassword() async throws {
-        struct Record: Sendable { let level: LogLevel; let domain: String; let message: String }
+        struct Record: Sendable { let level: OutpostLog.Level; let domain: String; let message: String }
         let records = Recorder<Record>()
         OutpostLog.level = .verbose
         OutpostLog.sink = { level, domain, message in records.append(Record(level: level, domain: domain, message: message)) }
         defer { OutpostLog.sink = nil; OutpostLog.level = .warning }
-        let (phone, hub) = try openPhoneAndHub(self)
-        _ = try phone.defaultCollection().save(id: "child-1", rev: nil, body: "{}")
+        let (phone, hub) = try await openPhoneAndHub(self)
+        try await phone.defaultCollection().save("child-1", json: "{}")
         let listener = try await startListener(hub, await workerOnly())
-        guard case .Auth = try await failure(of: phone.replicator(to: worker(listener, password: "wrong horse"))) else {
-            return XCTFail("not an Auth error")
+        guard case .auth = try await failure(of: worker(phone, listener, password: "wrong horse")) else {
+            return XCTFail("not an auth error")
         }
         XCTAssertTrue(records.all.contains { $0.level == .warning && $0.message.contains("replication stopped") })
         XCTAssertFalse(records.all.contains { $0.message.contains("horse") }, "a password was logged")
@@ -188,15 +229,18 @@ final class NetworkTests: XCTestCase {
     }
 
     func testBadListenerAndTargetConfigurationsAreTypedErrors() async throws {
-        let (phone, hub) = try openPhoneAndHub(self)
+        let (phone, hub) = try await openPhoneAndHub(self)
+        var missing = ListenerConfig(authenticator: .anonymous)
+        missing.collections = ["missing"]
         do {
-            _ = try await Listener.start(database: hub, config: ListenerConfig(
-                authenticator: .anonymous(), collections: ["missing"]))
+            _ = try await Listener.start(database: hub, config: missing)
             XCTFail("a missing collection was served")
-        } catch OutpostError.CollectionNotFound {}
+        } catch OutpostError.collectionNotFound {}
         XCTAssertThrowsError(try phone.replicator(to: .url("http://example.org/db")))
-        let unreachable = try phone.replicator(to: .url("wss://127.0.0.1:1/db", trust: .selfSignedOnly),
-                                               config: ReplicatorConfig(maxAttempts: 1))
-        guard case .Network = try await failure(of: unreachable) else { return XCTFail("not a Network error") }
+        let unreachable = try phone.replicator(to: .url("wss://127.0.0.1:1/db")) {
+            $0.serverTrust = .selfSignedOnly
+            $0.maxAttempts = 1
+        }
+        guard case .network = try await failure(of: unreachable) else { return XCTFail("not a network error") }
     }
 }

@@ -1,17 +1,24 @@
-// Local-to-local replication through the Swift API (mirrors tests/kotlin
-// ReplicationTest): status streams, conflicts with a Swift resolver,
-// filters, pending documents, volume.
+// Local-to-local replication through the public Swift API (mirrors tests/kotlin
+// ReplicationTest): status streams, conflicts with a Swift resolver seeing
+// decoded documents, filters, pending documents, volume, lifetimes.
 import Foundation
 import XCTest
-@testable import Outpost
+import Outpost
 
 final class ReplicationTests: XCTestCase {
+    struct Child: Codable, Equatable, Sendable {
+        var name: String
+        var age: Int?
+        var camp: String?
+    }
+
     func testOneShotStatusStreamEndsStopped() async throws {
         let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
-        for i in 0..<5 { _ = try phone.defaultCollection().save(id: "child-\(i)", rev: nil, body: #"{"i":\#(i)}"#) }
-        let replicator = try phone.replicator(to: .localDatabase(database: hub))
+        let phone = try await openDb(dir, "phone.db")
+        let hub = try await openDb(dir, "hub.db")
+        let docs = try await phone.defaultCollection()
+        for i in 0..<5 { try await docs.save("child-\(i)", json: #"{"i":\#(i)}"#) }
+        let replicator = try phone.replicator(to: .database(hub))
         let statuses = replicator.statusStream()
         try replicator.start()
         let all = try await withTimeout {
@@ -27,113 +34,130 @@ final class ReplicationTests: XCTestCase {
         XCTAssertTrue(all.contains { $0.activity == .busy })
         XCTAssertEqual(all.last?.activity, .stopped)
         XCTAssertNil(all.last?.error)
-        XCTAssertEqual(try hub.defaultCollection().count(), 5)
+        let count = try await hub.defaultCollection().count()
+        XCTAssertEqual(count, 5)
     }
 
     func testContinuousReplicationReachesIdleFollowsNewWritesAndStops() async throws {
         let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
-        let replicator = try phone.replicator(to: .localDatabase(database: hub), config: ReplicatorConfig(continuous: true))
+        let phone = try await openDb(dir, "phone.db")
+        let hub = try await openDb(dir, "hub.db")
+        let replicator = try phone.replicator(to: .database(hub)) { $0.continuous = true }
         try await assertContinuousSyncFollowsWritesAndStops(replicator, phone: phone, hub: hub)
     }
 
-    func testSwiftConflictResolverIsCalledDuringPullAndItsMergeIsKept() async throws {
+    func testSwiftConflictResolverSeesDecodedDocumentsAndItsMergeIsKept() async throws {
         let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
-        let base = try phone.defaultCollection().save(id: "child-1", rev: nil, body: #"{"name":"Amina"}"#)
-        try await phone.replicator(to: .localDatabase(database: hub)).run()
-        _ = try phone.defaultCollection().save(id: "child-1", rev: base, body: #"{"name":"Amina","camp":"north"}"#)
-        _ = try hub.defaultCollection().save(id: "child-1", rev: base, body: #"{"name":"Amina","age":7}"#)
+        let phone = try await openDb(dir, "phone.db")
+        let hub = try await openDb(dir, "hub.db")
+        let phoneDocs = try await phone.defaultCollection()
+        let hubDocs = try await hub.defaultCollection()
+        let base = try await phoneDocs.save("child-1", Child(name: "Amina"))
+        try await phone.replicator(to: .database(hub)).run()
+        try await phoneDocs.save("child-1", Child(name: "Amina", camp: "north"), rev: base)
+        try await hubDocs.save("child-1", Child(name: "Amina", age: 7), rev: base)
 
         let seen = Recorder<Conflict>()
-        let resolver = conflictResolver { conflict in
-            seen.append(conflict)
-            // Deterministic merge: the union of both sides' fields.
-            let fields = Set(conflict.revisions.flatMap { $0.body.dropFirst().dropLast().split(separator: ",").map(String.init) })
-            return .merge(body: "{" + fields.sorted().joined(separator: ",") + "}")
-        }
-        let config = ReplicatorConfig(direction: .pull, collections: [CollectionReplication(name: "_default", conflictResolver: resolver)])
-        try await phone.replicator(to: .localDatabase(database: hub), config: config).run()
+        try await phone.replicator(to: .database(hub)) {
+            $0.direction = .pull
+            $0.collections = [CollectionConfiguration("_default", conflictResolver: { conflict in
+                seen.append(conflict)
+                // Deterministic merge: every field either side has.
+                let sides = try conflict.revisions.map { try $0.decode(as: Child.self) }
+                return try .merge(Child(name: "Amina", age: sides.compactMap(\.age).max(), camp: sides.compactMap(\.camp).first))
+            })]
+        }.run()
         XCTAssertEqual(seen.all.count, 1)
         XCTAssertEqual(seen.all.first?.revisions.count, 2)
-        let merged = try phone.defaultCollection().get(id: "child-1")
-        XCTAssertEqual(merged?.body, #"{"age":7,"camp":"north","name":"Amina"}"#)
+        let merged = try await phoneDocs.document("child-1", as: Child.self)
+        XCTAssertEqual(merged?.value, Child(name: "Amina", age: 7, camp: "north"))
         XCTAssertEqual(merged?.conflicts, [])
     }
 
-    func testPushFilterKeepsDraftsBackAndAThrowingFilterFailsClosed() async throws {
+    func testPushFilterSeesDecodedDocumentsAndAThrowingFilterFailsClosed() async throws {
         struct FilterBug: Error {}
+        struct Draft: Decodable { var draft: Bool?; var boom: Bool? }
         let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
-        let docs = try phone.defaultCollection()
-        _ = try docs.save(id: "final", rev: nil, body: #"{"draft":false}"#)
-        _ = try docs.save(id: "draft", rev: nil, body: #"{"draft":true}"#)
-        _ = try docs.save(id: "explodes", rev: nil, body: #"{"boom":true}"#)
-        let filter = replicationFilter { rev in
-            if rev.body.contains("boom") { throw FilterBug() }
-            return !rev.body.contains(#""draft":true"#)
+        let phone = try await openDb(dir, "phone.db")
+        let hub = try await openDb(dir, "hub.db")
+        let docs = try await phone.defaultCollection()
+        try await docs.save("final", json: #"{"draft":false}"#)
+        try await docs.save("draft", json: #"{"draft":true}"#)
+        try await docs.save("explodes", json: #"{"boom":true}"#)
+        let replicator = try phone.replicator(to: .database(hub)) {
+            $0.direction = .push
+            $0.collections = [CollectionConfiguration("_default", pushFilter: { rev in
+                let body = try rev.decode(as: Draft.self)
+                if body.boom == true { throw FilterBug() }
+                return body.draft != true
+            })]
         }
-        let config = ReplicatorConfig(direction: .push, collections: [CollectionReplication(name: "_default", pushFilter: filter)])
-        let replicator = try phone.replicator(to: .localDatabase(database: hub), config: config)
-        let pending = try await replicator.pendingDocumentIds(collection: "_default")
+        let pending = try await replicator.pendingDocumentIDs()
         XCTAssertEqual(pending, ["final"])
         try await replicator.run()
-        XCTAssertNotNil(try hub.defaultCollection().get(id: "final"))
-        XCTAssertNil(try hub.defaultCollection().get(id: "draft"))
-        XCTAssertNil(try hub.defaultCollection().get(id: "explodes"))
+        let hubDocs = try await hub.defaultCollection()
+        let final = try await hubDocs.document("final")
+        let draft = try await hubDocs.document("draft")
+        let explodes = try await hubDocs.document("explodes")
+        XCTAssertNotNil(final)
+        XCTAssertNil(draft)
+        XCTAssertNil(explodes)
+        let stillPending = try await replicator.isDocumentPending("final")
+        XCTAssertFalse(stillPending)
     }
 
     func testTenThousandDocumentsReplicateBetweenTwoDatabases() async throws {
         let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
+        let phone = try await openDb(dir, "phone.db")
+        let hub = try await openDb(dir, "hub.db")
         let docs = try await writeChildren(phone, hub, count: 10_000)
-        let config = ReplicatorConfig(collections: [CollectionReplication(name: "children")])
-        let replicator = try phone.replicator(to: .localDatabase(database: hub), config: config)
+        let replicator = try phone.replicator(to: .database(hub)) { $0.collections = [CollectionConfiguration("children")] }
         try await replicator.run()
-        XCTAssertEqual(replicator.status().activity, .stopped)
-        XCTAssertNil(replicator.status().error)
-        XCTAssertEqual(try hub.collection(name: "children").count(), 10_000)
-        XCTAssertEqual(try hub.collection(name: "children").get(id: "child-09999")?.rev, try docs.get(id: "child-09999")?.rev)
-    }
-    func testConflictWithoutAResolverKeepsTheDefaultWinnerOnBothSides() async throws {
-        let dir = try temporaryDirectory(self)
-        let a = try openDb(dir, "a.db")
-        let b = try openDb(dir, "b.db")
-        let base = try a.defaultCollection().save(id: "d", rev: nil, body: #"{"v":0}"#)
-        try await a.replicator(to: .localDatabase(database: b)).run()
-        _ = try a.defaultCollection().save(id: "d", rev: base, body: #"{"v":1}"#)
-        _ = try b.defaultCollection().save(id: "d", rev: base, body: #"{"v":2}"#)
-        try await a.replicator(to: .localDatabase(database: b)).run()
-        try await b.replicator(to: .localDatabase(database: a)).run()
-        XCTAssertEqual(try a.defaultCollection().get(id: "d")?.rev, try b.defaultCollection().get(id: "d")?.rev)
-        XCTAssertEqual(try a.defaultCollection().get(id: "d")?.body, try b.defaultCollection().get(id: "d")?.body)
+        XCTAssertEqual(replicator.status.activity, .stopped)
+        XCTAssertNil(replicator.status.error)
+        try await assertChildrenCopied(docs, to: hub.collection("children"), count: 10_000)
     }
 
-    func testReleasingARunningContinuousReplicatorStopsIt() async throws {
+    func testConflictWithoutAResolverKeepsTheDefaultWinnerOnBothSides() async throws {
         let dir = try temporaryDirectory(self)
-        let phone = try openDb(dir, "phone.db")
-        let hub = try openDb(dir, "hub.db")
-        var replicator: Replicator? = try phone.replicator(to: .localDatabase(database: hub), config: ReplicatorConfig(continuous: true))
+        let a = try await openDb(dir, "a.db")
+        let b = try await openDb(dir, "b.db")
+        let aDocs = try await a.defaultCollection()
+        let bDocs = try await b.defaultCollection()
+        let base = try await aDocs.save("d", json: #"{"v":0}"#)
+        try await a.replicator(to: .database(b)).run()
+        try await aDocs.save("d", json: #"{"v":1}"#, rev: base)
+        try await bDocs.save("d", json: #"{"v":2}"#, rev: base)
+        try await a.replicator(to: .database(b)).run()
+        try await b.replicator(to: .database(a)).run()
+        let inA = try await aDocs.document("d")
+        let inB = try await bDocs.document("d")
+        XCTAssertEqual(inA?.rev, inB?.rev)
+        XCTAssertEqual(inA?.json, inB?.json)
+    }
+
+    func testARunningReplicatorWhoseLastReferenceIsReleasedKeepsReplicating() async throws {
+        let dir = try temporaryDirectory(self)
+        let phone = try await openDb(dir, "phone.db")
+        let hub = try await openDb(dir, "hub.db")
+        var replicator: Replicator? = try phone.replicator(to: .database(hub)) { $0.continuous = true }
         let stopped = Recorder<ReplicatorStatus>()
-        let handle = replicator!.addStatusListener(listener: ClosureStatusListener { status in
+        let token = replicator!.addChangeListener(queue: callbacks) { status in
             if status.activity == .stopped { stopped.append(status) }
-        })
+        }
         let statuses = replicator!.statusStream()
         try replicator!.start()
         _ = try await withTimeout {
             for await status in statuses where status.activity == .idle { return status }
             throw TimedOut()
         }
-        XCTAssertTrue(stopped.all.isEmpty)
-        replicator = nil  // the last reference: nobody could stop it any more
-        let deadline = Date().addingTimeInterval(Double(timeoutSeconds))
-        while stopped.all.isEmpty && Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
-        XCTAssertNil(stopped.all.first?.error)
-        XCTAssertFalse(stopped.all.isEmpty, "a released replicator must stop")
-        handle.cancel()
+        replicator = nil  // the last reference: the runtime keeps it running until it stops
+        let arrived = try await hub.defaultCollection().documentChangeStream("after-release")
+        try await phone.defaultCollection().save("after-release", json: "{}")
+        _ = try await first(1, of: arrived)
+        drainCallbacks()
+        XCTAssertTrue(stopped.all.isEmpty, "releasing a replicator must not stop it")
+        token.remove()
+        // Nothing can stop it now (that is the point): it idles until the test process exits.
     }
 }

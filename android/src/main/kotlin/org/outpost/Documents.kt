@@ -15,7 +15,6 @@ import kotlinx.serialization.json.doubleOrNull
 import kotlinx.serialization.json.jsonObject
 import kotlinx.serialization.json.longOrNull
 import kotlinx.serialization.serializer
-import kotlinx.coroutines.withContext
 
 /**
  * The JSON format of typed documents: unknown keys are kept out of the app's classes (a newer
@@ -26,9 +25,8 @@ val outpostJson: Json = Json {
     encodeDefaults = true
 }
 
-/** A document read as [T]: its winning revision and its body decoded. */
+/** A live document read as [T]: its winning revision and its body decoded. */
 data class TypedDocument<T>(
-    /** Document id. */
     val id: String,
     /** Winning revision id; pass it to the next save. */
     val rev: String,
@@ -47,10 +45,8 @@ data class TypedDocument<T>(
  * @throws OutpostException.Conflict if [rev] is not the current revision; see [update].
  * @throws OutpostException.InvalidInput if [value] does not encode to a JSON object.
  */
-suspend fun <T> Collection.save(id: String, value: T, serializer: KSerializer<T>, rev: String? = null): String {
-    val body = outpostJson.encodeToString(serializer, value)
-    return withContext(outpostDispatcher) { save(id, rev, body) }
-}
+suspend fun <T> Collection.save(id: String, value: T, serializer: KSerializer<T>, rev: String? = null): String =
+    saveJson(id, outpostJson.encodeToString(serializer, value), rev)
 
 /**
  * Saves [value] as the document [id] over [rev] (null to create); returns the new revision.
@@ -63,15 +59,19 @@ suspend fun <T> Collection.save(id: String, value: T, serializer: KSerializer<T>
 suspend inline fun <reified T> Collection.save(id: String, value: T, rev: String? = null): String =
     save(id, value, serializer<T>(), rev)
 
+/** Saves [map] (values: null, Boolean, Number, String, List and Map of those) over [rev]. */
+suspend fun Collection.save(id: String, map: Map<String, Any?>, rev: String? = null): String =
+    saveJson(id, mapToJson(map), rev)
+
 /** The live document [id] decoded with [serializer], or null if there is none or it is deleted. */
-suspend fun <T> Collection.document(id: String, serializer: KSerializer<T>): TypedDocument<T>? {
-    val doc = withContext(outpostDispatcher) { get(id) } ?: return null
+suspend fun <T> Collection.get(id: String, serializer: KSerializer<T>): TypedDocument<T>? {
+    val doc = getDocument(id) ?: return null
     if (doc.deleted) return null
-    return TypedDocument(doc.id, doc.rev, outpostJson.decodeFromString(serializer, doc.body), doc.conflicts, doc.sequence.toLong())
+    return TypedDocument(doc.id, doc.rev, outpostJson.decodeFromString(serializer, doc.json), doc.conflicts, doc.sequence)
 }
 
 /** The live document [id] decoded as [T], or null if there is none or it is deleted. */
-suspend inline fun <reified T> Collection.document(id: String): TypedDocument<T>? = document(id, serializer<T>())
+suspend inline fun <reified T> Collection.get(id: String): TypedDocument<T>? = get(id, serializer<T>())
 
 /**
  * Reads the document [id], saves `change(current)` over it (current is null if there is none or
@@ -85,20 +85,14 @@ suspend inline fun <reified T> Collection.document(id: String): TypedDocument<T>
  *
  * @throws OutpostException.Conflict if every attempt lost the race.
  */
-suspend fun <T> Collection.update(
-    id: String,
-    serializer: KSerializer<T>,
-    maxAttempts: Int = 10,
-    change: (T?) -> T,
-): String {
+suspend fun <T> Collection.update(id: String, serializer: KSerializer<T>, maxAttempts: Int = 10, change: (T?) -> T): String {
     require(maxAttempts >= 1) { "maxAttempts must be at least 1" }
     var attempt = 1
     while (true) {
-        val (rev, current) = withContext(outpostDispatcher) { get(id) }?.let { doc ->
-            doc.rev to if (doc.deleted) null else outpostJson.decodeFromString(serializer, doc.body)
-        } ?: (null to null)
+        val doc = getDocument(id)
+        val current = doc?.takeUnless { it.deleted }?.let { outpostJson.decodeFromString(serializer, it.json) }
         try {
-            return save(id, change(current), serializer, rev)
+            return save(id, change(current), serializer, doc?.rev)
         } catch (e: OutpostException.Conflict) {
             if (attempt++ >= maxAttempts) throw e
         }
@@ -109,43 +103,25 @@ suspend fun <T> Collection.update(
 suspend inline fun <reified T> Collection.update(id: String, maxAttempts: Int = 10, noinline change: (T?) -> T): String =
     update(id, serializer<T>(), maxAttempts, change)
 
-// ---- Map<String, Any?> ----
-
-/** Saves [map] (values: null, Boolean, Number, String, List and Map of those) over [rev]. */
-suspend fun Collection.save(id: String, map: Map<String, Any?>, rev: String? = null): String =
-    save(id, toJson(map) as JsonObject, JsonObject.serializer(), rev)
-
 /**
  * The body as a map: JSON objects as `Map<String, Any?>`, arrays as `List<Any?>`, integers as
  * `Long`, other numbers as `Double`.
  */
-fun Document.toMap(): Map<String, Any?> = bodyToMap(body)
+fun Document.toMap(): Map<String, Any?> = jsonToMap(json)
 
 /** The body decoded as [T]. */
-inline fun <reified T> Document.decode(): T = outpostJson.decodeFromString(serializer<T>(), body)
+inline fun <reified T> Document.decode(): T = outpostJson.decodeFromString(serializer<T>(), json)
 
-// ---- Conflict resolvers see decoded documents ----
+/** A [WriteOperation.Save] of [value] encoded as JSON. */
+inline fun <reified T> saveOperation(id: String, value: T, rev: String? = null): WriteOperation =
+    WriteOperation.Save(id, outpostJson.encodeToString(serializer<T>(), value), rev)
 
-/** This conflicting revision's body as a map (see [Document.toMap]). */
-fun ConflictingRevision.toMap(): Map<String, Any?> = bodyToMap(body)
+/** JSON text as a map (see [Document.toMap]). */
+fun jsonToMap(json: String): Map<String, Any?> =
+    outpostJson.parseToJsonElement(json).jsonObject.mapValues { fromJson(it.value) }
 
-/**
- * This conflicting revision's body decoded as [T], for a resolver:
- *
- * ```
- * conflictResolver { conflict ->
- *     val sides = conflict.revisions.filterNot { it.deleted }.map { it.decode<Child>() }
- *     mergeOf(sides.maxBy { it.age })
- * }
- * ```
- */
-inline fun <reified T> ConflictingRevision.decode(): T = outpostJson.decodeFromString(serializer<T>(), body)
-
-/** A resolution that saves [value] as the merged document. */
-inline fun <reified T> mergeOf(value: T): Resolution = Resolution.Merge(outpostJson.encodeToString(serializer<T>(), value))
-
-private fun bodyToMap(body: String): Map<String, Any?> =
-    outpostJson.parseToJsonElement(body).jsonObject.mapValues { fromJson(it.value) }
+/** A map (values: null, Boolean, Number, String, List and Map of those) as JSON text. */
+fun mapToJson(map: Map<String, Any?>): String = outpostJson.encodeToString(JsonObject.serializer(), toJson(map) as JsonObject)
 
 private fun toJson(value: Any?): JsonElement = when (value) {
     null -> JsonNull

@@ -5,6 +5,7 @@ package org.outpost
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
 import kotlinx.serialization.Serializable
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
@@ -28,64 +29,64 @@ class DocumentTest {
     lateinit var dir: Path
 
     @Test
-    fun typedDocumentsRoundTripAndFieldsUnknownToTheClassAreIgnored() = timed {
+    fun typedDocumentsRoundTripAndFieldsUnknownToTheClassAreIgnored(): Unit = timed {
         val db = openDb(dir, "camp.db")
         val children = db.createCollection("children")
         val rev = children.save("child-1", Child("Amina", 7))
-        val doc = children.document<Child>("child-1")!!
+        val doc = children.get<Child>("child-1")!!
         assertEquals(Child("Amina", 7), doc.value)
         assertEquals(rev, doc.rev)
-        assertEquals("""{"age":7,"camp":null,"name":"Amina"}""", children.get("child-1")!!.body)
-        assertEquals(Child("Amina", 7), children.get("child-1")!!.decode<Child>())
+        assertEquals("""{"age":7,"camp":null,"name":"Amina"}""", children.getDocument("child-1")!!.json)
+        assertEquals(Child("Amina", 7), children.getDocument("child-1")!!.decode<Child>())
 
         // A newer app version's field does not break this one.
-        children.save("child-2", null, """{"name":"Omar","age":5,"photo":"p-1"}""")
-        assertEquals(Child("Omar", 5), children.document<Child>("child-2")!!.value)
-        assertNull(children.document<Child>("missing"))
+        children.saveJson("child-2", """{"name":"Omar","age":5,"photo":"p-1"}""")
+        assertEquals(Child("Omar", 5), children.get<Child>("child-2")!!.value)
+        assertNull(children.get<Child>("missing"))
 
         val rev2 = children.save("child-1", Child("Amina K.", 7), rev)
         assertFailsWith<OutpostException.Conflict> { children.save("child-1", Child("stale", 1), rev) }
-        children.deleteDocument("child-1", rev2)
-        assertNull(children.document<Child>("child-1"), "a deleted document reads as none")
+        children.delete("child-1", rev2)
+        assertNull(children.get<Child>("child-1"), "a deleted document reads as none")
         db.close()
     }
 
     @Test
-    fun mapsRoundTripWithNestedValues() = timed {
+    fun mapsRoundTripWithNestedValues(): Unit = timed {
         val db = openDb(dir, "camp.db")
         val c = db.defaultCollection()
         c.save("m", mapOf("name" to "Amina", "age" to 7, "tags" to listOf("a", null), "nested" to mapOf("x" to 1.5, "ok" to true)))
         assertEquals(
             mapOf("age" to 7L, "name" to "Amina", "nested" to mapOf("ok" to true, "x" to 1.5), "tags" to listOf("a", null)),
-            c.get("m")!!.toMap(),
+            c.getDocument("m")!!.toMap(),
         )
         assertFailsWith<OutpostException.InvalidInput> { c.save("bad", mapOf("when" to java.util.Date())) }
-        assertNull(c.get("bad"))
+        assertNull(c.getDocument("bad"))
         db.close()
     }
 
     @Test
     fun aConflictResolverSeesDecodedDocumentsAndMergesATypedValue() = withPhoneAndHub(dir) { phone, hub ->
         val base = phone.defaultCollection().save("child-1", Child("Amina", 7))
-        phone.replicator(ReplicatorTarget.localDatabase(hub)).use { it.run() }
+        phone.replicator(DatabaseEndpoint(hub)).run()
         phone.defaultCollection().save("child-1", Child("Amina", 7, camp = "north"), base)
         hub.defaultCollection().save("child-1", Child("Amina", 8), base)
-        val replicator = phone.replicator(ReplicatorTarget.localDatabase(hub)) {
+        val replicator = phone.replicator(DatabaseEndpoint(hub)) {
             direction = Direction.PULL
             collection("_default") {
                 conflictResolver { conflict ->
                     val sides = conflict.revisions.map { it.decode<Child>() }
-                    assertEquals(setOf(7L, 8L), conflict.revisions.map { it.toMap()["age"] }.toSet())
+                    assertEquals(setOf(7L, 8L), conflict.revisions.map { it.body["age"] }.toSet())
                     mergeOf(Child("Amina", sides.maxOf { it.age }, sides.firstNotNullOfOrNull { it.camp }))
                 }
             }
         }
-        replicator.use { it.run() }
-        assertEquals(Child("Amina", 8, "north"), phone.defaultCollection().document<Child>("child-1")!!.value)
+        replicator.run()
+        assertEquals(Child("Amina", 8, "north"), phone.defaultCollection().get<Child>("child-1")!!.value)
     }
 
     @Test
-    fun updateRetriesALostRaceWithFreshData() = timed {
+    fun updateRetriesALostRaceWithFreshData(): Unit = timed {
         val db = openDb(dir, "camp.db")
         val c = db.defaultCollection()
         val aRead = CountDownLatch(1)
@@ -109,12 +110,12 @@ class DocumentTest {
             }
         }
         assertEquals(2, aCalls.get(), "A's change must be called again after losing the race")
-        assertEquals(11, c.document<Counter>("counter")!!.value.n, "no update may be lost")
+        assertEquals(11, c.get<Counter>("counter")!!.value.n, "no update may be lost")
         db.close()
     }
 
     @Test
-    fun updateUnderContentionFromTwoCoroutinesLosesNoIncrement() = timed {
+    fun updateUnderContentionFromTwoCoroutinesLosesNoIncrement(): Unit = timed {
         val db = openDb(dir, "camp.db")
         val c = db.defaultCollection()
         val calls = AtomicInteger()
@@ -127,25 +128,25 @@ class DocumentTest {
                 }
             }
         }
-        assertEquals(200, c.document<Counter>("counter")!!.value.n)
+        assertEquals(200, c.get<Counter>("counter")!!.value.n)
         assertTrue(calls.get() >= 200)
         db.close()
     }
 
     @Test
-    fun updateGivesUpAfterMaxAttempts() = timed {
+    fun updateGivesUpAfterMaxAttempts(): Unit = timed {
         val db = openDb(dir, "camp.db")
         val c = db.defaultCollection()
         c.save("counter", Counter(0))
         // Every attempt loses: the change itself saves first.
         assertFailsWith<OutpostException.Conflict> {
             c.update<Counter>("counter", maxAttempts = 3) { current ->
-                val doc = c.get("counter")!!
-                c.save("counter", doc.rev, """{"n":${doc.decode<Counter>().n + 100}}""")
+                val doc = runBlocking { c.getDocument("counter")!! }
+                runBlocking { c.saveJson("counter", """{"n":${doc.decode<Counter>().n + 100}}""", doc.rev) }
                 Counter(current!!.n + 1)
             }
         }
-        assertEquals(300, c.document<Counter>("counter")!!.value.n)
+        assertEquals(300, c.get<Counter>("counter")!!.value.n)
         db.close()
     }
 }

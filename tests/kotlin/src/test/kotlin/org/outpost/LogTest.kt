@@ -28,16 +28,16 @@ class LogTest {
     fun theSinkReceivesAReplicatorsAuthErrorWithoutThePassword() = withPhoneAndHub(dir) { phone, hub ->
         OutpostLog.level = LogLevel.VERBOSE
         OutpostLog.sink = { level, domain, message -> records += Record(level, domain, message) }
-        phone.defaultCollection().saveDocument("child-1", "{}")
+        phone.defaultCollection().saveJson("child-1", "{}")
         val listener = Listener.start(
             hub,
-            ListenerConfig(usersAuthenticator("worker" to "correct horse"), networkInterface = "127.0.0.1"),
+            ListenerConfig(ListenerAuthenticator.users("worker" to "correct horse"), networkInterface = "127.0.0.1"),
         )
-        fun wrongPassword() = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
+        fun wrongPassword() = phone.replicator(UrlEndpoint(listener.urls.first())) {
             basicAuth("worker", "wrong horse")
             acceptOnlySelfSignedCerts()
         }
-        wrongPassword().use { assertFailsWith<OutpostException.Auth> { it.run() } }
+        assertFailsWith<OutpostException.Auth> { wrongPassword().run() }
 
         val all = records.toList()
         assertTrue(
@@ -50,9 +50,8 @@ class LogTest {
         // At ERROR nothing of this reaches the sink (the failure is a warning).
         OutpostLog.level = LogLevel.ERROR
         records.clear()
-        wrongPassword().use { assertFailsWith<OutpostException.Auth> { it.run() } }
+        assertFailsWith<OutpostException.Auth> { wrongPassword().run() }
         assertTrue(records.isEmpty(), "logged below the level: ${records.toList()}")
         listener.stop()
-        listener.close()
     }
 }

@@ -22,181 +22,192 @@ class NetworkTest {
 
     @Test
     fun listenerAndReplicatorSyncBothWaysOverTlsWithBasicAuth() = withPhoneAndHub(dir) { phone, hub ->
-        phone.defaultCollection().save("child-1", null, """{"name":"Amina"}""")
-        hub.defaultCollection().save("notice-1", null, """{"text":"water at 10"}""")
+        phone.defaultCollection().saveJson("child-1", """{"name":"Amina"}""")
+        hub.defaultCollection().saveJson("notice-1", """{"text":"water at 10"}""")
         val listener = startListener(hub, workerOnly())
-        assertTrue(listener.urls().single().startsWith("wss://127.0.0.1:${listener.port()}/"), listener.urls().toString())
-        assertTrue(listener.fingerprint()!!.startsWith("sha256:"))
+        assertTrue(listener.urls.single().startsWith("wss://127.0.0.1:${listener.port}/"), listener.urls.toString())
+        assertTrue(listener.fingerprint!!.startsWith("sha256:"))
 
-        val replicator = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
+        val replicator = phone.replicator(UrlEndpoint(listener.urls.first())) {
             basicAuth("worker", "correct horse")
             acceptOnlySelfSignedCerts()
         }
         replicator.run()
-        assertNull(replicator.status().error)
+        assertNull(replicator.status.error)
         assertEquals("""{"name":"Amina"}""", bodyOf(hub, "child-1"))
         assertEquals("""{"text":"water at 10"}""", bodyOf(phone, "notice-1"))
-        assertEquals(phone.defaultCollection().get("child-1")!!.rev, hub.defaultCollection().get("child-1")!!.rev)
-        assertTrue(listener.connectionStatus().totalAccepted >= 1uL)
-        replicator.close()
+        assertEquals(phone.defaultCollection().getDocument("child-1")!!.rev, hub.defaultCollection().getDocument("child-1")!!.rev)
+        assertTrue(listener.connectionStatus.totalAccepted >= 1L)
+        val connections = listener.connectionStatus
+        assertEquals(0, connections.handshaking)
+        assertTrue(connections.bufferedBytes >= 0L)
         listener.stop()
-        listener.close()
+    }
+
+    @Test
+    fun aListenerKeptWithoutAReferenceSurvivesGarbageCollection() = withPhoneAndHub(dir) { phone, hub ->
+        hub.defaultCollection().saveJson("notice-1", "{}")
+        val (weak, url, fingerprint) = startWithoutKeepingIt(hub)
+        eventually("the listener object is garbage-collected") { System.gc(); weak.get() == null }
+        val canary = java.util.concurrent.CountDownLatch(1)
+        com.sun.jna.internal.Cleaner.getCleaner().register(Any(), canary::countDown)
+        eventually("the cleaner ran") { System.gc(); canary.count == 0L }
+        phone.replicator(UrlEndpoint(url)) {
+            basicAuth("worker", "correct horse")
+            pinFingerprint(fingerprint)
+            maxAttempts = 1 // a stopped listener fails the test at once (Network), not after retries
+        }.run()
+        assertEquals(1L, phone.defaultCollection().count(), "the listener must still serve after a garbage collection")
+    }
+
+    /** Starts a listener serving [hub], keeping only a weak reference to it; returns it, its URL and fingerprint. */
+    private suspend fun startWithoutKeepingIt(hub: Database): Triple<java.lang.ref.WeakReference<Listener>, String, String> {
+        val listener = startListener(hub, workerOnly())
+        return Triple(java.lang.ref.WeakReference(listener), listener.urls.first(), listener.fingerprint!!)
     }
 
     @Test
     fun continuousReplicationOverTlsReachesIdleFollowsNewWritesAndStops() = withPhoneAndHub(dir) { phone, hub ->
         val listener = startListener(hub, workerOnly())
-        val replicator = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
+        val replicator = phone.replicator(UrlEndpoint(listener.urls.first())) {
             basicAuth("worker", "correct horse")
-            pinFingerprint(listener.fingerprint()!!)
+            pinFingerprint(listener.fingerprint!!)
             continuous = true
         }
         assertContinuousSyncFollowsWritesAndStops(replicator, phone, hub)
-        assertEquals(1uL, listener.connectionStatus().totalAccepted, "one connection served the whole session")
-        replicator.close()
+        assertEquals(1L, listener.connectionStatus.totalAccepted, "one connection served the whole session")
         listener.stop()
-        listener.close()
     }
 
     @Test
     fun wrongPasswordThrowsAuthAndNoDocumentCrosses() = withPhoneAndHub(dir) { phone, hub ->
-        phone.defaultCollection().save("child-1", null, """{"name":"Amina"}""")
-        hub.defaultCollection().save("notice-1", null, "{}")
+        phone.defaultCollection().saveJson("child-1", """{"name":"Amina"}""")
+        hub.defaultCollection().saveJson("notice-1", "{}")
         val listener = startListener(hub, workerOnly())
-        val replicator = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
+        val replicator = phone.replicator(UrlEndpoint(listener.urls.first())) {
             basicAuth("worker", "wrong horse")
             acceptOnlySelfSignedCerts()
         }
         val error = assertFailsWith<OutpostException.Auth> { replicator.run() }
         assertFalse(error.message!!.contains("wrong horse"), "the password leaked into: ${error.message}")
-        assertEquals(ActivityLevel.STOPPED, replicator.status().activity)
+        assertEquals(ActivityLevel.STOPPED, replicator.status.activity)
         // The status keeps the same error, typed.
-        val kept = assertIs<OutpostException.Auth>(replicator.status().error?.exception)
+        val kept = assertIs<OutpostException.Auth>(replicator.status.error?.exception)
         assertEquals(error.message, kept.message)
-        assertEquals(1uL, hub.defaultCollection().count())
-        assertEquals(1uL, phone.defaultCollection().count())
-        replicator.close()
+        assertEquals(1L, hub.defaultCollection().count())
+        assertEquals(1L, phone.defaultCollection().count())
         listener.stop()
-        listener.close()
     }
 
     @Test
     fun pinnedFingerprintMismatchThrowsTlsAndNothingIsSent() = withPhoneAndHub(dir) { phone, hub ->
-        phone.defaultCollection().save("child-1", null, "{}")
+        phone.defaultCollection().saveJson("child-1", "{}")
         val listener = startListener(hub, workerOnly())
         val stranger = TlsIdentity.generateSelfSigned(listOf())
-        assertNotEquals(listener.fingerprint(), stranger.fingerprint())
-        val replicator = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
+        assertNotEquals(listener.fingerprint, stranger.fingerprint)
+        val replicator = phone.replicator(UrlEndpoint(listener.urls.first())) {
             basicAuth("worker", "correct horse")
-            pinFingerprint(stranger.fingerprint())
+            pinFingerprint(stranger.fingerprint)
         }
         assertFailsWith<OutpostException.Tls> { replicator.run() }
-        assertEquals(ErrorKind.TLS, replicator.status().error?.kind)
-        assertEquals(0uL, hub.defaultCollection().count())
+        assertEquals(ErrorKind.TLS, replicator.status.error?.kind)
+        assertEquals(0L, hub.defaultCollection().count())
         // The default trust (public CAs) refuses the self-signed certificate too.
-        val defaultTrust = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
+        val defaultTrust = phone.replicator(UrlEndpoint(listener.urls.first())) {
             basicAuth("worker", "correct horse")
         }
         assertFailsWith<OutpostException.Tls> { defaultTrust.run() }
-        assertEquals(0uL, hub.defaultCollection().count())
-        replicator.close(); defaultTrust.close(); stranger.close()
+        assertEquals(0L, hub.defaultCollection().count())
         listener.stop()
-        listener.close()
     }
 
     @Test
     fun readOnlyListenerRefusesPushButServesPull() = withPhoneAndHub(dir) { phone, hub ->
-        phone.defaultCollection().save("child-1", null, "{}")
-        hub.defaultCollection().save("notice-1", null, """{"text":"hello"}""")
+        phone.defaultCollection().saveJson("child-1", "{}")
+        hub.defaultCollection().saveJson("notice-1", """{"text":"hello"}""")
         val listener = startListener(hub, workerOnly(), readOnly = true)
-        val pushing = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
+        val pushing = phone.replicator(UrlEndpoint(listener.urls.first())) {
             basicAuth("worker", "correct horse")
             acceptOnlySelfSignedCerts()
         }
         val error = assertFailsWith<OutpostException.ReadOnly> { pushing.run() }
         assertTrue(error.message!!.contains("pull only"), error.message)
-        assertNull(hub.defaultCollection().get("child-1"))
+        assertNull(hub.defaultCollection().getDocument("child-1"))
 
-        val pulling = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
+        val pulling = phone.replicator(UrlEndpoint(listener.urls.first())) {
             basicAuth("worker", "correct horse")
             acceptOnlySelfSignedCerts()
             direction = Direction.PULL
         }
         pulling.run()
         assertEquals("""{"text":"hello"}""", bodyOf(phone, "notice-1"))
-        assertNull(hub.defaultCollection().get("child-1"))
-        pushing.close(); pulling.close()
+        assertNull(hub.defaultCollection().getDocument("child-1"))
         listener.stop()
-        listener.close()
     }
 
     @Test
     fun kotlinPasswordAuthenticatorIsCalledAndAThrowingOneRefuses() = withPhoneAndHub(dir) { phone, hub ->
-        phone.defaultCollection().save("child-1", null, "{}")
+        phone.defaultCollection().saveJson("child-1", "{}")
         val calls = Collections.synchronizedList(mutableListOf<Pair<String, String>>())
-        val authenticator = passwordAuthenticator { user, password ->
+        val authenticator = ListenerAuthenticator.password { user, password ->
             calls += user to password
             if (user == "crash") throw IllegalStateException("the accounts service is down")
             user == "hub" && password == "s3cret"
         }
         val listener = startListener(hub, authenticator)
-        fun replicatorAs(user: String, password: String) = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
+        fun replicatorAs(user: String, password: String) = phone.replicator(UrlEndpoint(listener.urls.first())) {
             basicAuth(user, password)
-            pinFingerprint(listener.fingerprint()!!)
+            pinFingerprint(listener.fingerprint!!)
         }
 
         val crashing = replicatorAs("crash", "s3cret")
         assertFailsWith<OutpostException.Auth> { crashing.run() }
         assertEquals(listOf("crash" to "s3cret"), calls.toList())
-        assertEquals(0uL, hub.defaultCollection().count())
+        assertEquals(0L, hub.defaultCollection().count())
 
         val refused = replicatorAs("hub", "guess")
         assertFailsWith<OutpostException.Auth> { refused.run() }
-        assertEquals(0uL, hub.defaultCollection().count())
+        assertEquals(0L, hub.defaultCollection().count())
 
         val accepted = replicatorAs("hub", "s3cret")
         accepted.run()
-        assertEquals(1uL, hub.defaultCollection().count())
+        assertEquals(1L, hub.defaultCollection().count())
         assertEquals(listOf("crash" to "s3cret", "hub" to "guess"), calls.take(2))
         assertTrue("hub" to "s3cret" in calls)
-        crashing.close(); refused.close(); accepted.close()
         listener.stop()
-        listener.close()
     }
 
     @Test
     fun tenThousandDocumentsSyncOverTls() = withPhoneAndHub(dir) { phone, hub ->
         val docs = writeChildren(phone, hub, 10_000)
         val listener = startListener(hub, workerOnly(), collections = listOf("children"))
-        val replicator = phone.replicator(ReplicatorTarget.url(listener.urls().first())) {
+        val replicator = phone.replicator(UrlEndpoint(listener.urls.first())) {
             basicAuth("worker", "correct horse")
-            pinFingerprint(listener.fingerprint()!!)
+            pinFingerprint(listener.fingerprint!!)
             direction = Direction.PUSH
             collection("children")
         }
         replicator.run()
-        assertNull(replicator.status().error)
+        assertNull(replicator.status.error)
         assertChildrenCopied(docs, hub.collection("children"), 10_000)
         assertTrue(replicator.pendingDocumentIds("children").isEmpty())
-        replicator.close()
         listener.stop()
-        listener.close()
     }
 
     @Test
-    fun storedIdentitiesAreSavedLoadedAndDeletedAndDamageIsAnError() {
+    fun storedIdentitiesAreSavedLoadedAndDeletedAndDamageIsAnError(): Unit = timed {
         val keys = dir.resolve("store").toString()
-        assertNull(loadStoredIdentity("hub", keys))
+        assertNull(TlsIdentity.load("hub", keys))
         val identity = TlsIdentity.generateSelfSigned(listOf())
-        saveStoredIdentity("hub", identity, keys)
-        assertEquals(identity.fingerprint(), loadStoredIdentity("hub", keys)!!.fingerprint())
+        identity.save("hub", keys)
+        assertEquals(identity.fingerprint, TlsIdentity.load("hub", keys)!!.fingerprint)
         java.io.File(keys, "hub.identity").writeText("damaged")
-        assertFailsWith<OutpostException.KeyStore> { loadStoredIdentity("hub", keys) }
-        deleteStoredIdentity("hub", keys)
-        assertNull(loadStoredIdentity("hub", keys))
-        assertFailsWith<OutpostException.KeyStore> { loadStoredIdentity("../escape", keys) }
+        assertFailsWith<OutpostException.KeyStore> { TlsIdentity.load("hub", keys) }
+        TlsIdentity.delete("hub", keys)
+        assertNull(TlsIdentity.load("hub", keys))
+        assertFailsWith<OutpostException.KeyStore> { TlsIdentity.load("../escape", keys) }
         // A desktop JVM has no platform key store.
-        assertFailsWith<OutpostException.InvalidInput> { loadStoredIdentity("hub") }
+        assertFailsWith<OutpostException.InvalidInput> { TlsIdentity.load("hub") }
     }
 
     @Test
@@ -204,23 +215,23 @@ class NetworkTest {
         val keys = dir.resolve("keys").toString()
         val stored = ListenerConfig(workerOnly(), networkInterface = "127.0.0.1", identityLabel = "hub", keyStoreDirectory = keys)
         val first = Listener.start(hub, stored)
-        val fingerprint = first.fingerprint()
-        first.stop(); first.close()
+        val fingerprint = first.fingerprint
+        first.stop()
         val second = Listener.start(hub, stored)
-        assertEquals(fingerprint, second.fingerprint())
-        second.stop(); second.close()
+        assertEquals(fingerprint, second.fingerprint)
+        second.stop()
 
         val identity = TlsIdentity.generateSelfSigned(listOf("hub.local"))
         val given = Listener.start(hub, ListenerConfig(workerOnly(), networkInterface = "127.0.0.1", tlsIdentity = identity))
-        assertEquals(identity.fingerprint(), given.fingerprint())
-        assertEquals(identity.fingerprint(), certificateFingerprint(identity.certificate()))
-        phone.defaultCollection().save("child-1", null, "{}")
-        phone.replicator(ReplicatorTarget.url(given.urls().first())) {
+        assertEquals(identity.fingerprint, given.fingerprint)
+        assertEquals(identity.fingerprint, certificateFingerprint(identity.certificate))
+        phone.defaultCollection().saveJson("child-1", "{}")
+        phone.replicator(UrlEndpoint(given.urls.first())) {
             basicAuth("worker", "correct horse")
-            pinCertificate(identity.certificate())
-        }.use { it.run() }
-        assertEquals(1uL, hub.defaultCollection().count())
-        given.stop(); given.close(); identity.close()
+            pinCertificate(identity.certificate)
+        }.run()
+        assertEquals(1L, hub.defaultCollection().count())
+        given.stop()
     }
 
     @Test
@@ -232,21 +243,20 @@ class NetworkTest {
         assertFailsWith<OutpostException.CollectionNotFound> {
             Listener.start(hub, ListenerConfig(workerOnly(), collections = listOf("missing")))
         }
-        assertFailsWith<OutpostException.InvalidInput> { ListenerAuthenticator.users(mapOf("" to "pw")) }
-        assertFailsWith<OutpostException.InvalidInput> { phone.replicator(ReplicatorTarget.url("http://example.org/db")) }
+        assertFailsWith<OutpostException.InvalidInput> { ListenerAuthenticator.users("" to "pw") }
+        assertFailsWith<OutpostException.InvalidInput> { phone.replicator(UrlEndpoint("http://example.org/db")) }
         assertFailsWith<OutpostException.InvalidInput> {
-            phone.replicator(ReplicatorTarget.url("wss://127.0.0.1:1/db")) { trustCaCertificates("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----".toByteArray()) }
+            phone.replicator(UrlEndpoint("wss://127.0.0.1:1/db")) { trustCaCertificates("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----".toByteArray()) }
         }
         // Nobody listens on the port: a one-shot replicator gives up with Network.
-        val unreachable = phone.replicator(ReplicatorTarget.url("wss://127.0.0.1:1/db")) {
+        val unreachable = phone.replicator(UrlEndpoint("wss://127.0.0.1:1/db")) {
             acceptOnlySelfSignedCerts()
             maxAttempts = 1
         }
         assertFailsWith<OutpostException.Network> { unreachable.run() }
-        unreachable.close()
     }
 
-    private suspend fun workerOnly(): ListenerAuthenticator = usersAuthenticator("worker" to "correct horse")
+    private suspend fun workerOnly(): ListenerAuthenticator = ListenerAuthenticator.users("worker" to "correct horse")
 
     /** Starts a TLS listener on loopback serving [hub]. */
     private suspend fun startListener(

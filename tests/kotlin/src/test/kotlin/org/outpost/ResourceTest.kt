@@ -30,37 +30,35 @@ class ResourceTest {
         val a = openDb(dir, "a$n.db")
         val b = openDb(dir, "b$n.db")
         val docs = a.defaultCollection()
-        repeat(50) { docs.save("d$it", null, """{"i":$it}""") }
+        repeat(50) { docs.saveJson("d$it", """{"i":$it}""") }
         val changes = b.defaultCollection().addChangeListener { }
-        val replicator = a.replicator(ReplicatorTarget.localDatabase(b)) { continuous = true }
-        val status = replicator.addStatusListener(object : ReplicatorStatusListener {
-            override fun onStatus(status: ReplicatorStatus) {}
-        })
+        val replicator = a.replicator(DatabaseEndpoint(b)) { continuous = true }
+        val status = replicator.addChangeListener { }
         replicator.start()
-        eventually("50 documents replicated") { b.defaultCollection().count() == 50uL }
+        eventually("50 documents replicated") { b.defaultCollection().count() == 50L }
         replicator.stopAndWait()
 
         val c = openDb(dir, "c$n.db")
         val listener = Listener.start(
             b,
-            ListenerConfig(passwordAuthenticator { u, p -> u == "hub" && p == "pw" }, networkInterface = "127.0.0.1"),
+            ListenerConfig(ListenerAuthenticator.password { u, p -> u == "hub" && p == "pw" }, networkInterface = "127.0.0.1"),
         )
-        val remote = c.replicator(ReplicatorTarget.url(listener.urls().first())) {
+        val remote = c.replicator(UrlEndpoint(listener.urls.first())) {
             basicAuth("hub", "pw")
-            pinFingerprint(listener.fingerprint()!!)
+            pinFingerprint(listener.fingerprint!!)
             continuous = true
         }
         remote.start()
-        eventually("50 documents pulled over TLS") { c.defaultCollection().count() == 50uL }
+        eventually("50 documents pulled over TLS") { c.defaultCollection().count() == 50L }
         remote.stopAndWait()
         listener.stop()
-        eventually("the listener's connections closed") { listener.connectionStatus().connections == 0uL }
-        status.close(); changes.close(); replicator.close(); remote.close(); listener.close()
-        docs.close(); a.close(); b.close(); c.close()
+        eventually("the listener's connections closed") { listener.connectionStatus.connections == 0 }
+        status.remove(); changes.remove()
+        a.close(); b.close(); c.close()
     }
 
     @Test
-    fun closingEverythingLeavesNoThreadRunningOrLeaking() = timed {
+    fun closingEverythingLeavesNoThreadRunningOrLeaking(): Unit = timed {
         assumeTrue(File("/proc/self/task").isDirectory, "counts native threads through Linux /proc")
         val nonDaemonBefore = nonDaemonThreads()
         for (n in 0 until 5) cycle(n)

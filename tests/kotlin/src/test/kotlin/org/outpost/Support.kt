@@ -19,13 +19,13 @@ import kotlin.test.assertNull
 const val TIMEOUT_MS = 60_000L
 
 /** Opens (creating) the database [name] under [dir]. */
-fun openDb(dir: Path, name: String): Database = Database.open(dir.resolve(name).toString(), DatabaseConfig())
+suspend fun openDb(dir: Path, name: String): Database = Database.open(dir.resolve(name).toString())
 
 /** Runs [block] in a coroutine that fails the test after [TIMEOUT_MS]. */
 fun <T> timed(block: suspend CoroutineScope.() -> T): T = runBlocking { withTimeout(TIMEOUT_MS) { block() } }
 
 /** Polls [condition] until it holds, failing after [timeoutMs] with [what]. */
-suspend fun eventually(what: String, timeoutMs: Long = TIMEOUT_MS, condition: () -> Boolean) {
+suspend fun eventually(what: String, timeoutMs: Long = TIMEOUT_MS, condition: suspend () -> Boolean) {
     val deadline = System.nanoTime() + timeoutMs * 1_000_000
     while (!condition()) {
         if (System.nanoTime() > deadline) throw AssertionError("timed out waiting for: $what")
@@ -53,26 +53,23 @@ suspend fun writeChildren(phone: Database, hub: Database, count: Int): Collectio
     hub.createCollection("children")
     val docs = phone.createCollection("children")
     for (chunk in (0 until count).chunked(1_000)) {
-        docs.write(chunk.map { WriteOperation.Save("child-%05d".format(it), null, """{"i":$it,"name":"child $it"}""") })
+        docs.write(chunk.map { WriteOperation.Save("child-%05d".format(it), """{"i":$it,"name":"child $it"}""") })
     }
     return docs
 }
 
 /** Checks that [copy] holds the [count] documents of [writeChildren], samples at the same revisions. */
-fun assertChildrenCopied(docs: Collection, copy: Collection, count: Int) {
-    assertEquals(count.toULong(), copy.count())
+suspend fun assertChildrenCopied(docs: Collection, copy: Collection, count: Int) {
+    assertEquals(count.toLong(), copy.count())
     for (i in listOf(0, 1, count / 2, count - 1)) {
         val id = "child-%05d".format(i)
-        assertEquals(docs.get(id)!!.rev, copy.get(id)!!.rev)
-        assertEquals("""{"i":$i,"name":"child $i"}""", copy.get(id)!!.body)
+        assertEquals(docs.getDocument(id)!!.rev, copy.getDocument(id)!!.rev)
+        assertEquals("""{"i":$i,"name":"child $i"}""", copy.getDocument(id)!!.json)
     }
 }
 
-/** A one-shot push-and-pull config of the default collection. */
-fun oneShot(): ReplicatorConfig = ReplicatorConfig()
-
-/** Body of the document [id] in [db]'s default collection. */
-fun bodyOf(db: Database, id: String): String? = db.defaultCollection().get(id)?.body
+/** Body (JSON) of the document [id] in [db]'s default collection. */
+suspend fun bodyOf(db: Database, id: String): String? = db.defaultCollection().getDocument(id)?.json
 
 /**
  * Starts [block] (which collects a Flow) and returns once its listener is
@@ -107,8 +104,9 @@ suspend fun CoroutineScope.assertContinuousSyncFollowsWritesAndStops(replicator:
 
 /** Saves [body] as [id] in [from] and waits until a running replicator has brought it to [to]. */
 private suspend fun CoroutineScope.saveAndAwaitArrival(from: Database, to: Database, id: String, body: String) {
-    val arrived = collecting { to.defaultCollection().documentChangeFlow(id).first() }
-    from.defaultCollection().saveDocument(id, body)
+    val target = to.defaultCollection()
+    val arrived = collecting { target.documentChangeFlow(id).first() }
+    from.defaultCollection().saveJson(id, body)
     arrived.await()
     assertEquals(body, bodyOf(to, id))
 }

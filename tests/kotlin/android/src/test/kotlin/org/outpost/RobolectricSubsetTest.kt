@@ -2,21 +2,28 @@
 // the real Android 14 framework classes with the Android flavour of the
 // bindings (android = true). Each test here calls one test of the JVM suite
 // (tests/kotlin/src/test/kotlin), whose JUnit 5 annotations are inert when
-// called directly; the subset covers the store, typed documents and `update`
-// under contention, change Flows, callbacks from Rust threads, local
-// replication with a Kotlin resolver, network sync over TLS, and the Logcat
-// log sink. Kept small: Robolectric start-up is the slow part.
+// called directly; the subset covers the store and close(), typed documents and
+// `update` under contention, change Flows and listeners (on the main thread by
+// default, as on a device), callbacks on a chosen dispatcher, local replication
+// with a Kotlin resolver, network sync over TLS with typed errors, and the
+// Logcat log sink. The garbage-collection tests stay on the JVM suite: they
+// watch JNA's cleaner, which the Android flavour does not use on API 34.
+// Kept small: Robolectric start-up is the slow part.
 package org.outpost
 
 import android.os.Build
+import android.os.Looper
 import android.util.Log
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.runBlocking
+import org.junit.After
 import org.junit.Rule
 import org.junit.Test
 import org.junit.rules.TemporaryFolder
 import org.junit.runner.RunWith
 import org.robolectric.RobolectricTestRunner
 import org.robolectric.annotation.Config
+import org.robolectric.Shadows.shadowOf
 import org.robolectric.shadows.ShadowLog
 import kotlin.test.assertEquals
 import kotlin.test.assertTrue
@@ -27,17 +34,45 @@ class RobolectricSubsetTest {
     @get:Rule
     val temp = TemporaryFolder()
 
-    private fun <T : Any> jvm(test: T, setDir: T.(java.nio.file.Path) -> Unit): T =
-        test.apply { setDir(temp.newFolder().toPath()) }
+    /**
+     * [test] with its temp dir set. The JVM tests block the test thread while callbacks run,
+     * and here the test thread is Android's main thread: their callbacks go to
+     * Dispatchers.Default (the main-thread default has a test of its own below).
+     */
+    private val defaultCallbackDispatcher = Outpost.callbackDispatcher
+
+    @After
+    fun restoreTheDefaultCallbackDispatcher() {
+        Outpost.callbackDispatcher = defaultCallbackDispatcher
+    }
+
+    private fun <T : Any> jvm(test: T, setDir: T.(java.nio.file.Path) -> Unit): T {
+        Outpost.callbackDispatcher = Dispatchers.Default
+        return test.apply { setDir(temp.newFolder().toPath()) }
+    }
+
+    @Test
+    fun listenersAreCalledOnTheMainThreadByDefault() = runBlocking {
+        assertEquals(Dispatchers.Main, Outpost.callbackDispatcher)
+        val db = openDb(temp.newFolder().toPath(), "camp.db")
+        val threads = mutableListOf<Thread>()
+        val token = db.defaultCollection().addChangeListener { threads += Thread.currentThread() }
+        db.defaultCollection().saveJson("child-1", "{}")
+        // Runs what was posted to the main looper (Robolectric's paused looper), in this thread.
+        shadowOf(Looper.getMainLooper()).idle()
+        assertEquals(listOf(Looper.getMainLooper().thread), threads)
+        token.remove()
+        db.close()
+    }
 
     @Test
     fun runsOnAndroid14WithTheAndroidBindings() {
         assertEquals(34, Build.VERSION.SDK_INT)
         // android = true: on API 34+ objects are freed through android.system.SystemCleaner.
-        val create = Class.forName("org.outpost.Outpost_ffiKt")
-            .getDeclaredMethod("create", UniffiCleaner.Companion::class.java)
+        val create = Class.forName("org.outpost.ffi.Outpost_ffiKt")
+            .getDeclaredMethod("create", org.outpost.ffi.UniffiCleaner.Companion::class.java)
             .apply { isAccessible = true }
-        assertEquals("AndroidSystemCleaner", create.invoke(null, UniffiCleaner.Companion).javaClass.simpleName)
+        assertEquals("AndroidSystemCleaner", create.invoke(null, org.outpost.ffi.UniffiCleaner.Companion).javaClass.simpleName)
     }
 
     @Test
@@ -48,7 +83,6 @@ class RobolectricSubsetTest {
             val db = openDb(temp.newFolder().toPath(), "hub.db")
             val listener = Listener.start(db, ListenerConfig(ListenerAuthenticator.anonymous(), networkInterface = "127.0.0.1"))
             listener.stop()
-            listener.close()
             db.close()
             val logs = ShadowLog.getLogsForTag(OutpostAndroid.LOG_TAG)
             assertTrue(
@@ -67,6 +101,9 @@ class RobolectricSubsetTest {
     fun storeErrorsAreTyped() = jvm(StoreTest()) { dir = it }.everyFailureIsATypedException()
 
     @Test
+    fun closeClosesTheFile() = jvm(StoreTest()) { dir = it }.closeClosesTheFileSoItCanBeOpenedAgainAtOnce()
+
+    @Test
     fun typedDocuments() = jvm(DocumentTest()) { dir = it }.typedDocumentsRoundTripAndFieldsUnknownToTheClassAreIgnored()
 
     @Test
@@ -76,7 +113,10 @@ class RobolectricSubsetTest {
     fun changeFlow() = jvm(ListenerTest()) { dir = it }.collectionChangeFlowDeliversEachCommittedWrite()
 
     @Test
-    fun callbacksFromRustThreads() = jvm(ListenerTest()) { dir = it }.callbacksArriveFromRustThreadsAndMayCallBackIntoOutpost()
+    fun removedListener() = jvm(ListenerTest()) { dir = it }.removingTheTokenStopsDelivery()
+
+    @Test
+    fun callbacksOnAChosenDispatcher() = jvm(ListenerTest()) { dir = it }.callbacksRunInOrderOnTheChosenDispatcherAndMayCallBackIntoOutpost()
 
     @Test
     fun kotlinConflictResolver() = jvm(ReplicationTest()) { dir = it }.kotlinConflictResolverIsCalledDuringPullAndItsMergeIsKept()
