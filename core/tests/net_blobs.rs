@@ -17,12 +17,13 @@ use common::net::{config, listener, listener_config, remote, users};
 use common::{blob_files, body_with, open};
 use outpost_core::net::{Listener, RemoteEndpoint};
 use outpost_core::replication::{
-    DocumentEvent, Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Replicator, Revision,
+    DocumentEvent, Endpoint, FetchedBatch, InsertOutcome, LocalEndpoint, MissingRevs, Replicator, Revision,
 };
 use outpost_core::tuning::MAX_BLOB_CHUNK_BYTES;
 use outpost_core::{
     BlobDigest, BlobError, BlobRef, ChangesBatch, Collection, Database, Error, ReplicationError, Result, RevId,
 };
+use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use outpost_core::replication::Direction;
@@ -366,4 +367,109 @@ async fn blob_requests_follow_the_listeners_rules() {
 
 async fn tls_listener(db: &Database) -> Listener {
     listener(db).await
+}
+
+/// A real local endpoint that behaves like a peer from before blob
+/// transfer: every blob operation is `NotSupported`.
+struct WithoutBlobs(LocalEndpoint);
+
+#[async_trait]
+impl Endpoint for WithoutBlobs {
+    async fn uuid(&self) -> Result<String> {
+        self.0.uuid().await
+    }
+    async fn changes(&self, c: &str, since: u64, limit: usize) -> Result<ChangesBatch> {
+        self.0.changes(c, since, limit).await
+    }
+    async fn count_changes(&self, c: &str, since: u64) -> Result<u64> {
+        self.0.count_changes(c, since).await
+    }
+    async fn wait_for_changes(&self, since: u64) -> Result<()> {
+        self.0.wait_for_changes(since).await
+    }
+    async fn revs_diff(&self, c: &str, revs: Vec<(String, Vec<RevId>)>) -> Result<Vec<MissingRevs>> {
+        self.0.revs_diff(c, revs).await
+    }
+    async fn fetch(&self, c: &str, wanted: &[(String, RevId)], h: usize, b: usize) -> Result<FetchedBatch> {
+        self.0.fetch(c, wanted, h, b).await
+    }
+    async fn insert(&self, c: &str, revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>> {
+        self.0.insert(c, revisions).await
+    }
+    async fn get_checkpoint(&self, c: &str, id: &str) -> Result<Option<String>> {
+        self.0.get_checkpoint(c, id).await
+    }
+    async fn put_checkpoint(&self, c: &str, id: &str, body: &str) -> Result<()> {
+        self.0.put_checkpoint(c, id, body).await
+    }
+    async fn missing_blobs(&self, _blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>> {
+        Err(BlobError::NotSupported.into())
+    }
+    async fn read_blob(&self, _d: &BlobDigest, _o: u64, _m: usize) -> Result<Vec<u8>> {
+        Err(BlobError::NotSupported.into())
+    }
+    async fn blob_receive_offset(&self, _blob: &BlobRef) -> Result<u64> {
+        Err(BlobError::NotSupported.into())
+    }
+    async fn append_blob(&self, _blob: &BlobRef, _offset: u64, _bytes: Vec<u8>) -> Result<u64> {
+        Err(BlobError::NotSupported.into())
+    }
+}
+
+/// The replication id a build of generation 1 gave a push of `_default`
+/// without filters (the hash without the generation).
+fn generation_1_checkpoint_id(local: &str, remote: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [local, remote, "_default|[]|push_filter=false|pull_filter=false", "Push"] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    format!("checkpoint-{}", hex::encode(&h.finalize()[..16]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_held_back_for_its_blob_is_sent_once_the_peer_can_take_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone) = (open(dir.path(), "hub.db"), open(dir.path(), "phone.db"));
+    let (cp, ch) = (phone.default_collection().unwrap(), hub.default_collection().unwrap());
+    cp.save("before", None, r#"{"name":"Lina"}"#).unwrap();
+    save_with_photo(&cp, "with-photo", &photo(30, 5000));
+    cp.save("after", None, r#"{"name":"Omar"}"#).unwrap();
+
+    // Going forward: a peer without blobs refuses the document, the others
+    // sync, and the checkpoint does not pass it.
+    let old_peer = Arc::new(WithoutBlobs(LocalEndpoint::new(hub.clone())));
+    let errors = run(&phone, old_peer.clone(), Direction::Push).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        matches!(errors[0].1, Error::Blob(BlobError::NotSupported)),
+        "{errors:?}"
+    );
+    assert!(ch.get("before").unwrap().is_some() && ch.get("after").unwrap().is_some());
+    assert!(ch.get("with-photo").unwrap().is_none());
+    // The same peer, now able to take blobs (same database, same
+    // replication id): the held document goes, without any edit.
+    let errors = run(&phone, Arc::new(LocalEndpoint::new(hub.clone())), Direction::Push).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(ch.get("with-photo").unwrap().is_some());
+
+    // After an upgrade: a generation-1 checkpoint that had passed a
+    // document (as builds before blob transfer let it) is not used: the
+    // first run compares everything again and the photo goes.
+    let hub2 = open(dir.path(), "hub2.db");
+    let old_id = generation_1_checkpoint_id(phone.uuid(), hub2.uuid());
+    let last = phone.last_sequence().unwrap();
+    let body = format!(r#"{{"version":1,"session":"s","sequence":{last}}}"#);
+    for db in [&phone, &hub2] {
+        LocalEndpoint::new(db.clone())
+            .put_checkpoint("_default", &old_id, &body)
+            .await
+            .unwrap();
+    }
+    let errors = run(&phone, Arc::new(LocalEndpoint::new(hub2.clone())), Direction::Push).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let c2 = hub2.default_collection().unwrap();
+    for id in ["before", "with-photo", "after"] {
+        assert!(c2.get(id).unwrap().is_some(), "{id} reached the upgraded hub");
+    }
 }
