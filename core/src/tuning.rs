@@ -264,6 +264,15 @@ pub const BLOB_IO_BUFFER_BYTES: usize = 64 * 1024;
 /// memory per transfer stays at this, whatever the blob's size.
 pub const MAX_BLOB_CHUNK_BYTES: usize = 1024 * 1024;
 
+/// Most blobs one `missing_blobs` request may name (a longer list is sent
+/// as several requests).
+pub const MAX_MISSING_BLOBS_PER_REQUEST: usize = 1000;
+
+/// Blob digests a listener's session remembers as readable by its peer
+/// (named by revisions it fetched); past it, a `read_blob` looks the
+/// digest up among the served collections' current revisions instead.
+pub const MAX_SESSION_READABLE_BLOBS: usize = 100_000;
+
 /// Blob files written less than this long ago are never removed by
 /// compaction: a blob saved for a revision not committed yet survives a
 /// concurrent compaction.

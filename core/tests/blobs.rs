@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::open;
+use common::{blob_files, body_with, open};
 use outpost_core::replication::{
     Direction, Endpoint, FetchedBatch, InsertOutcome, LocalEndpoint, MissingRevs, Replicator, ReplicatorConfig,
     Revision, RevisionTrust,
@@ -20,24 +20,10 @@ use outpost_core::tuning::MAX_BLOB_BYTES;
 use outpost_core::{BlobDigest, BlobError, BlobRef, ChangesBatch, Collection, Database, Error, InvalidInput, RevId};
 use proptest::prelude::*;
 
-/// Names of the files in the blob directory (none if it does not exist).
-fn blob_files(db: &Database) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(db.blob_dir()) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries.map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    names.sort();
-    names
-}
-
 fn photo(seed: u8, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
-}
-
-fn body_with(name: &str, blob: &BlobRef) -> String {
-    serde_json::json!({"name": name, "photo": blob.to_json()}).to_string()
 }
 
 fn read_all(c: &Collection, digest: &BlobDigest) -> Vec<u8> {
@@ -550,42 +536,5 @@ proptest! {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_the_network_documents_with_blobs_wait_and_the_others_sync() {
-    use common::net::{listener, net_replicator};
-    let dir = tempfile::tempdir().unwrap();
-    let (hub, phone) = (open(dir.path(), "hub.db"), open(dir.path(), "phone.db"));
-    let listener = listener(&hub).await;
-    let (cp, ch) = (phone.default_collection().unwrap(), hub.default_collection().unwrap());
-    let p = cp.save_blob(&photo(10, 5000)[..], Some("image/jpeg")).unwrap();
-    cp.save("with-photo", None, &body_with("Amina", &p)).unwrap();
-    cp.save("plain", None, r#"{"name":"Omar"}"#).unwrap();
-    let q = ch.save_blob(&photo(11, 5000)[..], None).unwrap();
-    ch.save("hub-photo", None, &body_with("Sara", &q)).unwrap();
-    ch.save("hub-plain", None, r#"{"name":"Lina"}"#).unwrap();
-
-    for direction in [Direction::Push, Direction::Pull] {
-        let r = net_replicator(&phone, &listener, direction, false);
-        let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = errors.clone();
-        let _token = r.add_document_listener(move |events| {
-            sink.lock().unwrap().extend(
-                events
-                    .iter()
-                    .filter_map(|e| e.error.clone().map(|err| (e.id.clone(), err))),
-            )
-        });
-        r.run().await.unwrap();
-        let errors = errors.lock().unwrap().clone();
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(
-            matches!(errors[0].1, Error::Blob(BlobError::NotSupported)),
-            "{errors:?}"
-        );
-        assert!(errors[0].0 == "with-photo" || errors[0].0 == "hub-photo");
-    }
-    assert!(ch.get("plain").unwrap().is_some());
-    assert!(ch.get("with-photo").unwrap().is_none());
-    assert!(cp.get("hub-plain").unwrap().is_some());
-    assert!(cp.get("hub-photo").unwrap().is_none());
-}
+// Blobs over the network (push, pull, resume, refusals, the checkpoint rule
+// for peers without blobs) are tested in net_blobs.rs.

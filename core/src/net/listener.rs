@@ -535,6 +535,7 @@ async fn open_session(
         counters: shared.counters.clone(),
         busy: AtomicUsize::new(0),
         checkpoints: PeerCheckpoints::new(&peer_scope, shared.config.read_only),
+        readable_blobs: Default::default(),
     };
     let options = ConnectionOptions {
         heartbeat: None,

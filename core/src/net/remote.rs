@@ -3,6 +3,7 @@
 //! lost; the replicator above it backs off between attempts.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +21,9 @@ use super::auth::{basic_header, ClientAuth};
 use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions, Ws};
 use super::http::ERROR_HEADER;
 use super::protocol::{
-    decode_frame, encode_request, error_from_wire, Frame, Hello, HelloAck, Request, WireChanges, WireDocRevs,
-    WireFetched, WireInsertResult, WireRevision,
+    blob_from_wire, blob_to_wire, decode_chunk, decode_frame, encode_chunk, encode_request, error_from_wire, Frame,
+    Hello, HelloAck, Request, WireBlob, WireBlobChunk, WireChanges, WireDocRevs, WireFetched, WireInsertResult,
+    WireRevision, BLOBS_FEATURE,
 };
 use super::tls::{client_config, ServerTrust};
 use crate::blob::{BlobDigest, BlobRef};
@@ -29,7 +31,9 @@ use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
 use crate::replication::{Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Replicator, ReplicatorConfig, Revision};
 use crate::revision::RevId;
 use crate::store::{ChangesBatch, Database};
-use crate::tuning::{DEFAULT_HEARTBEAT, DEFAULT_WRITE_TIMEOUT, HANDSHAKE_TIMEOUT};
+use crate::tuning::{
+    DEFAULT_HEARTBEAT, DEFAULT_WRITE_TIMEOUT, HANDSHAKE_TIMEOUT, MAX_BLOB_CHUNK_BYTES, MAX_MISSING_BLOBS_PER_REQUEST,
+};
 
 /// Where and how to reach a listener.
 ///
@@ -120,6 +124,16 @@ pub struct RemoteEndpoint {
     /// at once, before any data moves).
     pushes: bool,
     connection: tokio::sync::Mutex<Option<(Arc<Connection>, HelloAck)>>,
+    /// Blob bytes received by `read_blob` and sent by `append_blob`.
+    blob_bytes: BlobBytes,
+}
+
+/// Blob bytes an endpoint moved, for progress and for tests that check
+/// only what was missing crossed.
+#[derive(Debug, Default)]
+struct BlobBytes {
+    received: AtomicU64,
+    sent: AtomicU64,
 }
 
 impl std::fmt::Debug for RemoteEndpoint {
@@ -161,7 +175,29 @@ impl RemoteEndpoint {
             local_uuid: local_uuid.to_owned(),
             pushes,
             connection: tokio::sync::Mutex::new(None),
+            blob_bytes: BlobBytes::default(),
         })
+    }
+
+    /// Blob bytes received from the listener so far (`read_blob`).
+    pub fn blob_bytes_received(&self) -> u64 {
+        self.blob_bytes.received.load(Ordering::Relaxed)
+    }
+
+    /// Blob bytes sent to the listener so far (`append_blob`).
+    pub fn blob_bytes_sent(&self) -> u64 {
+        self.blob_bytes.sent.load(Ordering::Relaxed)
+    }
+
+    /// The connection, if the listener offers blob transfer; else
+    /// [`BlobError::NotSupported`] (a listener from before blobs).
+    async fn blob_connection(&self) -> Result<Arc<Connection>> {
+        let (connection, ack) = self.session().await?;
+        if ack.features.iter().any(|f| f == BLOBS_FEATURE) {
+            Ok(connection)
+        } else {
+            Err(BlobError::NotSupported.into())
+        }
     }
 
     async fn connection(&self) -> Result<Arc<Connection>> {
@@ -259,22 +295,72 @@ impl RemoteEndpoint {
 
 #[async_trait]
 impl Endpoint for RemoteEndpoint {
-    // Blobs do not cross the network yet (issue 11, item 2): every blob
-    // operation is refused, and only documents naming blobs are held back.
-    async fn missing_blobs(&self, _blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>> {
-        Err(BlobError::NotSupported.into())
+    async fn missing_blobs(&self, blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>> {
+        let connection = self.blob_connection().await?;
+        let mut missing = Vec::new();
+        for part in blobs.chunks(MAX_MISSING_BLOBS_PER_REQUEST) {
+            let request = Request::MissingBlobs {
+                blobs: part.iter().map(blob_to_wire).collect(),
+            };
+            let reply: Vec<WireBlob> = connection.request(&request).await?;
+            if reply.len() > part.len() {
+                return Err(
+                    ReplicationError::PeerMisbehaved("missing_blobs named more blobs than asked".into()).into(),
+                );
+            }
+            for blob in &reply {
+                let blob = blob_from_wire(blob)?;
+                // Only what was asked about: a peer cannot make us fetch
+                // anything else.
+                if !part.contains(&blob) {
+                    return Err(
+                        ReplicationError::PeerMisbehaved("missing_blobs named a blob not asked about".into()).into(),
+                    );
+                }
+                missing.push(blob);
+            }
+        }
+        Ok(missing)
     }
 
-    async fn read_blob(&self, _digest: &BlobDigest, _offset: u64, _max_len: usize) -> Result<Vec<u8>> {
-        Err(BlobError::NotSupported.into())
+    async fn read_blob(&self, digest: &BlobDigest, offset: u64, max_len: usize) -> Result<Vec<u8>> {
+        let max_len = max_len.clamp(1, MAX_BLOB_CHUNK_BYTES);
+        let request = Request::ReadBlob {
+            digest: digest.to_string(),
+            offset,
+            max_len,
+        };
+        let chunk: WireBlobChunk = self.blob_connection().await?.request(&request).await?;
+        let bytes = decode_chunk(&chunk.data, max_len).map_err(|e| {
+            Error::from(ReplicationError::PeerMisbehaved(format!(
+                "a read_blob reply is not a chunk: {e}"
+            )))
+        })?;
+        self.blob_bytes
+            .received
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(bytes)
     }
 
-    async fn blob_receive_offset(&self, _blob: &BlobRef) -> Result<u64> {
-        Err(BlobError::NotSupported.into())
+    async fn blob_receive_offset(&self, blob: &BlobRef) -> Result<u64> {
+        let request = Request::BlobReceiveOffset {
+            blob: blob_to_wire(blob),
+        };
+        let offset: u64 = self.blob_connection().await?.request(&request).await?;
+        held_within(blob, offset)
     }
 
-    async fn append_blob(&self, _blob: &BlobRef, _offset: u64, _bytes: Vec<u8>) -> Result<u64> {
-        Err(BlobError::NotSupported.into())
+    async fn append_blob(&self, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> Result<u64> {
+        let sent = bytes.len() as u64;
+        let request = Request::AppendBlob {
+            blob: blob_to_wire(blob),
+            offset,
+            data: encode_chunk(&bytes),
+        };
+        drop(bytes);
+        let held: u64 = self.blob_connection().await?.request(&request).await?;
+        self.blob_bytes.sent.fetch_add(sent, Ordering::Relaxed);
+        held_within(blob, held)
     }
 
     async fn uuid(&self) -> Result<String> {
@@ -406,6 +492,18 @@ impl Replicator {
         let endpoint = RemoteEndpoint::new(remote, local.uuid(), config.direction.pushes())?;
         Replicator::new(local, Arc::new(endpoint), config)
     }
+}
+
+/// The bytes a listener says it holds of `blob`, if they can be true.
+fn held_within(blob: &BlobRef, held: u64) -> Result<u64> {
+    if held > blob.length {
+        return Err(ReplicationError::PeerMisbehaved(format!(
+            "the listener holds {held} bytes of a {}-byte blob",
+            blob.length
+        ))
+        .into());
+    }
+    Ok(held)
 }
 
 fn unreachable(url: &str, e: io::Error) -> Error {

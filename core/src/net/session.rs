@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -14,13 +14,18 @@ use super::budget::ByteBudget;
 use super::connection::RequestHandler;
 use super::peer_checkpoints::PeerCheckpoints;
 use super::protocol::{
-    error_to_wire, limit_exceeded, FetchLimits, Request, WireChanges, WireDocRevs, WireError, WireFetched,
-    WireInsertResult, WireRevision,
+    blob_from_wire, blob_to_wire, decode_chunk, encode_chunk, error_to_wire, limit_exceeded, FetchLimits, Request,
+    WireBlob, WireBlobChunk, WireChanges, WireDocRevs, WireError, WireFetched, WireInsertResult, WireRevision,
 };
-use crate::error::{Error, ReplicationError, Result};
+use crate::blob::reference::blobs_of_canonical;
+use crate::blob::BlobDigest;
+use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
 use crate::replication::{Endpoint, LocalEndpoint};
 use crate::revision::RevId;
-use crate::tuning::{CHANGES_BATCH_SIZE, MAX_INSERT_REVISIONS};
+use crate::tuning::{
+    CHANGES_BATCH_SIZE, MAX_BLOB_CHUNK_BYTES, MAX_INSERT_REVISIONS, MAX_MISSING_BLOBS_PER_REQUEST,
+    MAX_SESSION_READABLE_BLOBS,
+};
 
 /// Counts of a listener's connections, and the memory budget they share.
 #[derive(Debug, Default)]
@@ -43,6 +48,9 @@ pub(crate) struct Session {
     pub busy: AtomicUsize,
     /// The peer's own checkpoints, kept apart from other peers'.
     pub checkpoints: PeerCheckpoints,
+    /// Blobs this peer may read: named by revisions it fetched from a
+    /// served collection (at most [`MAX_SESSION_READABLE_BLOBS`]).
+    pub readable_blobs: Mutex<HashSet<BlobDigest>>,
 }
 
 impl Session {
@@ -124,6 +132,7 @@ impl Session {
                 let fetched = ep
                     .fetch(&collection, &wanted, limits.max_history, limits.max_bytes)
                     .await?;
+                self.remember_readable(fetched.revisions.iter().map(|r| r.body.as_str()));
                 Ok(WireFetched::encode(&fetched.revisions, fetched.consumed))
             }
             Request::Insert { collection, revisions } => {
@@ -155,7 +164,103 @@ impl Session {
                 self.checkpoints.put(ep, &collection, &id, body.get()).await?;
                 Ok("{}".into())
             }
+            Request::MissingBlobs { blobs } => {
+                self.check_blobs_writable()?;
+                if blobs.len() > MAX_MISSING_BLOBS_PER_REQUEST {
+                    let n = blobs.len();
+                    return Err(limit_exceeded(format!(
+                        "{n} blobs in one missing_blobs; the most is {MAX_MISSING_BLOBS_PER_REQUEST}"
+                    )));
+                }
+                let blobs = blobs.iter().map(blob_from_wire).collect::<Result<Vec<_>>>()?;
+                let missing = ep.missing_blobs(blobs).await?;
+                json(&missing.iter().map(blob_to_wire).collect::<Vec<WireBlob>>())
+            }
+            Request::ReadBlob {
+                digest,
+                offset,
+                max_len,
+            } => {
+                let digest: BlobDigest = digest.parse().map_err(Error::InvalidInput)?;
+                if !self.may_read(&digest).await? {
+                    // The same answer as for a blob not stored at all, so a
+                    // digest cannot be used to learn what this hub holds.
+                    return Err(BlobError::Missing {
+                        digest: digest.to_string(),
+                    }
+                    .into());
+                }
+                let bytes = ep
+                    .read_blob(&digest, offset, max_len.clamp(1, MAX_BLOB_CHUNK_BYTES))
+                    .await?;
+                json(&WireBlobChunk {
+                    data: encode_chunk(&bytes),
+                })
+            }
+            Request::BlobReceiveOffset { blob } => {
+                self.check_blobs_writable()?;
+                json(&ep.blob_receive_offset(&blob_from_wire(&blob)?).await?)
+            }
+            Request::AppendBlob { blob, offset, data } => {
+                self.check_blobs_writable()?;
+                let blob = blob_from_wire(&blob)?;
+                let bytes = decode_chunk(&data, MAX_BLOB_CHUNK_BYTES).map_err(|e| match e {
+                    Error::InvalidInput(InvalidInput::BadBlob(why)) => limit_exceeded(why),
+                    other => other,
+                })?;
+                json(&ep.append_blob(&blob, offset, bytes).await?)
+            }
         }
+    }
+
+    /// Blob writes need a writable listener; they are not tied to one
+    /// collection (the store is per database), and a blob only becomes
+    /// part of a collection through a revision, which `insert` checks.
+    fn check_blobs_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(ReplicationError::ReadOnly.into());
+        }
+        Ok(())
+    }
+
+    /// Records the blobs named by bodies served to this peer.
+    fn remember_readable<'a>(&self, bodies: impl Iterator<Item = &'a str>) {
+        let mut readable = self.readable_blobs.lock().unwrap_or_else(|e| e.into_inner());
+        for body in bodies {
+            for blob in blobs_of_canonical(body).unwrap_or_default() {
+                if readable.len() >= MAX_SESSION_READABLE_BLOBS {
+                    return;
+                }
+                readable.insert(blob.digest);
+            }
+        }
+    }
+
+    /// Whether this peer may read the blob `digest`: a revision it fetched
+    /// named it, or (after a reconnect, or past the remembered set) the
+    /// current revision of a document in a served collection names it.
+    async fn may_read(&self, digest: &BlobDigest) -> Result<bool> {
+        if self
+            .readable_blobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(digest)
+        {
+            return Ok(true);
+        }
+        let db = self.endpoint.database().clone();
+        let collections: Vec<String> = self.collections.iter().cloned().collect();
+        let needle = digest.to_string();
+        let named = tokio::task::spawn_blocking(move || names_blob_in(&db, &collections, &needle))
+            .await
+            .map_err(|e| Error::Corrupt(format!("a storage task failed: {e}")))??;
+        if named {
+            let mut readable = self.readable_blobs.lock().unwrap_or_else(|e| e.into_inner());
+            if readable.len() < MAX_SESSION_READABLE_BLOBS {
+                readable.insert(*digest);
+            }
+        }
+        Ok(named)
     }
 
     fn check_collection(&self, name: &str) -> Result<()> {
@@ -173,6 +278,33 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Whether the current revision of a document in one of `collections`
+/// names the blob `digest` (a scan of those bodies: the fallback of
+/// [`Session::may_read`], not its usual path).
+fn names_blob_in(db: &crate::store::Database, collections: &[String], digest: &str) -> Result<bool> {
+    let quoted = format!("\"{digest}\"");
+    db.read(|conn| {
+        let mut stmt = conn.prepare(
+            "SELECT docs.body FROM docs JOIN collections ON collections.id = docs.collection \
+             WHERE collections.name = ?1 AND instr(docs.body, ?2) > 0",
+        )?;
+        for name in collections {
+            let mut rows = stmt.query(rusqlite::params![name, quoted])?;
+            while let Some(row) = rows.next()? {
+                let body: String = row.get(0)?;
+                if blobs_of_canonical(&body)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|b| b.digest.to_string() == digest)
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    })
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String> {

@@ -3,7 +3,8 @@
 //!
 //! A checkpoint is a local (never replicated) document named after the
 //! replication id, which hashes both databases' UUIDs, the collection, the
-//! direction and the filters. Its body is versioned:
+//! direction, the filters and the replication generation
+//! ([`REPLICATION_GENERATION`]). Its body is versioned:
 //! `{"version":1,"session":"<uuid>","sequence":N}`. Both sides must hold the
 //! same session for it to be trusted; otherwise (a side was reset, or a
 //! write was lost) replication safely restarts from zero, and revs-diff keeps
@@ -19,6 +20,13 @@ use super::endpoint::Endpoint;
 use crate::error::Result;
 
 const VERSION: u32 = 1;
+
+/// What this build's replication can carry. Raised when a build starts to
+/// move what an older one refused per document (generation 2: blobs over
+/// the network), so the first run after an upgrade finds no checkpoint and
+/// compares every document again (revs-diff keeps that cheap): documents
+/// an older build let the checkpoint pass are sent then.
+pub const REPLICATION_GENERATION: u32 = 2;
 
 #[derive(Serialize, Deserialize, PartialEq, Eq, Debug)]
 struct Body {
@@ -53,6 +61,7 @@ impl Checkpointer {
             remote_uuid.as_str(),
             &collection.identity(),
             &format!("{direction:?}"),
+            &format!("generation:{REPLICATION_GENERATION}"),
         ] {
             h.update(part.as_bytes());
             h.update([0]);

@@ -19,7 +19,7 @@ use super::inserter::insert;
 use super::local::LocalEndpoint;
 use super::rev_finder::find_missing;
 use super::status::{ActivityLevel, DocumentEvent, ReplicatorStatus};
-use crate::error::{Error, InvalidInput, ReplicationError, Result};
+use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
 use crate::listeners::{ListenerToken, Listeners};
 use crate::store::Database;
 
@@ -413,6 +413,11 @@ impl Shared {
             .clone()
             .unwrap_or_else(|| Arc::new(DefaultConflictResolver));
         let mut busy = BusyGuard::new(self);
+        // Set once a document is refused only because a blob could not be
+        // moved for a reason outside the document (see `holds_checkpoint`):
+        // the checkpoint then stays where it was for the rest of the pass,
+        // so the next pass offers that document again.
+        let mut held = false;
         while let Some(stage) = stages.recv().await {
             match stage {
                 Stage::Found { count, new } => {
@@ -435,6 +440,13 @@ impl Shared {
                             .collect();
                         events.extend(self.resolve_conflicts(name, stored, &resolver).await?);
                     }
+                    if events.iter().any(|e| e.error.as_ref().is_some_and(holds_checkpoint)) && !held {
+                        held = true;
+                        tracing::info!(
+                            collection = name,
+                            "a document waits for a blob the peer cannot move yet; the checkpoint stays before it"
+                        );
+                    }
                     self.emit(&events);
                 }
                 Stage::Done {
@@ -444,14 +456,18 @@ impl Shared {
                 } => {
                     let events = self.resolve_conflicts(name, branched, &resolver).await?;
                     self.emit(&events);
-                    checkpointer.save(sequence).await?;
+                    if !held {
+                        checkpointer.save(sequence).await?;
+                    }
                     self.update(|s| {
                         s.progress.completed += count;
                         s.progress.total = s.progress.total.max(s.progress.completed);
                     });
                 }
                 Stage::CaughtUp { sequence } => {
-                    checkpointer.save(sequence).await?;
+                    if !held {
+                        checkpointer.save(sequence).await?;
+                    }
                     busy.set(false);
                 }
             }
@@ -619,4 +635,16 @@ fn backoff(failures: u32, max: Duration) -> Duration {
     let base = Duration::from_secs(1u64 << failures.saturating_sub(1).min(16)).min(max);
     let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0; // 0..1
     base.mul_f64(0.75 + jitter * 0.5).min(max)
+}
+
+/// Whether a document's error must keep the checkpoint from passing it:
+/// the peer cannot move blobs yet ([`BlobError::NotSupported`]), or the
+/// source did not give a blob its revision names ([`BlobError::Missing`]:
+/// not readable there now, say after a reconnect). Either clears without
+/// an edit of the document (the peer upgrades, the source serves the blob
+/// again), and a photo must not be left behind for good. A document's own
+/// fault (bytes that do not match the digest, a bad body) does not hold
+/// the checkpoint: sending it again would fail the same way.
+fn holds_checkpoint(e: &Error) -> bool {
+    matches!(e, Error::Blob(BlobError::NotSupported | BlobError::Missing { .. }))
 }

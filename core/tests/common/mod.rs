@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use outpost_core::replication::{Direction, LocalEndpoint, Replicator, ReplicatorConfig};
-use outpost_core::{Collection, Database, DatabaseConfig};
+use outpost_core::{BlobRef, Collection, Database, DatabaseConfig};
 
 pub mod net;
 
@@ -118,4 +118,19 @@ pub fn live_export(db: &Database) -> Vec<(String, String, String)> {
             None => return out,
         }
     }
+}
+
+/// Names of the files in the blob directory (none if it does not exist).
+pub fn blob_files(db: &Database) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(db.blob_dir()) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries.map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    names
+}
+
+/// A body with a name and a photo.
+pub fn body_with(name: &str, blob: &BlobRef) -> String {
+    serde_json::json!({"name": name, "photo": blob.to_json()}).to_string()
 }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::handshake::PROTOCOL_VERSION;
-use crate::error::{Error, ReplicationError};
+use crate::error::{BlobError, Error, ReplicationError};
 use crate::tuning::MAX_WIRE_ERROR_MESSAGE_BYTES;
 
 /// An error as sent in a reply's `err`.
@@ -40,6 +40,15 @@ pub const INTERNAL: &str = "internal";
 /// A per-peer quota of the listener is used up, e.g. its checkpoints
 /// (permanent for that request; the connection goes on).
 pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
+
+/// A blob is not there, or not readable by this peer (per document).
+pub const BLOB_MISSING: &str = "blob_missing";
+/// Blob bytes that do not match their digest or length (per document).
+pub const BLOB_MISMATCH: &str = "blob_mismatch";
+/// A blob chunk at the wrong offset (per document; ask for the offset again).
+pub const BLOB_BAD_OFFSET: &str = "blob_bad_offset";
+/// A blob past the size limit (per document).
+pub const BLOB_TOO_LARGE: &str = "blob_too_large";
 
 impl WireError {
     fn new(code: &str, message: impl Into<String>) -> Self {
@@ -80,6 +89,13 @@ pub(crate) fn limit_exceeded(message: String) -> Error {
 /// The wire form of an error raised while serving a request.
 pub fn error_to_wire(e: &Error) -> WireError {
     let code = match e {
+        Error::Blob(b) => match b {
+            BlobError::Missing { .. } | BlobError::NotSupported => BLOB_MISSING,
+            BlobError::DigestMismatch { .. } | BlobError::LengthMismatch { .. } => BLOB_MISMATCH,
+            BlobError::BadOffset { .. } => BLOB_BAD_OFFSET,
+            BlobError::TooLarge { .. } => BLOB_TOO_LARGE,
+            BlobError::Io(_) => INTERNAL,
+        },
         Error::InvalidInput(_) | Error::NotFound { .. } | Error::Conflict { .. } => INVALID_INPUT,
         Error::CollectionNotFound(_) | Error::Replication(ReplicationError::NotServed(_)) => NOT_SERVED,
         Error::Replication(ReplicationError::ReadOnly) => READ_ONLY,
@@ -121,6 +137,9 @@ pub(crate) fn cut_to(text: &str, max: usize) -> &str {
 
 /// The error a peer's [`WireError`] means on this side.
 pub fn error_from_wire(w: WireError) -> Error {
+    if let Some(blob) = blob_error_from_wire(&w) {
+        return blob.into();
+    }
     let r = match w.code.as_str() {
         NOT_SERVED => ReplicationError::NotServed(w.message),
         READ_ONLY => ReplicationError::ReadOnly,
@@ -139,4 +158,77 @@ pub fn error_from_wire(w: WireError) -> Error {
         },
     };
     r.into()
+}
+
+/// A blob error from its code; the digests and numbers are read back from
+/// the message (our own `Display` text), for the report only.
+fn blob_error_from_wire(w: &WireError) -> Option<BlobError> {
+    let words: Vec<&str> = w
+        .message
+        .split_whitespace()
+        .map(|word| word.trim_end_matches([')', ',', ';', '.']))
+        .collect();
+    let mut digests = words
+        .iter()
+        .filter(|word| word.starts_with("sha256-"))
+        .map(|d| (*d).to_owned());
+    let mut numbers = words.iter().filter_map(|word| word.parse::<u64>().ok());
+    let mut digest = || digests.next().unwrap_or_else(|| "(unnamed)".to_owned());
+    Some(match w.code.as_str() {
+        BLOB_MISSING => BlobError::Missing { digest: digest() },
+        BLOB_MISMATCH if w.message.contains("hash to") => BlobError::DigestMismatch {
+            expected: digest(),
+            actual: digest(),
+        },
+        BLOB_MISMATCH => BlobError::LengthMismatch {
+            digest: digest(),
+            expected: numbers.next().unwrap_or(0),
+            actual_at_least: numbers.next().unwrap_or(0),
+        },
+        BLOB_BAD_OFFSET => BlobError::BadOffset {
+            digest: digest(),
+            offset: numbers.next().unwrap_or(0),
+            held: numbers.next().unwrap_or(0),
+        },
+        BLOB_TOO_LARGE => BlobError::TooLarge {
+            limit: numbers.next().unwrap_or(0),
+        },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_errors_cross_the_wire_as_blob_errors() {
+        let errors = [
+            BlobError::Missing {
+                digest: "sha256-AAAA".into(),
+            },
+            BlobError::DigestMismatch {
+                expected: "sha256-AAAA".into(),
+                actual: "sha256-BB+/=".into(),
+            },
+            BlobError::LengthMismatch {
+                digest: "sha256-AAAA".into(),
+                expected: 10,
+                actual_at_least: 12,
+            },
+            BlobError::BadOffset {
+                digest: "sha256-AAAA".into(),
+                offset: 5,
+                held: 3,
+            },
+            BlobError::TooLarge { limit: 99 },
+        ];
+        for e in errors {
+            let back = error_from_wire(error_to_wire(&Error::Blob(e.clone())));
+            assert!(
+                matches!(&back, Error::Blob(b) if *b == e),
+                "{e:?} came back as {back:?}"
+            );
+        }
+    }
 }

@@ -11,8 +11,12 @@ use super::codes::WireError;
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The oldest version this build still speaks.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
-/// Optional capabilities this build offers (none are required yet).
-pub const FEATURES: &[&str] = &["long_poll"];
+/// Blob transfer: `missing_blobs`, `read_blob`, `blob_receive_offset` and
+/// `append_blob`. A peer without it still syncs documents that name no
+/// blob; documents naming blobs wait for a peer that has it.
+pub const BLOBS_FEATURE: &str = "blobs";
+/// Optional capabilities this build offers (none are required).
+pub const FEATURES: &[&str] = &["long_poll", BLOBS_FEATURE];
 
 /// The client's opening request.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -11,10 +11,11 @@
 //! revision ids) is never longer than it was in the request's own JSON,
 //! which escapes the same characters.
 
-use super::message::Request;
+use super::message::{encoded_len, Request};
 use crate::tuning::{
-    CHANGES_BATCH_SIZE, FETCH_BATCH_BYTES, FETCH_REPLY_METADATA_BYTES, MAX_BODY_BYTES, MAX_CHECKPOINT_BYTES,
-    MAX_DOC_ID_BYTES, MAX_FETCH_HISTORY, MAX_INSERT_REVISIONS, MAX_REV_HASH_CHARS, MAX_WIRE_ERROR_MESSAGE_BYTES,
+    CHANGES_BATCH_SIZE, FETCH_BATCH_BYTES, FETCH_REPLY_METADATA_BYTES, MAX_BLOB_CHUNK_BYTES, MAX_BODY_BYTES,
+    MAX_CHECKPOINT_BYTES, MAX_DOC_ID_BYTES, MAX_FETCH_HISTORY, MAX_INSERT_REVISIONS, MAX_REV_HASH_CHARS,
+    MAX_WIRE_ERROR_MESSAGE_BYTES,
 };
 
 /// Longest JSON form of a revision id in a list: a 20-digit generation,
@@ -111,6 +112,13 @@ pub fn reply_bytes(request: &Request, frame_bytes: usize) -> usize {
             .min(MAX_INSERT_REVISIONS)
             .saturating_mul(ENTRY_FRAMING_BYTES + ERROR_REPLY_BYTES)
             .saturating_add(frame_bytes),
+        // The missing blob objects, echoed: no more than the request.
+        Request::MissingBlobs { .. } => frame_bytes.saturating_add(ENTRY_FRAMING_BYTES),
+        // One chunk, base64, clamped to the chunk limit as it is served.
+        Request::ReadBlob { max_len, .. } => {
+            encoded_len((*max_len).clamp(1, MAX_BLOB_CHUNK_BYTES)) + ENTRY_FRAMING_BYTES
+        }
+        Request::BlobReceiveOffset { .. } | Request::AppendBlob { .. } => ENTRY_FRAMING_BYTES,
     };
     ok.max(ERROR_REPLY_BYTES)
 }
@@ -131,6 +139,23 @@ mod tests {
             let limits = FetchLimits::new(wanted, history, bytes);
             assert!(limits.revisions >= 1 && limits.revisions <= wanted);
             assert!(limits.reply_bytes() <= crate::tuning::MAX_FRAME_BYTES, "{limits:?}");
+        }
+    }
+
+    #[test]
+    fn a_read_blob_reply_is_one_chunk_whatever_the_request_asks() {
+        for max_len in [0, 1, MAX_BLOB_CHUNK_BYTES, usize::MAX] {
+            let request = Request::ReadBlob {
+                digest: String::new(),
+                offset: 0,
+                max_len,
+            };
+            let bytes = reply_bytes(&request, 100);
+            assert!(
+                bytes <= encoded_len(MAX_BLOB_CHUNK_BYTES) + ERROR_REPLY_BYTES,
+                "{max_len}: {bytes}"
+            );
+            assert!(bytes < crate::tuning::MAX_FRAME_BYTES);
         }
     }
 

@@ -10,6 +10,7 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::blob::BlobRef;
 use crate::error::{InvalidInput, Result};
 use crate::replication::{InsertOutcome, MissingRevs, Revision};
 use crate::revision::RevId;
@@ -87,6 +88,39 @@ pub enum Request {
         /// A JSON object.
         body: Box<RawValue>,
     },
+    /// Which of these blobs the listener lacks (feature `blobs`); replies
+    /// the missing ones, in the order given. Only a peer that may write
+    /// asks this.
+    MissingBlobs {
+        /// Blob objects, as in a body (`{"@type":"blob","digest":...}`).
+        blobs: Vec<WireBlob>,
+    },
+    /// At most `max_len` bytes of a blob from `offset` (feature `blobs`);
+    /// replies [`WireBlobChunk`]. Served only for a blob named by a
+    /// revision this peer may read.
+    ReadBlob {
+        /// `sha256-...` (base64, as in a blob object).
+        digest: String,
+        /// First byte wanted.
+        offset: u64,
+        /// Most bytes wanted (clamped to the chunk limit).
+        max_len: usize,
+    },
+    /// Where receiving a blob resumes (feature `blobs`); replies a number.
+    BlobReceiveOffset {
+        /// The blob object.
+        blob: WireBlob,
+    },
+    /// A chunk of a blob at `offset` (feature `blobs`); replies the bytes
+    /// now held (a number).
+    AppendBlob {
+        /// The blob object.
+        blob: WireBlob,
+        /// Where the chunk starts: where the bytes held end.
+        offset: u64,
+        /// The bytes, base64 (standard alphabet, padded).
+        data: String,
+    },
 }
 
 impl Request {
@@ -108,8 +142,76 @@ impl Request {
             Request::Insert { .. } => "insert",
             Request::GetCheckpoint { .. } => "get_checkpoint",
             Request::PutCheckpoint { .. } => "put_checkpoint",
+            Request::MissingBlobs { .. } => "missing_blobs",
+            Request::ReadBlob { .. } => "read_blob",
+            Request::BlobReceiveOffset { .. } => "blob_receive_offset",
+            Request::AppendBlob { .. } => "append_blob",
         }
     }
+}
+
+/// A blob reference on the wire: the blob object of a body, checked by
+/// [`BlobRef::from_object`] when it arrives.
+pub type WireBlob = serde_json::Map<String, serde_json::Value>;
+
+/// Reads a blob object from the wire.
+///
+/// # Errors
+/// [`InvalidInput::BadBlob`] for anything but a well-formed blob object.
+pub fn blob_from_wire(blob: &WireBlob) -> Result<BlobRef> {
+    BlobRef::from_object(blob)?
+        .ok_or_else(|| InvalidInput::BadBlob("not a blob object (no \"@type\":\"blob\")".into()).into())
+}
+
+/// A blob object for the wire.
+pub fn blob_to_wire(blob: &BlobRef) -> WireBlob {
+    match blob.to_json() {
+        serde_json::Value::Object(map) => map,
+        _ => WireBlob::new(),
+    }
+}
+
+/// Reply to `read_blob`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireBlobChunk {
+    /// The bytes, base64 (standard alphabet, padded); empty at the end.
+    pub data: String,
+}
+
+/// Base64 of a chunk, as `read_blob` replies and `append_blob` sends it.
+pub fn encode_chunk(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes a chunk of at most `max` bytes, refusing longer text before
+/// decoding it.
+///
+/// # Errors
+/// [`InvalidInput::BadBlob`] for text that is not base64 or decodes to
+/// more than `max` bytes.
+pub fn decode_chunk(text: &str, max: usize) -> Result<Vec<u8>> {
+    use base64::Engine;
+    if text.len() > encoded_len(max) {
+        return Err(InvalidInput::BadBlob(format!(
+            "a blob chunk of {} base64 characters is past the limit of {max} bytes",
+            text.len()
+        ))
+        .into());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| InvalidInput::BadBlob(format!("a blob chunk is not base64: {e}")))?;
+    if bytes.len() > max {
+        return Err(InvalidInput::BadBlob(format!("a blob chunk is past the limit of {max} bytes")).into());
+    }
+    Ok(bytes)
+}
+
+/// Length of the padded base64 text of `bytes` bytes.
+pub const fn encoded_len(bytes: usize) -> usize {
+    bytes.div_ceil(3) * 4
 }
 
 /// One entry of the changes feed.

@@ -11,9 +11,11 @@ mod message;
 pub use codec::{decode_frame, encode_reply, encode_request, Frame, ProtocolError};
 pub(crate) use codes::{cut_to, limit_exceeded};
 pub use codes::{error_from_wire, error_to_wire, WireError, LIMIT_EXCEEDED};
-pub use handshake::{common_features, negotiate, Hello, HelloAck, FEATURES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+pub use handshake::{
+    common_features, negotiate, Hello, HelloAck, BLOBS_FEATURE, FEATURES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+};
 pub use limits::{reply_bytes, serving_bytes, FetchLimits};
 pub use message::{
-    Request, WireChange, WireChanges, WireDocRevs, WireFetched, WireInsertResult, WireInserted, WireMissing,
-    WireRevision,
+    blob_from_wire, blob_to_wire, decode_chunk, encode_chunk, encoded_len, Request, WireBlob, WireBlobChunk,
+    WireChange, WireChanges, WireDocRevs, WireFetched, WireInsertResult, WireInserted, WireMissing, WireRevision,
 };
