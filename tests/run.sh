@@ -67,14 +67,14 @@ run_kotlin() {
     echo "== kotlin: generate bindings (JVM config)"
     generate_bindings kotlin bindings/uniffi-jvm.toml "$root/target/bindings/kotlin-jvm"
     echo "== kotlin: mvn test (tests/kotlin)"
-    mvn -B -ntp -f tests/kotlin/pom.xml test \
+    mvn -B -ntp -f tests/kotlin/pom.xml clean test \
         -Doutpost.generated="$root/target/bindings/kotlin-jvm" \
         -Doutpost.libdir="$root/target/debug"
     echo "== kotlin: generate bindings (Android config, android = true)"
     generate_bindings kotlin uniffi.toml "$root/target/bindings/kotlin-android"
     write_readme_snippets
     echo "== kotlin: Android flavour against android-all, README's Kotlin compiled, subset under Robolectric (tests/kotlin/android)"
-    mvn -B -ntp -f tests/kotlin/android/pom.xml test \
+    mvn -B -ntp -f tests/kotlin/android/pom.xml clean test \
         -Doutpost.generated="$root/target/bindings/kotlin-android" \
         -Doutpost.libdir="$root/target/debug" \
         -Doutpost.readme="$root/target/readme/kotlin"
