@@ -292,7 +292,15 @@ public final class Replicator: @unchecked Sendable {
     public func stop() { ffi.stop() }
 
     /// Runs to completion (one-shot) or until stopped (continuous); throws the error that stopped it.
-    public func run() async throws { try await rethrowingAsync { try await ffi.run() } }
+    /// Cancelling the calling task stops the replicator: its lifetime is the caller's scope.
+    public func run() async throws {
+        let ffi = self.ffi
+        try await withTaskCancellationHandler {
+            try await rethrowingAsync { try await ffi.run() }
+        } onCancel: {
+            ffi.stop()
+        }
+    }
 
     /// Asks it to stop and waits until it has; returns the final status.
     @discardableResult

@@ -2,6 +2,7 @@
 // conflict resolvers that see decoded documents, status and document events.
 package org.outpost
 
+import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.callbackFlow
@@ -246,8 +247,18 @@ class Replicator internal constructor(private val ffi: FfiReplicator) {
     /** Asks it to stop; the status goes to `STOPPED` when it has. */
     fun stop() = ffi.stop()
 
-    /** Runs to completion (one-shot) or until stopped (continuous); throws the error that stopped it. */
-    suspend fun run() = rethrowing { ffi.run() }
+    /**
+     * Runs to completion (one-shot) or until stopped (continuous); throws the error that stopped it.
+     * Cancelling the calling coroutine stops the replicator: its lifetime is the caller's scope.
+     */
+    suspend fun run() = rethrowing {
+        try {
+            ffi.run()
+        } catch (e: CancellationException) {
+            ffi.stop()
+            throw e
+        }
+    }
 
     /** Asks it to stop and waits until it has; returns the final status. */
     suspend fun stopAndWait(): ReplicatorStatus {

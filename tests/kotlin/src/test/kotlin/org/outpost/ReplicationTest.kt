@@ -4,6 +4,8 @@ package org.outpost
 
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.flow.transformWhile
@@ -57,6 +59,17 @@ class ReplicationTest {
     fun continuousReplicationReachesIdleFollowsNewWritesAndStops() = withPhoneAndHub(dir) { phone, hub ->
         val replicator = phone.replicator(DatabaseEndpoint(hub)) { continuous = true }
         assertContinuousSyncFollowsWritesAndStops(replicator, phone, hub)
+    }
+
+    @Test
+    fun cancellingTheCoroutineThatRunsAReplicatorStopsIt() = withPhoneAndHub(dir) { phone, hub ->
+        val replicator = phone.replicator(DatabaseEndpoint(hub)) { continuous = true }
+        val idle = collecting { replicator.statusFlow().first { it.activity == ActivityLevel.IDLE } }
+        val run = launch { replicator.run() }
+        idle.await()
+        val stopped = collecting { replicator.statusFlow().first { it.activity == ActivityLevel.STOPPED } }
+        run.cancelAndJoin()
+        assertNull(stopped.await().error, "stopped by the cancellation, not by a failure")
     }
 
     @Test
