@@ -16,7 +16,8 @@ use outpost_core::BlobDigest;
 
 const USER: &str = "worker:correct horse";
 const LONG: Duration = Duration::from_secs(90);
-const SIZE: usize = 40 * 1024 * 1024;
+/// The case: a sync killed midway through a 50 MB photo.
+const SIZE: usize = 50 * 1000 * 1000;
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
