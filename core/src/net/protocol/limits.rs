@@ -85,8 +85,8 @@ impl FetchLimits {
 }
 
 /// Most bytes the reply to `request`, which arrived as `frame_bytes` of
-/// JSON, can take (for `changes`, an estimate: see
-/// [`ASSUMED_LEAVES_PER_CHANGE`]).
+/// JSON, can take (for `changes`, an estimate that assumes
+/// `ASSUMED_LEAVES_PER_CHANGE` leaves per document).
 pub fn reply_bytes(request: &Request, frame_bytes: usize) -> usize {
     let ok = match request {
         Request::Hello(_) | Request::CountChanges { .. } | Request::WaitChanges { .. } => ENTRY_FRAMING_BYTES,
