@@ -65,7 +65,8 @@ pub(crate) fn parse_digest(digest: &str) -> Result<BlobDigest> {
 
 /// Reads the chunks sent by a [`BlobWriter`] as one stream.
 struct ChunkReader {
-    chunks: Receiver<Vec<u8>>,
+    /// A chunk, or `Err` when the writer was dropped unfinished.
+    chunks: Receiver<Chunk>,
     current: Vec<u8>,
     at: usize,
 }
@@ -74,11 +75,14 @@ impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.at == self.current.len() {
             match self.chunks.recv() {
-                Ok(chunk) => {
+                Ok(Ok(chunk)) => {
                     self.current = chunk;
                     self.at = 0;
                 }
-                // The writer finished (or was dropped): end of stream.
+                Ok(Err(Abandoned)) => {
+                    return Err(std::io::Error::other("the blob writer was dropped unfinished"));
+                }
+                // The writer finished: end of stream.
                 Err(_) => return Ok(0),
             }
         }
@@ -89,8 +93,14 @@ impl Read for ChunkReader {
     }
 }
 
+/// Sent instead of a chunk by a writer dropped unfinished, so the store
+/// fails (keeping nothing) rather than taking the bytes so far as the blob.
+struct Abandoned;
+
+type Chunk = std::result::Result<Vec<u8>, Abandoned>;
+
 struct Writing {
-    chunks: Option<SyncSender<Vec<u8>>>,
+    chunks: Option<SyncSender<Chunk>>,
     thread: Option<JoinHandle<outpost_core::Result<outpost_core::BlobRef>>>,
 }
 
@@ -140,6 +150,20 @@ fn finished() -> OutpostError {
     OutpostError::InvalidInput("this blob writer is already finished".into())
 }
 
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(sender) = state.chunks.take() {
+            // Fails only if the store already stopped reading.
+            let _ = sender.send(Err(Abandoned));
+        }
+        if let Some(thread) = state.thread.take() {
+            // Its temporary file is removed when it fails; wait for that.
+            let _ = thread.join();
+        }
+    }
+}
+
 #[uniffi::export]
 impl BlobWriter {
     /// Appends `chunk` to the blob.
@@ -150,7 +174,7 @@ impl BlobWriter {
     pub fn write(&self, chunk: Vec<u8>) -> Result<()> {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let sender = state.chunks.as_ref().ok_or_else(finished)?;
-        if sender.send(chunk).is_ok() {
+        if sender.send(Ok(chunk)).is_ok() {
             return Ok(());
         }
         // The store stopped reading: it failed. Report why.
@@ -225,6 +249,11 @@ mod tests {
             writer.write(chunk.to_vec()).unwrap();
         }
         let blob = writer.finish().unwrap();
+        let abandoned = c.blob_writer(None).unwrap();
+        abandoned.write(b"half a photo".to_vec()).unwrap();
+        drop(abandoned);
+        let half = outpost_core::BlobDigest::of_bytes(b"half a photo").to_string();
+        assert!(matches!(c.open_blob(half), Err(OutpostError::NotFound(_))));
         assert_eq!(blob.length, 200_000);
         assert!(matches!(writer.finish(), Err(OutpostError::InvalidInput(_))));
         let reader = c.open_blob(blob.digest.clone()).unwrap();
