@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use outpost_core::RevId;
 
+use crate::blob::{parse_digest, BlobReader, BlobWriter, NamedBlob};
 use crate::error::{OutpostError, Result};
 use crate::listener::ListenerHandle;
 
@@ -174,6 +175,29 @@ impl Collection {
     /// replicated). Returns whether it existed.
     pub fn purge(&self, id: String) -> Result<bool> {
         Ok(self.inner.purge(&id)?)
+    }
+
+    /// Starts storing a blob (a photo, a recording) in this collection's
+    /// database: write its bytes in chunks, then finish to get the reference
+    /// to put in a body. The same bytes are stored once. Save the document
+    /// naming it soon: compaction removes blobs no document names.
+    pub fn blob_writer(&self, content_type: Option<String>) -> Result<Arc<BlobWriter>> {
+        BlobWriter::start(self.inner.clone(), content_type)
+    }
+
+    /// Opens the stored blob `digest` (`sha256-...`) for reading in chunks.
+    ///
+    /// # Errors
+    /// `NotFound` if it is not stored, `InvalidInput` for a bad digest.
+    pub fn open_blob(&self, digest: String) -> Result<Arc<BlobReader>> {
+        Ok(BlobReader::new(self.inner.blob(&parse_digest(&digest)?)?))
+    }
+
+    /// The blobs the winning revision of document `id` names (empty for a
+    /// missing or deleted document): top-level fields by name, nested ones
+    /// by JSON pointer.
+    pub fn blobs(&self, id: String) -> Result<Vec<NamedBlob>> {
+        Ok(self.inner.blobs(&id)?.into_iter().map(Into::into).collect())
     }
 
     /// Number of live (not deleted) documents.

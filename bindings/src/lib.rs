@@ -7,6 +7,8 @@
 //! replication and async exports run on.
 //!
 //! - [`Database`], [`Collection`]: the local store; JSON bodies cross as strings.
+//! - Blobs stream in chunks: [`BlobWriter`] (from `Collection::blob_writer`) finishes into a
+//!   [`BlobRef`]; [`BlobReader`] (from `Collection::open_blob`) reads by offset.
 //! - [`Replicator`] with a [`ReplicatorTarget`]: another local database,
 //!   or a listener's URL ([`RemoteTargetConfig`]: [`ClientAuthentication`],
 //!   [`ServerTrust`]).
@@ -33,6 +35,7 @@
 //! assert_eq!(children.get("child-1".into()).unwrap().unwrap().rev, rev);
 //! ```
 
+mod blob;
 mod collection;
 mod database;
 mod error;
@@ -45,6 +48,7 @@ mod replicator;
 mod runtime;
 mod tls;
 
+pub use blob::{BlobReader, BlobRef, BlobWriter, NamedBlob};
 pub use collection::{ChangeEvent, ChangeListener, ChangesPage, Collection, Document, DocumentChange, WriteOperation};
 pub use database::{Database, DatabaseConfig};
 pub use error::{ErrorKind, Failure, OutpostError};

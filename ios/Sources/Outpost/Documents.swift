@@ -1,6 +1,7 @@
 // Typed documents over the JSON bodies that cross the FFI: Codable values, and
 // `update`, which reads, changes and saves a document, retrying when another
 // writer got there first.
+@_implementationOnly import OutpostBindings
 import Foundation
 
 /// A live document read as `Value`: its winning revision and its body decoded.
@@ -19,17 +20,21 @@ public struct TypedDocument<Value> {
 extension TypedDocument: Sendable where Value: Sendable {}
 extension TypedDocument: Equatable where Value: Equatable {}
 
-func decodeJSON<Value: Decodable>(_ json: String, of what: String) throws -> Value {
+func decodeJSON<Value: Decodable>(_ json: String, of what: String, with decoder: JSONDecoder = JSONDecoder()) throws -> Value {
     do {
-        return try JSONDecoder().decode(Value.self, from: Data(json.utf8))
+        return try decoder.decode(Value.self, from: Data(json.utf8))
+    } catch let error as OutpostError {
+        throw error
     } catch {
         throw OutpostError.invalidInput("\(what) does not decode as \(Value.self): \(error)")
     }
 }
 
-func encodeJSON<Value: Encodable>(_ value: Value) throws -> String {
+func encodeJSON<Value: Encodable>(_ value: Value, with encoder: JSONEncoder = JSONEncoder()) throws -> String {
     do {
-        return String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    } catch let error as OutpostError {
+        throw error
     } catch {
         throw OutpostError.invalidInput("\(Value.self) does not encode to JSON: \(error)")
     }
@@ -37,7 +42,7 @@ func encodeJSON<Value: Encodable>(_ value: Value) throws -> String {
 
 public extension Collection {
     /// Saves `value` (encoded to a JSON object) as the document `id` over `rev` (nil to
-    /// create); returns the new revision.
+    /// create); returns the new revision. The bytes of the `Blob`s in it are stored first.
     ///
     /// ```swift
     /// struct Child: Codable { var name: String; var age: Int }
@@ -45,13 +50,13 @@ public extension Collection {
     /// ```
     @discardableResult
     func save<Value: Encodable>(_ id: String, _ value: Value, rev: String? = nil) async throws -> String {
-        try await save(id, json: try encodeJSON(value), rev: rev)
+        try await save(id, json: try await encodeDocument(value, for: ffi), rev: rev)
     }
 
     /// The live document `id` decoded as `Value`, or nil if there is none or it is deleted.
     func document<Value: Decodable>(_ id: String, as type: Value.Type) async throws -> TypedDocument<Value>? {
         guard let doc = try await document(id), !doc.deleted else { return nil }
-        return TypedDocument(id: doc.id, rev: doc.rev, value: try doc.decode(as: Value.self),
+        return TypedDocument(id: doc.id, rev: doc.rev, value: try decodeDocument(doc.json, of: doc.rev, from: ffi),
                              conflicts: doc.conflicts, sequence: doc.sequence)
     }
 
@@ -75,7 +80,8 @@ public extension Collection {
         while true {
             let doc = try await document(id)
             let current = doc.flatMap { $0.deleted ? nil : $0 }
-            let next = try change(try current?.decode(as: Value.self))
+            let decoded: Value? = try current.map { try decodeDocument($0.json, of: $0.rev, from: ffi) }
+            let next = try change(decoded)
             do {
                 return try await save(id, next, rev: doc?.rev)
             } catch OutpostError.conflict(let message) {

@@ -46,7 +46,7 @@ data class TypedDocument<T>(
  * @throws OutpostException.InvalidInput if [value] does not encode to a JSON object.
  */
 suspend fun <T> Collection.save(id: String, value: T, serializer: KSerializer<T>, rev: String? = null): String =
-    saveJson(id, outpostJson.encodeToString(serializer, value), rev)
+    io { ffi.save(id, rev, BlobScope.with(ffi) { outpostJson.encodeToString(serializer, value) }) }
 
 /**
  * Saves [value] as the document [id] over [rev] (null to create); returns the new revision.
@@ -59,15 +59,26 @@ suspend fun <T> Collection.save(id: String, value: T, serializer: KSerializer<T>
 suspend inline fun <reified T> Collection.save(id: String, value: T, rev: String? = null): String =
     save(id, value, serializer<T>(), rev)
 
-/** Saves [map] (values: null, Boolean, Number, String, List and Map of those) over [rev]. */
+/**
+ * Saves [map] (values: null, Boolean, Number, String, [Blob], List and Map of those) over [rev];
+ * the bytes of its blobs are stored first, streamed.
+ */
 suspend fun Collection.save(id: String, map: Map<String, Any?>, rev: String? = null): String =
-    saveJson(id, mapToJson(map), rev)
+    io { ffi.save(id, rev, BlobScope.with(ffi) { mapToJson(map) }) }
+
+/**
+ * The blobs the live document [id] names (empty if there is none or it is deleted), by name: a
+ * top-level field's name, or a JSON pointer (`/photos/0`) for a nested one.
+ */
+suspend fun Collection.blobs(id: String): Map<String, Blob> = io {
+    ffi.blobs(id).associate { it.name to Blob.fromRef(outpostJson.parseToJsonElement(it.blob.json).jsonObject, ffi) }
+}
 
 /** The live document [id] decoded with [serializer], or null if there is none or it is deleted. */
 suspend fun <T> Collection.get(id: String, serializer: KSerializer<T>): TypedDocument<T>? {
     val doc = getDocument(id) ?: return null
     if (doc.deleted) return null
-    return TypedDocument(doc.id, doc.rev, outpostJson.decodeFromString(serializer, doc.json), doc.conflicts, doc.sequence)
+    return TypedDocument(doc.id, doc.rev, decodeIn(serializer, doc.json), doc.conflicts, doc.sequence)
 }
 
 /** The live document [id] decoded as [T], or null if there is none or it is deleted. */
@@ -90,7 +101,7 @@ suspend fun <T> Collection.update(id: String, serializer: KSerializer<T>, maxAtt
     var attempt = 1
     while (true) {
         val doc = getDocument(id)
-        val current = doc?.takeUnless { it.deleted }?.let { outpostJson.decodeFromString(serializer, it.json) }
+        val current = doc?.takeUnless { it.deleted }?.let { decodeIn(serializer, it.json) }
         try {
             return save(id, change(current), serializer, doc?.rev)
         } catch (e: OutpostException.Conflict) {
@@ -98,6 +109,10 @@ suspend fun <T> Collection.update(id: String, serializer: KSerializer<T>, maxAtt
         }
     }
 }
+
+/** [json] decoded with [serializer], its blobs read from this collection. */
+private fun <T> Collection.decodeIn(serializer: KSerializer<T>, json: String): T =
+    BlobScope.with(ffi) { outpostJson.decodeFromString(serializer, json) }
 
 /** [update] for a [T] known at compile time. */
 suspend inline fun <reified T> Collection.update(id: String, maxAttempts: Int = 10, noinline change: (T?) -> T): String =
@@ -109,10 +124,10 @@ suspend inline fun <reified T> Collection.update(id: String, maxAttempts: Int = 
  */
 fun Document.toMap(): Map<String, Any?> = jsonToMap(json)
 
-/** The body decoded as [T]. */
+/** The body decoded as [T] (its blobs cannot be read: decode with `Collection.get` for that). */
 inline fun <reified T> Document.decode(): T = outpostJson.decodeFromString(serializer<T>(), json)
 
-/** A [WriteOperation.Save] of [value] encoded as JSON. */
+/** A [WriteOperation.Save] of [value] encoded as JSON (blobs: save with `Collection.save`). */
 inline fun <reified T> saveOperation(id: String, value: T, rev: String? = null): WriteOperation =
     WriteOperation.Save(id, outpostJson.encodeToString(serializer<T>(), value), rev)
 
@@ -120,7 +135,7 @@ inline fun <reified T> saveOperation(id: String, value: T, rev: String? = null):
 fun jsonToMap(json: String): Map<String, Any?> =
     outpostJson.parseToJsonElement(json).jsonObject.mapValues { fromJson(it.value) }
 
-/** A map (values: null, Boolean, Number, String, List and Map of those) as JSON text. */
+/** A map (values: null, Boolean, Number, String, List and Map of those; [Blob]s inside `Collection.save`) as JSON text. */
 fun mapToJson(map: Map<String, Any?>): String = outpostJson.encodeToString(JsonObject.serializer(), toJson(map) as JsonObject)
 
 private fun toJson(value: Any?): JsonElement = when (value) {
@@ -134,6 +149,7 @@ private fun toJson(value: Any?): JsonElement = when (value) {
     is Iterable<*> -> JsonArray(value.map(::toJson))
     is Array<*> -> JsonArray(value.map(::toJson))
     is JsonElement -> value
+    is Blob -> value.storeIn(BlobScope.get() ?: throw OutpostException.InvalidInput("a Blob is stored only by Collection.save"))
     else -> throw OutpostException.InvalidInput("cannot store a ${value::class.qualifiedName} in a document")
 }
 
