@@ -300,13 +300,15 @@ pub struct SyncArgs {
 /// `outpost bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Documents per scenario (single saves stop at 5,000).
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    pub docs: u64,
+    /// Documents per scenario (single saves stop at 5,000) [default: 100000;
+    /// 500 for `blobs`].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub docs: Option<u64>,
     /// Size of each document body in bytes (canonical JSON) [default: 1000].
     #[arg(long, value_name = "BYTES")]
     pub doc_size: Option<usize>,
-    /// Scenarios to run, comma-separated or repeated (default: all).
+    /// Scenarios to run, comma-separated or repeated (default: all but
+    /// `blobs`).
     #[arg(long, value_delimiter = ',', value_name = "NAME")]
     pub scenario: Vec<String>,
 }

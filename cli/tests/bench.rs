@@ -1,4 +1,4 @@
-//! `outpost bench` runs every scenario, local and network, and ends with the key=value line.
+//! `outpost bench` runs every scenario, local and network (and `blobs` when named), and ends with the key=value line.
 
 mod common;
 
@@ -39,4 +39,27 @@ fn bench_prints_every_key_with_a_positive_number() {
     // One table row per scenario.
     assert!(out.contains("local replication"), "{out}");
     assert!(out.contains("network pull"), "{out}");
+    assert!(!out.contains("blob pull"), "blobs runs only when named: {out}");
+}
+
+#[test]
+fn blobs_runs_only_when_named_and_prints_its_keys() {
+    let out = ok(&["bench", "--scenario", "blobs", "--docs", "3"]);
+    let last = out.lines().last().expect("output");
+    for key in [
+        "docs=3",
+        "blob_size=200000",
+        "blob_pull_docs_per_s=",
+        "blob_pull_mb_per_s=",
+        "peak_rss_mb=",
+    ] {
+        assert!(last.contains(key), "{key} missing from {last:?}");
+    }
+    let rate: f64 = last
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("blob_pull_mb_per_s="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no number for blob_pull_mb_per_s in {last:?}"));
+    assert!(rate > 0.0, "{last}");
+    assert!(out.contains("blob pull"), "{out}");
 }

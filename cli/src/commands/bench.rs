@@ -7,7 +7,9 @@
 //! both measure the same thing. The network scenarios (`push`, `pull`,
 //! `latency`) are in `bench_net`: they replicate through core's TLS
 //! listener on loopback and add their own figures (MB/s, latency
-//! percentiles) to the last line.
+//! percentiles) to the last line. `blobs` (documents with a 200 KB photo
+//! each, pulled over that listener) runs only when named: its default is
+//! 500 documents (100 MB of blobs), not the others' 100,000.
 //!
 //! Output: a table on stdout, row by row as scenarios finish, with each
 //! scenario's peak RSS (`VmHWM`, reset before each scenario where Linux
@@ -32,7 +34,16 @@ use crate::output::Lines;
 struct Workload {
     docs: usize,
     doc_size: usize,
+    /// Documents of the `blobs` scenario: `--docs`, else [`BLOB_DOCS`].
+    blob_docs: usize,
 }
+
+/// The `blobs` scenario's documents when `--docs` is not given (500 x 200 KB
+/// = 100 MB of blobs).
+const BLOB_DOCS: usize = 500;
+
+/// The other scenarios' documents when `--docs` is not given.
+const DOCS: usize = 100_000;
 
 impl Workload {
     /// The first `n` documents, generated before the timed part; they are
@@ -72,6 +83,8 @@ struct Scenario {
     label: &'static str,
     /// Runs it.
     run: fn(&Workload) -> workload::Outcome<Measured>,
+    /// Whether it runs when no `--scenario` is given.
+    by_default: bool,
 }
 
 /// Every scenario, in the order they run.
@@ -81,42 +94,56 @@ const SCENARIOS: &[Scenario] = &[
         key: Some("sqlite_ceiling_rows_per_s"),
         label: "raw SQLite ceiling (1 tx)",
         run: sqlite_ceiling,
+        by_default: true,
     },
     Scenario {
         name: "single",
         key: Some("single_saves_per_s"),
         label: "single saves (1 tx each)",
         run: single_saves,
+        by_default: true,
     },
     Scenario {
         name: "batched",
         key: Some("batched_saves_per_s"),
         label: "batched saves (1000 per tx)",
         run: batched_saves,
+        by_default: true,
     },
     Scenario {
         name: "local-replication",
         key: Some("local_replication_docs_per_s"),
         label: "local replication (push)",
         run: local_replication,
+        by_default: true,
     },
     Scenario {
         name: "push",
         key: Some("push_docs_per_s"),
         label: "network push (TLS, loopback)",
         run: |w| net::push(w.docs, w.doc_size),
+        by_default: true,
     },
     Scenario {
         name: "pull",
         key: Some("pull_docs_per_s"),
         label: "network pull (TLS, loopback)",
         run: |w| net::pull(w.docs, w.doc_size),
+        by_default: true,
     },
     Scenario {
         name: "latency",
         key: None,
         label: "network latency (200 single saves)",
         run: |w| net::latency(w.doc_size),
+        by_default: true,
+    },
+    Scenario {
+        name: "blobs",
+        key: Some("blob_pull_docs_per_s"),
+        label: "blob pull (200 KB photo per doc)",
+        run: |w| net::pull_blobs(w.blob_docs),
+        by_default: false,
     },
 ];
 
@@ -141,8 +168,8 @@ fn local_replication(w: &Workload) -> workload::Outcome<Measured> {
     Ok(Measured::new(w.docs, elapsed))
 }
 
-/// The scenarios named by `--scenario`, in their run order (all of them if
-/// none is named).
+/// The scenarios named by `--scenario`, in their run order (all but
+/// `blobs` if none is named).
 fn selected(names: &[String]) -> Result<Vec<&'static Scenario>, CliError> {
     if let Some(unknown) = names.iter().find(|n| !SCENARIOS.iter().any(|s| s.name == n.as_str())) {
         let known: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
@@ -153,7 +180,13 @@ fn selected(names: &[String]) -> Result<Vec<&'static Scenario>, CliError> {
     }
     Ok(SCENARIOS
         .iter()
-        .filter(|s| names.is_empty() || names.iter().any(|n| n == s.name))
+        .filter(|s| {
+            if names.is_empty() {
+                s.by_default
+            } else {
+                names.iter().any(|n| n == s.name)
+            }
+        })
         .collect())
 }
 
@@ -167,8 +200,18 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             workload::MIN_BODY_BYTES
         )));
     }
-    let docs = usize::try_from(args.docs).map_err(|_| CliError::Usage("--docs is too large".to_owned()))?;
-    let w = Workload { docs, doc_size };
+    let given = args
+        .docs
+        .map(usize::try_from)
+        .transpose()
+        .map_err(|_| CliError::Usage("--docs is too large".to_owned()))?;
+    let only_blobs = scenarios.iter().all(|s| s.name == "blobs");
+    let docs = given.unwrap_or(if only_blobs { BLOB_DOCS } else { DOCS });
+    let w = Workload {
+        docs,
+        doc_size,
+        blob_docs: given.unwrap_or(BLOB_DOCS),
+    };
     let mut out = Lines::stdout();
     out.line(&format!(
         "outpost bench: {docs} documents of {doc_size} bytes (canonical JSON)"

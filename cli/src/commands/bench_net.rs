@@ -2,15 +2,18 @@
 //! of the workload between two databases through a TLS listener on
 //! 127.0.0.1 (a user table, the fingerprint pinned), and `latency`: with a
 //! continuous push-and-pull running, how long each of 200 documents saved
-//! one at a time takes to be readable on the other side.
+//! one at a time takes to be readable on the other side; `blobs`: a pull,
+//! over the same listener, of documents that each carry a photo of random
+//! bytes (a blob), into an empty database.
 //!
 //! Only the replication is timed; filling the source database is not.
 
+use std::io::{Cursor, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use outpost_core::replication::{ActivityLevel, Direction, Replicator, ReplicatorConfig};
-use outpost_core::Database;
+use outpost_core::{BlobDigest, Database};
 
 use super::workload;
 use super::Measured;
@@ -72,6 +75,104 @@ fn transfer(direction: Direction, docs: usize, doc_size: usize, mb_key: &'static
         elapsed,
         extra: vec![(mb_key, format!("{mb_per_s:.1}"))],
     })
+}
+
+/// Bytes of each document's photo in the `blobs` scenario (200 KB).
+pub const BLOB_BYTES: usize = 200_000;
+
+/// `blobs`: `docs` documents, each with one [`BLOB_BYTES`] photo of random
+/// bytes, come from the listener's database into an empty one. The peak RSS
+/// is reset once the source is full, so it is the pull's (listener and
+/// puller, both in this process). The rate is blob bytes / 10^6 / seconds,
+/// as PouchDB's `tests/pouchdb/bench.js --scenario blobs` counts it.
+pub fn pull_blobs(docs: usize) -> workload::Outcome<Measured> {
+    let dir = tempfile::tempdir()?;
+    let full = open(&dir.path().join("full.db"))?;
+    let last_digest = fill_with_photos(&full, docs)?;
+    let empty = open(&dir.path().join("empty.db"))?;
+    super::reset_peak_rss();
+    let elapsed = net::runtime()?.block_on(async {
+        let hub = Loopback::start(&full, USER, PASSWORD).await?;
+        let config = ReplicatorConfig {
+            direction: Direction::Pull,
+            ..Default::default()
+        };
+        let replicator = Replicator::remote(empty.clone(), hub.remote.clone(), config)?;
+        let start = Instant::now();
+        replicator.run().await?;
+        let elapsed = start.elapsed();
+        hub.listener.stop().await;
+        workload::Outcome::Ok(elapsed)
+    })?;
+    check_photos(&empty, docs, last_digest)?;
+    let mb_per_s = (docs * BLOB_BYTES) as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9);
+    Ok(Measured {
+        docs,
+        elapsed,
+        extra: vec![
+            ("blob_size", BLOB_BYTES.to_string()),
+            ("blob_pull_mb_per_s", format!("{mb_per_s:.1}")),
+        ],
+    })
+}
+
+/// The id of the `i`th document of the `blobs` scenario.
+fn photo_id(i: usize) -> String {
+    format!("photo-{i:08}")
+}
+
+/// Saves `docs` documents `{"n": i, "photo": <blob>}`, each photo
+/// [`BLOB_BYTES`] of random bytes (SplitMix64, seeded by `i`, so every photo
+/// differs and none is stored once for two). Returns the last photo's digest.
+fn fill_with_photos(db: &Database, docs: usize) -> workload::Outcome<Option<BlobDigest>> {
+    let coll = db.default_collection()?;
+    let mut photo = vec![0u8; BLOB_BYTES];
+    let mut last = None;
+    for i in 0..docs {
+        let mut state = (i as u64) ^ 0x5EED_B10B;
+        for chunk in photo.chunks_mut(8) {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+        let blob = coll.save_blob(Cursor::new(&photo), Some("image/jpeg"))?;
+        last = Some(blob.digest);
+        let body = serde_json::json!({ "n": i, "photo": blob.to_json() }).to_string();
+        coll.save(&photo_id(i), None, &body)?;
+    }
+    Ok(last)
+}
+
+/// Every document arrived with its photo stored at full length, and the
+/// last photo's bytes hash to its digest.
+fn check_photos(db: &Database, docs: usize, last: Option<BlobDigest>) -> workload::Outcome<()> {
+    let coll = db.default_collection()?;
+    let arrived = coll.count()?;
+    if arrived != docs as u64 {
+        return Err(format!("{arrived} documents arrived of {docs}").into());
+    }
+    for i in 0..docs {
+        let id = photo_id(i);
+        let blobs = coll.blobs(&id)?;
+        let [named] = blobs.as_slice() else {
+            return Err(format!("{id} arrived with {} blobs, not 1", blobs.len()).into());
+        };
+        let reader = coll.blob(&named.blob.digest)?;
+        if reader.length() != BLOB_BYTES as u64 {
+            return Err(format!("{id}'s photo arrived with {} bytes", reader.length()).into());
+        }
+    }
+    if let Some(digest) = last {
+        let mut bytes = Vec::with_capacity(BLOB_BYTES);
+        coll.blob(&digest)?.read_to_end(&mut bytes)?;
+        if BlobDigest::of_bytes(&bytes) != digest {
+            return Err("the last photo's bytes do not match its digest".into());
+        }
+    }
+    Ok(())
 }
 
 /// `latency`: [`LATENCY_DOCS`] documents saved one at a time on one side of
