@@ -52,7 +52,23 @@ fn transfer(direction: Direction, docs: usize, doc_size: usize, mb_key: &'static
         Direction::Push => (&empty, &full),
         _ => (&full, &empty),
     };
-    let elapsed = net::runtime()?.block_on(async {
+    let elapsed = timed_sync(served, local, direction)?;
+    let arrived = empty.default_collection()?.count()?;
+    if arrived != docs as u64 {
+        return Err(format!("{arrived} documents arrived of {docs}").into());
+    }
+    let mb_per_s = (docs * doc_size) as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9);
+    Ok(Measured {
+        docs,
+        elapsed,
+        extra: vec![(mb_key, format!("{mb_per_s:.1}"))],
+    })
+}
+
+/// Serves `served` on a loopback TLS listener and times one one-shot
+/// replication of `local` with it in `direction`.
+fn timed_sync(served: &Database, local: &Database, direction: Direction) -> workload::Outcome<Duration> {
+    net::runtime()?.block_on(async {
         let hub = Loopback::start(served, USER, PASSWORD).await?;
         let config = ReplicatorConfig {
             direction,
@@ -64,16 +80,6 @@ fn transfer(direction: Direction, docs: usize, doc_size: usize, mb_key: &'static
         let elapsed = start.elapsed();
         hub.listener.stop().await;
         workload::Outcome::Ok(elapsed)
-    })?;
-    let arrived = empty.default_collection()?.count()?;
-    if arrived != docs as u64 {
-        return Err(format!("{arrived} documents arrived of {docs}").into());
-    }
-    let mb_per_s = (docs * doc_size) as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9);
-    Ok(Measured {
-        docs,
-        elapsed,
-        extra: vec![(mb_key, format!("{mb_per_s:.1}"))],
     })
 }
 
@@ -91,19 +97,7 @@ pub fn pull_blobs(docs: usize) -> workload::Outcome<Measured> {
     let last_digest = fill_with_photos(&full, docs)?;
     let empty = open(&dir.path().join("empty.db"))?;
     super::reset_peak_rss();
-    let elapsed = net::runtime()?.block_on(async {
-        let hub = Loopback::start(&full, USER, PASSWORD).await?;
-        let config = ReplicatorConfig {
-            direction: Direction::Pull,
-            ..Default::default()
-        };
-        let replicator = Replicator::remote(empty.clone(), hub.remote.clone(), config)?;
-        let start = Instant::now();
-        replicator.run().await?;
-        let elapsed = start.elapsed();
-        hub.listener.stop().await;
-        workload::Outcome::Ok(elapsed)
-    })?;
+    let elapsed = timed_sync(&full, &empty, Direction::Pull)?;
     check_photos(&empty, docs, last_digest)?;
     let mb_per_s = (docs * BLOB_BYTES) as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9);
     Ok(Measured {
