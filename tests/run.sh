@@ -23,7 +23,11 @@
 #   pouchdb the PouchDB harness (tests/pouchdb: express-pouchdb server and
 #           bench for interop tests and benchmarks): npm ci, then its smoke
 #           test with node --test (Node >= 20; not part of `all` yet)
-#   all     (the default) rust, kotlin, swift and keystore
+#   interop real CouchDB-protocol peers from npm against Outpost: builds the
+#           `outpost` binary, installs the PouchDB harness (tests/pouchdb),
+#           then runs every tests/interop/*.test.js with node --test
+#           (OUTPOST_BIN names the binary, NODE_PATH the harness's modules)
+#   all     (the default) rust, kotlin, swift, keystore and interop
 # It installs what its suites need (rustup components, Maven dependencies,
 # a Python venv with tree-sitter under target/) before running them.
 set -euo pipefail
@@ -110,12 +114,28 @@ run_pouchdb() {
     return "$status"
 }
 
+run_interop() {
+    echo "== interop: build the outpost binary"
+    cargo build -p outpost-cli --bin outpost
+    echo "== interop: npm ci (tests/pouchdb)"
+    npm ci --prefix tests/pouchdb --no-audit --no-fund
+    local tests=(tests/interop/*.test.js)
+    if [[ ! -e "${tests[0]}" ]]; then
+        echo "no interop tests (tests/interop/*.test.js)"
+        return 0
+    fi
+    echo "== interop: node --test ${tests[*]}"
+    OUTPOST_BIN="$root/target/debug/outpost" NODE_PATH="$root/tests/pouchdb/node_modules" \
+        node --test --test-concurrency=1 "${tests[@]}"
+}
+
 case "$suite" in
     rust) run_rust ;;
     kotlin) run_kotlin ;;
     swift) run_swift ;;
     keystore) bash tests/keystore.sh ;;
     pouchdb) run_pouchdb ;;
-    all) run_rust; run_kotlin; run_swift; bash tests/keystore.sh ;;
-    *) echo "unknown suite '$suite' (known: rust, kotlin, swift, keystore, pouchdb, all)" >&2; exit 2 ;;
+    interop) run_interop ;;
+    all) run_rust; run_kotlin; run_swift; bash tests/keystore.sh; run_interop ;;
+    *) echo "unknown suite '$suite' (known: rust, kotlin, swift, keystore, pouchdb, interop, all)" >&2; exit 2 ;;
 esac
