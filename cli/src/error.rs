@@ -179,23 +179,13 @@ pub fn one_line(text: &str) -> String {
         .join(" ");
     let mut out = String::with_capacity(joined.len());
     for c in joined.chars() {
-        if is_hidden(c) {
+        if outpost_core::net::hides_text(c) {
             out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
         } else {
             out.push(c);
         }
     }
     out
-}
-
-/// Control characters and the invisible ones that reorder or hide text
-/// (bidirectional overrides, zero-width characters, BOM).
-fn is_hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}'
-        )
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ impl fmt::Display for LogSafe<'_> {
                 '\n' => f.write_str("\\n")?,
                 '\r' => f.write_str("\\r")?,
                 '\t' => f.write_str("\\t")?,
-                c if needs_escape(c) => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+                c if hides_text(c) => write!(f, "\\u{{{:x}}}", u32::from(c))?,
                 c => fmt::Write::write_char(f, c)?,
             }
         }
@@ -46,9 +46,17 @@ impl fmt::Display for LogSafe<'_> {
     }
 }
 
-/// Control characters (C0, DEL, C1) and the invisible ones that reorder or
-/// hide text (bidirectional overrides, zero-width characters, BOM).
-fn needs_escape(c: char) -> bool {
+/// Whether `c` must be shown escaped rather than written to a log or a
+/// terminal: control characters (C0, DEL, C1) and the invisible ones that
+/// reorder or hide text (bidirectional overrides, zero-width characters,
+/// BOM).
+///
+/// ```
+/// use outpost_core::net::hides_text;
+/// assert!(hides_text('\u{1b}') && hides_text('\u{202e}'));
+/// assert!(!hides_text('é'));
+/// ```
+pub fn hides_text(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

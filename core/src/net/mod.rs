@@ -55,5 +55,6 @@ pub mod tls;
 
 pub use auth::{ClientAuth, ListenerAuthenticator, PasswordAuthenticator, UserTable};
 pub use listener::{ConnectionStatus, Listener, ListenerConfig};
+pub use log_safe::hides_text;
 pub use remote::{RemoteConfig, RemoteEndpoint};
 pub use tls::{fingerprint, ClientCertificates, FileKeyStore, KeyStore, ServerTrust, StoredIdentity, TlsIdentity};
