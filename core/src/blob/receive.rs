@@ -248,7 +248,10 @@ impl BlobStore {
             }
         };
         let lock = FileLock::take(&file).map_err(|e| io_error("cannot lock", &partial, &e))?;
-        let held = file.metadata().map_err(|e| io_error("cannot read", &partial, &e))?.len();
+        let held = file
+            .metadata()
+            .map_err(|e| io_error("cannot read", &partial, &e))?
+            .len();
         if held != offset {
             return Err(BlobError::BadOffset {
                 digest: blob.digest.to_string(),
@@ -369,13 +372,19 @@ mod tests {
         let second = Database::open(&path, DatabaseConfig::default()).unwrap();
         let photo = bytes(30_000);
         let blob = blob_of(&photo);
-        assert_eq!(first.blob_store().append_chunk(&blob, 0, &photo[..10_000]).unwrap(), 10_000);
+        assert_eq!(
+            first.blob_store().append_chunk(&blob, 0, &photo[..10_000]).unwrap(),
+            10_000
+        );
         assert_eq!(first.blob_store().receiving.kept(), 1);
         // The other handle starts again with forged bytes, then stops at
         // the length the first one holds.
         let mut forged = photo.clone();
         forged[5] ^= 1;
-        assert_eq!(second.blob_store().append_chunk(&blob, 0, &forged[..10_000]).unwrap(), 10_000);
+        assert_eq!(
+            second.blob_store().append_chunk(&blob, 0, &forged[..10_000]).unwrap(),
+            10_000
+        );
         // The first handle's running hash is of the old file: it is not
         // used, the file is read back, and the forgery is caught.
         let e = first
@@ -386,15 +395,30 @@ mod tests {
         assert!(!first.blob_store().contains(&blob).unwrap());
         // Honest bytes resumed from another handle's partial: read back and
         // verified.
-        assert_eq!(first.blob_store().append_chunk(&blob, 0, &photo[..12_345]).unwrap(), 12_345);
+        assert_eq!(
+            first.blob_store().append_chunk(&blob, 0, &photo[..12_345]).unwrap(),
+            12_345
+        );
         assert_eq!(second.blob_store().receive_offset(&blob).unwrap(), 12_345);
         assert_eq!(
-            second.blob_store().append_chunk(&blob, 12_345, &photo[12_345..]).unwrap(),
+            second
+                .blob_store()
+                .append_chunk(&blob, 12_345, &photo[12_345..])
+                .unwrap(),
             30_000
         );
         let mut stored = Vec::new();
-        first.blob_store().open(&blob.digest).unwrap().read_to_end(&mut stored).unwrap();
+        first
+            .blob_store()
+            .open(&blob.digest)
+            .unwrap()
+            .read_to_end(&mut stored)
+            .unwrap();
         assert_eq!(stored, photo);
-        assert_eq!(second.blob_store().receiving.kept(), 0, "a finished blob keeps no state");
+        assert_eq!(
+            second.blob_store().receiving.kept(),
+            0,
+            "a finished blob keeps no state"
+        );
     }
 }
