@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine;
-use common::net::listener_config;
+use common::net::{listener_config, raw_websocket, RawWs};
 use common::{blob_files, body_with, open};
 use futures_util::{SinkExt, StreamExt};
 use outpost_core::net::protocol::{decode_message, encode_binary, Frame, BLOB_BINARY_FEATURE};
@@ -21,8 +21,6 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
-type RawWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-
 async fn plain_listener(db: &Database) -> Listener {
     let mut cfg = listener_config(ListenerAuthenticator::Anonymous);
     cfg.disable_tls = true;
@@ -32,12 +30,7 @@ async fn plain_listener(db: &Database) -> Listener {
 /// A raw peer after the handshake, offering `features`; returns the
 /// features the listener acknowledged.
 async fn raw_peer(listener: &Listener, features: &[&str]) -> (RawWs, Vec<String>) {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", listener.port()))
-        .await
-        .unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(listener.urls()[0].as_str(), tcp)
-        .await
-        .unwrap();
+    let mut ws = raw_websocket(listener).await;
     let hello =
         json!({"id": 0, "req": {"hello": {"protocol": 1, "min_protocol": 1, "uuid": "raw", "features": features}}});
     ws.send(Message::text(hello.to_string())).await.unwrap();
