@@ -357,7 +357,19 @@ mod tests {
         let photo = bytes(5000);
         let blob = blob_of(&photo);
         let store = db.blob_store();
+        // A whole blob in one forged chunk: refused, nothing left behind.
+        let mut forged = photo.clone();
+        forged[10] ^= 1;
+        let e = store.append_chunk(&blob, 0, &forged).unwrap_err();
+        assert!(matches!(e, crate::Error::Blob(BlobError::DigestMismatch { .. })), "{e}");
+        let files = || -> Vec<String> {
+            std::fs::read_dir(store.dir())
+                .map(|d| d.map(|e| e.unwrap().file_name().into_string().unwrap()).collect())
+                .unwrap_or_default()
+        };
+        assert!(files().is_empty(), "{:?}", files());
         assert_eq!(store.append_chunk(&blob, 0, &photo).unwrap(), 5000);
+        assert_eq!(files(), [blob.digest.to_hex()], "no partial file left");
         assert!(store.has_unsynced_names(), "no directory sync per received blob");
         let body = serde_json::json!({ "photo": blob.to_json() }).to_string();
         db.default_collection().unwrap().save("child", None, &body).unwrap();
