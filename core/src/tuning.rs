@@ -293,9 +293,11 @@ pub const COMPACT_MAX_CANDIDATES: usize = 100_000;
 
 /// Blobs one replication pass moves at the same time. Each holds at most
 /// one chunk ([`MAX_BLOB_CHUNK_BYTES`]) in memory on each side, so this
-/// bounds the transfer's memory (8 MiB of chunks); more than one lets one
-/// blob's round trip and fsync overlap another's. 8 measured best for
-/// 200 KB photos on the 2-core VM (docs/benchmarks.md, "Blobs").
+/// bounds the chunks held (8 x 1 MiB on each side, plus their frames and
+/// TLS buffers while they cross); more than one lets one
+/// blob's round trip and fsync overlap another's. For 200 KB photos on the
+/// 2-core VM, 8 was as fast as 16 or 32 within the noise, with less memory
+/// (docs/benchmarks.md, "Blobs").
 pub const BLOBS_IN_FLIGHT: usize = 8;
 
 /// Running SHA-256 states (each with its partial file open) one blob store
