@@ -288,3 +288,20 @@ pub const COMPACT_PAGE_ROWS: usize = 500;
 /// Candidate blobs compaction holds in memory at once (more are handled in
 /// further rounds).
 pub const COMPACT_MAX_CANDIDATES: usize = 100_000;
+
+// ---- Blob transfer speed (issue 11 item 5: core/src/blob/receive.rs, replication/inserter.rs) ----
+
+/// Blobs one replication pass moves at the same time. Each holds at most
+/// one chunk ([`MAX_BLOB_CHUNK_BYTES`]) in memory on each side, so this
+/// bounds the chunks held (8 x 1 MiB on each side, plus their frames and
+/// TLS buffers while they cross); more than one lets one
+/// blob's round trip and fsync overlap another's. For 200 KB photos on the
+/// 2-core VM, 8 was as fast as 16 or 32 within the noise, with less memory
+/// (docs/benchmarks.md, "Blobs").
+pub const BLOBS_IN_FLIGHT: usize = 8;
+
+/// Running SHA-256 states (each with its partial file open) one blob store
+/// keeps between the chunks of blobs being received. Past it, idle ones
+/// are dropped and their next chunk reads the partial file back once; it
+/// bounds both memory (~200 bytes each) and open files.
+pub const MAX_RECEIVING_HASH_STATES: usize = 64;

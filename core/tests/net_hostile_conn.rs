@@ -11,7 +11,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::net::{config, listener_config, TestCa};
+use common::net::{config, listener_config, raw_websocket, RawWs, TestCa};
 use common::open;
 use futures_util::{SinkExt, StreamExt};
 use outpost_core::net::{
@@ -67,16 +67,9 @@ async fn plain_listener(db: &Database, write_timeout: Duration) -> Listener {
     Listener::start(db.clone(), cfg).await.unwrap()
 }
 
-type RawWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-
 /// A raw peer that has sent hello and then `frames`, without reading.
 async fn raw_peer(listener: &Listener, frames: impl IntoIterator<Item = String>) -> RawWs {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", listener.port()))
-        .await
-        .unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(listener.urls()[0].as_str(), tcp)
-        .await
-        .unwrap();
+    let mut ws = raw_websocket(listener).await;
     let hello = r#"{"id":0,"req":{"hello":{"protocol":1,"min_protocol":1,"uuid":"raw"}}}"#.to_owned();
     for frame in std::iter::once(hello).chain(frames) {
         ws.send(Message::text(frame)).await.unwrap();

@@ -6,13 +6,16 @@
 //! - [`reference`]: the in-body blob object (`{"@type":"blob",...}`), its
 //!   checks and where a body names blobs;
 //! - [`store`]: the directory of blob files: streamed, verified writes,
-//!   streamed reads, chunked resumable receiving;
+//!   streamed reads;
+//! - [`receive`]: chunked, resumable receiving from a peer, hashed as it
+//!   arrives, each partial file under its own lock;
 //! - [`compact`]: removing blobs no stored revision names.
 //!
 //! docs/ARCHITECTURE.md, "Blobs", states the rules.
 
 pub(crate) mod compact;
 pub(crate) mod digest;
+pub(crate) mod receive;
 pub(crate) mod reference;
 pub(crate) mod store;
 

@@ -6,17 +6,20 @@
 //! name (`O_CREAT | O_EXCL | O_NOFOLLOW`), hashing as they go; the file is
 //! fsynced, checked against the expected digest and length, renamed to its
 //! digest and the directory fsynced. A file under a digest name is
-//! therefore always complete and verified. Receiving from a peer appends
-//! chunks to `.partial-<hex>` and verifies the whole before the rename, so
-//! a cut transfer resumes from the bytes already received.
+//! therefore always complete and verified. Receiving from a peer
+//! ([`super::receive`]) appends chunks to `.partial-<hex>` and verifies the
+//! whole before the rename, so a cut transfer resumes from the bytes
+//! already received; its directory syncs are folded into one per batch of
+//! revisions ([`BlobStore::sync_published`]).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
+use super::receive::Receiving;
 use super::{BlobDigest, BlobRef};
 use crate::error::{BlobError, Error, InvalidInput, Result};
 use crate::private_files;
@@ -31,8 +34,12 @@ pub(crate) const PARTIAL_PREFIX: &str = ".partial-";
 #[derive(Debug)]
 pub(crate) struct BlobStore {
     dir: PathBuf,
-    /// Serialises appends to partial files within this handle.
-    receiving: Mutex<()>,
+    /// Partial files being received, each under its own lock.
+    pub(super) receiving: Receiving,
+    /// Renames into digest names so far, and how many of them a directory
+    /// sync has made durable (see [`BlobStore::sync_published`]).
+    published: AtomicU64,
+    synced: AtomicU64,
 }
 
 /// A blob opened for reading: [`Read`] and [`Seek`] over the file, so
@@ -98,7 +105,9 @@ impl BlobStore {
         }
         Ok(BlobStore {
             dir,
-            receiving: Mutex::new(()),
+            receiving: Receiving::default(),
+            published: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
         })
     }
 
@@ -111,11 +120,11 @@ impl BlobStore {
         self.dir.join(digest.to_hex())
     }
 
-    fn partial_path(&self, digest: &BlobDigest) -> PathBuf {
+    pub(super) fn partial_path(&self, digest: &BlobDigest) -> PathBuf {
         self.dir.join(format!("{PARTIAL_PREFIX}{}", digest.to_hex()))
     }
 
-    fn ensure_dir(&self) -> Result<()> {
+    pub(super) fn ensure_dir(&self) -> Result<()> {
         private_files::create_dir(&self.dir).map_err(|e| io_error("cannot create", &self.dir, &e))
     }
 
@@ -196,9 +205,43 @@ impl BlobStore {
     /// Replacing an existing copy (same bytes) refreshes its age, which
     /// compaction's grace period counts from.
     fn publish(&self, from: &Path, digest: &BlobDigest) -> Result<()> {
+        self.publish_pending(from, digest)?;
+        self.sync_published()
+    }
+
+    /// Renames a verified, fsynced file to its digest's name, leaving the
+    /// directory sync to [`BlobStore::sync_published`]: the blob is visible
+    /// at once, and durable once that sync has run.
+    pub(super) fn publish_pending(&self, from: &Path, digest: &BlobDigest) -> Result<()> {
         let to = self.path_of(digest);
         std::fs::rename(from, &to).map_err(|e| io_error("cannot rename into", &to, &e))?;
-        private_files::sync_dir(&self.dir).map_err(|e| io_error("cannot sync", &self.dir, &e))
+        self.published.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Makes every rename into a digest name so far durable: syncs the
+    /// directory once if any is not yet. The writer calls it before it
+    /// commits a revision naming a blob, so however many blobs a batch
+    /// received, their names cost one directory sync, and a crash never
+    /// leaves a stored revision whose blob's name was lost.
+    ///
+    /// # Errors
+    /// [`BlobError::Io`] if the directory cannot be synced.
+    pub(crate) fn sync_published(&self) -> Result<()> {
+        let published = self.published.load(Ordering::SeqCst);
+        if self.synced.load(Ordering::SeqCst) >= published {
+            return Ok(());
+        }
+        private_files::sync_dir(&self.dir).map_err(|e| io_error("cannot sync", &self.dir, &e))?;
+        self.synced.fetch_max(published, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Whether a rename into a digest name still waits for its directory
+    /// sync.
+    #[cfg(test)]
+    pub(crate) fn has_unsynced_names(&self) -> bool {
+        self.synced.load(Ordering::SeqCst) < self.published.load(Ordering::SeqCst)
     }
 
     fn create_temp(&self) -> Result<(PathBuf, File)> {
@@ -261,131 +304,4 @@ impl BlobStore {
             .map_err(|e| io_error("cannot read", &path, &e))?;
         Ok(out)
     }
-
-    /// Where receiving `blob` resumes: its length if it is stored, the
-    /// bytes of a partial file already received, or 0.
-    pub(crate) fn receive_offset(&self, blob: &BlobRef) -> Result<u64> {
-        check_receivable(blob)?;
-        if self.contains(blob)? {
-            return Ok(blob.length);
-        }
-        let _lock = self.receiving.lock().unwrap_or_else(|e| e.into_inner());
-        let partial = self.partial_path(&blob.digest);
-        match std::fs::symlink_metadata(&partial) {
-            Ok(meta) if meta.is_file() && meta.len() <= blob.length => Ok(meta.len()),
-            Ok(_) => {
-                let _ = std::fs::remove_file(&partial);
-                Ok(0)
-            }
-            Err(_) => Ok(0),
-        }
-    }
-
-    /// Appends a chunk received for `blob` at `offset` (which must be where
-    /// the partial file ends); once all `blob.length` bytes are there, they
-    /// are verified and the blob becomes visible. Returns the bytes held.
-    ///
-    /// # Errors
-    /// [`BlobError::BadOffset`] if `offset` is not where the partial file
-    /// ends; [`BlobError::LengthMismatch`] past the length, or
-    /// [`BlobError::DigestMismatch`] at the end: the partial file is then
-    /// removed, so the next attempt starts from zero.
-    pub(crate) fn append_chunk(&self, blob: &BlobRef, offset: u64, bytes: &[u8]) -> Result<u64> {
-        check_receivable(blob)?;
-        if self.contains(blob)? {
-            return Ok(blob.length);
-        }
-        self.ensure_dir()?;
-        let _lock = self.receiving.lock().unwrap_or_else(|e| e.into_inner());
-        let partial = self.partial_path(&blob.digest);
-        let mut file = if offset == 0 {
-            let _ = std::fs::remove_file(&partial);
-            private_files::create_new(&partial).map_err(|e| io_error("cannot create", &partial, &e))?
-        } else {
-            open_append(&partial).map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => BlobError::BadOffset {
-                    digest: blob.digest.to_string(),
-                    offset,
-                    held: 0,
-                }
-                .into(),
-                _ => io_error("cannot open", &partial, &e),
-            })?
-        };
-        let held = file
-            .metadata()
-            .map_err(|e| io_error("cannot read", &partial, &e))?
-            .len();
-        if held != offset {
-            return Err(BlobError::BadOffset {
-                digest: blob.digest.to_string(),
-                offset,
-                held,
-            }
-            .into());
-        }
-        let end = offset + bytes.len() as u64;
-        if end > blob.length {
-            drop(file);
-            let _ = std::fs::remove_file(&partial);
-            return Err(BlobError::LengthMismatch {
-                digest: blob.digest.to_string(),
-                expected: blob.length,
-                actual_at_least: end,
-            }
-            .into());
-        }
-        file.write_all(bytes)
-            .map_err(|e| io_error("cannot write", &partial, &e))?;
-        if end < blob.length {
-            return Ok(end);
-        }
-        file.sync_all().map_err(|e| io_error("cannot sync", &partial, &e))?;
-        drop(file);
-        let actual = hash_file(&partial)?;
-        if actual != blob.digest {
-            let _ = std::fs::remove_file(&partial);
-            return Err(BlobError::DigestMismatch {
-                expected: blob.digest.to_string(),
-                actual: actual.to_string(),
-            }
-            .into());
-        }
-        self.publish(&partial, &blob.digest)?;
-        Ok(end)
-    }
-}
-
-fn check_receivable(blob: &BlobRef) -> Result<()> {
-    if blob.length > MAX_BLOB_BYTES {
-        return Err(BlobError::TooLarge { limit: MAX_BLOB_BYTES }.into());
-    }
-    Ok(())
-}
-
-fn open_append(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let no_follow = i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0);
-        options.custom_flags(no_follow);
-    }
-    options.open(path)
-}
-
-/// The SHA-256 of a file, streamed.
-fn hash_file(path: &Path) -> Result<BlobDigest> {
-    let mut file = private_files::open_no_follow(path).map_err(|e| io_error("cannot open", path, &e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; BLOB_IO_BUFFER_BYTES];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| io_error("cannot read", path, &e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(BlobDigest::from_bytes(hasher.finalize().into()))
 }

@@ -39,7 +39,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::budget::{Budgets, ByteBudget, Reservation};
 use super::protocol::{
-    cut_to, decode_frame, encode_reply, encode_request, error_from_wire, serving_bytes, Frame, Request, WireError,
+    cut_to, decode_frame, decode_message, encode_binary, encode_reply, encode_request, error_from_wire, serving_bytes,
+    Frame, Request, WireError,
 };
 use crate::error::{Error, ReplicationError, Result};
 use crate::tuning::{
@@ -67,8 +68,26 @@ pub(crate) fn websocket_config() -> WebSocketConfig {
 /// Serves the peer's requests.
 #[async_trait]
 pub(crate) trait RequestHandler: Send + Sync + 'static {
-    /// The reply payload's JSON text, or the error to send back.
-    async fn handle(&self, request: Request) -> std::result::Result<String, WireError>;
+    /// The reply, or the error to send back. `payload` is the bytes of a
+    /// binary frame (only for a request that [`Request::takes_payload`]).
+    async fn handle(&self, request: Request, payload: Option<Vec<u8>>) -> std::result::Result<Answer, WireError>;
+}
+
+/// A reply to send: its JSON payload, and the raw bytes that follow it in
+/// a binary frame, if any (a `read_blob` chunk, see
+/// [`super::protocol::encode_binary`]).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// The reply's JSON text (the `ok` of the frame).
+    pub json: String,
+    /// Bytes after the JSON, in a binary frame.
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl From<String> for Answer {
+    fn from(json: String) -> Self {
+        Answer { json, bytes: None }
+    }
 }
 
 /// Timeouts and shared memory budget of one connection.
@@ -88,7 +107,8 @@ pub(crate) struct ConnectionOptions {
 /// A frame to write and the bytes it holds until written.
 type Outgoing = (Message, Reservation);
 
-type Reply = std::result::Result<Box<RawValue>, Error>;
+/// A reply as it arrived: the JSON payload and the bytes of a binary frame.
+type Reply = std::result::Result<(Box<RawValue>, Option<Vec<u8>>), Error>;
 
 /// A live connection. Dropping it closes the connection.
 pub(crate) struct Connection {
@@ -141,6 +161,26 @@ impl Connection {
     /// # Errors
     /// The peer's error for this request, or why the connection closed.
     pub(crate) async fn request<T: DeserializeOwned>(&self, request: &Request) -> Result<T> {
+        match self.request_binary(request, None).await? {
+            (reply, None) => Ok(reply),
+            (_, Some(_)) => Err(ReplicationError::PeerMisbehaved(format!(
+                "the reply to {} carried binary bytes",
+                request.name()
+            ))
+            .into()),
+        }
+    }
+
+    /// Sends a request, with `payload` after it in a binary frame if
+    /// given, and decodes its reply and the bytes that came after it.
+    ///
+    /// # Errors
+    /// The peer's error for this request, or why the connection closed.
+    pub(crate) async fn request_binary<T: DeserializeOwned>(
+        &self,
+        request: &Request,
+        payload: Option<Vec<u8>>,
+    ) -> Result<(T, Option<Vec<u8>>)> {
         let _permit = self.inner.in_flight.acquire().await.map_err(|_| self.closed_error())?;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -148,12 +188,17 @@ impl Connection {
             Some(pending) => pending.insert(id, tx),
             None => return Err(self.closed_error()),
         };
-        if !self.inner.send(encode_request(id, request), None).await {
+        let message = match payload {
+            Some(bytes) => Message::binary(encode_binary(&encode_request(id, request), &bytes)),
+            None => Message::text(encode_request(id, request)),
+        };
+        if !self.inner.send(message, None).await {
             return Err(self.closed_error());
         }
-        let raw = rx.await.map_err(|_| self.closed_error())??;
-        serde_json::from_str(raw.get())
-            .map_err(|e| ReplicationError::PeerMisbehaved(format!("malformed reply to {}: {e}", request.name())).into())
+        let (raw, bytes) = rx.await.map_err(|_| self.closed_error())??;
+        let reply = serde_json::from_str(raw.get())
+            .map_err(|e| ReplicationError::PeerMisbehaved(format!("malformed reply to {}: {e}", request.name())))?;
+        Ok((reply, bytes))
     }
 
     /// Closes the connection, telling the peer why. Pending requests fail
@@ -237,27 +282,32 @@ impl Inner {
         );
     }
 
-    /// Queues `text` once its bytes are reserved (`reserved` holds some
+    /// Queues `message` once its bytes are reserved (`reserved` holds some
     /// already). `false` if the connection closed first.
-    async fn send(&self, text: String, reserved: Option<Reservation>) -> bool {
+    async fn send(&self, message: Message, reserved: Option<Reservation>) -> bool {
+        let bytes = message.len();
         let reservation = match reserved {
-            Some(reservation) => reservation.resize(text.len()).await,
-            None => self.budgets.reserve(text.len()).await,
+            Some(reservation) => reservation.resize(bytes).await,
+            None => self.budgets.reserve(bytes).await,
         };
         match reservation {
-            Some(reservation) => self.outgoing.send((Message::text(text), reservation)).await.is_ok(),
+            Some(reservation) => self.outgoing.send((message, reservation)).await.is_ok(),
             None => false,
         }
     }
 
-    fn deliver(&self, re: u64, result: std::result::Result<Box<RawValue>, WireError>) -> bool {
+    fn deliver(&self, re: u64, result: std::result::Result<Box<RawValue>, WireError>, bytes: Option<&[u8]>) -> bool {
         let tx = match self.pending.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             Some(pending) => pending.remove(&re),
             None => return true,
         };
         match tx {
             Some(tx) => {
-                let _ = tx.send(result.map_err(error_from_wire));
+                let _ = tx.send(
+                    result
+                        .map(|raw| (raw, bytes.map(<[u8]>::to_vec)))
+                        .map_err(error_from_wire),
+                );
                 true
             }
             None => false,
@@ -292,20 +342,32 @@ async fn read_loop(
             Ok(Some(Err(e))) => return read_error(&inner, e),
             Ok(Some(Ok(message))) => message,
         };
-        let (frame, frame_bytes) = match &message {
-            Message::Text(text) => (decode_frame(text.as_bytes()), text.len()),
-            Message::Binary(bytes) => (decode_frame(bytes), bytes.len()),
+        let (decoded, frame_bytes) = match &message {
+            Message::Text(text) => (decode_frame(text.as_bytes()).map(|f| (f, None)), text.len()),
+            Message::Binary(bytes) => (decode_message(bytes), bytes.len()),
             Message::Close(frame) => return inner.close_with(close_reason(frame.as_ref()), None),
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
-        match frame {
+        let (frame, payload) = match decoded {
             Err(e) => return inner.protocol_violation(e.to_string()),
-            Ok(Frame::Reply { re, result }) => {
-                if !inner.deliver(re, result) {
+            Ok(decoded) => decoded,
+        };
+        match frame {
+            Frame::Reply { re, result } => {
+                if !inner.deliver(re, result, payload) {
                     return inner.protocol_violation(format!("reply to unknown request {re}"));
                 }
             }
-            Ok(Frame::Request { id, request }) => {
+            Frame::Request { id, request } => {
+                if payload.is_some() != request.takes_payload() {
+                    let why = match payload {
+                        Some(_) => "this request takes no binary payload",
+                        None => "append_blob without data needs its bytes in a binary frame",
+                    };
+                    reply(&inner, id, Err(&WireError::bad_request(why)), None).await;
+                    continue;
+                }
+                let payload = payload.map(<[u8]>::to_vec);
                 let Some(handler) = handler.clone() else {
                     reply(
                         &inner,
@@ -338,8 +400,8 @@ async fn read_loop(
                 };
                 let inner = inner.clone();
                 handlers.spawn(async move {
-                    let result = handler.handle(request).await;
-                    reply(&inner, id, result.as_deref(), reserved).await;
+                    let result = handler.handle(request, payload).await;
+                    reply(&inner, id, result.as_ref(), reserved).await;
                     drop(permit);
                 });
             }
@@ -347,9 +409,22 @@ async fn read_loop(
     }
 }
 
-async fn reply(inner: &Inner, id: u64, result: std::result::Result<&str, &WireError>, reserved: Option<Reservation>) {
+async fn reply(
+    inner: &Inner,
+    id: u64,
+    result: std::result::Result<&Answer, &WireError>,
+    reserved: Option<Reservation>,
+) {
+    let message = match result {
+        Ok(Answer {
+            json,
+            bytes: Some(bytes),
+        }) => Message::binary(encode_binary(&encode_reply(id, Ok(json)), bytes)),
+        Ok(answer) => Message::text(encode_reply(id, Ok(&answer.json))),
+        Err(e) => Message::text(encode_reply(id, Err(e))),
+    };
     // If the connection is gone, so is whoever would read the reply.
-    let _ = inner.send(encode_reply(id, result), reserved).await;
+    let _ = inner.send(message, reserved).await;
 }
 
 fn read_error(inner: &Inner, e: tungstenite::Error) {

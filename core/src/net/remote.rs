@@ -22,8 +22,8 @@ use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions, 
 use super::http::ERROR_HEADER;
 use super::protocol::{
     blob_from_wire, blob_to_wire, decode_chunk, decode_frame, encode_chunk, encode_request, error_from_wire, Frame,
-    Hello, HelloAck, Request, WireBlob, WireBlobChunk, WireChanges, WireDocRevs, WireFetched, WireInsertResult,
-    WireRevision, BLOBS_FEATURE,
+    Hello, HelloAck, Request, WireBinaryChunk, WireBlob, WireBlobChunk, WireChanges, WireDocRevs, WireFetched,
+    WireInsertResult, WireRevision, BLOBS_FEATURE, BLOB_BINARY_FEATURE,
 };
 use super::tls::{client_config, ServerTrust};
 use crate::blob::{BlobDigest, BlobRef};
@@ -189,12 +189,14 @@ impl RemoteEndpoint {
         self.blob_bytes.sent.load(Ordering::Relaxed)
     }
 
-    /// The connection, if the listener offers blob transfer; else
-    /// [`BlobError::NotSupported`] (a listener from before blobs).
-    async fn blob_connection(&self) -> Result<Arc<Connection>> {
+    /// The connection, if the listener offers blob transfer, and whether
+    /// it takes chunks in binary frames; else [`BlobError::NotSupported`]
+    /// (a listener from before blobs).
+    async fn blob_connection(&self) -> Result<(Arc<Connection>, bool)> {
         let (connection, ack) = self.session().await?;
-        if ack.features.iter().any(|f| f == BLOBS_FEATURE) {
-            Ok(connection)
+        let offers = |feature: &str| ack.features.iter().any(|f| f == feature);
+        if offers(BLOBS_FEATURE) {
+            Ok((connection, offers(BLOB_BINARY_FEATURE)))
         } else {
             Err(BlobError::NotSupported.into())
         }
@@ -302,7 +304,7 @@ impl Endpoint for RemoteEndpoint {
             let request = Request::MissingBlobs {
                 blobs: part.iter().map(blob_to_wire).collect(),
             };
-            let reply: Vec<WireBlob> = connection.request(&request).await?;
+            let reply: Vec<WireBlob> = connection.0.request(&request).await?;
             if reply.len() > part.len() {
                 return Err(
                     ReplicationError::PeerMisbehaved("missing_blobs named more blobs than asked".into()).into(),
@@ -325,17 +327,31 @@ impl Endpoint for RemoteEndpoint {
 
     async fn read_blob(&self, digest: &BlobDigest, offset: u64, max_len: usize) -> Result<Vec<u8>> {
         let max_len = max_len.clamp(1, MAX_BLOB_CHUNK_BYTES);
+        let (connection, binary) = self.blob_connection().await?;
         let request = Request::ReadBlob {
             digest: digest.to_string(),
             offset,
             max_len,
+            binary,
         };
-        let chunk: WireBlobChunk = self.blob_connection().await?.request(&request).await?;
-        let bytes = decode_chunk(&chunk.data, max_len).map_err(|e| {
-            Error::from(ReplicationError::PeerMisbehaved(format!(
-                "a read_blob reply is not a chunk: {e}"
-            )))
-        })?;
+        let not_a_chunk = |why: String| -> Error {
+            ReplicationError::PeerMisbehaved(format!("a read_blob reply is not a chunk: {why}")).into()
+        };
+        let bytes = if binary {
+            match connection.request_binary::<WireBinaryChunk>(&request, None).await? {
+                (head, Some(bytes)) if head.length == bytes.len() && bytes.len() <= max_len => bytes,
+                (head, bytes) => {
+                    return Err(not_a_chunk(format!(
+                        "{} bytes announced, {:?} came, {max_len} asked for",
+                        head.length,
+                        bytes.map(|b| b.len())
+                    )))
+                }
+            }
+        } else {
+            let chunk: WireBlobChunk = connection.request(&request).await?;
+            decode_chunk(&chunk.data, max_len).map_err(|e| not_a_chunk(e.to_string()))?
+        };
         self.blob_bytes
             .received
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -346,19 +362,29 @@ impl Endpoint for RemoteEndpoint {
         let request = Request::BlobReceiveOffset {
             blob: blob_to_wire(blob),
         };
-        let offset: u64 = self.blob_connection().await?.request(&request).await?;
+        let offset: u64 = self.blob_connection().await?.0.request(&request).await?;
         held_within(blob, offset)
     }
 
     async fn append_blob(&self, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> Result<u64> {
         let sent = bytes.len() as u64;
-        let request = Request::AppendBlob {
-            blob: blob_to_wire(blob),
-            offset,
-            data: encode_chunk(&bytes),
+        let (connection, binary) = self.blob_connection().await?;
+        let held: u64 = if binary {
+            let request = Request::AppendBlob {
+                blob: blob_to_wire(blob),
+                offset,
+                data: None,
+            };
+            connection.request_binary(&request, Some(bytes)).await?.0
+        } else {
+            let request = Request::AppendBlob {
+                blob: blob_to_wire(blob),
+                offset,
+                data: Some(encode_chunk(&bytes)),
+            };
+            drop(bytes);
+            connection.request(&request).await?
         };
-        drop(bytes);
-        let held: u64 = self.blob_connection().await?.request(&request).await?;
         self.blob_bytes.sent.fetch_add(sent, Ordering::Relaxed);
         held_within(blob, held)
     }

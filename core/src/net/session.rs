@@ -11,11 +11,12 @@ use serde::Serialize;
 
 use super::auth::Principal;
 use super::budget::ByteBudget;
-use super::connection::RequestHandler;
+use super::connection::{Answer, RequestHandler};
 use super::peer_checkpoints::PeerCheckpoints;
 use super::protocol::{
     blob_from_wire, blob_to_wire, decode_chunk, encode_chunk, error_to_wire, limit_exceeded, FetchLimits, Request,
-    WireBlob, WireBlobChunk, WireChanges, WireDocRevs, WireError, WireFetched, WireInsertResult, WireRevision,
+    WireBinaryChunk, WireBlob, WireBlobChunk, WireChanges, WireDocRevs, WireError, WireFetched, WireInsertResult,
+    WireRevision,
 };
 use crate::blob::reference::blobs_of_canonical;
 use crate::blob::BlobDigest;
@@ -69,9 +70,19 @@ impl Session {
 
 #[async_trait]
 impl RequestHandler for Session {
-    async fn handle(&self, request: Request) -> std::result::Result<String, WireError> {
+    async fn handle(&self, request: Request, payload: Option<Vec<u8>>) -> std::result::Result<Answer, WireError> {
         let _busy = (!request.is_long_poll()).then(|| BusyGuard::new(self));
-        self.serve(request).await.map_err(|e| {
+        let served = match request {
+            Request::ReadBlob {
+                digest,
+                offset,
+                max_len,
+                binary,
+            } => self.read_blob(&digest, offset, max_len, binary).await,
+            Request::AppendBlob { blob, offset, data } => self.append_blob(&blob, offset, data, payload).await,
+            request => self.serve(request).await.map(Answer::from),
+        };
+        served.map_err(|e| {
             if !matches!(e, Error::InvalidInput(_) | Error::Replication(_)) {
                 tracing::warn!(error = %super::log_safe::log_safe(&e.to_string()), "a request from a peer failed");
             }
@@ -176,41 +187,76 @@ impl Session {
                 let missing = ep.missing_blobs(blobs).await?;
                 json(&missing.iter().map(blob_to_wire).collect::<Vec<WireBlob>>())
             }
-            Request::ReadBlob {
-                digest,
-                offset,
-                max_len,
-            } => {
-                let digest: BlobDigest = digest.parse().map_err(Error::InvalidInput)?;
-                if !self.may_read(&digest).await? {
-                    // The same answer as for a blob not stored at all, so a
-                    // digest cannot be used to learn what this hub holds.
-                    return Err(BlobError::Missing {
-                        digest: digest.to_string(),
-                    }
-                    .into());
-                }
-                let bytes = ep
-                    .read_blob(&digest, offset, max_len.clamp(1, MAX_BLOB_CHUNK_BYTES))
-                    .await?;
-                json(&WireBlobChunk {
-                    data: encode_chunk(&bytes),
-                })
-            }
             Request::BlobReceiveOffset { blob } => {
                 self.check_blobs_writable()?;
                 json(&ep.blob_receive_offset(&blob_from_wire(&blob)?).await?)
             }
-            Request::AppendBlob { blob, offset, data } => {
-                self.check_blobs_writable()?;
-                let blob = blob_from_wire(&blob)?;
-                let bytes = decode_chunk(&data, MAX_BLOB_CHUNK_BYTES).map_err(|e| match e {
-                    Error::InvalidInput(InvalidInput::BadBlob(why)) => limit_exceeded(why),
-                    other => other,
-                })?;
-                json(&ep.append_blob(&blob, offset, bytes).await?)
+            Request::ReadBlob { .. } | Request::AppendBlob { .. } => {
+                Err(ReplicationError::PeerMisbehaved(format!("{} is served apart", request.name())).into())
             }
         }
+    }
+
+    /// A chunk of a blob this peer may read: raw bytes after a
+    /// [`WireBinaryChunk`] when asked for `binary`, else base64.
+    async fn read_blob(&self, digest: &str, offset: u64, max_len: usize, binary: bool) -> Result<Answer> {
+        let digest: BlobDigest = digest.parse().map_err(Error::InvalidInput)?;
+        if !self.may_read(&digest).await? {
+            // The same answer as for a blob not stored at all, so a
+            // digest cannot be used to learn what this hub holds.
+            return Err(BlobError::Missing {
+                digest: digest.to_string(),
+            }
+            .into());
+        }
+        let bytes = self
+            .endpoint
+            .read_blob(&digest, offset, max_len.clamp(1, MAX_BLOB_CHUNK_BYTES))
+            .await?;
+        if binary {
+            return Ok(Answer {
+                json: json(&WireBinaryChunk { length: bytes.len() })?,
+                bytes: Some(bytes),
+            });
+        }
+        Ok(json(&WireBlobChunk {
+            data: encode_chunk(&bytes),
+        })?
+        .into())
+    }
+
+    /// Appends a chunk that came as base64 `data` or, without it, as the
+    /// bytes of a binary frame (the connection lets only this request
+    /// carry them, and only without `data`).
+    async fn append_blob(
+        &self,
+        blob: &WireBlob,
+        offset: u64,
+        data: Option<String>,
+        payload: Option<Vec<u8>>,
+    ) -> Result<Answer> {
+        self.check_blobs_writable()?;
+        let blob = blob_from_wire(blob)?;
+        let bytes = match (data, payload) {
+            (Some(text), None) => decode_chunk(&text, MAX_BLOB_CHUNK_BYTES).map_err(|e| match e {
+                Error::InvalidInput(InvalidInput::BadBlob(why)) => limit_exceeded(why),
+                other => other,
+            })?,
+            (None, Some(bytes)) if bytes.len() <= MAX_BLOB_CHUNK_BYTES => bytes,
+            (None, Some(bytes)) => {
+                return Err(limit_exceeded(format!(
+                    "a blob chunk of {} bytes is past the limit of {MAX_BLOB_CHUNK_BYTES} bytes",
+                    bytes.len()
+                )))
+            }
+            _ => {
+                return Err(InvalidInput::BadBlob(
+                    "append_blob carries its bytes as base64 data or in a binary frame, one of the two".into(),
+                )
+                .into())
+            }
+        };
+        Ok(json(&self.endpoint.append_blob(&blob, offset, bytes).await?)?.into())
     }
 
     /// Blob writes need a writable listener; they are not tied to one

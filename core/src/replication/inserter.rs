@@ -16,7 +16,7 @@ use super::status::DocumentEvent;
 use crate::blob::reference::blobs_of_canonical;
 use crate::blob::{BlobDigest, BlobRef};
 use crate::error::{BlobError, Error, ReplicationError, Result};
-use crate::tuning::MAX_BLOB_CHUNK_BYTES;
+use crate::tuning::{BLOBS_IN_FLIGHT, MAX_BLOB_CHUNK_BYTES};
 
 /// Inserts `revisions` (those `filter` accepts) into `target`, after
 /// bringing the blobs they name from `source`; returns the events of the
@@ -80,10 +80,6 @@ pub async fn insert(
     );
     Ok(events)
 }
-
-/// Blobs moved at the same time by one pass: each holds at most one chunk
-/// (up to `MAX_BLOB_CHUNK_BYTES`, plus its base64 frame) in memory.
-const BLOBS_IN_FLIGHT: usize = 4;
 
 /// Makes every blob the revisions name present on `target`. Returns, by
 /// document id, the error of each revision whose blobs could not be

@@ -245,13 +245,19 @@ impl<'a> Batch<'a> {
     /// # Errors
     /// [`BlobError::Missing`] naming the first missing digest.
     fn check_blobs(&self, canonical_body: &str) -> Result<()> {
-        for blob in blobs_of_canonical(canonical_body)? {
-            if !self.blobs.contains(&blob)? {
+        let blobs = blobs_of_canonical(canonical_body)?;
+        for blob in &blobs {
+            if !self.blobs.contains(blob)? {
                 return Err(BlobError::Missing {
                     digest: blob.digest.to_string(),
                 }
                 .into());
             }
+        }
+        if !blobs.is_empty() {
+            // Received blobs' names are durable before the revision that
+            // names them can commit (one directory sync per batch at most).
+            self.blobs.sync_published()?;
         }
         Ok(())
     }

@@ -12,6 +12,21 @@ use outpost_core::Database;
 pub const USER: &str = "worker";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// A WebSocket to a listener without TLS, before any frame: a raw peer,
+/// for sending what a real peer never would.
+pub type RawWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Opens a [`RawWs`] to `listener` (which must run without TLS).
+pub async fn raw_websocket(listener: &Listener) -> RawWs {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", listener.port()))
+        .await
+        .unwrap();
+    tokio_tungstenite::client_async(listener.urls()[0].as_str(), tcp)
+        .await
+        .unwrap()
+        .0
+}
+
 /// A user table with [`USER`].
 pub fn users() -> ListenerAuthenticator {
     ListenerAuthenticator::Users(UserTable::new().with_user(USER, PASSWORD).unwrap())

@@ -15,8 +15,12 @@ pub const MIN_PROTOCOL_VERSION: u32 = 1;
 /// `append_blob`. A peer without it still syncs documents that name no
 /// blob; documents naming blobs wait for a peer that has it.
 pub const BLOBS_FEATURE: &str = "blobs";
+/// Blob chunks as raw bytes in binary frames (`read_blob` with
+/// `binary`, `append_blob` without `data`), not base64 in text frames. A
+/// peer without it gets base64.
+pub const BLOB_BINARY_FEATURE: &str = "blob_binary";
 /// Optional capabilities this build offers (none are required).
-pub const FEATURES: &[&str] = &["long_poll", BLOBS_FEATURE];
+pub const FEATURES: &[&str] = &["long_poll", BLOBS_FEATURE, BLOB_BINARY_FEATURE];
 
 /// The client's opening request.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -11,6 +11,7 @@
 //! revision ids) is never longer than it was in the request's own JSON,
 //! which escapes the same characters.
 
+use super::binary::BINARY_PREFIX_BYTES;
 use super::message::{encoded_len, Request};
 use crate::tuning::{
     CHANGES_BATCH_SIZE, FETCH_BATCH_BYTES, FETCH_REPLY_METADATA_BYTES, MAX_BLOB_CHUNK_BYTES, MAX_BODY_BYTES,
@@ -114,9 +115,14 @@ pub fn reply_bytes(request: &Request, frame_bytes: usize) -> usize {
             .saturating_add(frame_bytes),
         // The missing blob objects, echoed: no more than the request.
         Request::MissingBlobs { .. } => frame_bytes.saturating_add(ENTRY_FRAMING_BYTES),
-        // One chunk, base64, clamped to the chunk limit as it is served.
-        Request::ReadBlob { max_len, .. } => {
-            encoded_len((*max_len).clamp(1, MAX_BLOB_CHUNK_BYTES)) + ENTRY_FRAMING_BYTES
+        // One chunk, clamped to the chunk limit as it is served: raw bytes
+        // after a small JSON part in a binary frame, or base64.
+        Request::ReadBlob { max_len, binary, .. } => {
+            let chunk = (*max_len).clamp(1, MAX_BLOB_CHUNK_BYTES);
+            match binary {
+                true => chunk + BINARY_PREFIX_BYTES + ENTRY_FRAMING_BYTES,
+                false => encoded_len(chunk) + ENTRY_FRAMING_BYTES,
+            }
         }
         Request::BlobReceiveOffset { .. } | Request::AppendBlob { .. } => ENTRY_FRAMING_BYTES,
     };
@@ -144,17 +150,24 @@ mod tests {
 
     #[test]
     fn a_read_blob_reply_is_one_chunk_whatever_the_request_asks() {
-        for max_len in [0, 1, MAX_BLOB_CHUNK_BYTES, usize::MAX] {
+        for (max_len, binary) in [0, 1, MAX_BLOB_CHUNK_BYTES, usize::MAX]
+            .into_iter()
+            .flat_map(|n| [(n, false), (n, true)])
+        {
             let request = Request::ReadBlob {
                 digest: String::new(),
                 offset: 0,
                 max_len,
+                binary,
             };
             let bytes = reply_bytes(&request, 100);
             assert!(
                 bytes <= encoded_len(MAX_BLOB_CHUNK_BYTES) + ERROR_REPLY_BYTES,
                 "{max_len}: {bytes}"
             );
+            if binary {
+                assert!(bytes <= MAX_BLOB_CHUNK_BYTES + ERROR_REPLY_BYTES, "{max_len}: {bytes}");
+            }
             assert!(bytes < crate::tuning::MAX_FRAME_BYTES);
         }
     }

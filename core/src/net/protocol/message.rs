@@ -105,6 +105,10 @@ pub enum Request {
         offset: u64,
         /// Most bytes wanted (clamped to the chunk limit).
         max_len: usize,
+        /// Reply with a binary frame: [`WireBinaryChunk`] and the bytes
+        /// after it (feature `blob_binary`), instead of base64.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        binary: bool,
     },
     /// Where receiving a blob resumes (feature `blobs`); replies a number.
     BlobReceiveOffset {
@@ -118,8 +122,10 @@ pub enum Request {
         blob: WireBlob,
         /// Where the chunk starts: where the bytes held end.
         offset: u64,
-        /// The bytes, base64 (standard alphabet, padded).
-        data: String,
+        /// The bytes, base64 (standard alphabet, padded); absent when they
+        /// follow in a binary frame (feature `blob_binary`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<String>,
     },
 }
 
@@ -128,6 +134,17 @@ impl Request {
     /// not counted against the concurrent-request limit).
     pub fn is_long_poll(&self) -> bool {
         matches!(self, Request::WaitChanges { .. })
+    }
+
+    /// Whether this request may arrive with a binary payload (an
+    /// `append_blob` without `data`); any other request with one is refused.
+    pub fn takes_payload(&self) -> bool {
+        matches!(self, Request::AppendBlob { data: None, .. })
+    }
+
+    /// Whether the reply to this request comes as a binary frame.
+    pub fn wants_binary_reply(&self) -> bool {
+        matches!(self, Request::ReadBlob { binary: true, .. })
     }
 
     /// The operation's name, for logs and errors.
@@ -177,6 +194,15 @@ pub fn blob_to_wire(blob: &BlobRef) -> WireBlob {
 pub struct WireBlobChunk {
     /// The bytes, base64 (standard alphabet, padded); empty at the end.
     pub data: String,
+}
+
+/// Reply to `read_blob` with `binary`: the JSON part of a binary frame
+/// whose payload is the chunk.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireBinaryChunk {
+    /// The payload's length in bytes; 0 at the end.
+    pub length: usize,
 }
 
 /// Base64 of a chunk, as `read_blob` replies and `append_blob` sends it.
