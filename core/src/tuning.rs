@@ -288,3 +288,12 @@ pub const COMPACT_PAGE_ROWS: usize = 500;
 /// Candidate blobs compaction holds in memory at once (more are handled in
 /// further rounds).
 pub const COMPACT_MAX_CANDIDATES: usize = 100_000;
+
+// ---- CouchDB-protocol client (core/src/couch/client) and opaque sequences ----
+
+/// Longest changes sequence accepted from a peer, in bytes. CouchDB 3's
+/// opaque sequences grow with the number of shards (about 60 bytes per
+/// shard range, so some 500 bytes for the default q=8 and 2 KB for q=32);
+/// 4 KB holds any sane cluster and keeps checkpoints and every request that
+/// carries `since` small.
+pub const MAX_PEER_SEQUENCE_BYTES: usize = 4 * 1024;

@@ -28,9 +28,11 @@ use super::protocol::{
 use super::tls::{client_config, ServerTrust};
 use crate::blob::{BlobDigest, BlobRef};
 use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
-use crate::replication::{Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Replicator, ReplicatorConfig, Revision};
+use crate::replication::{
+    ChangesPage, Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Replicator, ReplicatorConfig, Revision, Sequence,
+};
 use crate::revision::RevId;
-use crate::store::{ChangesBatch, Database};
+use crate::store::Database;
 use crate::tuning::{
     DEFAULT_HEARTBEAT, DEFAULT_WRITE_TIMEOUT, HANDSHAKE_TIMEOUT, MAX_BLOB_CHUNK_BYTES, MAX_MISSING_BLOBS_PER_REQUEST,
 };
@@ -367,28 +369,31 @@ impl Endpoint for RemoteEndpoint {
         Ok(self.session().await?.1.uuid)
     }
 
-    async fn changes(&self, collection: &str, since: u64, limit: usize) -> Result<ChangesBatch> {
+    async fn changes(&self, collection: &str, since: &Sequence, limit: usize) -> Result<ChangesPage> {
         let request = Request::Changes {
             collection: collection.to_owned(),
-            since,
+            since: since.own_number()?,
             limit,
         };
-        self.connection()
+        Ok(self
+            .connection()
             .await?
             .request::<WireChanges>(&request)
             .await?
-            .into_batch()
+            .into_batch()?
+            .into())
     }
 
-    async fn count_changes(&self, collection: &str, since: u64) -> Result<u64> {
+    async fn count_changes(&self, collection: &str, since: &Sequence) -> Result<u64> {
         let request = Request::CountChanges {
             collection: collection.to_owned(),
-            since,
+            since: since.own_number()?,
         };
         self.connection().await?.request(&request).await
     }
 
-    async fn wait_for_changes(&self, since: u64) -> Result<()> {
+    async fn wait_for_changes(&self, _collection: &str, since: &Sequence) -> Result<()> {
+        let since = since.own_number()?;
         let connection = self.connection().await?;
         connection
             .request::<IgnoredAny>(&Request::WaitChanges { since })
