@@ -295,6 +295,7 @@ pub const COMPACT_MAX_CANDIDATES: usize = 100_000;
 /// Longest `reason` in a CouchDB error body, in bytes: reasons may quote
 /// client input, so they are cut rather than echoed whole.
 pub const MAX_COUCH_REASON_BYTES: usize = 512;
+
 // ---- CouchDB-protocol client (core/src/couch/client) and opaque sequences ----
 
 /// Longest changes sequence accepted from a peer, in bytes. CouchDB 3's
@@ -303,3 +304,54 @@ pub const MAX_COUCH_REASON_BYTES: usize = 512;
 /// 4 KB holds any sane cluster and keeps checkpoints and every request that
 /// carries `since` small.
 pub const MAX_PEER_SEQUENCE_BYTES: usize = 4 * 1024;
+
+/// Time to open a TCP connection to a CouchDB server (TLS comes after,
+/// within the request's own timeout).
+pub const COUCH_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Time one request to a CouchDB server may take, answer read in full.
+/// Generous: a `_bulk_get` of a batch with photos over a camp's slow link
+/// moves megabytes. A server that takes longer counts as unreachable and
+/// the replicator retries with backoff.
+pub const COUCH_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How long a longpoll `_changes` asks the server to wait for a change
+/// (its `timeout`); the request's own timeout adds
+/// [`COUCH_REQUEST_TIMEOUT`] on top. One minute is CouchDB's default.
+pub const COUCH_LONGPOLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `heartbeat` of a longpoll `_changes`: the server sends a newline this
+/// often, so proxies keep the connection open.
+pub const COUCH_LONGPOLL_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Largest answer to a small request (database info, `_changes` page,
+/// `_revs_diff`, `_bulk_docs`, `_local`): a page of
+/// [`CHANGES_BATCH_SIZE`] rows with a few conflicting leaves each is well
+/// under 1 MB; 16 MiB leaves room for long ids and many leaves and still
+/// bounds what a hostile server can make us hold.
+pub const MAX_COUCH_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// Largest answer to a `_bulk_get` or `open_revs` fetch, attachments
+/// inline in base64. A batch whose answer would be larger is asked again
+/// in halves, down to one revision, so this also bounds the largest
+/// document with its attachments (48 MiB of base64: 36 MiB of bytes).
+pub const MAX_COUCH_FETCH_ANSWER_BYTES: usize = 48 * 1024 * 1024;
+
+/// Revisions asked for in one `_bulk_get` (CouchDB's replicator asks for
+/// up to 100 at a time too).
+pub const COUCH_FETCH_BATCH: usize = 100;
+
+/// Attachment bytes a pull holds between receiving them in a `_bulk_get`
+/// answer and storing them as blobs (the last few fetch batches: the
+/// pipeline has at most three in flight).
+pub const COUCH_PULLED_BATCHES_KEPT: usize = 3;
+
+/// Largest push request body (a `_bulk_docs` with attachments inline):
+/// revisions are sent in several requests when they would exceed it, and
+/// one document alone past it is refused as that document's error.
+pub const MAX_COUCH_PUSH_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+
+/// Blob bytes a push may hold staged before sending them inline in
+/// `_bulk_docs` (the blobs of one insert batch); a blob that does not fit
+/// is that document's error.
+pub const MAX_COUCH_STAGED_BLOB_BYTES: u64 = 64 * 1024 * 1024;

@@ -58,6 +58,10 @@ pub struct RemoteConfig {
     /// Interval of WebSocket pings (30 s). A connection that brings nothing,
     /// not even a pong, for three intervals is taken as lost.
     pub heartbeat: Duration,
+    /// For a CouchDB server (`http(s)://`): create the database when it
+    /// does not exist and the replication pushes (`PUT /{db}`). Otherwise
+    /// a missing database is an error.
+    pub create_target: bool,
 }
 
 impl RemoteConfig {
@@ -68,7 +72,14 @@ impl RemoteConfig {
             auth: None,
             trust: ServerTrust::default(),
             heartbeat: DEFAULT_HEARTBEAT,
+            create_target: false,
         }
+    }
+
+    /// Creating a missing CouchDB database when pushing.
+    pub fn with_create_target(mut self, create: bool) -> Self {
+        self.create_target = create;
+        self
     }
 
     /// With credentials.
@@ -105,7 +116,11 @@ fn parse_url(url: &str) -> Result<Target> {
     let tls = match uri.scheme_str() {
         Some("wss") => true,
         Some("ws") => false,
-        _ => return Err(bad("the scheme must be wss:// (or ws:// for a listener without TLS)")),
+        _ => {
+            return Err(bad(
+                "the scheme must be wss:// (or ws:// for a listener without TLS; https:// for a CouchDB server)",
+            ))
+        }
     };
     let host = uri.host().ok_or_else(|| bad("no host"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
@@ -475,7 +490,10 @@ impl Endpoint for RemoteEndpoint {
 }
 
 impl Replicator {
-    /// A replicator between `local` and the listener described by `remote`.
+    /// A replicator between `local` and the peer described by `remote`,
+    /// chosen by the URL's scheme: `wss://`/`ws://` is an Outpost listener
+    /// (its WebSocket protocol), `https://`/`http://` a CouchDB-protocol
+    /// server ([`crate::couch::client::CouchEndpoint`]).
     ///
     /// # Examples
     /// ```
@@ -494,8 +512,13 @@ impl Replicator {
     /// # Errors
     /// [`InvalidInput::BadConfig`] for a bad URL or configuration.
     pub fn remote(local: Database, remote: RemoteConfig, config: ReplicatorConfig) -> Result<Replicator> {
-        let endpoint = RemoteEndpoint::new(remote, local.uuid(), config.direction.pushes())?;
-        Replicator::new(local, Arc::new(endpoint), config)
+        let pushes = config.direction.pushes();
+        let endpoint: Arc<dyn Endpoint> = if crate::couch::client::is_couch_url(&remote.url) {
+            Arc::new(crate::couch::client::CouchEndpoint::new(remote, pushes)?)
+        } else {
+            Arc::new(RemoteEndpoint::new(remote, local.uuid(), pushes)?)
+        };
+        Replicator::new(local, endpoint, config)
     }
 }
 
@@ -516,7 +539,7 @@ fn unreachable(url: &str, e: io::Error) -> Error {
 }
 
 /// Sorts a connection or TLS failure into transient and permanent.
-fn classify_io(url: &str, e: io::Error) -> Error {
+pub(crate) fn classify_io(url: &str, e: io::Error) -> Error {
     match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
         Some(tls) => classify_tls(tls),
         None => unreachable(url, e),
