@@ -221,3 +221,48 @@ test('outpost sync pulls from and pushes to express-pouchdb, both sides identica
   const copy = new PouchDB(`${server.url}/created`, { auth: { username: ADMIN, password: PASSWORD } });
   await assertSame(copy, db);
 });
+
+test('outpost sync --continuous pulls a PouchDB change as it happens (longpoll)', async (t) => {
+  assert.ok(OUTPOST, 'OUTPOST_BIN names the outpost binary');
+  const server = await startServer();
+  t.after(() => {
+    server.child.stdin.end();
+    return withTimeout(server.exited, 'server exit');
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-client-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const db = path.join(dir, 'hub.db');
+  const url = `${server.url}/live`;
+  const remote = new PouchDB(url, { auth: { username: ADMIN, password: PASSWORD } });
+  await remote.put({ _id: 'child-1', name: 'Amina' });
+
+  const child = spawn(OUTPOST, ['sync', '--db', db, '--url', url, '--user', `${ADMIN}:${PASSWORD}`, '--allow-plaintext', '--pull', '--continuous'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const lines = readline.createInterface({ input: child.stdout });
+  const seen = [];
+  const waitFor = (pattern) => withTimeout(new Promise((resolve) => {
+    if (seen.some((l) => pattern.test(l))) return resolve();
+    const onLine = (line) => {
+      if (pattern.test(line)) {
+        lines.off('line', onLine);
+        resolve();
+      }
+    };
+    lines.on('line', onLine);
+  }), `waiting for ${pattern} (stderr: ${stderr})`);
+  lines.on('line', (line) => seen.push(line));
+
+  await waitFor(/idle .*1 pulled so far/);
+  await remote.put({ _id: 'child-2', name: 'Bo' });
+  await waitFor(/idle .*2 pulled so far/);
+  child.kill('SIGINT');
+  assert.equal(await withTimeout(exited, 'sync exit'), 0, stderr);
+  assert.equal(outpostGet(db, 'child-2').name, 'Bo');
+});
