@@ -161,6 +161,7 @@ impl HttpClient {
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
+            .pool_timer(hyper_util::rt::TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(Connector { tcp, tls });
         let authorization = basic
