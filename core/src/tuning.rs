@@ -341,10 +341,23 @@ pub const MAX_COUCH_FETCH_ANSWER_BYTES: usize = 48 * 1024 * 1024;
 /// up to 100 at a time too).
 pub const COUCH_FETCH_BATCH: usize = 100;
 
+/// `_bulk_get` requests one fetch sends at once: the server serves one
+/// while this side parses another. Memory held is at most this many
+/// answers of [`MAX_COUCH_FETCH_ANSWER_BYTES`].
+pub const COUCH_FETCHES_IN_FLIGHT: usize = 4;
+
 /// Attachment bytes a pull holds between receiving them in a `_bulk_get`
 /// answer and storing them as blobs (the last few fetch batches: the
 /// pipeline has at most three in flight).
 pub const COUCH_PULLED_BATCHES_KEPT: usize = 3;
+
+/// Revisions per `_bulk_docs` request on push: an insert batch of
+/// [`CHANGES_BATCH_SIZE`] goes as a few requests sent at once.
+pub const COUCH_PUSH_BATCH: usize = 250;
+
+/// `_bulk_docs` requests one insert sends at once: the server stores one
+/// while the next crosses the network.
+pub const COUCH_PUSHES_IN_FLIGHT: usize = 4;
 
 /// Largest push request body (a `_bulk_docs` with attachments inline):
 /// revisions are sent in several requests when they would exceed it, and

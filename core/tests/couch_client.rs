@@ -27,12 +27,17 @@ struct Faults {
     long_sequence: bool,
 }
 
+/// What the fake server received in `_bulk_docs` bodies.
+type Pushed = Mutex<Vec<Value>>;
+
 /// A CouchDB-like server holding one document `a` at `2-bb`, its feed at
-/// the opaque sequence `1-g1AAAA`.
+/// the opaque sequence `1-g1AAAA`; it takes pushed documents but refuses
+/// any named `b`.
 struct Fake {
     faults: Faults,
     requests: Mutex<Vec<String>>,
     local: Mutex<Option<Value>>,
+    pushed: Pushed,
 }
 
 const SEQ: &str = "1-g1AAAA";
@@ -84,7 +89,26 @@ impl Fake {
                 };
                 json_answer(200, json!({"results": rows, "last_seq": last_seq}))
             }
-            ("POST", "/db/_revs_diff") => json_answer(200, json!({"a": {"missing": ["2-bb"]}})),
+            ("POST", "/db/_revs_diff") => {
+                // Only a push asks: everything asked for is missing.
+                let asked: serde_json::Map<String, Value> = serde_json::from_slice(body).unwrap();
+                let missing: serde_json::Map<String, Value> = asked
+                    .into_iter()
+                    .map(|(id, revs)| (id, json!({"missing": revs})))
+                    .collect();
+                json_answer(200, Value::Object(missing))
+            }
+            ("POST", "/db/_bulk_docs") => {
+                let request: Value = serde_json::from_slice(body).unwrap();
+                let docs = request["docs"].as_array().cloned().unwrap_or_default();
+                self.pushed.lock().unwrap().extend(docs.iter().cloned());
+                let refused: Vec<Value> = docs
+                    .iter()
+                    .filter(|d| d["_id"] == "b")
+                    .map(|d| json!({"id": "b", "rev": d["_rev"], "error": "forbidden", "reason": "not here"}))
+                    .collect();
+                json_answer(201, json!(refused))
+            }
             ("POST", "/db/_bulk_get") if self.faults.broken_bulk_get => {
                 json_answer(404, json!({"error": "not_found", "reason": "missing"}))
             }
@@ -147,6 +171,7 @@ async fn start(faults: Faults) -> (Arc<Fake>, String) {
         faults,
         requests: Mutex::new(Vec::new()),
         local: Mutex::new(None),
+        pushed: Mutex::new(Vec::new()),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/db", listener.local_addr().unwrap());
@@ -260,4 +285,36 @@ async fn a_megabyte_sequence_is_refused_and_no_checkpoint_written() {
     assert_misbehaved(pull(&db, &url).await, "sequence");
     assert!(db.default_collection().unwrap().get("a").unwrap().is_none());
     assert!(fake.local.lock().unwrap().is_none());
+}
+
+#[tokio::test]
+async fn push_sends_histories_and_reports_each_refused_document() {
+    let (fake, url) = start(Faults::default()).await;
+    let (_dir, db) = open();
+    let docs = db.default_collection().unwrap();
+    let first = docs.save("b", None, r#"{"name":"Bo"}"#).unwrap();
+    docs.save("b", Some(&first), r#"{"name":"Bo","camp":"north"}"#).unwrap();
+    docs.save("c", None, r#"{"name":"Chen"}"#).unwrap();
+    let config = ReplicatorConfig {
+        direction: Direction::Push,
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let replicator = Replicator::remote(db.clone(), RemoteConfig::new(&url), config).unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let _token = replicator.add_document_listener(move |e| {
+        seen.lock()
+            .unwrap()
+            .extend(e.iter().map(|e| (e.id.clone(), e.error.is_some())))
+    });
+    replicator.run().await.unwrap();
+    let mut events = events.lock().unwrap().clone();
+    events.sort();
+    assert_eq!(events, vec![("b".to_owned(), true), ("c".to_owned(), false)]);
+    let pushed = fake.pushed.lock().unwrap().clone();
+    let b = pushed.iter().find(|d| d["_id"] == "b").unwrap();
+    assert_eq!(b["_revisions"]["start"], 2);
+    assert_eq!(b["_revisions"]["ids"].as_array().unwrap().len(), 2);
+    assert_eq!(b["camp"], "north");
 }

@@ -275,8 +275,16 @@ impl HttpClient {
     }
 }
 
+/// The start of the message of an answer past its bound.
+const TOO_LARGE: &str = "the server's answer is larger than";
+
 fn too_large(max: usize) -> Error {
-    ReplicationError::PeerMisbehaved(format!("the server's answer is larger than {max} bytes")).into()
+    ReplicationError::PeerMisbehaved(format!("{TOO_LARGE} {max} bytes")).into()
+}
+
+/// Whether `e` is an answer past its bound (a smaller request may fit).
+pub(crate) fn is_too_large(e: &Error) -> bool {
+    matches!(e, Error::Replication(ReplicationError::PeerMisbehaved(why)) if why.starts_with(TOO_LARGE))
 }
 
 /// Percent-encodes one path segment or query value (everything but

@@ -26,12 +26,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use hyper::{Method, StatusCode};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use self::held_blobs::{PulledBlobs, StagedBlobs};
-use self::http::{encode, Answer, HttpClient};
+use self::http::{encode, is_too_large, Answer, HttpClient};
 use crate::blob::{BlobDigest, BlobRef};
 use crate::couch::wire::{BulkDocsResult, ChangesReply, RevsDiffReply};
 use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
@@ -40,7 +41,8 @@ use crate::replication::{ChangesPage, Endpoint, FetchedBatch, InsertOutcome, Mis
 use crate::revision::{RevId, RevisionTrust};
 use crate::store::Change;
 use crate::tuning::{
-    COUCH_FETCH_BATCH, COUCH_LONGPOLL_HEARTBEAT, COUCH_LONGPOLL_TIMEOUT, COUCH_REQUEST_TIMEOUT, MAX_COUCH_ANSWER_BYTES,
+    COUCH_FETCHES_IN_FLIGHT, COUCH_FETCH_BATCH, COUCH_LONGPOLL_HEARTBEAT, COUCH_LONGPOLL_TIMEOUT,
+    COUCH_PUSHES_IN_FLIGHT, COUCH_PUSH_BATCH, COUCH_REQUEST_TIMEOUT, MAX_COUCH_ANSWER_BYTES,
     MAX_COUCH_FETCH_ANSWER_BYTES, MAX_COUCH_PUSH_REQUEST_BYTES,
 };
 
@@ -316,7 +318,7 @@ impl CouchEndpoint {
         collection: &str,
         wanted: &[(String, RevId)],
     ) -> Result<(usize, Vec<Map<String, Value>>)> {
-        let mut count = wanted.len().min(COUCH_FETCH_BATCH);
+        let mut count = wanted.len();
         loop {
             let part = &wanted[..count];
             let outcome = if self.bulk_get.load(Ordering::Relaxed) {
@@ -333,11 +335,7 @@ impl CouchEndpoint {
                 self.open_revs(collection, part).await
             };
             match outcome {
-                Err(Error::Replication(ReplicationError::PeerMisbehaved(why)))
-                    if count > 1 && why.contains("is larger than") =>
-                {
-                    count /= 2;
-                }
+                Err(e) if count > 1 && is_too_large(&e) => count /= 2,
                 Err(e) => return Err(e),
                 Ok(docs) => return Ok((count, docs)),
             }
@@ -380,28 +378,40 @@ impl CouchEndpoint {
         self.call(Method::PUT, uri, Some(&doc), MAX_COUCH_ANSWER_BYTES).await
     }
 
-    /// Sends one `_bulk_docs` request; returns the refusals by id.
-    async fn bulk_docs(&self, collection: &str, docs: Vec<Value>) -> Result<HashMap<String, Error>> {
+    /// Sends one `_bulk_docs` request of `group`'s documents; returns the
+    /// refusals as (index in the insert, error, reason).
+    async fn bulk_docs(&self, collection: &str, group: PushGroup) -> Result<Vec<(usize, String, String)>> {
         let uri = self.uri(collection, "/_bulk_docs");
-        let body = serde_json::json!({"docs": docs, "new_edits": false});
+        let mut body = String::with_capacity(group.bytes + 32);
+        body.push_str(r#"{"new_edits":false,"docs":["#);
+        for (i, doc) in group.docs.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&doc.json);
+        }
+        body.push_str("]}");
         let answer = self
-            .call(Method::POST, &uri, Some(&body), MAX_COUCH_ANSWER_BYTES)
+            .http
+            .call(Method::POST, &uri, Some(body.into_bytes()), MAX_COUCH_ANSWER_BYTES)
             .await?;
         if !answer.ok() {
             return Err(answer.error());
         }
         let results: Vec<BulkDocsResult> = answer.json("_bulk_docs")?;
-        Ok(results
-            .into_iter()
-            .filter_map(|r| {
-                let code = r.error?;
-                let refused = ReplicationError::Refused {
-                    code,
-                    message: r.reason.unwrap_or_default(),
-                };
-                Some((r.id, refused.into()))
-            })
-            .collect())
+        let mut refused = Vec::new();
+        for r in results {
+            let Some(code) = r.error else { continue };
+            // The refused revision, by id (and revision when the server names it).
+            let matching = group
+                .docs
+                .iter()
+                .find(|d| d.id == r.id && r.rev.as_ref().is_none_or(|rev| *rev == d.rev));
+            if let Some(doc) = matching {
+                refused.push((doc.index, code, r.reason.unwrap_or_default()));
+            }
+        }
+        Ok(refused)
     }
 }
 
@@ -532,7 +542,21 @@ impl Endpoint for CouchEndpoint {
         if wanted.is_empty() {
             return Ok(FetchedBatch::default());
         }
-        let (consumed, docs) = self.fetch_docs(collection, wanted).await?;
+        // A few `_bulk_get`s at once, so the server works on one while
+        // this side parses another.
+        let chunks: Vec<&[(String, RevId)]> = wanted[..wanted.len().min(COUCH_FETCH_BATCH * COUCH_FETCHES_IN_FLIGHT)]
+            .chunks(COUCH_FETCH_BATCH)
+            .collect();
+        let answers = futures_util::future::try_join_all(chunks.iter().map(|c| self.fetch_docs(collection, c))).await?;
+        let (mut consumed, mut docs) = (0, Vec::new());
+        for (chunk, (count, found)) in chunks.iter().zip(answers) {
+            consumed += count;
+            docs.extend(found);
+            if count < chunk.len() {
+                // A halved batch: what follows it is asked for again.
+                break;
+            }
+        }
         let asked: HashSet<(&str, &RevId)> = wanted[..consumed].iter().map(|(id, r)| (id.as_str(), r)).collect();
         let mut by_key: HashMap<(String, RevId), Revision> = HashMap::new();
         let mut blobs = Vec::new();
@@ -559,41 +583,55 @@ impl Endpoint for CouchEndpoint {
     async fn insert(&self, collection: &str, revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>> {
         self.ensure_db(collection).await?;
         let mut outcomes: Vec<InsertOutcome> = Vec::with_capacity(revisions.len());
-        let mut pending: Vec<(usize, Value)> = Vec::new();
-        let mut pending_bytes = 0usize;
+        let mut groups: Vec<PushGroup> = Vec::new();
         let mut sent_blobs = Vec::new();
-        for revision in &revisions {
-            let index = outcomes.len();
+        for (index, revision) in revisions.iter().enumerate() {
             outcomes.push(InsertOutcome {
                 id: revision.id.clone(),
                 result: Ok(true),
             });
             let doc = match docs::to_couch(revision, |b| self.staged.complete(b)) {
-                Ok(doc) => doc,
+                Ok(doc) => doc.to_string(),
                 Err(e) => {
                     outcomes[index].result = Err(e);
                     continue;
                 }
             };
-            sent_blobs.extend(crate::blob::reference::blobs_of_canonical(&revision.body).unwrap_or_default());
-            let size = doc.to_string().len();
-            if size > MAX_COUCH_PUSH_REQUEST_BYTES {
+            if doc.len() > MAX_COUCH_PUSH_REQUEST_BYTES {
                 outcomes[index].result = Err(InvalidInput::BodyTooLarge {
-                    size,
+                    size: doc.len(),
                     limit: MAX_COUCH_PUSH_REQUEST_BYTES,
                 }
                 .into());
                 continue;
             }
-            if pending_bytes + size > MAX_COUCH_PUSH_REQUEST_BYTES {
-                self.send_docs(collection, std::mem::take(&mut pending), &mut outcomes)
-                    .await?;
-                pending_bytes = 0;
+            sent_blobs.extend(crate::blob::reference::blobs_of_canonical(&revision.body).unwrap_or_default());
+            let fits = groups.last().is_some_and(|g| {
+                g.docs.len() < COUCH_PUSH_BATCH && g.bytes + doc.len() <= MAX_COUCH_PUSH_REQUEST_BYTES
+            });
+            if !fits {
+                groups.push(PushGroup::default());
             }
-            pending_bytes += size;
-            pending.push((index, doc));
+            if let Some(group) = groups.last_mut() {
+                group.bytes += doc.len() + 1;
+                group.docs.push(PushDoc {
+                    index,
+                    id: revision.id.clone(),
+                    rev: revision.rev().map(ToString::to_string).unwrap_or_default(),
+                    json: doc,
+                });
+            }
         }
-        self.send_docs(collection, pending, &mut outcomes).await?;
+        // A few `_bulk_docs` at once, so the server stores one while the
+        // next crosses the network.
+        let mut sending = futures_util::stream::iter(groups.into_iter().map(|g| self.bulk_docs(collection, g)))
+            .buffer_unordered(COUCH_PUSHES_IN_FLIGHT);
+        while let Some(refused) = sending.next().await {
+            for (index, code, reason) in refused? {
+                outcomes[index].result = Err(ReplicationError::Refused { code, message: reason }.into());
+            }
+        }
+        drop(sending);
         self.staged.forget(Some(&sent_blobs));
         Ok(outcomes)
     }
@@ -652,29 +690,19 @@ impl Endpoint for CouchEndpoint {
     }
 }
 
-impl CouchEndpoint {
-    /// Sends `docs` in one `_bulk_docs` and records each refusal in
-    /// `outcomes`.
-    async fn send_docs(
-        &self,
-        collection: &str,
-        docs: Vec<(usize, Value)>,
-        outcomes: &mut [InsertOutcome],
-    ) -> Result<()> {
-        if docs.is_empty() {
-            return Ok(());
-        }
-        let indexes: Vec<usize> = docs.iter().map(|(i, _)| *i).collect();
-        let mut refused = self
-            .bulk_docs(collection, docs.into_iter().map(|(_, d)| d).collect())
-            .await?;
-        for i in indexes {
-            if let Some(e) = refused.remove(&outcomes[i].id) {
-                outcomes[i].result = Err(e);
-            }
-        }
-        Ok(())
-    }
+/// Documents of one `_bulk_docs` request.
+#[derive(Default)]
+struct PushGroup {
+    docs: Vec<PushDoc>,
+    bytes: usize,
+}
+
+/// One pushed revision: its index in the insert, id, revision and JSON.
+struct PushDoc {
+    index: usize,
+    id: String,
+    rev: String,
+    json: String,
 }
 
 /// A `_bulk_get` answer, each item kept as an object (see
