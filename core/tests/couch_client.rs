@@ -248,43 +248,42 @@ async fn broken_bulk_get_falls_back_to_open_revs() {
     assert!(requests.iter().any(|r| r.contains("open_revs=")), "{requests:?}");
 }
 
+/// Pulls from a server with `faults`, which must fail as the peer's
+/// misbehaviour naming `what`, leaving nothing stored and no checkpoint.
+async fn refused_with_nothing_stored(faults: Faults, what: &str) {
+    let (fake, url) = start(faults).await;
+    let (_dir, db) = open();
+    assert_misbehaved(pull(&db, &url).await, what);
+    assert_eq!(db.last_sequence().unwrap(), 0);
+    assert!(db.default_collection().unwrap().get("a").unwrap().is_none());
+    assert!(fake.local.lock().unwrap().is_none());
+}
+
 #[tokio::test]
 async fn a_huge_answer_is_refused_and_nothing_is_stored() {
-    let (fake, url) = start(Faults {
+    let faults = Faults {
         huge_changes: true,
         ..Default::default()
-    })
-    .await;
-    let (_dir, db) = open();
-    assert_misbehaved(pull(&db, &url).await, "larger than");
-    assert_eq!(db.last_sequence().unwrap(), 0);
-    assert!(fake.local.lock().unwrap().is_none());
+    };
+    refused_with_nothing_stored(faults, "larger than").await;
 }
 
 #[tokio::test]
 async fn a_lying_revisions_history_is_refused() {
-    let (fake, url) = start(Faults {
+    let faults = Faults {
         lying_revisions: true,
         ..Default::default()
-    })
-    .await;
-    let (_dir, db) = open();
-    assert_misbehaved(pull(&db, &url).await, "_rev");
-    assert!(db.default_collection().unwrap().get("a").unwrap().is_none());
-    assert!(fake.local.lock().unwrap().is_none());
+    };
+    refused_with_nothing_stored(faults, "_rev").await;
 }
 
 #[tokio::test]
 async fn a_megabyte_sequence_is_refused_and_no_checkpoint_written() {
-    let (fake, url) = start(Faults {
+    let faults = Faults {
         long_sequence: true,
         ..Default::default()
-    })
-    .await;
-    let (_dir, db) = open();
-    assert_misbehaved(pull(&db, &url).await, "sequence");
-    assert!(db.default_collection().unwrap().get("a").unwrap().is_none());
-    assert!(fake.local.lock().unwrap().is_none());
+    };
+    refused_with_nothing_stored(faults, "sequence").await;
 }
 
 #[tokio::test]

@@ -124,7 +124,9 @@ async function assertSame(remote, db) {
   }
 }
 
-test('outpost sync pulls from and pushes to express-pouchdb, both sides identical', async (t) => {
+// A server, a temp dir with the database path `db`, and the PouchDB
+// client of the server's database `name`; all removed after the test.
+async function setup(t, name) {
   assert.ok(OUTPOST, 'OUTPOST_BIN names the outpost binary');
   const server = await startServer();
   t.after(() => {
@@ -133,10 +135,14 @@ test('outpost sync pulls from and pushes to express-pouchdb, both sides identica
   });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-client-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const db = path.join(dir, 'hub.db');
-  const url = `${server.url}/children`;
+  const url = `${server.url}/${name}`;
   const remote = new PouchDB(url, { auth: { username: ADMIN, password: PASSWORD } });
   await remote.info(); // creates it
+  return { server, dir, db: path.join(dir, 'hub.db'), url, remote };
+}
+
+test('outpost sync pulls from and pushes to express-pouchdb, both sides identical', async (t) => {
+  const { server, dir, db, url, remote } = await setup(t, 'children');
 
   // Real PouchDB documents: plain, edited, deleted, conflicted, a 1 MB attachment.
   await remote.bulkDocs([{ _id: 'child-1', name: 'Amina', age: 7 }, { _id: 'child-2', name: 'Bo' }]);
@@ -148,6 +154,9 @@ test('outpost sync pulls from and pushes to express-pouchdb, both sides identica
     [
       { _id: 'child-4', _rev: '2-aaaa', _revisions: { start: 2, ids: ['aaaa', '1111'] }, name: 'Dia', v: 1 },
       { _id: 'child-4', _rev: '2-bbbb', _revisions: { start: 2, ids: ['bbbb', '1111'] }, name: 'Dia', v: 2 },
+      // Two first generations: the loser is not what `_all_docs` answers.
+      { _id: 'child-9', _rev: '1-aaaa', name: 'Ivo', v: 1 },
+      { _id: 'child-9', _rev: '1-bbbb', name: 'Ivo', v: 2 },
     ],
     { new_edits: false },
   );
@@ -170,11 +179,12 @@ test('outpost sync pulls from and pushes to express-pouchdb, both sides identica
   // Pull.
   const pulled = sync(db, url, ['--pull']);
   assert.equal(pulled.status, 0, pulled.stderr);
-  assert.equal(changesRead(pulled.stdout), 5);
+  assert.equal(changesRead(pulled.stdout), 6);
   // The conflict resolved to PouchDB's winner; Outpost closed the losing branch.
   const dia = outpostGet(db, 'child-4');
   assert.equal(dia._rev, '2-bbbb');
   assert.equal(dia._conflicts, undefined);
+  assert.equal(outpostGet(db, 'child-9')._rev, '1-bbbb');
   assert.equal(outpostGet(db, 'child-3')._deleted, true);
   const seqAfterPull = (await remote.info()).update_seq;
 
@@ -192,6 +202,9 @@ test('outpost sync pulls from and pushes to express-pouchdb, both sides identica
   const after = await remote.get('child-4', { conflicts: true, revs: true });
   assert.equal(after._rev, '2-bbbb');
   assert.equal(after._conflicts, undefined, 'the losing branch is closed in PouchDB too');
+  const ivo = await remote.get('child-9', { conflicts: true });
+  assert.equal(ivo._rev, '1-bbbb');
+  assert.equal(ivo._conflicts, undefined, 'the losing first generation was pulled, and closed');
   const fatou = await remote.get('child-6', { revs: true });
   assert.equal(fatou._revisions.start, 2);
   assert.equal(`2-${fatou._revisions.ids[0]}`, fatou._rev);
@@ -223,17 +236,7 @@ test('outpost sync pulls from and pushes to express-pouchdb, both sides identica
 });
 
 test('outpost sync --continuous pulls a PouchDB change as it happens (longpoll)', async (t) => {
-  assert.ok(OUTPOST, 'OUTPOST_BIN names the outpost binary');
-  const server = await startServer();
-  t.after(() => {
-    server.child.stdin.end();
-    return withTimeout(server.exited, 'server exit');
-  });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-client-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const db = path.join(dir, 'hub.db');
-  const url = `${server.url}/live`;
-  const remote = new PouchDB(url, { auth: { username: ADMIN, password: PASSWORD } });
+  const { db, url, remote } = await setup(t, 'live');
   await remote.put({ _id: 'child-1', name: 'Amina' });
 
   const child = spawn(OUTPOST, ['sync', '--db', db, '--url', url, '--user', `${ADMIN}:${PASSWORD}`, '--allow-plaintext', '--pull', '--continuous'], {

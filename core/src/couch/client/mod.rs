@@ -74,6 +74,8 @@ pub struct CouchEndpoint {
     /// Cleared once the server fails a `_bulk_get`: fetch then uses
     /// `open_revs`.
     bulk_get: AtomicBool,
+    /// Cleared once the server fails an `_all_docs` by keys.
+    all_docs: AtomicBool,
     pulled: PulledBlobs,
     staged: StagedBlobs,
 }
@@ -144,6 +146,7 @@ impl CouchEndpoint {
             checked: tokio::sync::Mutex::new(HashSet::new()),
             local_revs: Mutex::new(HashMap::new()),
             bulk_get: AtomicBool::new(true),
+            all_docs: AtomicBool::new(true),
             pulled: PulledBlobs::default(),
             staged: StagedBlobs::default(),
         })
@@ -320,26 +323,83 @@ impl CouchEndpoint {
     ) -> Result<(usize, Vec<Map<String, Value>>)> {
         let mut count = wanted.len();
         loop {
-            let part = &wanted[..count];
-            let outcome = if self.bulk_get.load(Ordering::Relaxed) {
-                match self.bulk_get(collection, part).await {
-                    Ok(Some(docs)) => Ok(docs),
-                    Ok(None) => {
-                        tracing::info!(url = %self.url, "the server has no usable _bulk_get; fetching with open_revs");
-                        self.bulk_get.store(false, Ordering::Relaxed);
-                        self.open_revs(collection, part).await
-                    }
-                    Err(e) => Err(e),
-                }
-            } else {
-                self.open_revs(collection, part).await
-            };
-            match outcome {
+            match self.fetch_part(collection, &wanted[..count]).await {
                 Err(e) if count > 1 && is_too_large(&e) => count /= 2,
                 Err(e) => return Err(e),
                 Ok(docs) => return Ok((count, docs)),
             }
         }
+    }
+
+    /// Fetches `part`: first generations by `_all_docs` (PouchDB's fast
+    /// path: no history to send, and far cheaper for many servers), the
+    /// rest (and first generations `_all_docs` did not give: losing leaves)
+    /// by `_bulk_get`, or `open_revs` where that fails.
+    async fn fetch_part(&self, collection: &str, part: &[(String, RevId)]) -> Result<Vec<Map<String, Value>>> {
+        let mut rest: Vec<(String, RevId)> = part.to_vec();
+        let mut found = Vec::new();
+        if self.all_docs.load(Ordering::Relaxed) && part.iter().any(|(_, r)| r.generation() == 1) {
+            let mut ids: Vec<&str> = part
+                .iter()
+                .filter(|(_, r)| r.generation() == 1)
+                .map(|(id, _)| id.as_str())
+                .collect();
+            ids.dedup();
+            match self.all_docs(collection, &ids).await? {
+                Some(docs) => {
+                    for doc in docs {
+                        let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default();
+                        let rev = doc.get("_rev").and_then(Value::as_str).unwrap_or_default();
+                        if let Some(i) = rest.iter().position(|(i, r)| i == id && r.to_string() == rev) {
+                            rest.swap_remove(i);
+                            found.push(doc);
+                        }
+                    }
+                }
+                None => self.all_docs.store(false, Ordering::Relaxed),
+            }
+        }
+        if rest.is_empty() {
+            return Ok(found);
+        }
+        let others = if self.bulk_get.load(Ordering::Relaxed) {
+            match self.bulk_get(collection, &rest).await? {
+                Some(docs) => docs,
+                None => {
+                    tracing::info!(url = %self.url, "the server has no usable _bulk_get; fetching with open_revs");
+                    self.bulk_get.store(false, Ordering::Relaxed);
+                    self.open_revs(collection, &rest).await?
+                }
+            }
+        } else {
+            self.open_revs(collection, &rest).await?
+        };
+        found.extend(others);
+        Ok(found)
+    }
+
+    /// The current revisions of `ids` with `_all_docs`; `None` if the
+    /// server does not answer it usably.
+    async fn all_docs(&self, collection: &str, ids: &[&str]) -> Result<Option<Vec<Map<String, Value>>>> {
+        let uri = self.uri(collection, "/_all_docs?include_docs=true&attachments=true");
+        let answer = self
+            .call(
+                Method::POST,
+                &uri,
+                Some(&serde_json::json!({ "keys": ids })),
+                MAX_COUCH_FETCH_ANSWER_BYTES,
+            )
+            .await?;
+        match answer.status.as_u16() {
+            200 => {}
+            401 | 403 => return Err(answer.error()),
+            400 | 404 | 405 | 415 | 500 | 501 => return Ok(None),
+            _ => return Err(answer.error()),
+        }
+        let Ok(reply) = answer.json::<AllDocsAnswer>("_all_docs") else {
+            return Ok(None);
+        };
+        Ok(Some(reply.rows.into_iter().filter_map(|row| row.doc).collect()))
     }
 
     /// The `_local` document path of checkpoint `id`.
@@ -703,6 +763,19 @@ struct PushDoc {
     id: String,
     rev: String,
     json: String,
+}
+
+/// An `_all_docs` answer; rows without a document (missing, deleted) are
+/// skipped.
+#[derive(serde::Deserialize)]
+struct AllDocsAnswer {
+    rows: Vec<AllDocsRow>,
+}
+
+#[derive(serde::Deserialize)]
+struct AllDocsRow {
+    #[serde(default)]
+    doc: Option<Map<String, Value>>,
 }
 
 /// A `_bulk_get` answer, each item kept as an object (see
