@@ -25,6 +25,9 @@ struct Faults {
     broken_bulk_get: bool,
     /// `last_seq` is 1 MB long.
     long_sequence: bool,
+    /// `_changes` with `include_docs=true` answers 20 MB (pages without
+    /// documents are fine).
+    huge_with_docs: bool,
 }
 
 /// What the fake server received in `_bulk_docs` bodies.
@@ -72,7 +75,7 @@ impl Fake {
                 json_answer(201, json!({"ok": true, "id": path, "rev": "0-1"}))
             }
             ("GET", "/db/_changes") => {
-                if self.faults.huge_changes {
+                if self.faults.huge_changes || (self.faults.huge_with_docs && query.contains("include_docs=true")) {
                     let padding = "x".repeat(20 * 1024 * 1024);
                     let body = json!({"results": [], "last_seq": 0, "padding": padding});
                     return (200, body.to_string().into_bytes(), false);
@@ -316,4 +319,19 @@ async fn push_sends_histories_and_reports_each_refused_document() {
     assert_eq!(b["_revisions"]["start"], 2);
     assert_eq!(b["_revisions"]["ids"].as_array().unwrap().len(), 2);
     assert_eq!(b["camp"], "north");
+}
+
+#[tokio::test]
+async fn a_changes_page_too_large_with_documents_is_read_without_them() {
+    let (fake, url) = start(Faults {
+        huge_with_docs: true,
+        ..Default::default()
+    })
+    .await;
+    let (_dir, db) = open();
+    pull(&db, &url).await.unwrap();
+    assert!(db.default_collection().unwrap().get("a").unwrap().is_some());
+    let requests = fake.requests.lock().unwrap().clone();
+    let with_docs = requests.iter().filter(|r| r.contains("include_docs=true")).count();
+    assert_eq!(with_docs, 1, "asked with documents once, then without: {requests:?}");
 }

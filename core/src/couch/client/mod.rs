@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 use self::held_blobs::{PulledBlobs, StagedBlobs};
 use self::http::{encode, is_too_large, Answer, HttpClient};
 use crate::blob::{BlobDigest, BlobRef};
-use crate::couch::wire::{BulkDocsResult, ChangesReply, RevsDiffReply};
+use crate::couch::wire::{BulkDocsResult, ChangeRow, RevsDiffReply};
 use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
 use crate::net::{ClientAuth, RemoteConfig};
 use crate::replication::{ChangesPage, Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision, Sequence};
@@ -74,8 +74,12 @@ pub struct CouchEndpoint {
     /// Cleared once the server fails a `_bulk_get`: fetch then uses
     /// `open_revs`.
     bulk_get: AtomicBool,
-    /// Cleared once the server fails an `_all_docs` by keys.
-    all_docs: AtomicBool,
+    /// Cleared once a `_changes` page with documents is too large: pages
+    /// then list revisions only.
+    include_docs: AtomicBool,
+    /// First-generation documents the last `_changes` page carried, by
+    /// (id, revision): fetch takes them from here instead of asking again.
+    from_feed: Mutex<HashMap<(String, RevId), Map<String, Value>>>,
     pulled: PulledBlobs,
     staged: StagedBlobs,
 }
@@ -146,7 +150,8 @@ impl CouchEndpoint {
             checked: tokio::sync::Mutex::new(HashSet::new()),
             local_revs: Mutex::new(HashMap::new()),
             bulk_get: AtomicBool::new(true),
-            all_docs: AtomicBool::new(true),
+            include_docs: AtomicBool::new(true),
+            from_feed: Mutex::new(HashMap::new()),
             pulled: PulledBlobs::default(),
             staged: StagedBlobs::default(),
         })
@@ -210,7 +215,8 @@ impl CouchEndpoint {
         since: &Sequence,
         limit: usize,
         longpoll: bool,
-    ) -> Result<ChangesReply> {
+        include_docs: bool,
+    ) -> Result<ChangesWithDocs> {
         let mut uri = self.uri(
             collection,
             &format!(
@@ -218,6 +224,9 @@ impl CouchEndpoint {
                 encode(&since.to_string())
             ),
         );
+        if include_docs {
+            uri.push_str("&include_docs=true");
+        }
         let mut timeout = COUCH_REQUEST_TIMEOUT;
         if longpoll {
             uri.push_str(&format!(
@@ -331,75 +340,56 @@ impl CouchEndpoint {
         }
     }
 
-    /// Fetches `part`: first generations by `_all_docs` (PouchDB's fast
-    /// path: no history to send, and far cheaper for many servers), the
-    /// rest (and first generations `_all_docs` did not give: losing leaves)
-    /// by `_bulk_get`, or `open_revs` where that fails.
+    /// Fetches `part` by `_bulk_get`, or `open_revs` where that fails.
     async fn fetch_part(&self, collection: &str, part: &[(String, RevId)]) -> Result<Vec<Map<String, Value>>> {
-        let mut rest: Vec<(String, RevId)> = part.to_vec();
-        let mut found = Vec::new();
-        if self.all_docs.load(Ordering::Relaxed) && part.iter().any(|(_, r)| r.generation() == 1) {
-            let mut ids: Vec<&str> = part
-                .iter()
-                .filter(|(_, r)| r.generation() == 1)
-                .map(|(id, _)| id.as_str())
-                .collect();
-            ids.dedup();
-            match self.all_docs(collection, &ids).await? {
-                Some(docs) => {
-                    for doc in docs {
-                        let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default();
-                        let rev = doc.get("_rev").and_then(Value::as_str).unwrap_or_default();
-                        if let Some(i) = rest.iter().position(|(i, r)| i == id && r.to_string() == rev) {
-                            rest.swap_remove(i);
-                            found.push(doc);
-                        }
-                    }
-                }
-                None => self.all_docs.store(false, Ordering::Relaxed),
+        if self.bulk_get.load(Ordering::Relaxed) {
+            if let Some(docs) = self.bulk_get(collection, part).await? {
+                return Ok(docs);
             }
+            tracing::info!(url = %self.url, "the server has no usable _bulk_get; fetching with open_revs");
+            self.bulk_get.store(false, Ordering::Relaxed);
         }
-        if rest.is_empty() {
-            return Ok(found);
-        }
-        let others = if self.bulk_get.load(Ordering::Relaxed) {
-            match self.bulk_get(collection, &rest).await? {
-                Some(docs) => docs,
-                None => {
-                    tracing::info!(url = %self.url, "the server has no usable _bulk_get; fetching with open_revs");
-                    self.bulk_get.store(false, Ordering::Relaxed);
-                    self.open_revs(collection, &rest).await?
-                }
-            }
-        } else {
-            self.open_revs(collection, &rest).await?
-        };
-        found.extend(others);
-        Ok(found)
+        self.open_revs(collection, part).await
     }
 
-    /// The current revisions of `ids` with `_all_docs`; `None` if the
-    /// server does not answer it usably.
-    async fn all_docs(&self, collection: &str, ids: &[&str]) -> Result<Option<Vec<Map<String, Value>>>> {
-        let uri = self.uri(collection, "/_all_docs?include_docs=true&attachments=true");
-        let answer = self
-            .call(
-                Method::POST,
-                &uri,
-                Some(&serde_json::json!({ "keys": ids })),
-                MAX_COUCH_FETCH_ANSWER_BYTES,
-            )
-            .await?;
-        match answer.status.as_u16() {
-            200 => {}
-            401 | 403 => return Err(answer.error()),
-            400 | 404 | 405 | 415 | 500 | 501 => return Ok(None),
-            _ => return Err(answer.error()),
-        }
-        let Ok(reply) = answer.json::<AllDocsAnswer>("_all_docs") else {
-            return Ok(None);
+    /// Documents for the start of `wanted` and how many entries they
+    /// answer: a leading run the last `_changes` page carried, or else a
+    /// few `_bulk_get`s at once (the server works on one while this side
+    /// parses another) up to the next entry the page carried.
+    async fn fetch_some(
+        &self,
+        collection: &str,
+        wanted: &[(String, RevId)],
+    ) -> Result<(usize, Vec<Map<String, Value>>)> {
+        let (carried, first_carried) = {
+            let mut from_feed = self.from_feed.lock().unwrap_or_else(|e| e.into_inner());
+            let carried: Vec<Map<String, Value>> = wanted
+                .iter()
+                .map_while(|(id, rev)| from_feed.remove(&(id.clone(), rev.clone())))
+                .collect();
+            let first = wanted
+                .iter()
+                .position(|(id, rev)| from_feed.contains_key(&(id.clone(), rev.clone())));
+            (carried, first)
         };
-        Ok(Some(reply.rows.into_iter().filter_map(|row| row.doc).collect()))
+        if !carried.is_empty() {
+            return Ok((carried.len(), carried));
+        }
+        let end = first_carried
+            .unwrap_or(wanted.len())
+            .min(COUCH_FETCH_BATCH * COUCH_FETCHES_IN_FLIGHT);
+        let chunks: Vec<&[(String, RevId)]> = wanted[..end].chunks(COUCH_FETCH_BATCH).collect();
+        let answers = futures_util::future::try_join_all(chunks.iter().map(|c| self.fetch_docs(collection, c))).await?;
+        let (mut consumed, mut docs) = (0, Vec::new());
+        for (chunk, (count, found)) in chunks.iter().zip(answers) {
+            consumed += count;
+            docs.extend(found);
+            if count < chunk.len() {
+                // A halved batch: what follows it is asked for again.
+                break;
+            }
+        }
+        Ok((consumed, docs))
     }
 
     /// The `_local` document path of checkpoint `id`.
@@ -487,10 +477,20 @@ impl Endpoint for CouchEndpoint {
 
     async fn changes(&self, collection: &str, since: &Sequence, limit: usize) -> Result<ChangesPage> {
         self.ensure_db(collection).await?;
-        let reply = self.changes_reply(collection, since, limit, false).await?;
+        // Documents come with the page (for many servers at no extra cost):
+        // first generations need no history, so fetch takes them from here.
+        let with_docs = self.include_docs.load(Ordering::Relaxed);
+        let reply = match self.changes_reply(collection, since, limit, false, with_docs).await {
+            Err(e) if with_docs && is_too_large(&e) => {
+                self.include_docs.store(false, Ordering::Relaxed);
+                self.changes_reply(collection, since, limit, false, false).await?
+            }
+            reply => reply?,
+        };
         let last_sequence = Sequence::from_peer_json(&reply.last_seq)?;
         let mut changes = Vec::with_capacity(reply.results.len());
-        for row in reply.results {
+        let mut from_feed = HashMap::new();
+        for RowWithDoc { row, doc } in reply.results {
             let leaves = row
                 .changes
                 .iter()
@@ -504,6 +504,9 @@ impl Endpoint for CouchEndpoint {
                 ))
                 .into());
             };
+            if let Some(doc) = doc.filter(|d| usable_from_feed(d, &rev, leaves.len())) {
+                from_feed.insert((row.id.clone(), rev.clone()), doc);
+            }
             changes.push(Change {
                 sequence: row.seq.as_u64().unwrap_or(0),
                 id: row.id,
@@ -512,6 +515,7 @@ impl Endpoint for CouchEndpoint {
                 leaves,
             });
         }
+        *self.from_feed.lock().unwrap_or_else(|e| e.into_inner()) = from_feed;
         Ok(ChangesPage { changes, last_sequence })
     }
 
@@ -538,7 +542,7 @@ impl Endpoint for CouchEndpoint {
         loop {
             // Some servers (express-pouchdb) ignore `timeout` and hold a
             // longpoll open until a change: a quiet feed is polled again.
-            let waiting = self.changes_reply(collection, since, 1, true);
+            let waiting = self.changes_reply(collection, since, 1, true, false);
             let Ok(reply) = tokio::time::timeout(COUCH_LONGPOLL_TIMEOUT + COUCH_LONGPOLL_HEARTBEAT, waiting).await
             else {
                 continue;
@@ -602,21 +606,7 @@ impl Endpoint for CouchEndpoint {
         if wanted.is_empty() {
             return Ok(FetchedBatch::default());
         }
-        // A few `_bulk_get`s at once, so the server works on one while
-        // this side parses another.
-        let chunks: Vec<&[(String, RevId)]> = wanted[..wanted.len().min(COUCH_FETCH_BATCH * COUCH_FETCHES_IN_FLIGHT)]
-            .chunks(COUCH_FETCH_BATCH)
-            .collect();
-        let answers = futures_util::future::try_join_all(chunks.iter().map(|c| self.fetch_docs(collection, c))).await?;
-        let (mut consumed, mut docs) = (0, Vec::new());
-        for (chunk, (count, found)) in chunks.iter().zip(answers) {
-            consumed += count;
-            docs.extend(found);
-            if count < chunk.len() {
-                // A halved batch: what follows it is asked for again.
-                break;
-            }
-        }
+        let (consumed, docs) = self.fetch_some(collection, wanted).await?;
         let asked: HashSet<(&str, &RevId)> = wanted[..consumed].iter().map(|(id, r)| (id.as_str(), r)).collect();
         let mut by_key: HashMap<(String, RevId), Revision> = HashMap::new();
         let mut blobs = Vec::new();
@@ -745,6 +735,7 @@ impl Endpoint for CouchEndpoint {
 
     async fn close(&self) {
         self.pulled.clear();
+        self.from_feed.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.staged.forget(None);
         self.checked.lock().await.clear();
     }
@@ -765,15 +756,28 @@ struct PushDoc {
     json: String,
 }
 
-/// An `_all_docs` answer; rows without a document (missing, deleted) are
-/// skipped.
+/// Whether a document a `_changes` row carried is a whole revision:
+/// the row's only leaf, a first generation (no history to ask for), and
+/// no attachments (their bytes are not inline).
+fn usable_from_feed(doc: &Map<String, Value>, rev: &RevId, leaves: usize) -> bool {
+    leaves == 1
+        && rev.generation() == 1
+        && !doc.contains_key("_attachments")
+        && doc.get("_rev").and_then(Value::as_str) == Some(rev.to_string().as_str())
+}
+
+/// A `_changes` answer whose rows may carry the winner's document
+/// (`include_docs=true`).
 #[derive(serde::Deserialize)]
-struct AllDocsAnswer {
-    rows: Vec<AllDocsRow>,
+struct ChangesWithDocs {
+    results: Vec<RowWithDoc>,
+    last_seq: Value,
 }
 
 #[derive(serde::Deserialize)]
-struct AllDocsRow {
+struct RowWithDoc {
+    #[serde(flatten)]
+    row: ChangeRow,
     #[serde(default)]
     doc: Option<Map<String, Value>>,
 }
