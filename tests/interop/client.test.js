@@ -176,6 +176,11 @@ test('outpost sync pulls from and pushes to express-pouchdb, both sides identica
   assert.match(refused.stderr, /login refused|credentials/i);
   assert.match(refused.stderr, /incorrect/i);
 
+  // A password over http:// is refused unless --allow-plaintext says to send it.
+  const plain = outpost(['sync', '--db', db, '--url', url, '--user', `${ADMIN}:${PASSWORD}`, '--pull']);
+  assert.equal(plain.status, 2, plain.stderr);
+  assert.match(plain.stderr, /http:\/\/.*--allow-plaintext/);
+
   // Pull.
   const pulled = sync(db, url, ['--pull']);
   assert.equal(pulled.status, 0, pulled.stderr);
