@@ -305,8 +305,9 @@ pub const MAX_COUCH_REASON_BYTES: usize = 512;
 /// carries `since` small.
 pub const MAX_PEER_SEQUENCE_BYTES: usize = 4 * 1024;
 
-/// Time to open a TCP connection to a CouchDB server (TLS comes after,
-/// within the request's own timeout).
+/// Time to open a connection to a CouchDB server, TCP and TLS handshake
+/// (a server that never answers the handshake fails here, not after the
+/// request's timeout).
 pub const COUCH_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Time one request to a CouchDB server may take, answer read in full.

@@ -128,6 +128,13 @@ impl Fake {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 8192];
         let head_end = loop {
+            if buf.first() == Some(&0x16) {
+                // A TLS ClientHello: answered as node's HTTP server does.
+                let _ = stream
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                    .await;
+                return;
+            }
             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break i + 4;
             }
@@ -334,4 +341,15 @@ async fn a_changes_page_too_large_with_documents_is_read_without_them() {
     let requests = fake.requests.lock().unwrap().clone();
     let with_docs = requests.iter().filter(|r| r.contains("include_docs=true")).count();
     assert_eq!(with_docs, 1, "asked with documents once, then without: {requests:?}");
+}
+
+#[tokio::test]
+async fn https_against_a_plain_server_is_a_tls_mismatch() {
+    let (_fake, url) = start(Faults::default()).await;
+    let (_dir, db) = open();
+    match pull(&db, &url.replace("http://", "https://")).await {
+        Err(Error::Replication(ReplicationError::TlsMismatch(why))) => assert!(why.contains("http://"), "{why}"),
+        other => panic!("expected TlsMismatch, got {other:?}"),
+    }
+    assert_eq!(db.last_sequence().unwrap(), 0);
 }

@@ -95,14 +95,9 @@ impl tower_service::Service<Uri> for Connector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let mut tcp = self.tcp.clone();
         let tls = self.tls.clone();
-        Box::pin(async move {
+        let connecting = async move {
             let host = uri.host().unwrap_or_default().trim_matches(['[', ']']).to_owned();
-            let connecting = tcp.call(uri);
-            let tcp = tokio::time::timeout(COUCH_CONNECT_TIMEOUT, connecting)
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting timed out"))?
-                .map_err(io::Error::other)?
-                .into_inner();
+            let tcp = tcp.call(uri).await.map_err(io::Error::other)?.into_inner();
             let _ = tcp.set_nodelay(true);
             let Some(tls) = tls else {
                 return Ok(TokioIo::new(Stream::Plain(tcp)));
@@ -111,6 +106,11 @@ impl tower_service::Service<Uri> for Connector {
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             let stream = TlsConnector::from(tls).connect(name, tcp).await?;
             Ok(TokioIo::new(Stream::Tls(Box::new(stream))))
+        };
+        Box::pin(async move {
+            tokio::time::timeout(COUCH_CONNECT_TIMEOUT, connecting)
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting timed out"))?
         })
     }
 }
@@ -264,10 +264,16 @@ impl HttpClient {
                         .map(|t| io::Error::new(io.kind(), t.clone())),
                     _ => None,
                 };
-                return classify_io(
+                let e = classify_io(
                     &self.url,
                     copy.unwrap_or_else(|| io::Error::new(io.kind(), io.to_string())),
                 );
+                return match e {
+                    Error::Replication(ReplicationError::TlsMismatch(_)) => {
+                        ReplicationError::TlsMismatch("the server does not speak TLS; use an http:// URL".into()).into()
+                    }
+                    other => other,
+                };
             }
             source = inner.source();
         }
