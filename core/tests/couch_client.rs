@@ -244,17 +244,24 @@ async fn pulls_with_opaque_sequences_and_couch_shaped_checkpoints() {
     assert!(!requests.iter().any(|r| r.contains("_bulk_get")), "{requests:?}");
 }
 
-#[tokio::test]
-async fn broken_bulk_get_falls_back_to_open_revs() {
-    let (fake, url) = start(Faults {
-        broken_bulk_get: true,
-        ..Default::default()
-    })
-    .await;
+/// Pulls from a server with `faults`, which must work around them and
+/// store the document; returns the requests it received.
+async fn pulled_despite(faults: Faults) -> Vec<String> {
+    let (fake, url) = start(faults).await;
     let (_dir, db) = open();
     pull(&db, &url).await.unwrap();
     assert!(db.default_collection().unwrap().get("a").unwrap().is_some());
     let requests = fake.requests.lock().unwrap().clone();
+    requests
+}
+
+#[tokio::test]
+async fn broken_bulk_get_falls_back_to_open_revs() {
+    let requests = pulled_despite(Faults {
+        broken_bulk_get: true,
+        ..Default::default()
+    })
+    .await;
     assert!(requests.iter().any(|r| r.contains("open_revs=")), "{requests:?}");
 }
 
@@ -269,31 +276,26 @@ async fn refused_with_nothing_stored(faults: Faults, what: &str) {
     assert!(fake.local.lock().unwrap().is_none());
 }
 
+/// A huge answer (20 MB without a Content-Length), a `_revisions` that
+/// does not start at `_rev`, a `last_seq` 1 MB long: each refused as the
+/// peer's misbehaviour, nothing stored, no checkpoint written.
 #[tokio::test]
-async fn a_huge_answer_is_refused_and_nothing_is_stored() {
-    let faults = Faults {
+async fn lies_and_huge_answers_are_refused_and_nothing_is_stored() {
+    let huge = Faults {
         huge_changes: true,
         ..Default::default()
     };
-    refused_with_nothing_stored(faults, "larger than").await;
-}
-
-#[tokio::test]
-async fn a_lying_revisions_history_is_refused() {
-    let faults = Faults {
+    let lying = Faults {
         lying_revisions: true,
         ..Default::default()
     };
-    refused_with_nothing_stored(faults, "_rev").await;
-}
-
-#[tokio::test]
-async fn a_megabyte_sequence_is_refused_and_no_checkpoint_written() {
-    let faults = Faults {
+    let long_sequence = Faults {
         long_sequence: true,
         ..Default::default()
     };
-    refused_with_nothing_stored(faults, "sequence").await;
+    for (faults, what) in [(huge, "larger than"), (lying, "_rev"), (long_sequence, "sequence")] {
+        refused_with_nothing_stored(faults, what).await;
+    }
 }
 
 #[tokio::test]
@@ -330,15 +332,11 @@ async fn push_sends_histories_and_reports_each_refused_document() {
 
 #[tokio::test]
 async fn a_changes_page_too_large_with_documents_is_read_without_them() {
-    let (fake, url) = start(Faults {
+    let requests = pulled_despite(Faults {
         huge_with_docs: true,
         ..Default::default()
     })
     .await;
-    let (_dir, db) = open();
-    pull(&db, &url).await.unwrap();
-    assert!(db.default_collection().unwrap().get("a").unwrap().is_some());
-    let requests = fake.requests.lock().unwrap().clone();
     let with_docs = requests.iter().filter(|r| r.contains("include_docs=true")).count();
     assert_eq!(with_docs, 1, "asked with documents once, then without: {requests:?}");
 }
