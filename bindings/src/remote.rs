@@ -20,7 +20,8 @@ pub struct ClientAuthentication {
 
 #[uniffi::export]
 impl ClientAuthentication {
-    /// HTTP basic credentials (sent only inside TLS, unless the URL is `ws://`).
+    /// HTTP basic credentials (sent only inside TLS, unless the URL is `ws://`
+    /// or `http://`).
     #[uniffi::constructor]
     pub fn basic(username: String, password: String) -> Arc<Self> {
         Arc::new(ClientAuthentication {
@@ -38,10 +39,13 @@ impl ClientAuthentication {
     }
 }
 
-/// Where and how to reach a listener; every field but the URL has a default.
+/// Where and how to reach a peer (an Outpost listener or a CouchDB-protocol
+/// server, by the URL's scheme); every field but the URL has a default.
 #[derive(Clone, Debug, uniffi::Record)]
 pub struct RemoteTargetConfig {
-    /// The listener's URL, `wss://host:port/db` (`ws://` without TLS).
+    /// The peer's URL: a listener's `wss://host:port/db` (`ws://` without
+    /// TLS), or a CouchDB-protocol server's database `https://host/db`
+    /// (`http://` without TLS; CouchDB, PouchDB Server, Cloudant).
     pub url: String,
     /// Credentials to present, if the listener asks for any.
     #[uniffi(default = None)]

@@ -246,7 +246,9 @@ pub struct SyncArgs {
     #[arg(long, value_name = "PATH")]
     pub db: PathBuf,
     /// The peer, as printed by `outpost serve`: wss://HOST:PORT/NAME (or ws://
-    /// for a peer started with --no-tls).
+    /// for a peer started with --no-tls); or a CouchDB-protocol server's
+    /// database (CouchDB, PouchDB Server, Cloudant): https://HOST/DB (or
+    /// http://).
     #[arg(long)]
     pub url: String,
     /// Only send local changes [default: push and pull].
@@ -263,11 +265,11 @@ pub struct SyncArgs {
     /// backoff) instead of giving up after 3.
     #[arg(long)]
     pub retry: bool,
-    /// The credentials, as NAME:PASSWORD. Refused with a ws:// URL (no
-    /// TLS) unless --allow-plaintext is given.
+    /// The credentials, as NAME:PASSWORD. Refused with a ws:// or http://
+    /// URL (no TLS) unless --allow-plaintext is given.
     #[arg(long, value_name = "NAME:PASSWORD")]
     pub user: Option<UserArg>,
-    /// Send the --user password to a ws:// peer (started with --no-tls)
+    /// Send the --user password to a ws:// or http:// peer (no TLS)
     /// anyway, with a warning: anyone on the network can read it and every
     /// record, and log in with it.
     #[arg(long, requires = "user")]
@@ -295,6 +297,11 @@ pub struct SyncArgs {
     /// several [default: _default].
     #[arg(long, value_name = "NAME")]
     pub collection: Vec<String>,
+    /// With an http(s):// CouchDB server: create the remote database if it
+    /// does not exist (when pushing). Without it, a missing database is an
+    /// error.
+    #[arg(long)]
+    pub create_target: bool,
 }
 
 /// `outpost bench`.

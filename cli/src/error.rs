@@ -131,8 +131,8 @@ pub fn describe(e: &CoreError) -> String {
 fn describe_replication(e: &ReplicationError) -> String {
     match e {
         ReplicationError::Unreachable(why) => format!(
-            "the peer is unreachable ({why}); check the URL, that `outpost serve` runs there and that \
-             the network lets you reach it (--retry keeps trying longer)"
+            "the peer is unreachable ({why}); check the URL, that the peer (`outpost serve`, or the CouchDB \
+             server) runs there and that the network lets you reach it (--retry keeps trying longer)"
         ),
         ReplicationError::Unauthorized(why) => {
             format!("login refused ({why}); check the user name and password given with --user")
@@ -142,7 +142,10 @@ fn describe_replication(e: &ReplicationError) -> String {
              fingerprint `outpost serve` printed: a different one may mean someone is impersonating the peer"
         ),
         ReplicationError::TlsMismatch(why) => {
-            format!("{why} (a peer started with --no-tls has a ws:// URL, any other a wss:// URL)")
+            format!(
+                "{why} (a peer started with --no-tls has a ws:// URL, any other a wss:// URL; a CouchDB \
+                 server has an https:// URL, or http:// without TLS)"
+            )
         }
         ReplicationError::ReadOnly => {
             "the peer is read-only (started with --read-only); sync with --pull to only receive".to_owned()
@@ -152,8 +155,8 @@ fn describe_replication(e: &ReplicationError) -> String {
              upgrade the older one"
         ),
         ReplicationError::NotServed(what) => format!(
-            "the peer does not serve {what}; check the URL's path (the name `outpost serve` printed) \
-             and the --collection names it serves"
+            "the peer does not serve {what}; check the URL's path (the name `outpost serve` printed, or \
+             the CouchDB database) and the --collection names it serves"
         ),
         ReplicationError::Refused { code, message } => format!("the peer refused ({code}): {message}"),
         ReplicationError::PeerMisbehaved(why) => {

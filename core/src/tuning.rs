@@ -305,3 +305,84 @@ pub const BLOBS_IN_FLIGHT: usize = 8;
 /// are dropped and their next chunk reads the partial file back once; it
 /// bounds both memory (~200 bytes each) and open files.
 pub const MAX_RECEIVING_HASH_STATES: usize = 64;
+
+// ---------------------------------------------------------------------------
+// CouchDB face (core/src/couch): limits on what CouchDB clients send.
+
+/// Longest `reason` in a CouchDB error body, in bytes: reasons may quote
+/// client input, so they are cut rather than echoed whole.
+pub const MAX_COUCH_REASON_BYTES: usize = 512;
+
+// ---- CouchDB-protocol client (core/src/couch/client) and opaque sequences ----
+
+/// Longest changes sequence accepted from a peer, in bytes. CouchDB 3's
+/// opaque sequences grow with the number of shards (about 60 bytes per
+/// shard range, so some 500 bytes for the default q=8 and 2 KB for q=32);
+/// 4 KB holds any sane cluster and keeps checkpoints and every request that
+/// carries `since` small.
+pub const MAX_PEER_SEQUENCE_BYTES: usize = 4 * 1024;
+
+/// Time to open a connection to a CouchDB server, TCP and TLS handshake
+/// (a server that never answers the handshake fails here, not after the
+/// request's timeout).
+pub const COUCH_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Time one request to a CouchDB server may take, answer read in full.
+/// Generous: a `_bulk_get` of a batch with photos over a camp's slow link
+/// moves megabytes. A server that takes longer counts as unreachable and
+/// the replicator retries with backoff.
+pub const COUCH_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How long a longpoll `_changes` asks the server to wait for a change
+/// (its `timeout`); the request's own timeout adds
+/// [`COUCH_REQUEST_TIMEOUT`] on top. One minute is CouchDB's default.
+pub const COUCH_LONGPOLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `heartbeat` of a longpoll `_changes`: the server sends a newline this
+/// often, so proxies keep the connection open.
+pub const COUCH_LONGPOLL_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Largest answer to a small request (database info, `_changes` page,
+/// `_revs_diff`, `_bulk_docs`, `_local`): a page of
+/// [`CHANGES_BATCH_SIZE`] rows with a few conflicting leaves each is well
+/// under 1 MB; 16 MiB leaves room for long ids and many leaves and still
+/// bounds what a hostile server can make us hold.
+pub const MAX_COUCH_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// Largest answer to a `_bulk_get` or `open_revs` fetch, attachments
+/// inline in base64. A batch whose answer would be larger is asked again
+/// in halves, down to one revision, so this also bounds the largest
+/// document with its attachments (48 MiB of base64: 36 MiB of bytes).
+pub const MAX_COUCH_FETCH_ANSWER_BYTES: usize = 48 * 1024 * 1024;
+
+/// Revisions asked for in one `_bulk_get` (CouchDB's replicator asks for
+/// up to 100 at a time too).
+pub const COUCH_FETCH_BATCH: usize = 100;
+
+/// `_bulk_get` requests one fetch sends at once: the server serves one
+/// while this side parses another. Memory held is at most this many
+/// answers of [`MAX_COUCH_FETCH_ANSWER_BYTES`].
+pub const COUCH_FETCHES_IN_FLIGHT: usize = 4;
+
+/// Attachment bytes a pull holds between receiving them in a `_bulk_get`
+/// answer and storing them as blobs (the last few fetch batches: the
+/// pipeline has at most three in flight).
+pub const COUCH_PULLED_BATCHES_KEPT: usize = 3;
+
+/// Revisions per `_bulk_docs` request on push: an insert batch of
+/// [`CHANGES_BATCH_SIZE`] goes as a few requests sent at once.
+pub const COUCH_PUSH_BATCH: usize = 250;
+
+/// `_bulk_docs` requests one insert sends at once: the server stores one
+/// while the next crosses the network.
+pub const COUCH_PUSHES_IN_FLIGHT: usize = 4;
+
+/// Largest push request body (a `_bulk_docs` with attachments inline):
+/// revisions are sent in several requests when they would exceed it, and
+/// one document alone past it is refused as that document's error.
+pub const MAX_COUCH_PUSH_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+
+/// Blob bytes a push may hold staged before sending them inline in
+/// `_bulk_docs` (the blobs of one insert batch); a blob that does not fit
+/// is that document's error.
+pub const MAX_COUCH_STAGED_BLOB_BYTES: u64 = 64 * 1024 * 1024;

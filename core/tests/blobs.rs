@@ -13,11 +13,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::{blob_files, body_with, open};
 use outpost_core::replication::{
-    Direction, Endpoint, FetchedBatch, InsertOutcome, LocalEndpoint, MissingRevs, Replicator, ReplicatorConfig,
-    Revision, RevisionTrust,
+    ChangesPage, Direction, Endpoint, FetchedBatch, InsertOutcome, LocalEndpoint, MissingRevs, Replicator,
+    ReplicatorConfig, Revision, RevisionTrust, Sequence,
 };
 use outpost_core::tuning::MAX_BLOB_BYTES;
-use outpost_core::{BlobDigest, BlobError, BlobRef, ChangesBatch, Collection, Database, Error, InvalidInput, RevId};
+use outpost_core::{BlobDigest, BlobError, BlobRef, Collection, Database, Error, InvalidInput, RevId};
 use proptest::prelude::*;
 
 fn photo(seed: u8, len: usize) -> Vec<u8> {
@@ -302,14 +302,14 @@ impl Endpoint for Counting {
     async fn uuid(&self) -> outpost_core::Result<String> {
         self.inner.uuid().await
     }
-    async fn changes(&self, c: &str, since: u64, limit: usize) -> outpost_core::Result<ChangesBatch> {
+    async fn changes(&self, c: &str, since: &Sequence, limit: usize) -> outpost_core::Result<ChangesPage> {
         self.inner.changes(c, since, limit).await
     }
-    async fn count_changes(&self, c: &str, since: u64) -> outpost_core::Result<u64> {
+    async fn count_changes(&self, c: &str, since: &Sequence) -> outpost_core::Result<u64> {
         self.inner.count_changes(c, since).await
     }
-    async fn wait_for_changes(&self, since: u64) -> outpost_core::Result<()> {
-        self.inner.wait_for_changes(since).await
+    async fn wait_for_changes(&self, c: &str, since: &Sequence) -> outpost_core::Result<()> {
+        self.inner.wait_for_changes(c, since).await
     }
     async fn revs_diff(&self, c: &str, revs: Vec<(String, Vec<RevId>)>) -> outpost_core::Result<Vec<MissingRevs>> {
         self.inner.revs_diff(c, revs).await

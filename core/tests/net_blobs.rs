@@ -17,12 +17,11 @@ use common::net::{config, listener, listener_config, remote, users};
 use common::{blob_files, body_with, open};
 use outpost_core::net::{Listener, RemoteEndpoint};
 use outpost_core::replication::{
-    DocumentEvent, Endpoint, FetchedBatch, InsertOutcome, LocalEndpoint, MissingRevs, Replicator, Revision,
+    ChangesPage, DocumentEvent, Endpoint, FetchedBatch, InsertOutcome, LocalEndpoint, MissingRevs, Replicator,
+    Revision, Sequence,
 };
 use outpost_core::tuning::MAX_BLOB_CHUNK_BYTES;
-use outpost_core::{
-    BlobDigest, BlobError, BlobRef, ChangesBatch, Collection, Database, Error, ReplicationError, Result, RevId,
-};
+use outpost_core::{BlobDigest, BlobError, BlobRef, Collection, Database, Error, ReplicationError, Result, RevId};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
@@ -155,14 +154,14 @@ impl Endpoint for CutMidway {
     async fn uuid(&self) -> Result<String> {
         self.inner.uuid().await
     }
-    async fn changes(&self, c: &str, since: u64, limit: usize) -> Result<ChangesBatch> {
+    async fn changes(&self, c: &str, since: &Sequence, limit: usize) -> Result<ChangesPage> {
         self.inner.changes(c, since, limit).await
     }
-    async fn count_changes(&self, c: &str, since: u64) -> Result<u64> {
+    async fn count_changes(&self, c: &str, since: &Sequence) -> Result<u64> {
         self.inner.count_changes(c, since).await
     }
-    async fn wait_for_changes(&self, since: u64) -> Result<()> {
-        self.inner.wait_for_changes(since).await
+    async fn wait_for_changes(&self, c: &str, since: &Sequence) -> Result<()> {
+        self.inner.wait_for_changes(c, since).await
     }
     async fn revs_diff(&self, c: &str, revs: Vec<(String, Vec<RevId>)>) -> Result<Vec<MissingRevs>> {
         self.inner.revs_diff(c, revs).await
@@ -378,14 +377,14 @@ impl Endpoint for WithoutBlobs {
     async fn uuid(&self) -> Result<String> {
         self.0.uuid().await
     }
-    async fn changes(&self, c: &str, since: u64, limit: usize) -> Result<ChangesBatch> {
+    async fn changes(&self, c: &str, since: &Sequence, limit: usize) -> Result<ChangesPage> {
         self.0.changes(c, since, limit).await
     }
-    async fn count_changes(&self, c: &str, since: u64) -> Result<u64> {
+    async fn count_changes(&self, c: &str, since: &Sequence) -> Result<u64> {
         self.0.count_changes(c, since).await
     }
-    async fn wait_for_changes(&self, since: u64) -> Result<()> {
-        self.0.wait_for_changes(since).await
+    async fn wait_for_changes(&self, c: &str, since: &Sequence) -> Result<()> {
+        self.0.wait_for_changes(c, since).await
     }
     async fn revs_diff(&self, c: &str, revs: Vec<(String, Vec<RevId>)>) -> Result<Vec<MissingRevs>> {
         self.0.revs_diff(c, revs).await

@@ -1,5 +1,6 @@
 //! `outpost sync`: replicates a local database with a peer started by
-//! `outpost serve`, one-shot or continuous.
+//! `outpost serve` (`wss://`), or with a CouchDB-protocol server's database
+//! (`https://`: CouchDB, PouchDB Server), one-shot or continuous.
 //!
 //! Status goes to stdout as lines, or to stderr as a bar on a terminal
 //! (see `progress`); when a one-shot sync completes (or a continuous one
@@ -8,8 +9,8 @@
 //! read-only peer, ...) or a peer still unreachable after a few attempts is
 //! one line on stderr and exit code 1.
 //!
-//! A `--user` password is never sent over `ws://` (no TLS) unless
-//! `--allow-plaintext` is given, and then with a warning on stderr.
+//! A `--user` password is never sent over `ws://` or `http://` (no TLS)
+//! unless `--allow-plaintext` is given, and then with a warning on stderr.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -87,7 +88,9 @@ fn remote_config(args: &SyncArgs) -> Result<RemoteConfig, CliError> {
     } else {
         ServerTrust::SystemRoots
     };
-    let mut remote = RemoteConfig::new(args.url.clone()).with_trust(trust);
+    let mut remote = RemoteConfig::new(args.url.clone())
+        .with_trust(trust)
+        .with_create_target(args.create_target);
     if let Some(user) = &args.user {
         let (name, password) = net::credentials(&user.0)?;
         check_plaintext_password(&args.url, args.allow_plaintext)?;
@@ -96,26 +99,26 @@ fn remote_config(args: &SyncArgs) -> Result<RemoteConfig, CliError> {
     Ok(remote)
 }
 
-/// A password for a `ws://` URL would cross the network readable by anyone
-/// on it: refused, unless `--allow-plaintext` says to send it anyway, and
+/// A password for a `ws://` or `http://` URL would cross the network
+/// readable by anyone on it: refused, unless `--allow-plaintext` says to send it anyway, and
 /// then warned about on stderr.
 fn check_plaintext_password(url: &str, allowed: bool) -> Result<(), CliError> {
-    let plaintext = url
-        .split_once("://")
-        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("ws"));
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    let plaintext = scheme.eq_ignore_ascii_case("ws") || scheme.eq_ignore_ascii_case("http");
     if !plaintext {
         return Ok(());
     }
     if !allowed {
         return Err(CliError::Usage(
-            "refusing to send the --user password over ws:// without TLS, where anyone on the network can \
-             read it and every record; use the peer's wss:// URL, or add --allow-plaintext to send it anyway"
+            "refusing to send the --user password over ws:// or http:// without TLS, where anyone on the \
+             network can read it and every record; use the peer's wss:// or https:// URL, or add \
+             --allow-plaintext to send it anyway"
                 .to_owned(),
         ));
     }
     eprintln!(
         "outpost: WARNING: --allow-plaintext: the password and every record cross the network unencrypted \
-         (ws://); anyone on this network can read them and log in as this user"
+         (no TLS); anyone on this network can read them and log in as this user"
     );
     Ok(())
 }

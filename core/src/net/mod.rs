@@ -53,8 +53,10 @@ mod remote;
 mod session;
 pub mod tls;
 
+pub(crate) use auth::basic_header;
 pub use auth::{ClientAuth, ListenerAuthenticator, PasswordAuthenticator, UserTable};
 pub use listener::{ConnectionStatus, Listener, ListenerConfig};
 pub use log_safe::hides_text;
+pub(crate) use remote::classify_io;
 pub use remote::{RemoteConfig, RemoteEndpoint};
 pub use tls::{fingerprint, ClientCertificates, FileKeyStore, KeyStore, ServerTrust, StoredIdentity, TlsIdentity};

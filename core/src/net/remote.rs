@@ -28,9 +28,11 @@ use super::protocol::{
 use super::tls::{client_config, ServerTrust};
 use crate::blob::{BlobDigest, BlobRef};
 use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
-use crate::replication::{Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Replicator, ReplicatorConfig, Revision};
+use crate::replication::{
+    ChangesPage, Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Replicator, ReplicatorConfig, Revision, Sequence,
+};
 use crate::revision::RevId;
-use crate::store::{ChangesBatch, Database};
+use crate::store::Database;
 use crate::tuning::{
     DEFAULT_HEARTBEAT, DEFAULT_WRITE_TIMEOUT, HANDSHAKE_TIMEOUT, MAX_BLOB_CHUNK_BYTES, MAX_MISSING_BLOBS_PER_REQUEST,
 };
@@ -56,6 +58,10 @@ pub struct RemoteConfig {
     /// Interval of WebSocket pings (30 s). A connection that brings nothing,
     /// not even a pong, for three intervals is taken as lost.
     pub heartbeat: Duration,
+    /// For a CouchDB server (`http(s)://`): create the database when it
+    /// does not exist and the replication pushes (`PUT /{db}`). Otherwise
+    /// a missing database is an error.
+    pub create_target: bool,
 }
 
 impl RemoteConfig {
@@ -66,7 +72,14 @@ impl RemoteConfig {
             auth: None,
             trust: ServerTrust::default(),
             heartbeat: DEFAULT_HEARTBEAT,
+            create_target: false,
         }
+    }
+
+    /// Creating a missing CouchDB database when pushing.
+    pub fn with_create_target(mut self, create: bool) -> Self {
+        self.create_target = create;
+        self
     }
 
     /// With credentials.
@@ -103,7 +116,11 @@ fn parse_url(url: &str) -> Result<Target> {
     let tls = match uri.scheme_str() {
         Some("wss") => true,
         Some("ws") => false,
-        _ => return Err(bad("the scheme must be wss:// (or ws:// for a listener without TLS)")),
+        _ => {
+            return Err(bad(
+                "the scheme must be wss:// (or ws:// for a listener without TLS; https:// for a CouchDB server)",
+            ))
+        }
     };
     let host = uri.host().ok_or_else(|| bad("no host"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
@@ -393,28 +410,31 @@ impl Endpoint for RemoteEndpoint {
         Ok(self.session().await?.1.uuid)
     }
 
-    async fn changes(&self, collection: &str, since: u64, limit: usize) -> Result<ChangesBatch> {
+    async fn changes(&self, collection: &str, since: &Sequence, limit: usize) -> Result<ChangesPage> {
         let request = Request::Changes {
             collection: collection.to_owned(),
-            since,
+            since: since.own_number()?,
             limit,
         };
-        self.connection()
+        Ok(self
+            .connection()
             .await?
             .request::<WireChanges>(&request)
             .await?
-            .into_batch()
+            .into_batch()?
+            .into())
     }
 
-    async fn count_changes(&self, collection: &str, since: u64) -> Result<u64> {
+    async fn count_changes(&self, collection: &str, since: &Sequence) -> Result<u64> {
         let request = Request::CountChanges {
             collection: collection.to_owned(),
-            since,
+            since: since.own_number()?,
         };
         self.connection().await?.request(&request).await
     }
 
-    async fn wait_for_changes(&self, since: u64) -> Result<()> {
+    async fn wait_for_changes(&self, _collection: &str, since: &Sequence) -> Result<()> {
+        let since = since.own_number()?;
         let connection = self.connection().await?;
         connection
             .request::<IgnoredAny>(&Request::WaitChanges { since })
@@ -496,7 +516,10 @@ impl Endpoint for RemoteEndpoint {
 }
 
 impl Replicator {
-    /// A replicator between `local` and the listener described by `remote`.
+    /// A replicator between `local` and the peer described by `remote`,
+    /// chosen by the URL's scheme: `wss://`/`ws://` is an Outpost listener
+    /// (its WebSocket protocol), `https://`/`http://` a CouchDB-protocol
+    /// server ([`crate::couch::client::CouchEndpoint`]).
     ///
     /// # Examples
     /// ```
@@ -515,8 +538,13 @@ impl Replicator {
     /// # Errors
     /// [`InvalidInput::BadConfig`] for a bad URL or configuration.
     pub fn remote(local: Database, remote: RemoteConfig, config: ReplicatorConfig) -> Result<Replicator> {
-        let endpoint = RemoteEndpoint::new(remote, local.uuid(), config.direction.pushes())?;
-        Replicator::new(local, Arc::new(endpoint), config)
+        let pushes = config.direction.pushes();
+        let endpoint: Arc<dyn Endpoint> = if crate::couch::client::is_couch_url(&remote.url) {
+            Arc::new(crate::couch::client::CouchEndpoint::new(remote, pushes)?)
+        } else {
+            Arc::new(RemoteEndpoint::new(remote, local.uuid(), pushes)?)
+        };
+        Replicator::new(local, endpoint, config)
     }
 }
 
@@ -537,7 +565,7 @@ fn unreachable(url: &str, e: io::Error) -> Error {
 }
 
 /// Sorts a connection or TLS failure into transient and permanent.
-fn classify_io(url: &str, e: io::Error) -> Error {
+pub(crate) fn classify_io(url: &str, e: io::Error) -> Error {
     match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
         Some(tls) => classify_tls(tls),
         None => unreachable(url, e),

@@ -21,7 +21,7 @@ use super::protocol::{
 use crate::blob::reference::blobs_of_canonical;
 use crate::blob::BlobDigest;
 use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
-use crate::replication::{Endpoint, LocalEndpoint};
+use crate::replication::{Endpoint, LocalEndpoint, Sequence};
 use crate::revision::RevId;
 use crate::tuning::{
     CHANGES_BATCH_SIZE, MAX_BLOB_CHUNK_BYTES, MAX_INSERT_REVISIONS, MAX_MISSING_BLOBS_PER_REQUEST,
@@ -103,16 +103,17 @@ impl Session {
             } => {
                 self.check_collection(&collection)?;
                 let batch = ep
-                    .changes(&collection, since, limit.clamp(1, CHANGES_BATCH_SIZE))
-                    .await?;
+                    .changes(&collection, &Sequence::from(since), limit.clamp(1, CHANGES_BATCH_SIZE))
+                    .await?
+                    .into_numbered()?;
                 json(&WireChanges::from(&batch))
             }
             Request::CountChanges { collection, since } => {
                 self.check_collection(&collection)?;
-                json(&ep.count_changes(&collection, since).await?)
+                json(&ep.count_changes(&collection, &Sequence::from(since)).await?)
             }
             Request::WaitChanges { since } => {
-                ep.wait_for_changes(since).await?;
+                ep.wait_for_changes("", &Sequence::from(since)).await?;
                 Ok("{}".into())
             }
             Request::RevsDiff { collection, revs } => {

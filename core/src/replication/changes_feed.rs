@@ -4,9 +4,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::endpoint::Endpoint;
+use super::endpoint::{ChangesPage, Endpoint};
+use super::sequence::Sequence;
 use crate::error::Result;
-use crate::store::{Change, ChangesBatch};
+use crate::store::Change;
 use crate::tuning::CHANGES_BATCH_SIZE;
 
 /// The source's changes feed for one collection.
@@ -14,12 +15,12 @@ pub struct ChangesFeed {
     source: Arc<dyn Endpoint>,
     collection: String,
     doc_ids: Option<HashSet<String>>,
-    since: u64,
+    since: Sequence,
 }
 
 impl ChangesFeed {
     /// A feed of `collection` starting after `since`.
-    pub fn new(source: Arc<dyn Endpoint>, collection: &str, doc_ids: Option<HashSet<String>>, since: u64) -> Self {
+    pub fn new(source: Arc<dyn Endpoint>, collection: &str, doc_ids: Option<HashSet<String>>, since: Sequence) -> Self {
         ChangesFeed {
             source,
             collection: collection.to_owned(),
@@ -29,23 +30,23 @@ impl ChangesFeed {
     }
 
     /// The sequence read up to.
-    pub fn since(&self) -> u64 {
-        self.since
+    pub fn since(&self) -> &Sequence {
+        &self.since
     }
 
     /// How many changes are waiting after the current position (an upper
     /// bound when a doc-id filter is set).
     pub async fn pending(&self) -> Result<u64> {
-        self.source.count_changes(&self.collection, self.since).await
+        self.source.count_changes(&self.collection, &self.since).await
     }
 
     /// The next batch (empty when caught up). Its `last_sequence` is where
     /// the feed continues; the caller calls [`ChangesFeed::advance`] once the
     /// batch is safely stored.
-    pub async fn next_batch(&self) -> Result<ChangesBatch> {
+    pub async fn next_batch(&self) -> Result<ChangesPage> {
         let mut batch = self
             .source
-            .changes(&self.collection, self.since, CHANGES_BATCH_SIZE)
+            .changes(&self.collection, &self.since, CHANGES_BATCH_SIZE)
             .await?;
         if let Some(ids) = &self.doc_ids {
             batch.changes.retain(|c: &Change| ids.contains(&c.id));
@@ -54,12 +55,12 @@ impl ChangesFeed {
     }
 
     /// Moves past a processed batch.
-    pub fn advance(&mut self, to: u64) {
-        self.since = self.since.max(to);
+    pub fn advance(&mut self, to: Sequence) {
+        self.since = self.since.advanced_to(to);
     }
 
     /// Returns once the source has changes after the current position.
     pub async fn wait(&self) -> Result<()> {
-        self.source.wait_for_changes(self.since).await
+        self.source.wait_for_changes(&self.collection, &self.since).await
     }
 }

@@ -5,7 +5,9 @@
 //! replication id, which hashes both databases' UUIDs, the collection, the
 //! direction, the filters and the replication generation
 //! ([`REPLICATION_GENERATION`]). Its body is versioned:
-//! `{"version":1,"session":"<uuid>","sequence":N}`. Both sides must hold the
+//! `{"version":1,"session":"<uuid>","sequence":N}`, where the sequence is a
+//! number for Outpost sources and a string for CouchDB 3 ones (see
+//! [`Sequence`]). Both sides must hold the
 //! same session for it to be trusted; otherwise (a side was reset, or a
 //! write was lost) replication safely restarts from zero, and revs-diff keeps
 //! that from re-sending what the target already has.
@@ -17,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::{CollectionConfig, Direction};
 use super::endpoint::Endpoint;
+use super::sequence::Sequence;
 use crate::error::Result;
 
 const VERSION: u32 = 1;
@@ -32,7 +35,7 @@ pub const REPLICATION_GENERATION: u32 = 2;
 struct Body {
     version: u32,
     session: String,
-    sequence: u64,
+    sequence: Sequence,
 }
 
 /// Loads and saves the checkpoint of one collection in one direction.
@@ -42,7 +45,7 @@ pub struct Checkpointer {
     collection: String,
     doc_id: String,
     session: String,
-    saved: Option<u64>,
+    saved: Option<Sequence>,
 }
 
 impl Checkpointer {
@@ -82,38 +85,43 @@ impl Checkpointer {
     }
 
     /// Reads both sides' checkpoints; returns the source sequence to resume
-    /// from (0 when they disagree or are missing).
-    pub async fn load(&mut self) -> Result<u64> {
+    /// from (the start when they disagree or are missing). Two different
+    /// opaque sequences cannot be ordered, so they count as a disagreement.
+    pub async fn load(&mut self) -> Result<Sequence> {
         let local = read(&*self.local, &self.collection, &self.doc_id).await?;
         let remote = read(&*self.remote, &self.collection, &self.doc_id).await?;
         let since = match (local, remote) {
             (Some(l), Some(r)) if l.session == r.session => {
                 self.session = l.session;
-                l.sequence.min(r.sequence)
+                match (l.sequence.as_number(), r.sequence.as_number()) {
+                    _ if l.sequence == r.sequence => l.sequence,
+                    (Some(l), Some(r)) => Sequence::from(l.min(r)),
+                    _ => Sequence::START,
+                }
             }
-            _ => 0,
+            _ => Sequence::START,
         };
-        self.saved = Some(since);
+        self.saved = Some(since.clone());
         Ok(since)
     }
 
     /// The local side's sequence alone (for pending-document queries, which
     /// must work offline).
-    pub async fn local_sequence(&self) -> Result<u64> {
+    pub async fn local_sequence(&self) -> Result<Sequence> {
         Ok(read(&*self.local, &self.collection, &self.doc_id)
             .await?
-            .map_or(0, |b| b.sequence))
+            .map_or(Sequence::START, |b| b.sequence))
     }
 
     /// Saves `sequence` on both sides (local first), unless already saved.
-    pub async fn save(&mut self, sequence: u64) -> Result<()> {
-        if self.saved == Some(sequence) {
+    pub async fn save(&mut self, sequence: Sequence) -> Result<()> {
+        if self.saved.as_ref() == Some(&sequence) {
             return Ok(());
         }
         let body = Body {
             version: VERSION,
             session: self.session.clone(),
-            sequence,
+            sequence: sequence.clone(),
         };
         let json = serde_json::to_string(&body).unwrap_or_default();
         self.local.put_checkpoint(&self.collection, &self.doc_id, &json).await?;

@@ -2,10 +2,44 @@
 
 use async_trait::async_trait;
 
+use super::sequence::Sequence;
 use crate::blob::{BlobDigest, BlobRef};
 use crate::error::Result;
-use crate::revision::RevId;
-use crate::store::ChangesBatch;
+use crate::revision::{RevId, RevisionTrust};
+use crate::store::{Change, ChangesBatch};
+
+/// A batch of a source's changes feed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangesPage {
+    /// Changes in feed order, each listing every leaf revision.
+    pub changes: Vec<Change>,
+    /// The feed is complete up to this sequence: pass it as `since` to read
+    /// on.
+    pub last_sequence: Sequence,
+}
+
+impl ChangesPage {
+    /// The page of an Outpost source, whose sequences are numbers.
+    ///
+    /// # Errors
+    /// [`crate::ReplicationError::PeerMisbehaved`] if the last sequence is
+    /// not a number.
+    pub fn into_numbered(self) -> Result<ChangesBatch> {
+        Ok(ChangesBatch {
+            last_sequence: self.last_sequence.own_number()?,
+            changes: self.changes,
+        })
+    }
+}
+
+impl From<ChangesBatch> for ChangesPage {
+    fn from(batch: ChangesBatch) -> Self {
+        ChangesPage {
+            changes: batch.changes,
+            last_sequence: Sequence::from(batch.last_sequence),
+        }
+    }
+}
 
 /// Which revisions of one document the target lacks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,13 +92,24 @@ pub trait Endpoint: Send + Sync {
 
     /// Changes of `collection` after `since`, at most `limit`, each listing
     /// every leaf revision.
-    async fn changes(&self, collection: &str, since: u64, limit: usize) -> Result<ChangesBatch>;
+    async fn changes(&self, collection: &str, since: &Sequence, limit: usize) -> Result<ChangesPage>;
 
-    /// How many documents changed after `since` (for progress).
-    async fn count_changes(&self, collection: &str, since: u64) -> Result<u64>;
+    /// How many documents changed after `since` (for progress; an estimate
+    /// where the source cannot count).
+    async fn count_changes(&self, collection: &str, since: &Sequence) -> Result<u64>;
 
-    /// Returns once the database has a change after sequence `since`.
-    async fn wait_for_changes(&self, since: u64) -> Result<()>;
+    /// Returns once the database (or, where the source can only tell per
+    /// collection, `collection`) has a change after sequence `since`.
+    async fn wait_for_changes(&self, collection: &str, since: &Sequence) -> Result<()>;
+
+    /// How far revisions this endpoint serves as a source can be checked
+    /// when stored: [`RevisionTrust::Verified`] for Outpost peers, whose
+    /// revision ids are hashes of their content;
+    /// [`RevisionTrust::Unverified`] for CouchDB-protocol servers, whose
+    /// ids are of another scheme.
+    fn revision_trust(&self) -> RevisionTrust {
+        RevisionTrust::Verified
+    }
 
     /// Which of the given revisions are missing here.
     async fn revs_diff(&self, collection: &str, revs: Vec<(String, Vec<RevId>)>) -> Result<Vec<MissingRevs>>;

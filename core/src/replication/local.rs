@@ -5,11 +5,12 @@
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
-use super::endpoint::{Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision};
+use super::endpoint::{ChangesPage, Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision};
+use super::sequence::Sequence;
 use crate::blob::{BlobDigest, BlobRef};
 use crate::error::{Error, Result};
 use crate::revision::{RevId, RevisionTrust};
-use crate::store::{load_doc_or_skip, ChangesBatch, Collection, Database};
+use crate::store::{load_doc_or_skip, Collection, Database};
 
 /// A local database as a replication endpoint.
 ///
@@ -25,12 +26,24 @@ use crate::store::{load_doc_or_skip, ChangesBatch, Collection, Database};
 #[derive(Clone, Debug)]
 pub struct LocalEndpoint {
     db: Database,
+    /// How revisions handed to `insert` are checked.
+    trust: RevisionTrust,
 }
 
 impl LocalEndpoint {
-    /// Wraps a database.
+    /// Wraps a database; inserted revisions must pass
+    /// [`RevisionTrust::Verified`].
     pub fn new(db: Database) -> LocalEndpoint {
-        LocalEndpoint { db }
+        LocalEndpoint {
+            db,
+            trust: RevisionTrust::Verified,
+        }
+    }
+
+    /// The same, checking inserted revisions with `trust` (the source's
+    /// [`Endpoint::revision_trust`]).
+    pub fn receiving(self, trust: RevisionTrust) -> LocalEndpoint {
+        LocalEndpoint { trust, ..self }
     }
 
     /// The database.
@@ -67,15 +80,19 @@ impl Endpoint for LocalEndpoint {
         Ok(self.db.uuid().to_owned())
     }
 
-    async fn changes(&self, collection: &str, since: u64, limit: usize) -> Result<ChangesBatch> {
-        self.blocking(collection, move |c| c.changes(since, limit)).await
+    async fn changes(&self, collection: &str, since: &Sequence, limit: usize) -> Result<ChangesPage> {
+        let since = since.own_number()?;
+        let batch = self.blocking(collection, move |c| c.changes(since, limit)).await?;
+        Ok(batch.into())
     }
 
-    async fn count_changes(&self, collection: &str, since: u64) -> Result<u64> {
+    async fn count_changes(&self, collection: &str, since: &Sequence) -> Result<u64> {
+        let since = since.own_number()?;
         self.blocking(collection, move |c| c.count_changes(since)).await
     }
 
-    async fn wait_for_changes(&self, since: u64) -> Result<()> {
+    async fn wait_for_changes(&self, _collection: &str, since: &Sequence) -> Result<()> {
+        let since = since.own_number()?;
         let mut rx = self.db.subscribe();
         rx.wait_for(|seq| *seq > since).await.map_err(|_| Error::Closed)?;
         Ok(())
@@ -163,16 +180,16 @@ impl Endpoint for LocalEndpoint {
     }
 
     async fn insert(&self, collection: &str, revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>> {
+        let trust = self.trust;
         self.blocking(collection, move |c| {
             c.database().batch(|b| {
                 let mut outcomes = Vec::with_capacity(revisions.len());
                 for r in revisions {
-                    let result =
-                        match b.insert_revision(&c, &r.id, &r.history, r.deleted, &r.body, RevisionTrust::Verified) {
-                            Ok(added) => Ok(added),
-                            Err(e @ (Error::InvalidInput(_) | Error::Corrupt(_) | Error::Blob(_))) => Err(e),
-                            Err(e) => return Err(e),
-                        };
+                    let result = match b.insert_revision(&c, &r.id, &r.history, r.deleted, &r.body, trust) {
+                        Ok(added) => Ok(added),
+                        Err(e @ (Error::InvalidInput(_) | Error::Corrupt(_) | Error::Blob(_))) => Err(e),
+                        Err(e) => return Err(e),
+                    };
                     outcomes.push(InsertOutcome { id: r.id, result });
                 }
                 Ok(outcomes)

@@ -12,7 +12,8 @@
 //! - [`checkpoint`]: remembers on both sides how far the source was read.
 //!
 //! Endpoints: [`LocalEndpoint`] (a [`crate::Database`]); a remote peer over
-//! WebSocket implements the same trait.
+//! WebSocket and a CouchDB-protocol server over HTTP implement the same
+//! trait. Positions in a source's feed are opaque [`Sequence`]s.
 
 pub mod changes_feed;
 pub mod checkpoint;
@@ -24,12 +25,14 @@ pub mod inserter;
 mod local;
 mod replicator;
 pub mod rev_finder;
+mod sequence;
 mod status;
 
 pub use crate::revision::RevisionTrust;
 pub use config::{CollectionConfig, Direction, ReplicationFilter, ReplicatorConfig};
 pub use conflict::{Conflict, ConflictResolver, DefaultConflictResolver, Resolution};
-pub use endpoint::{Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision};
+pub use endpoint::{ChangesPage, Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision};
 pub use local::LocalEndpoint;
 pub use replicator::Replicator;
+pub use sequence::Sequence;
 pub use status::{ActivityLevel, DocumentEvent, Progress, ReplicatorStatus};

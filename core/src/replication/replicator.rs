@@ -18,6 +18,7 @@ use super::fetcher::Fetcher;
 use super::inserter::insert;
 use super::local::LocalEndpoint;
 use super::rev_finder::find_missing;
+use super::sequence::Sequence;
 use super::status::{ActivityLevel, DocumentEvent, ReplicatorStatus};
 use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
 use crate::listeners::{ListenerToken, Listeners};
@@ -69,7 +70,8 @@ impl Replicator {
         config.validate()?;
         Ok(Replicator {
             shared: Arc::new(Shared {
-                local: Arc::new(LocalEndpoint::new(local.clone())),
+                // Revisions pulled are checked as far as the remote's ids allow.
+                local: Arc::new(LocalEndpoint::new(local.clone()).receiving(remote.revision_trust())),
                 local_db: local,
                 remote,
                 config,
@@ -325,7 +327,7 @@ impl Shared {
         &self,
         collection: &CollectionConfig,
         direction: Direction,
-        since: u64,
+        since: Sequence,
         stages: mpsc::Sender<Stage>,
     ) -> Result<()> {
         let (source, target) = self.ends(direction);
@@ -342,7 +344,12 @@ impl Shared {
             let batch = feed.next_batch().await?;
             if batch.changes.is_empty() {
                 feed.advance(batch.last_sequence);
-                if !send(Stage::CaughtUp { sequence: feed.since() }).await || !self.config.continuous {
+                if !send(Stage::CaughtUp {
+                    sequence: feed.since().clone(),
+                })
+                .await
+                    || !self.config.continuous
+                {
                     return Ok(());
                 }
                 caught_up_once = true;
@@ -384,7 +391,7 @@ impl Shared {
             }
             feed.advance(batch.last_sequence);
             let done = Stage::Done {
-                sequence: feed.since(),
+                sequence: feed.since().clone(),
                 count,
                 branched: branched.into_iter().collect(),
             };
@@ -565,12 +572,12 @@ enum Stage {
     Revisions(Vec<Revision>),
     /// The batch is fully fetched: resolve `branched`, then checkpoint.
     Done {
-        sequence: u64,
+        sequence: Sequence,
         count: u64,
         branched: Vec<String>,
     },
     /// Caught up at `sequence`.
-    CaughtUp { sequence: u64 },
+    CaughtUp { sequence: Sequence },
 }
 
 /// How many passes of the current attempt are busy or caught up.

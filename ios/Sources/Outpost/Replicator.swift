@@ -42,7 +42,9 @@ public enum ActivityLevel: Sendable, Equatable {
 public enum Endpoint: Sendable {
     /// Another local database: for tests, backups, or two stores in one app.
     case database(Database)
-    /// A listener on another device, `wss://host:port/db`.
+    /// A listener on another device, `wss://host:port/db`, or a
+    /// CouchDB-protocol server's database (CouchDB, PouchDB Server),
+    /// `https://host/db`.
     case url(String)
 }
 

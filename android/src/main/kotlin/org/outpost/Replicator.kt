@@ -36,7 +36,10 @@ sealed class Endpoint
 /** Another local database: for tests, backups, or two stores in one app. */
 class DatabaseEndpoint(val database: Database) : Endpoint()
 
-/** A listener on another device, `wss://host:port/db`; credentials and trust are set in the replicator's block. */
+/**
+ * A listener on another device, `wss://host:port/db`, or a CouchDB-protocol server's database
+ * (CouchDB, PouchDB Server), `https://host/db`; credentials and trust are set in the replicator's block.
+ */
 class UrlEndpoint(val url: String) : Endpoint() {
     override fun toString(): String = url
 }
