@@ -55,7 +55,23 @@ pub struct SearchHit {
 /// The SQL and parameters of a query (with or without the row limits).
 struct Plan {
     compiled: Compiled,
+    /// The same SQL without `INDEXED BY`, for when SQLite finds no way to
+    /// use the chosen index (a selector it folds to a constant).
+    unindexed_sql: Option<String>,
     text_indexes: Vec<String>,
+}
+
+impl Plan {
+    /// Prepares the statement (cached), with the chosen index if SQLite
+    /// can use it, else without.
+    fn prepare<'c>(&self, conn: &'c Connection) -> Result<rusqlite::CachedStatement<'c>> {
+        match (conn.prepare_cached(&self.compiled.sql), &self.unindexed_sql) {
+            (Err(rusqlite::Error::SqliteFailure(_, Some(why))), Some(unindexed)) if why.contains("no query solution") => {
+                Ok(conn.prepare_cached(unindexed)?)
+            }
+            (result, _) => Ok(result?),
+        }
+    }
 }
 
 impl Collection {
@@ -73,8 +89,8 @@ impl Collection {
     pub fn count_matching(&self, query: &Query) -> Result<u64> {
         self.database().read(|conn| {
             let plan = plan(conn, self, query, "count(*)", false)?;
-            let n: i64 = conn
-                .prepare_cached(&plan.compiled.sql)?
+            let n: i64 = plan
+                .prepare(conn)?
                 .query_row(params_from_iter(plan.compiled.params.iter()), |r| r.get(0))?;
             Ok(n as u64)
         })
@@ -86,13 +102,13 @@ impl Collection {
         self.database().read(|conn| {
             let mut plan = plan(conn, self, query, "count(*)", false)?;
             plan.compiled.params.push(SqlValue::Text(ids_json.to_owned()));
-            let sql = format!(
-                "{} AND id IN (SELECT value FROM json_each(?{}))",
-                plan.compiled.sql,
-                plan.compiled.params.len()
-            );
-            let n: i64 = conn
-                .prepare_cached(&sql)?
+            let only_ids = format!(" AND id IN (SELECT value FROM json_each(?{}))", plan.compiled.params.len());
+            plan.compiled.sql.push_str(&only_ids);
+            if let Some(unindexed) = &mut plan.unindexed_sql {
+                unindexed.push_str(&only_ids);
+            }
+            let n: i64 = plan
+                .prepare(conn)?
                 .query_row(params_from_iter(plan.compiled.params.iter()), |r| r.get(0))?;
             Ok(n as u64)
         })
@@ -102,7 +118,15 @@ impl Collection {
     pub fn explain(&self, query: &Query) -> Result<Explain> {
         self.database().read(|conn| {
             let plan = plan(conn, self, query, "id, rev, body, seq", true)?;
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", plan.compiled.sql))?;
+            let explained = Plan {
+                compiled: Compiled {
+                    sql: format!("EXPLAIN QUERY PLAN {}", plan.compiled.sql),
+                    params: plan.compiled.params.clone(),
+                },
+                unindexed_sql: plan.unindexed_sql.as_ref().map(|s| format!("EXPLAIN QUERY PLAN {s}")),
+                text_indexes: Vec::new(),
+            };
+            let mut stmt = explained.prepare(conn)?;
             let lines = stmt
                 .query_map(params_from_iter(plan.compiled.params.iter()), |r| r.get::<_, String>(3))?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -206,7 +230,7 @@ fn check_limit(limit: usize) -> Result<(), QueryError> {
 /// Runs `query` on `conn` (inside a read transaction).
 pub(crate) fn find_in(conn: &Connection, c: &Collection, query: &Query) -> Result<Vec<Document>> {
     let plan = plan(conn, c, query, "id, rev, body, seq", true)?;
-    let mut stmt = conn.prepare_cached(&plan.compiled.sql)?;
+    let mut stmt = plan.prepare(conn)?;
     let mut rows = stmt.query(params_from_iter(plan.compiled.params.iter()))?;
     let mut docs = Vec::new();
     while let Some(row) = rows.next()? {
@@ -239,7 +263,7 @@ fn plan(conn: &Connection, c: &Collection, query: &Query, columns: &str, rows: b
     };
     let mut compiled = sql::compile(&query.selector, &text_match)?;
     let mut sql = format!(
-        "SELECT {columns} FROM docs{indexed_by} WHERE collection = {} AND deleted = 0 AND ({})",
+        "SELECT {columns} FROM docs{{}} WHERE collection = {} AND deleted = 0 AND ({})",
         c.id, compiled.sql
     );
     if rows {
@@ -250,8 +274,9 @@ fn plan(conn: &Connection, c: &Collection, query: &Query, columns: &str, rows: b
         let n = compiled.params.len();
         sql.push_str(&format!(" ORDER BY {} LIMIT ?{} OFFSET ?{n}", order.join(", "), n - 1));
     }
-    compiled.sql = sql;
+    compiled.sql = sql.replacen("{}", &indexed_by, 1);
     Ok(Plan {
+        unindexed_sql: (!indexed_by.is_empty()).then(|| sql.replacen("{}", "", 1)),
         compiled,
         text_indexes: text_indexes.into_iter().map(|i| i.name).collect(),
     })

@@ -189,11 +189,11 @@ impl Compiler<'_> {
             }
             Cond::Size(n) => {
                 let p = self.bind(SqlValue::Integer(i64::try_from(*n).unwrap_or(i64::MAX)));
-                format!("({} = 'array' AND json_array_length({}) = {p})", v.type_sql, v.value_sql)
+                array_only(v, &format!("json_array_length({}) = {p}", v.value_sql))
             }
             Cond::All(xs) if xs.is_empty() => "0".into(),
             Cond::All(xs) => {
-                let mut parts = vec![format!("{} = 'array'", v.type_sql)];
+                let mut parts = Vec::with_capacity(xs.len());
                 for x in xs {
                     let alias = self.alias();
                     let element = value_in(&Scope::Element(alias.clone()), &FieldPath(Vec::new()));
@@ -203,14 +203,14 @@ impl Compiler<'_> {
                         v.value_sql
                     ));
                 }
-                format!("({})", parts.join(" AND "))
+                array_only(v, &parts.join(" AND "))
             }
             Cond::ElemMatch(inner) => {
                 let alias = self.alias();
                 let matched = self.selector(inner, &Scope::Element(alias.clone()))?;
-                format!(
-                    "({} = 'array' AND EXISTS (SELECT 1 FROM json_each({}) AS {alias} WHERE {matched}))",
-                    v.type_sql, v.value_sql
+                array_only(
+                    v,
+                    &format!("EXISTS (SELECT 1 FROM json_each({}) AS {alias} WHERE {matched})", v.value_sql),
                 )
             }
         })
@@ -220,6 +220,13 @@ impl Compiler<'_> {
         self.aliases += 1;
         format!("je{}", self.aliases)
     }
+}
+
+/// `condition` on an array value, false for anything else. A CASE, not an
+/// AND: SQLite may evaluate both sides of an AND, and a JSON function given
+/// a string that is not JSON fails the whole query.
+fn array_only(v: &ValueSql, condition: &str) -> String {
+    format!("CASE WHEN {} = 'array' THEN {condition} ELSE 0 END", v.type_sql)
 }
 
 /// A JSON operand as the SQL value `json_extract` gives for it: numbers as
