@@ -213,8 +213,17 @@ fn selector() -> impl Strategy<Value = Sel> {
             inner.prop_map(|s| Sel::Not(Box::new(s))),
         ]
     });
+    // A lower and an upper bound on one field (compiled as one range).
+    let between = (
+        prop::sample::select(PATHS),
+        prop::sample::select(vec!["$gt", "$gte"]),
+        scalar(),
+        prop::sample::select(vec!["$lt", "$lte"]),
+        scalar(),
+    )
+        .prop_map(|(p, lo, x, hi, y)| Sel::And(vec![Sel::Field(p, Op::Cmp(lo, x)), Sel::Field(p, Op::Cmp(hi, y))]));
     // Single conditions half the time: each operator is hit often.
-    prop_oneof![leaf(), tree]
+    prop_oneof![2 => leaf(), 1 => between, 2 => tree]
 }
 
 // ---- the property -------------------------------------------------------

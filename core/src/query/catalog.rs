@@ -7,7 +7,7 @@
 //!
 //! - A value index is an expression index on the `docs` table over the
 //!   (collation rank, value) pair of each field (see [`super::sql`]),
-//!   partial on the collection and on live rows. SQLite keeps it up to date
+//!   then the id, partial on the collection and on live rows. SQLite keeps it up to date
 //!   in the transaction of every write, whatever writes: local saves,
 //!   replication inserts, conflicts (the row holds the winner), deletions,
 //!   purges.
@@ -177,12 +177,15 @@ pub(crate) fn create(c: &Collection, name: &str, fields: &[&str], kind: IndexKin
 }
 
 fn value_index_sql(collection: i64, name: &str, paths: &[FieldPath]) -> String {
+    // The id last: results come in (fields, id) order, so an equality or a
+    // sort on the indexed fields reads its first rows without sorting.
     let columns: Vec<String> = paths
         .iter()
         .flat_map(|p| {
             let v = doc_value(p);
             [v.rank(), v.value_sql]
         })
+        .chain(std::iter::once("id".to_owned()))
         .collect();
     format!(
         "CREATE INDEX \"{}\" ON docs ({}) WHERE collection = {collection} AND deleted = 0",

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::catalog::{IndexInfo, IndexKind};
 use super::path::FieldPath;
 use super::request::Query;
+use super::collation::rank_of;
 use super::selector::{Cond, Selector};
 
 /// How well one field of an index is constrained.
@@ -57,6 +58,32 @@ pub(crate) fn choose<'i>(query: &Query, indexes: &'i [IndexInfo]) -> Option<&'i 
         }
     }
     best.map(|(_, index)| index)
+}
+
+/// Whether every result has the same type at `path` (an equality on a
+/// number or string, or a lower and an upper bound of one type, among the
+/// top-level conditions): its rank then need not be sorted on, which lets
+/// SQLite read a range of an index in order instead of sorting it.
+pub(crate) fn rank_is_fixed(query: &Query, path: &FieldPath) -> bool {
+    let conjuncts: Vec<&Selector> = match &query.selector {
+        Selector::And(parts) => parts.iter().collect(),
+        other => vec![other],
+    };
+    let (mut lows, mut highs) = (Vec::new(), Vec::new());
+    for s in conjuncts {
+        match s {
+            Selector::Field(p, Cond::Eq(Value::Number(_) | Value::String(_))) if p == path => return true,
+            Selector::Field(p, Cond::Range(cmp, x @ (Value::Number(_) | Value::String(_)))) if p == path => {
+                if cmp.is_lower_bound() {
+                    lows.push(rank_of(x));
+                } else {
+                    highs.push(rank_of(x));
+                }
+            }
+            _ => {}
+        }
+    }
+    lows.iter().any(|r| highs.contains(r))
 }
 
 /// How a top-level condition constrains the field at `path`.

@@ -267,7 +267,11 @@ fn plan(conn: &Connection, c: &Collection, query: &Query, columns: &str, rows: b
         c.id, compiled.sql
     );
     if rows {
-        let mut order: Vec<String> = query.sort.iter().map(|(p, desc)| sql::order_by(p, *desc)).collect();
+        let mut order: Vec<String> = query
+            .sort
+            .iter()
+            .map(|(p, desc)| sql::order_by(p, *desc, planner::rank_is_fixed(query, p)))
+            .collect();
         order.push("id ASC".into());
         compiled.params.push(SqlValue::Integer(query.limit as i64));
         compiled.params.push(SqlValue::Integer(i64::try_from(query.skip).unwrap_or(i64::MAX)));

@@ -39,6 +39,11 @@ pub(crate) enum Cmp {
 }
 
 impl Cmp {
+    /// `$gt` or `$gte`.
+    pub(crate) fn is_lower_bound(self) -> bool {
+        matches!(self, Cmp::Gt | Cmp::Gte)
+    }
+
     pub(crate) fn sql(self) -> &'static str {
         match self {
             Cmp::Gt => ">",

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::collation::{rank_of, rank_sql};
 use super::error::QueryError;
 use super::path::FieldPath;
-use super::selector::{Cond, Selector};
+use super::selector::{Cmp, Cond, Selector};
 
 /// Where field values are read from.
 #[derive(Clone)]
@@ -113,7 +113,7 @@ impl Compiler<'_> {
             Selector::And(parts) if parts.is_empty() => "1".into(),
             Selector::Or(parts) if parts.is_empty() => "0".into(),
             Selector::Nor(parts) if parts.is_empty() => "1".into(),
-            Selector::And(parts) => self.join(parts, scope, " AND ")?,
+            Selector::And(parts) => self.and(parts, scope)?,
             Selector::Or(parts) => self.join(parts, scope, " OR ")?,
             // NOT of a condition on a missing field is true: the NULL that
             // SQL gives for it is read as false first.
@@ -125,6 +125,40 @@ impl Compiler<'_> {
             }
             Selector::Text(text) => (self.text_match)(&mut self.params, text)?,
         })
+    }
+
+    /// An AND. A lower and an upper bound of the same rank on one field
+    /// (`{"age": {"$gte": 5, "$lte": 9}}`) become one range inside that
+    /// rank, which SQLite can seek in an index from both ends.
+    fn and(&mut self, parts: &[Selector], scope: &Scope) -> Result<String, QueryError> {
+        let mut used = vec![false; parts.len()];
+        let mut sqls = Vec::with_capacity(parts.len());
+        for i in 0..parts.len() {
+            let Some((path, low_cmp, low)) = bound(&parts[i], true) else { continue };
+            let pair = (0..parts.len()).find(|&j| {
+                !used[j] && bound(&parts[j], false).is_some_and(|(p, _, high)| p == path && rank_of(high) == rank_of(low))
+            });
+            let Some(j) = pair.filter(|_| !used[i]) else { continue };
+            let Some((_, high_cmp, high)) = bound(&parts[j], false) else { continue };
+            let v = value_in(scope, path);
+            let (lo, hi) = (self.bind(scalar(low)), self.bind(scalar(high)));
+            sqls.push(format!(
+                "({} = {} AND {x} {} {lo} AND {x} {} {hi})",
+                v.rank(),
+                rank_of(low),
+                low_cmp.sql(),
+                high_cmp.sql(),
+                x = v.value_sql
+            ));
+            used[i] = true;
+            used[j] = true;
+        }
+        for (part, used) in parts.iter().zip(&used) {
+            if !used {
+                sqls.push(format!("({})", self.selector(part, scope)?));
+            }
+        }
+        Ok(format!("({})", sqls.join(" AND ")))
     }
 
     fn join(&mut self, parts: &[Selector], scope: &Scope, op: &str) -> Result<String, QueryError> {
@@ -166,9 +200,17 @@ impl Compiler<'_> {
                 match x {
                     // One value per rank: the rank alone decides.
                     Value::Null | Value::Bool(_) => format!("{} {} {rank}", v.rank(), cmp.sql()),
+                    // Written so that SQLite can seek an index on (rank,
+                    // value): the value's own rank, or a rank beyond it.
                     _ => {
                         let p = self.bind(scalar(x));
-                        format!("({}, {}) {} ({rank}, {p})", v.rank(), v.value_sql, cmp.sql())
+                        let beyond = if cmp.is_lower_bound() { ">" } else { "<" };
+                        format!(
+                            "(({rank_sql} = {rank} AND {} {} {p}) OR {rank_sql} {beyond} {rank})",
+                            v.value_sql,
+                            cmp.sql(),
+                            rank_sql = v.rank()
+                        )
                     }
                 }
             }
@@ -222,6 +264,19 @@ impl Compiler<'_> {
     }
 }
 
+/// A range bound on a number or string (`lower`: `$gt`/`$gte`, else
+/// `$lt`/`$lte`): its path, operator and operand.
+fn bound(s: &Selector, lower: bool) -> Option<(&FieldPath, Cmp, &Value)> {
+    match s {
+        Selector::Field(path, Cond::Range(cmp, x))
+            if cmp.is_lower_bound() == lower && matches!(x, Value::Number(_) | Value::String(_)) =>
+        {
+            Some((path, *cmp, x))
+        }
+        _ => None,
+    }
+}
+
 /// `condition` on an array value, false for anything else. A CASE, not an
 /// AND: SQLite may evaluate both sides of an AND, and a JSON function given
 /// a string that is not JSON fails the whole query.
@@ -245,11 +300,12 @@ fn scalar(v: &Value) -> SqlValue {
     }
 }
 
-/// `ORDER BY` terms for one sort field.
-pub(crate) fn order_by(path: &FieldPath, descending: bool) -> String {
+/// `ORDER BY` terms for one sort field; `rank_fixed` when every result
+/// has the same type there (see [`super::planner::rank_is_fixed`]).
+pub(crate) fn order_by(path: &FieldPath, descending: bool, rank_fixed: bool) -> String {
     let v = doc_value(path);
     let dir = if descending { "DESC" } else { "ASC" };
-    if path.column().is_some() {
+    if path.column().is_some() || rank_fixed {
         return format!("{} {dir}", v.value_sql);
     }
     format!("{} {dir}, {} {dir}", v.rank(), v.value_sql)
