@@ -47,6 +47,14 @@ impl LiveQuery {
     pub fn stop(self) {}
 }
 
+impl From<LiveQuery> for ListenerToken {
+    /// The token that keeps the live query running (for handles that
+    /// manage listeners as tokens).
+    fn from(live: LiveQuery) -> ListenerToken {
+        live._token
+    }
+}
+
 impl std::fmt::Debug for LiveQuery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LiveQuery")
