@@ -33,11 +33,23 @@ fn query_error(result: Result<impl std::fmt::Debug, Error>) -> QueryError {
 fn children(db: &Database) -> Collection {
     let c = db.default_collection().unwrap();
     let rows = [
-        ("c1", r#"{"name":"Amina","age":7,"camp":"north","tags":["new","sick"],"family":{"size":4}}"#),
-        ("c2", r#"{"name":"Yusuf","age":12,"camp":"north","tags":["new"],"family":{"size":2}}"#),
-        ("c3", r#"{"name":"Leila","age":5,"camp":"south","tags":[],"family":{"size":4}}"#),
+        (
+            "c1",
+            r#"{"name":"Amina","age":7,"camp":"north","tags":["new","sick"],"family":{"size":4}}"#,
+        ),
+        (
+            "c2",
+            r#"{"name":"Yusuf","age":12,"camp":"north","tags":["new"],"family":{"size":2}}"#,
+        ),
+        (
+            "c3",
+            r#"{"name":"Leila","age":5,"camp":"south","tags":[],"family":{"size":4}}"#,
+        ),
         ("c4", r#"{"name":"amína","age":"unknown","camp":"south"}"#),
-        ("c5", r#"{"name":null,"age":9.5,"camp":"east","tags":[{"k":"x"},{"k":"y"}]}"#),
+        (
+            "c5",
+            r#"{"name":null,"age":9.5,"camp":"east","tags":[{"k":"x"},{"k":"y"}]}"#,
+        ),
         ("c6", r#"{"age":true,"camp":"east"}"#),
     ];
     for (id, body) in rows {
@@ -71,7 +83,10 @@ fn selectors_match_as_mango_does() {
     // $nin and $ne never match a missing field; $not does.
     assert_eq!(find(&c, r#"{"name":{"$nin":["Amina","Yusuf"]}}"#), ["c3", "c4", "c5"]);
     assert_eq!(find(&c, r#"{"$not":{"name":"Amina"}}"#), ["c2", "c3", "c4", "c5", "c6"]);
-    assert_eq!(find(&c, r#"{"name":{"$not":{"$eq":"Amina"}}}"#), ["c2", "c3", "c4", "c5", "c6"]);
+    assert_eq!(
+        find(&c, r#"{"name":{"$not":{"$eq":"Amina"}}}"#),
+        ["c2", "c3", "c4", "c5", "c6"]
+    );
     assert_eq!(find(&c, r#"{"$or":[{"camp":"east"},{"age":5}]}"#), ["c3", "c5", "c6"]);
     assert_eq!(find(&c, r#"{"$nor":[{"camp":"east"},{"camp":"north"}]}"#), ["c3", "c4"]);
     assert_eq!(find(&c, r#"{"name":{"$regex":"^[Aa]m"}}"#), ["c1", "c4"]);
@@ -79,8 +94,10 @@ fn selectors_match_as_mango_does() {
     assert_eq!(find(&c, "{}").len(), 6);
 
     // Sort by collation (missing first), ties by id; skip, limit, fields.
-    let q = Query::from_request(r#"{"selector":{},"sort":[{"age":"desc"}],"skip":1,"limit":3,"fields":["name","family.size"]}"#)
-        .unwrap();
+    let q = Query::from_request(
+        r#"{"selector":{},"sort":[{"age":"desc"}],"skip":1,"limit":3,"fields":["name","family.size"]}"#,
+    )
+    .unwrap();
     let found = c.find(&q).unwrap();
     assert_eq!(ids(&found), ["c2", "c5", "c1"]);
     assert_eq!(found[2].body, r#"{"family":{"size":4},"name":"Amina"}"#);
@@ -104,20 +121,32 @@ fn bad_queries_are_typed_errors() {
         parse(r#"{"a":{"$mod":[2,1]}}"#),
         QueryError::UnsupportedOperator("$mod".into())
     );
-    assert_eq!(parse(r#"{"a":{"$near":1}}"#), QueryError::UnsupportedOperator("$near".into()));
-    assert_eq!(parse(r#"{"$where":"1"}"#), QueryError::UnsupportedOperator("$where".into()));
+    assert_eq!(
+        parse(r#"{"a":{"$near":1}}"#),
+        QueryError::UnsupportedOperator("$near".into())
+    );
+    assert_eq!(
+        parse(r#"{"$where":"1"}"#),
+        QueryError::UnsupportedOperator("$where".into())
+    );
     assert!(matches!(parse("[1]"), QueryError::BadQuery(_)));
     assert!(matches!(parse("{"), QueryError::BadQuery(_)));
     assert!(matches!(parse(r#"{"$and":{"a":1}}"#), QueryError::BadOperand { .. }));
     assert!(matches!(parse(r#"{"a":{"$gt":[1]}}"#), QueryError::BadOperand { .. }));
-    assert!(matches!(parse(r#"{"a":{"$type":"date"}}"#), QueryError::BadOperand { .. }));
+    assert!(matches!(
+        parse(r#"{"a":{"$type":"date"}}"#),
+        QueryError::BadOperand { .. }
+    ));
     assert!(matches!(parse(r#"{"a":{"$gt":1,"b":2}}"#), QueryError::BadQuery(_)));
     assert!(matches!(parse(r#"{"a..b":1}"#), QueryError::BadField { .. }));
     // Look-around needs backtracking: refused, never run.
     assert!(matches!(parse(r#"{"a":{"$regex":"(?=x)"}}"#), QueryError::BadRegex(_)));
     let huge_regex = format!(r#"{{"a":{{"$regex":"{}"}}}}"#, "a".repeat(2000));
     assert!(matches!(parse(&huge_regex), QueryError::TooLarge { .. }));
-    assert!(matches!(parse(r#"{"a":{"$regex":"\\w{1000}\\w{1000}"}}"#), QueryError::BadRegex(_)));
+    assert!(matches!(
+        parse(r#"{"a":{"$regex":"\\w{1000}\\w{1000}"}}"#),
+        QueryError::BadRegex(_)
+    ));
     let huge_in = format!(r#"{{"a":{{"$in":[{}]}}}}"#, vec!["1"; 5000].join(","));
     assert_eq!(
         parse(&huge_in),
@@ -127,9 +156,18 @@ fn bad_queries_are_typed_errors() {
             limit: outpost_core::tuning::MAX_IN_VALUES,
         }
     );
-    let deep = format!("{}{}", r#"{"$not":"#.repeat(100), format!("{{}}{}", "}".repeat(100)));
-    assert!(matches!(parse(&deep), QueryError::TooLarge { what: "selector depth", .. }));
-    let wide = format!("{{{}}}", (0..3000).map(|i| format!(r#""f{i}":1"#)).collect::<Vec<_>>().join(","));
+    let deep = format!("{}{{}}{}", r#"{"$not":"#.repeat(100), "}".repeat(100));
+    assert!(matches!(
+        parse(&deep),
+        QueryError::TooLarge {
+            what: "selector depth",
+            ..
+        }
+    ));
+    let wide = format!(
+        "{{{}}}",
+        (0..3000).map(|i| format!(r#""f{i}":1"#)).collect::<Vec<_>>().join(",")
+    );
     assert!(matches!(parse(&wide), QueryError::TooLarge { .. }));
     assert!(matches!(
         Query::new("{}").unwrap().limit(1_000_000),
@@ -143,10 +181,19 @@ fn bad_queries_are_typed_errors() {
     let text = Query::new(r#"{"$text":"amina"}"#).unwrap();
     assert_eq!(query_error(c.find(&text)), QueryError::NoTextIndex);
     assert_eq!(query_error(c.search("amina", 10)), QueryError::NoTextIndex);
-    assert!(matches!(query_error(c.create_index("bad name", &["a"])), QueryError::BadIndexName(_)));
-    assert!(matches!(query_error(c.create_index("x", &[])), QueryError::TooLarge { .. }));
+    assert!(matches!(
+        query_error(c.create_index("bad name", &["a"])),
+        QueryError::BadIndexName(_)
+    ));
+    assert!(matches!(
+        query_error(c.create_index("x", &[])),
+        QueryError::TooLarge { .. }
+    ));
     c.create_index("x", &["a"]).unwrap();
-    assert_eq!(query_error(c.create_index("x", &["b"])), QueryError::IndexExists("x".into()));
+    assert_eq!(
+        query_error(c.create_index("x", &["b"])),
+        QueryError::IndexExists("x".into())
+    );
     // Nothing was harmed.
     assert_eq!(c.count().unwrap(), 6);
 }
@@ -155,7 +202,11 @@ fn bad_queries_are_typed_errors() {
 /// indexed: same results, and the indexed one uses its index.
 fn same_with_index(indexed: &Collection, plain: &Collection, request: &str, index: &str) {
     let q = Query::from_request(request).unwrap();
-    assert_eq!(ids(&indexed.find(&q).unwrap()), ids(&plain.find(&q).unwrap()), "{request}");
+    assert_eq!(
+        ids(&indexed.find(&q).unwrap()),
+        ids(&plain.find(&q).unwrap()),
+        "{request}"
+    );
     let explained = indexed.explain(&q).unwrap();
     assert_eq!(explained.index.as_deref(), Some(index), "{request}: {explained:#?}");
     assert_eq!(plain.explain(&q).unwrap().index, None);
@@ -176,7 +227,11 @@ fn value_indexes_are_used_and_follow_saves_deletes_purges_and_reopening() {
         }
     };
     for i in 0..200 {
-        let age = if i % 17 == 0 { "\"unknown\"".to_owned() } else { (i % 15).to_string() };
+        let age = if i % 17 == 0 {
+            "\"unknown\"".to_owned()
+        } else {
+            (i % 15).to_string()
+        };
         let status = ["registered", "reunited", "missing"][i % 3];
         write_both(
             &format!("c{i:03}"),
@@ -185,7 +240,10 @@ fn value_indexes_are_used_and_follow_saves_deletes_purges_and_reopening() {
     }
     let queries = [
         (r#"{"selector":{"age":7}}"#, "by_age"),
-        (r#"{"selector":{"age":{"$gte":3,"$lt":6}},"sort":["age"],"limit":20}"#, "by_age"),
+        (
+            r#"{"selector":{"age":{"$gte":3,"$lt":6}},"sort":["age"],"limit":20}"#,
+            "by_age",
+        ),
         (r#"{"selector":{"camp":"camp-2","status":"missing"}}"#, "by_camp_status"),
     ];
     let check = |indexed: &Collection, plain: &Collection| {
@@ -210,16 +268,23 @@ fn value_indexes_are_used_and_follow_saves_deletes_purges_and_reopening() {
         }
     }
     check(&indexed, &plain);
-    let before = ids(&indexed.find(&Query::new(r#"{"age":7}"#).unwrap().limit(500).unwrap()).unwrap());
+    let before = ids(&indexed
+        .find(&Query::new(r#"{"age":7}"#).unwrap().limit(500).unwrap())
+        .unwrap());
     assert!(before.len() > 40, "{}", before.len());
     // Reopened, the indexes are still there and still used.
     db.close().unwrap();
     let db = open(dir.path(), "q.db");
     let (indexed, plain) = (db.collection("indexed").unwrap(), db.collection("plain").unwrap());
     let listed = indexed.indexes().unwrap();
-    assert_eq!(listed.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["by_age", "by_camp_status"]);
+    assert_eq!(
+        listed.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+        ["by_age", "by_camp_status"]
+    );
     check(&indexed, &plain);
-    let after = ids(&indexed.find(&Query::new(r#"{"age":7}"#).unwrap().limit(500).unwrap()).unwrap());
+    let after = ids(&indexed
+        .find(&Query::new(r#"{"age":7}"#).unwrap().limit(500).unwrap())
+        .unwrap());
     assert_eq!(before, after);
     // Deleting an index: the query still answers, from a scan.
     assert!(indexed.delete_index("by_age").unwrap());
@@ -237,8 +302,12 @@ async fn replicated_inserts_and_conflicts_are_indexed_by_their_winner() {
     ca.create_index("by_camp", &["camp"]).unwrap();
     ca.create_text_index("names", &["name"]).unwrap();
     for i in 0..30 {
-        cb.save(&format!("c{i:02}"), None, &format!(r#"{{"name":"Child {i}","camp":"b"}}"#))
-            .unwrap();
+        cb.save(
+            &format!("c{i:02}"),
+            None,
+            &format!(r#"{{"name":"Child {i}","camp":"b"}}"#),
+        )
+        .unwrap();
     }
     replicate(&a, &b, Direction::Pull).await;
     assert_eq!(find(&ca, r#"{"camp":"b"}"#).len(), 30);
@@ -247,8 +316,10 @@ async fn replicated_inserts_and_conflicts_are_indexed_by_their_winner() {
     // revision wins is what the indexes hold, on both replicas alike.
     let rev_a = ca.get("c00").unwrap().unwrap().rev;
     let rev_b = cb.get("c00").unwrap().unwrap().rev;
-    ca.save("c00", Some(&rev_a), r#"{"name":"Amina","camp":"a-side"}"#).unwrap();
-    cb.save("c00", Some(&rev_b), r#"{"name":"Yusuf","camp":"b-side"}"#).unwrap();
+    ca.save("c00", Some(&rev_a), r#"{"name":"Amina","camp":"a-side"}"#)
+        .unwrap();
+    cb.save("c00", Some(&rev_b), r#"{"name":"Yusuf","camp":"b-side"}"#)
+        .unwrap();
     replicate(&a, &b, Direction::Pull).await;
     let winner = ca.get("c00").unwrap().unwrap();
     let (won, lost) = if winner.body.contains("a-side") {
@@ -258,7 +329,15 @@ async fn replicated_inserts_and_conflicts_are_indexed_by_their_winner() {
     };
     assert_eq!(find(&ca, &format!(r#"{{"camp":"{}"}}"#, won.0)), ["c00"]);
     assert!(find(&ca, &format!(r#"{{"camp":"{}"}}"#, lost.0)).is_empty());
-    assert_eq!(ids(&ca.search(won.1, 10).unwrap().into_iter().map(|h| h.document).collect::<Vec<_>>()), ["c00"]);
+    assert_eq!(
+        ids(&ca
+            .search(won.1, 10)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.document)
+            .collect::<Vec<_>>()),
+        ["c00"]
+    );
     assert!(ca.search(lost.1, 10).unwrap().is_empty());
     // A replicated deletion leaves both indexes.
     let rev = cb.get("c05").unwrap().unwrap().rev;
@@ -271,9 +350,30 @@ async fn replicated_inserts_and_conflicts_are_indexed_by_their_winner() {
     let base: RevId = "1-aaaa".parse().unwrap();
     let (low, high): (RevId, RevId) = ("2-bbbb".parse().unwrap(), "2-cccc".parse().unwrap());
     a.batch(|batch| {
-        batch.insert_revision(&ca, "k", &[base.clone()], false, r#"{"camp":"k0"}"#, RevisionTrust::Unverified)?;
-        batch.insert_revision(&ca, "k", &[low, base.clone()], false, r#"{"camp":"k-low","name":"Low"}"#, RevisionTrust::Unverified)?;
-        batch.insert_revision(&ca, "k", &[high, base], false, r#"{"camp":"k-high","name":"High"}"#, RevisionTrust::Unverified)
+        batch.insert_revision(
+            &ca,
+            "k",
+            std::slice::from_ref(&base),
+            false,
+            r#"{"camp":"k0"}"#,
+            RevisionTrust::Unverified,
+        )?;
+        batch.insert_revision(
+            &ca,
+            "k",
+            &[low, base.clone()],
+            false,
+            r#"{"camp":"k-low","name":"Low"}"#,
+            RevisionTrust::Unverified,
+        )?;
+        batch.insert_revision(
+            &ca,
+            "k",
+            &[high, base],
+            false,
+            r#"{"camp":"k-high","name":"High"}"#,
+            RevisionTrust::Unverified,
+        )
     })
     .unwrap();
     assert_eq!(ca.get("k").unwrap().unwrap().conflicts.len(), 1);
@@ -291,13 +391,21 @@ fn full_text_ignores_case_and_diacritics_matches_prefixes_and_ranks() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path(), "q.db");
     let c = db.default_collection().unwrap();
-    c.save("c1", None, r#"{"name":"Amina Diallo","notes":"found near the river"}"#).unwrap();
+    c.save("c1", None, r#"{"name":"Amina Diallo","notes":"found near the river"}"#)
+        .unwrap();
     c.save("c2", None, r#"{"name":"AMÍNA","notes":""}"#).unwrap();
     c.save("c3", None, r#"{"name":"Yusuf","notes":"travelling with a cousin called amina, her older sister, and two other children from the same village"}"#).unwrap();
     c.save("c4", None, r#"{"name":"Aminata","notes":"alone"}"#).unwrap();
     c.create_text_index("people", &["name", "notes"]).unwrap();
-    c.save("c5", None, r#"{"name":"amína","notes":"saved after the index"}"#).unwrap();
-    let hits = |text: &str| -> BTreeSet<String> { c.search(text, 100).unwrap().into_iter().map(|h| h.document.id).collect() };
+    c.save("c5", None, r#"{"name":"amína","notes":"saved after the index"}"#)
+        .unwrap();
+    let hits = |text: &str| -> BTreeSet<String> {
+        c.search(text, 100)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.document.id)
+            .collect()
+    };
     let expected: BTreeSet<String> = ["c1", "c2", "c3", "c5"].map(String::from).into();
     for spelling in ["Amina", "amína", "AMINA"] {
         assert_eq!(hits(spelling), expected, "{spelling}");
@@ -352,7 +460,10 @@ async fn live_queries_follow_local_and_replicated_changes() {
     live.stop();
     ca.save("x4", None, r#"{"name":"C","camp":"north"}"#).unwrap();
     // The worker ends when its listener is removed: the channel closes.
-    assert!(matches!(rx.recv_timeout(WAIT), Err(mpsc::RecvTimeoutError::Disconnected)));
+    assert!(matches!(
+        rx.recv_timeout(WAIT),
+        Err(mpsc::RecvTimeoutError::Disconnected)
+    ));
 }
 
 #[test]

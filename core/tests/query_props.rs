@@ -297,7 +297,14 @@ fn sort_follows_couchdb_collation() {
     let c = db.default_collection().unwrap();
     c.create_index("v", &["v"]).unwrap();
     let values = [
-        json!({"b": 1}), json!([1]), json!("b"), json!("B"), json!(10), json!(-2.5), json!(true), json!(false),
+        json!({"b": 1}),
+        json!([1]),
+        json!("b"),
+        json!("B"),
+        json!(10),
+        json!(-2.5),
+        json!(true),
+        json!(false),
         Value::Null,
     ];
     for (i, v) in values.iter().enumerate() {

@@ -22,13 +22,31 @@ const SCAN_RUNS: usize = 15;
 const FILL_BATCH: usize = 1_000;
 
 const FIRST_NAMES: &[&str] = &[
-    "Amina", "Yusuf", "Leila", "Fatima", "Omar", "Hawa", "Ibrahim", "Mariam", "Abdi", "Nasra", "Khadija",
-    "Ali", "Zainab", "Hassan", "Aisha", "Musa", "Halima", "Idris", "Safiya", "Bilal", "Amína", "Ruth",
-    "Samuel", "Grace", "Joseph", "Esther", "Daniel", "Rahel", "Tesfaye", "Ayaan",
+    "Amina", "Yusuf", "Leila", "Fatima", "Omar", "Hawa", "Ibrahim", "Mariam", "Abdi", "Nasra", "Khadija", "Ali",
+    "Zainab", "Hassan", "Aisha", "Musa", "Halima", "Idris", "Safiya", "Bilal", "Amína", "Ruth", "Samuel", "Grace",
+    "Joseph", "Esther", "Daniel", "Rahel", "Tesfaye", "Ayaan",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Diallo", "Mohamed", "Abdullahi", "Okello", "Nkurunziza", "Haile", "Osman", "Bello", "Kamara", "Achieng",
-    "Mensah", "Traoré", "Ndayishimiye", "Warsame", "Tesfay", "Juma", "Ochieng", "Barry", "Sesay", "Kiprono",
+    "Diallo",
+    "Mohamed",
+    "Abdullahi",
+    "Okello",
+    "Nkurunziza",
+    "Haile",
+    "Osman",
+    "Bello",
+    "Kamara",
+    "Achieng",
+    "Mensah",
+    "Traoré",
+    "Ndayishimiye",
+    "Warsame",
+    "Tesfay",
+    "Juma",
+    "Ochieng",
+    "Barry",
+    "Sesay",
+    "Kiprono",
 ];
 const STATUSES: &[&str] = &["registered", "reunited", "referred", "missing"];
 const CAMPS: usize = 20;
@@ -57,7 +75,12 @@ struct Kind {
 const KINDS: &[Kind] = &[
     Kind {
         key: "eq",
-        keys: ["query_eq_p50_ms", "query_eq_p99_ms", "query_eq_noindex_p50_ms", "query_eq_noindex_p99_ms"],
+        keys: [
+            "query_eq_p50_ms",
+            "query_eq_p99_ms",
+            "query_eq_noindex_p50_ms",
+            "query_eq_noindex_p99_ms",
+        ],
         run: eq,
     },
     Kind {
@@ -82,7 +105,12 @@ const KINDS: &[Kind] = &[
     },
     Kind {
         key: "text",
-        keys: ["query_text_p50_ms", "query_text_p99_ms", "query_text_noindex_p50_ms", "query_text_noindex_p99_ms"],
+        keys: [
+            "query_text_p50_ms",
+            "query_text_p99_ms",
+            "query_text_noindex_p50_ms",
+            "query_text_noindex_p99_ms",
+        ],
         run: text,
     },
 ];
@@ -145,7 +173,10 @@ pub fn query(docs: usize) -> workload::Outcome<Measured> {
     children.create_index("by_age", &["age"])?;
     children.create_index("by_camp_status", &["camp", "status"])?;
     children.create_text_index("names", &["name"])?;
-    extra.push(("query_index_build_s", format!("{:.2}", building.elapsed().as_secs_f64())));
+    extra.push((
+        "query_index_build_s",
+        format!("{:.2}", building.elapsed().as_secs_f64()),
+    ));
     for kind in KINDS {
         let times = timed(&children, kind, INDEXED_RUNS, true)?;
         extra.push((kind.keys[0], ms(&times, 0.50)));
@@ -177,5 +208,7 @@ fn timed(c: &Collection, kind: &Kind, runs: usize, indexed: bool) -> workload::O
 /// The `q` quantile of sorted `times`, in milliseconds.
 fn ms(times: &[Duration], q: f64) -> String {
     let rank = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len().max(1)) - 1;
-    times.get(rank).map_or_else(|| "0".to_owned(), |t| format!("{:.3}", t.as_secs_f64() * 1e3))
+    times
+        .get(rank)
+        .map_or_else(|| "0".to_owned(), |t| format!("{:.3}", t.as_secs_f64() * 1e3))
 }

@@ -16,7 +16,9 @@ pub fn find(args: &FindArgs) -> Result<(), CliError> {
     let (_db, coll) = open_existing(&args.db)?;
     let mut out = Lines::stdout();
     if args.explain {
-        let plan = coll.explain(&query).map_err(|e| CliError::core("explaining the query", e))?;
+        let plan = coll
+            .explain(&query)
+            .map_err(|e| CliError::core("explaining the query", e))?;
         let line = json!({
             "index": plan.index,
             "text_indexes": plan.text_indexes,

@@ -114,8 +114,9 @@ pub(crate) fn list(conn: &Connection, collection: i64) -> Result<Vec<IndexInfo>>
     if !exists {
         return Ok(Vec::new());
     }
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT name, kind, fields FROM {CATALOG} WHERE collection = ?1 ORDER BY name"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT name, kind, fields FROM {CATALOG} WHERE collection = ?1 ORDER BY name"
+    ))?;
     let rows = stmt.query_map([collection], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
     })?;

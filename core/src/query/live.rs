@@ -70,11 +70,7 @@ impl Collection {
     ///
     /// # Errors
     /// The query's errors, from the first run.
-    pub fn live_query(
-        &self,
-        query: Query,
-        on_results: impl Fn(&[Document]) + Send + 'static,
-    ) -> Result<LiveQuery> {
+    pub fn live_query(&self, query: Query, on_results: impl Fn(&[Document]) + Send + 'static) -> Result<LiveQuery> {
         let first = self.find(&query)?;
         let (sender, receiver) = mpsc::channel::<Vec<String>>();
         let token = self.add_change_listener(move |event| {
@@ -133,7 +129,10 @@ fn refresh(
     if !may_affect {
         return Ok(None);
     }
-    collection.database().read(|conn| find_in(conn, collection, query)).map(Some)
+    collection
+        .database()
+        .read(|conn| find_in(conn, collection, query))
+        .map(Some)
 }
 
 /// Whether any of `ids` matches the query's selector now.

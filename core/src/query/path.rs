@@ -39,7 +39,11 @@ impl FieldPath {
             }
         }
         segments.push(current);
-        if segments.iter().flat_map(|s| s.chars()).any(|c| c == '"' || c.is_control()) {
+        if segments
+            .iter()
+            .flat_map(|s| s.chars())
+            .any(|c| c == '"' || c.is_control())
+        {
             return Err(bad("a field name may not contain '\"' or control characters"));
         }
         if segments.iter().any(String::is_empty) {

@@ -11,9 +11,9 @@
 use serde_json::Value;
 
 use super::catalog::{IndexInfo, IndexKind};
+use super::collation::rank_of;
 use super::path::FieldPath;
 use super::request::Query;
-use super::collation::rank_of;
 use super::selector::{Cond, Selector};
 
 /// How well one field of an index is constrained.
@@ -33,7 +33,10 @@ pub(crate) fn choose<'i>(query: &Query, indexes: &'i [IndexInfo]) -> Option<&'i 
     };
     let usage = |dotted: &str| -> Option<Use> {
         let path = FieldPath::parse(dotted).ok()?;
-        conjuncts.iter().filter_map(|s| use_of(s, &path)).max_by_key(|u| *u == Use::Equal)
+        conjuncts
+            .iter()
+            .filter_map(|s| use_of(s, &path))
+            .max_by_key(|u| *u == Use::Equal)
     };
     let mut best: Option<(u32, &IndexInfo)> = None;
     for index in indexes.iter().filter(|i| i.kind == IndexKind::Value) {
@@ -48,7 +51,10 @@ pub(crate) fn choose<'i>(query: &Query, indexes: &'i [IndexInfo]) -> Option<&'i 
                 None => break,
             }
         }
-        let sorted_by_it = query.sort.first().is_some_and(|(p, _)| Some(p.dotted()) == index.fields.first().cloned());
+        let sorted_by_it = query
+            .sort
+            .first()
+            .is_some_and(|(p, _)| Some(p.dotted()) == index.fields.first().cloned());
         if score == 0 && !sorted_by_it {
             continue;
         }

@@ -93,14 +93,24 @@ impl Query {
                     })?
                 }
                 "fields" => {
-                    let list = value.as_array().ok_or_else(|| QueryError::BadQuery("\"fields\" must be an array".into()))?;
+                    let list = value
+                        .as_array()
+                        .ok_or_else(|| QueryError::BadQuery("\"fields\" must be an array".into()))?;
                     let names = list
                         .iter()
-                        .map(|f| f.as_str().ok_or_else(|| QueryError::BadQuery("a field must be a string".into())))
+                        .map(|f| {
+                            f.as_str()
+                                .ok_or_else(|| QueryError::BadQuery("a field must be a string".into()))
+                        })
                         .collect::<Result<Vec<_>, _>>()?;
                     query.fields(&names)?
                 }
-                other => return Err(QueryError::BadQuery(format!("unsupported query key {:?}", shown(other)))),
+                other => {
+                    return Err(QueryError::BadQuery(format!(
+                        "unsupported query key {:?}",
+                        shown(other)
+                    )))
+                }
             };
         }
         Ok(query)
@@ -152,7 +162,10 @@ impl Query {
     /// # Errors
     /// [`QueryError::BadField`] for a bad path.
     pub fn fields(mut self, fields: &[&str]) -> Result<Query, QueryError> {
-        let paths = fields.iter().map(|f| FieldPath::parse(f)).collect::<Result<Vec<_>, _>>()?;
+        let paths = fields
+            .iter()
+            .map(|f| FieldPath::parse(f))
+            .collect::<Result<Vec<_>, _>>()?;
         self.fields = Some(paths);
         Ok(self)
     }

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::catalog::{self, IndexInfo, IndexKind};
 use super::error::QueryError;
-use super::request::Query;
 use super::planner;
+use super::request::Query;
 use super::selector::uses_text;
 use super::sql::{self, Compiled};
 use super::text;
@@ -66,7 +66,9 @@ impl Plan {
     /// can use it, else without.
     fn prepare<'c>(&self, conn: &'c Connection) -> Result<rusqlite::CachedStatement<'c>> {
         match (conn.prepare_cached(&self.compiled.sql), &self.unindexed_sql) {
-            (Err(rusqlite::Error::SqliteFailure(_, Some(why))), Some(unindexed)) if why.contains("no query solution") => {
+            (Err(rusqlite::Error::SqliteFailure(_, Some(why))), Some(unindexed))
+                if why.contains("no query solution") =>
+            {
                 Ok(conn.prepare_cached(unindexed)?)
             }
             (result, _) => Ok(result?),
@@ -102,7 +104,10 @@ impl Collection {
         self.database().read(|conn| {
             let mut plan = plan(conn, self, query, "count(*)", false)?;
             plan.compiled.params.push(SqlValue::Text(ids_json.to_owned()));
-            let only_ids = format!(" AND id IN (SELECT value FROM json_each(?{}))", plan.compiled.params.len());
+            let only_ids = format!(
+                " AND id IN (SELECT value FROM json_each(?{}))",
+                plan.compiled.params.len()
+            );
             plan.compiled.sql.push_str(&only_ids);
             if let Some(unindexed) = &mut plan.unindexed_sql {
                 unindexed.push_str(&only_ids);
@@ -162,7 +167,7 @@ impl Collection {
             let indexes = catalog::list(conn, self.id)?;
             let text_indexes = text::text_indexes(&indexes)?;
             let mut params = Vec::new();
-            let matches = text::matches_sql(self.id, &text_indexes, &mut params, &expression);
+            let matches = text::matches_sql(self.id, &text_indexes, &mut params, &expression, Some(limit));
             params.push(SqlValue::Integer(limit as i64));
             let sql = format!(
                 "SELECT d.id, d.rev, d.body, d.seq, m.score FROM ({matches}) AS m JOIN docs AS d ON d.seq = m.rowid
@@ -258,7 +263,7 @@ fn plan(conn: &Connection, c: &Collection, query: &Query, columns: &str, rows: b
         let indexes: Vec<&IndexInfo> = text::text_indexes(&text_indexes)?;
         Ok(format!(
             "seq IN (SELECT rowid FROM ({}))",
-            text::matches_sql(c.id, &indexes, params, &expression)
+            text::matches_sql(c.id, &indexes, params, &expression, None)
         ))
     };
     let mut compiled = sql::compile(&query.selector, &text_match)?;
@@ -274,7 +279,9 @@ fn plan(conn: &Connection, c: &Collection, query: &Query, columns: &str, rows: b
             .collect();
         order.push("id ASC".into());
         compiled.params.push(SqlValue::Integer(query.limit as i64));
-        compiled.params.push(SqlValue::Integer(i64::try_from(query.skip).unwrap_or(i64::MAX)));
+        compiled
+            .params
+            .push(SqlValue::Integer(i64::try_from(query.skip).unwrap_or(i64::MAX)));
         let n = compiled.params.len();
         sql.push_str(&format!(" ORDER BY {} LIMIT ?{} OFFSET ?{n}", order.join(", "), n - 1));
     }

@@ -121,7 +121,13 @@ impl Parser {
     }
 
     /// A selector object whose field paths start at `base`.
-    fn selector(&mut self, value: &Value, base: &FieldPath, depth: usize, in_elem: bool) -> Result<Selector, QueryError> {
+    fn selector(
+        &mut self,
+        value: &Value,
+        base: &FieldPath,
+        depth: usize,
+        in_elem: bool,
+    ) -> Result<Selector, QueryError> {
         self.enter(depth)?;
         let Value::Object(map) = value else {
             return Err(bad(format!("a selector must be a JSON object, not {}", kind(value))));
@@ -212,9 +218,8 @@ impl Parser {
             },
             "$type" => {
                 let name = arg.as_str().ok_or_else(|| operand(op, "must be a type name"))?;
-                let types = super::collation::sqlite_types_of(name).ok_or_else(|| {
-                    operand(op, "must be one of null, boolean, number, string, array, object")
-                })?;
+                let types = super::collation::sqlite_types_of(name)
+                    .ok_or_else(|| operand(op, "must be one of null, boolean, number, string, array, object"))?;
                 field(Cond::Type(types))
             }
             "$size" => match arg.as_u64() {
@@ -280,8 +285,20 @@ fn range_operand(op: &str, arg: &Value) -> Result<Value, QueryError> {
 
 fn unknown_or_misplaced(op: &str) -> QueryError {
     const FIELD_OPERATORS: &[&str] = &[
-        "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$type", "$regex", "$all",
-        "$elemMatch", "$size",
+        "$eq",
+        "$ne",
+        "$gt",
+        "$gte",
+        "$lt",
+        "$lte",
+        "$in",
+        "$nin",
+        "$exists",
+        "$type",
+        "$regex",
+        "$all",
+        "$elemMatch",
+        "$size",
     ];
     if FIELD_OPERATORS.contains(&op) {
         bad(format!("{op} must be applied to a field"))

@@ -134,12 +134,17 @@ impl Compiler<'_> {
         let mut used = vec![false; parts.len()];
         let mut sqls = Vec::with_capacity(parts.len());
         for i in 0..parts.len() {
-            let Some((path, low_cmp, low)) = bound(&parts[i], true) else { continue };
+            let Some((path, low_cmp, low)) = bound(&parts[i], true) else {
+                continue;
+            };
             let pair = (0..parts.len()).find(|&j| {
-                !used[j] && bound(&parts[j], false).is_some_and(|(p, _, high)| p == path && rank_of(high) == rank_of(low))
+                !used[j]
+                    && bound(&parts[j], false).is_some_and(|(p, _, high)| p == path && rank_of(high) == rank_of(low))
             });
             let Some(j) = pair.filter(|_| !used[i]) else { continue };
-            let Some((_, high_cmp, high)) = bound(&parts[j], false) else { continue };
+            let Some((_, high_cmp, high)) = bound(&parts[j], false) else {
+                continue;
+            };
             let v = value_in(scope, path);
             let (lo, hi) = (self.bind(scalar(low)), self.bind(scalar(high)));
             sqls.push(format!(
@@ -252,7 +257,10 @@ impl Compiler<'_> {
                 let matched = self.selector(inner, &Scope::Element(alias.clone()))?;
                 array_only(
                     v,
-                    &format!("EXISTS (SELECT 1 FROM json_each({}) AS {alias} WHERE {matched})", v.value_sql),
+                    &format!(
+                        "EXISTS (SELECT 1 FROM json_each({}) AS {alias} WHERE {matched})",
+                        v.value_sql
+                    ),
                 )
             }
         })

@@ -73,22 +73,39 @@ pub(crate) fn text_indexes(indexes: &[IndexInfo]) -> Result<Vec<&IndexInfo>, Que
 
 /// SQL selecting `rowid, score` of the rows matching `expression` in any
 /// of the text indexes (best BM25 score of any index; lower is better).
+/// With `best`, only the best that many of each index: FTS5 then ranks
+/// with a bounded sorter instead of sorting every match, and the best
+/// `best` overall are among them.
 pub(crate) fn matches_sql(
     collection: i64,
     indexes: &[&IndexInfo],
     params: &mut Vec<SqlValue>,
     expression: &str,
+    best: Option<usize>,
 ) -> String {
     params.push(SqlValue::Text(expression.to_owned()));
     let p = params.len();
+    let limit = match best {
+        Some(n) => {
+            params.push(SqlValue::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
+            format!(" ORDER BY rank LIMIT ?{}", params.len())
+        }
+        None => String::new(),
+    };
     let parts: Vec<String> = indexes
         .iter()
         .map(|i| {
             let t = text_table(collection, &i.name);
-            format!("SELECT rowid, rank AS score FROM \"{t}\" WHERE \"{t}\" MATCH ?{p}")
+            format!("SELECT * FROM (SELECT rowid, rank AS score FROM \"{t}\" WHERE \"{t}\" MATCH ?{p}{limit})")
         })
         .collect();
-    format!("SELECT rowid, min(score) AS score FROM ({}) GROUP BY rowid", parts.join(" UNION ALL "))
+    if parts.len() == 1 {
+        return parts.concat();
+    }
+    format!(
+        "SELECT rowid, min(score) AS score FROM ({}) GROUP BY rowid",
+        parts.join(" UNION ALL ")
+    )
 }
 
 #[cfg(test)]

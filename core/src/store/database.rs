@@ -316,21 +316,25 @@ impl Database {
     /// returns `Ok`: for schema changes that are not document writes
     /// (indexes). No change is published.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
+        self.immediate(true, f)
     }
 
     /// Runs `f` holding the database's write lock (an immediate
     /// transaction that writes nothing), so no write commits meanwhile.
     pub(crate) fn with_write_lock<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.immediate(false, f)
+    }
+
+    /// Runs `f` in an immediate transaction, then commits or rolls back.
+    fn immediate<T>(&self, commit: bool, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
-            tx.rollback()?;
+            if commit {
+                tx.commit()?;
+            } else {
+                tx.rollback()?;
+            }
             Ok(value)
         })
     }
