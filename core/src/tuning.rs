@@ -336,6 +336,11 @@ pub const DEFAULT_QUERY_LIMIT: usize = 25;
 /// caller pages (`skip`) past this.
 pub const MAX_QUERY_LIMIT: usize = 10_000;
 
+/// Most bytes of documents (bodies and ids) one query or search returns:
+/// results are held in memory, and 10,000 large bodies could be gigabytes.
+/// Past it the query fails (lower the limit, or project with `fields`).
+pub const MAX_QUERY_RESULT_BYTES: usize = 64 * 1024 * 1024;
+
 /// Most fields of one index (each is two columns of a SQLite index).
 pub const MAX_INDEX_FIELDS: usize = 16;
 

@@ -480,3 +480,24 @@ fn deleting_a_collection_drops_its_indexes() {
     c.save("a", None, r#"{"name":"Amina"}"#).unwrap();
     assert_eq!(query_error(c.search("amina", 5)), QueryError::NoTextIndex);
 }
+
+#[test]
+fn results_are_bounded_in_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), "q.db");
+    let c = db.default_collection().unwrap();
+    let big = "x".repeat(7_500_000);
+    db.batch(|b| {
+        for i in 0..9 {
+            b.save(&c, &format!("big{i}"), None, &format!(r#"{{"n":{i},"blob":"{big}"}}"#))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let all = Query::new("{}").unwrap();
+    assert!(
+        matches!(query_error(c.find(&all)), QueryError::TooLarge { limit, .. } if limit == outpost_core::tuning::MAX_QUERY_RESULT_BYTES)
+    );
+    // A smaller limit brings it back within bounds.
+    assert_eq!(c.find(&all.limit(2).unwrap()).unwrap().len(), 2);
+}

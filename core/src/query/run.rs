@@ -16,7 +16,7 @@ use super::text;
 use crate::error::{Error, Result};
 use crate::revision::RevId;
 use crate::store::{Collection, Document};
-use crate::tuning::MAX_QUERY_LIMIT;
+use crate::tuning::{MAX_QUERY_LIMIT, MAX_QUERY_RESULT_BYTES};
 
 /// What [`Collection::explain`] tells about a query.
 ///
@@ -177,13 +177,12 @@ impl Collection {
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(params_from_iter(params.iter()))?;
-            let mut hits = Vec::new();
+            let (mut hits, mut bytes) = (Vec::new(), 0);
             while let Some(row) = rows.next()? {
                 let score: f64 = row.get(4)?;
-                hits.push(SearchHit {
-                    document: document_of_row(row, None)?,
-                    score,
-                });
+                let document = document_of_row(row, None)?;
+                bytes = check_result_bytes(bytes, &document)?;
+                hits.push(SearchHit { document, score });
             }
             Ok(hits)
         })
@@ -232,14 +231,30 @@ fn check_limit(limit: usize) -> Result<(), QueryError> {
     Ok(())
 }
 
+/// The bytes of results held so far with `doc` added, or
+/// [`QueryError::TooLarge`] past [`MAX_QUERY_RESULT_BYTES`].
+fn check_result_bytes(held: usize, doc: &Document) -> Result<usize, QueryError> {
+    let bytes = held + doc.body.len() + doc.id.len();
+    if bytes > MAX_QUERY_RESULT_BYTES {
+        return Err(QueryError::TooLarge {
+            what: "query results (bytes; lower the limit or use fields)",
+            size: bytes,
+            limit: MAX_QUERY_RESULT_BYTES,
+        });
+    }
+    Ok(bytes)
+}
+
 /// Runs `query` on `conn` (inside a read transaction).
 pub(crate) fn find_in(conn: &Connection, c: &Collection, query: &Query) -> Result<Vec<Document>> {
     let plan = plan(conn, c, query, "id, rev, body, seq", true)?;
     let mut stmt = plan.prepare(conn)?;
     let mut rows = stmt.query(params_from_iter(plan.compiled.params.iter()))?;
-    let mut docs = Vec::new();
+    let (mut docs, mut bytes) = (Vec::new(), 0);
     while let Some(row) = rows.next()? {
-        docs.push(document_of_row(row, query.fields.as_deref())?);
+        let doc = document_of_row(row, query.fields.as_deref())?;
+        bytes = check_result_bytes(bytes, &doc)?;
+        docs.push(doc);
     }
     Ok(docs)
 }
