@@ -28,7 +28,7 @@ use crate::error::Result;
 use crate::store::Collection;
 use crate::tuning::{MAX_INDEXES_PER_COLLECTION, MAX_INDEX_FIELDS, MAX_INDEX_NAME_CHARS};
 
-/// What kind of index.
+/// What kind of index (see [`IndexInfo`] for an example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexKind {
     /// A value index (equality, ranges, sorts).

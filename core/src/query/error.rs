@@ -2,6 +2,13 @@
 
 /// A query or index request that cannot be run as asked. Nothing is written
 /// when one of these is returned, and no partial result is given.
+///
+/// # Examples
+/// ```
+/// use outpost_core::{Query, QueryError};
+/// let refused = Query::new(r#"{"age": {"$mod": [2, 0]}}"#).unwrap_err();
+/// assert_eq!(refused, QueryError::UnsupportedOperator("$mod".into()));
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {

@@ -11,6 +11,14 @@ use crate::tuning::{MAX_FIELD_PATH_BYTES, MAX_FIELD_PATH_SEGMENTS};
 
 /// A parsed field path: the object keys to follow, outermost first. Empty
 /// inside `$elemMatch` means the array element itself.
+///
+/// # Examples
+/// ```
+/// use outpost_core::FieldPath;
+/// let path = FieldPath::parse(r"family.mother\.name").unwrap();
+/// assert_eq!(path.keys(), ["family", "mother.name"]);
+/// assert_eq!(path.dotted(), r"family.mother\.name");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FieldPath(pub(crate) Vec<String>);
 

@@ -169,11 +169,6 @@ impl Query {
         self.fields = Some(paths);
         Ok(self)
     }
-
-    /// The limit.
-    pub fn limit_value(&self) -> usize {
-        self.limit
-    }
 }
 
 fn parse_json(json: &str) -> Result<Value, QueryError> {

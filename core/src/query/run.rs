@@ -44,6 +44,18 @@ pub struct Explain {
 }
 
 /// One result of [`Collection::search`].
+///
+/// # Examples
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use outpost_core::{Database, DatabaseConfig};
+/// let db = Database::open(dir.path().join("camp.db"), DatabaseConfig::default()).unwrap();
+/// let children = db.default_collection().unwrap();
+/// children.save("c1", None, r#"{"name":"Amína Diallo"}"#).unwrap();
+/// children.create_text_index("names", &["name"]).unwrap();
+/// let hits = children.search("amina", 10).unwrap();
+/// assert_eq!(hits[0].document.id, "c1");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchHit {
     /// The document (its winning revision).
