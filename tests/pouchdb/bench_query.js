@@ -12,7 +12,7 @@
 //   text      pouchdb-find has no full-text index: {"name": {"$regex": "\\bName\\b"}}
 //             (case-sensitive: JavaScript regexes take no inline flags), limit 20
 //
-//   node bench_query.js [--docs 100000] [--indexed-runs 400] [--scan-runs 15]
+//   node bench_query.js [--docs 100000] [--indexed-runs 400] [--scan-runs 15] [--kinds eq,range,compound,text]
 //
 // The last line is `key=value` pairs with the same keys as Outpost's
 // (query_eq_p50_ms, ..., query_eq_noindex_p50_ms, ...). An index is built
@@ -38,9 +38,14 @@ function die(message) {
 }
 
 function parseArgs(argv) {
-  const opts = { docs: 100000, indexedRuns: 400, scanRuns: 15 };
+  const opts = { docs: 100000, indexedRuns: 400, scanRuns: 15, kinds: Object.keys(KINDS) };
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1];
+    if (argv[i] === '--kinds') {
+      opts.kinds = (v || '').split(',');
+      if (!opts.kinds.every((k) => k in KINDS)) die(`--kinds: choose from ${Object.keys(KINDS).join(',')}`);
+      continue;
+    }
     if (!/^\d+$/.test(v || '') || Number(v) < 1) die(`${argv[i]}: needs a positive number`);
     switch (argv[i]) {
       case '--docs': opts.docs = Number(v); break;
@@ -103,7 +108,7 @@ async function main() {
     await db.bulkDocs(batch);
   }
   const pairs = [['docs', opts.docs], ['query_fill_s', ((Date.now() - fillStart) / 1000).toFixed(2)]];
-  for (const kind of Object.keys(KINDS)) {
+  for (const kind of opts.kinds) {
     const [p50, p99] = await timed(db, kind, opts.scanRuns, false);
     pairs.push([`query_${kind}_noindex_p50_ms`, p50], [`query_${kind}_noindex_p99_ms`, p99]);
     process.stdout.write(`${kind} without index: p50 ${p50} ms, p99 ${p99} ms\n`);
@@ -111,9 +116,9 @@ async function main() {
   const buildStart = Date.now();
   for (const fields of INDEXES) await db.createIndex({ index: { fields } });
   // pouchdb-find builds an index on its first query: run each kind once.
-  for (const kind of Object.keys(KINDS)) await db.find(KINDS[kind](0, true));
+  for (const kind of opts.kinds) await db.find(KINDS[kind](0, true));
   pairs.push(['query_index_build_s', ((Date.now() - buildStart) / 1000).toFixed(2)]);
-  for (const kind of Object.keys(KINDS)) {
+  for (const kind of opts.kinds) {
     const [p50, p99] = await timed(db, kind, opts.indexedRuns, true);
     pairs.push([`query_${kind}_p50_ms`, p50], [`query_${kind}_p99_ms`, p99]);
     process.stdout.write(`${kind} with index: p50 ${p50} ms, p99 ${p99} ms\n`);
