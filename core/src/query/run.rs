@@ -182,7 +182,7 @@ impl Collection {
             let matches = text::matches_sql(self.id, &text_indexes, &mut params, &expression, Some(limit));
             params.push(SqlValue::Integer(limit as i64));
             let sql = format!(
-                "SELECT d.id, d.rev, d.body, d.seq, m.score FROM ({matches}) AS m JOIN docs AS d ON d.seq = m.rowid
+                "SELECT d.id, d.rev, d.body, d.seq, m.score FROM ({matches}) AS m CROSS JOIN docs AS d ON d.seq = m.rowid
                  WHERE d.collection = {} AND d.deleted = 0 ORDER BY m.score, d.id LIMIT ?{}",
                 self.id,
                 params.len()
