@@ -5,7 +5,7 @@
 //! what to do. Kotlin sees `OutpostException.NotFound` and so on; Swift sees
 //! `OutpostError.NotFound`.
 
-use outpost_core::{BlobError, Error, ReplicationError};
+use outpost_core::{BlobError, Error, QueryError, ReplicationError};
 
 /// Every error an Outpost call can raise.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -99,6 +99,8 @@ impl From<Error> for OutpostError {
                 BlobError::Io(_) => OutpostError::Storage(message),
                 _ => OutpostError::Internal(message),
             },
+            Error::Query(QueryError::IndexNotFound(_)) => OutpostError::NotFound(message),
+            Error::Query(_) => OutpostError::InvalidInput(message),
             Error::Network(_) | Error::Replication(ReplicationError::Unreachable(_)) => OutpostError::Network(message),
             Error::Replication(e) => match e {
                 ReplicationError::Unauthorized(_) => OutpostError::Auth(message),

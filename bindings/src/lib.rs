@@ -7,6 +7,8 @@
 //! replication and async exports run on.
 //!
 //! - [`Database`], [`Collection`]: the local store; JSON bodies cross as strings.
+//! - Queries ([`Collection::find`] with a Mango request as JSON, indexes, `search`,
+//!   `live_query` with a [`LiveQueryListener`]): see the `query` module.
 //! - Blobs stream in chunks: [`BlobWriter`] (from `Collection::blob_writer`) finishes into a
 //!   [`BlobRef`]; [`BlobReader`] (from `Collection::open_blob`) reads by offset.
 //! - [`Replicator`] with a [`ReplicatorTarget`]: another local database,
@@ -43,6 +45,7 @@ mod listener;
 mod logging;
 mod net_listener;
 mod platform_keys;
+mod query;
 mod remote;
 mod replicator;
 mod runtime;
@@ -56,6 +59,7 @@ pub use listener::ListenerHandle;
 pub use logging::{set_log_sink, LogLevel, LogSink};
 pub use net_listener::{ConnectionStatus, Listener, ListenerAuthenticator, ListenerConfig, PasswordAuthenticator};
 pub use platform_keys::{delete_stored_identity, load_stored_identity, save_stored_identity};
+pub use query::{IndexInfo, IndexKind, LiveQueryListener, QueryPlan, SearchHit};
 pub use remote::{ClientAuthentication, RemoteTargetConfig};
 pub use replicator::{
     ActivityLevel, CollectionReplication, Conflict, ConflictResolver, ConflictingRevision, Direction,

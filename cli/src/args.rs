@@ -35,6 +35,13 @@ pub enum Command {
     Export(DbArgs),
     /// List documents with conflicting revisions, one JSON line each.
     Conflicts(DbArgs),
+    /// Print the documents matching a Mango selector as JSON lines (default limit 25).
+    Find(FindArgs),
+    /// Create, list or delete the value and full-text indexes of a collection.
+    #[command(subcommand)]
+    Index(IndexCommand),
+    /// Full-text search over the collection's text indexes; prints the documents, best first.
+    Search(SearchArgs),
     /// Store FILE as the blob NAME of document ID (added or replaced); prints the new revision.
     Attach(AttachArgs),
     /// Write the bytes of the blob NAME of document ID to stdout.
@@ -62,6 +69,79 @@ pub struct DbArgs {
     /// The collection.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_COLLECTION)]
     pub collection: String,
+}
+
+/// `outpost find`.
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The selector, a JSON object: `{"camp": "north", "age": {"$lt": 10}}`.
+    pub selector: String,
+    /// Sort by FIELD (dotted path), `FIELD:desc` for descending; repeat for
+    /// several.
+    #[arg(long, value_name = "FIELD[:desc]")]
+    pub sort: Vec<String>,
+    /// At most N documents.
+    #[arg(long, value_name = "N", default_value_t = outpost_core::tuning::DEFAULT_QUERY_LIMIT)]
+    pub limit: usize,
+    /// Skip the first N documents.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub skip: usize,
+    /// Print only these fields of each body (comma-separated dotted paths);
+    /// `_id` and `_rev` always come.
+    #[arg(long, value_name = "a,b", value_delimiter = ',')]
+    pub fields: Vec<String>,
+    /// Print the plan (which index, SQLite's plan) as one JSON line instead
+    /// of the documents.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+/// `outpost index ...`.
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Create a value index on one or more fields (dotted paths).
+    Create(IndexCreateArgs),
+    /// Create a full-text index (case and diacritics ignored) on one or more fields.
+    CreateText(IndexCreateArgs),
+    /// List the indexes, one JSON line each.
+    List(DbArgs),
+    /// Delete an index.
+    Delete(IndexDeleteArgs),
+}
+
+/// `outpost index create` and `create-text`.
+#[derive(Debug, Args)]
+pub struct IndexCreateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The index's name (A-Z a-z 0-9 _ -).
+    pub name: String,
+    /// The fields to index.
+    #[arg(required = true)]
+    pub fields: Vec<String>,
+}
+
+/// `outpost index delete`.
+#[derive(Debug, Args)]
+pub struct IndexDeleteArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The index's name.
+    pub name: String,
+}
+
+/// `outpost search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The words to find (all must match; `word*` matches a prefix).
+    pub text: String,
+    /// At most N documents.
+    #[arg(long, value_name = "N", default_value_t = outpost_core::tuning::DEFAULT_QUERY_LIMIT)]
+    pub limit: usize,
 }
 
 /// `outpost put`.

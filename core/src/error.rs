@@ -67,6 +67,9 @@ pub enum Error {
     /// A blob was refused, is missing or could not be read or written.
     #[error("blob: {0}")]
     Blob(#[from] BlobError),
+    /// A query, index operation or search was refused.
+    #[error("query: {0}")]
+    Query(#[from] crate::query::QueryError),
 }
 
 /// Why a blob operation failed. Whatever was refused left nothing stored.

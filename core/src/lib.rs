@@ -8,6 +8,8 @@
 //!   one SQLite file, a changes feed, change listeners, batches.
 //! - [`RevId`] and [`RevTree`]: deterministic revision ids and CouchDB's
 //!   winner rule, so replicas agree without talking.
+//! - [`Query`]: Mango queries, value and full-text indexes, live queries
+//!   ([`Collection::find`], [`Collection::search`]).
 //! - [`replication`]: the transport-independent replication algorithm
 //!   between two [`replication::Endpoint`]s.
 //! - [`couch`]: the CouchDB replication protocol (PouchDB and CouchDB peers).
@@ -32,6 +34,7 @@ mod error;
 mod listeners;
 pub mod net;
 mod private_files;
+mod query;
 pub mod replication;
 mod revision;
 mod store;
@@ -40,6 +43,7 @@ pub mod tuning;
 pub use blob::{BlobDigest, BlobReader, BlobRef, CompactReport, NamedBlob};
 pub use error::{BlobError, Error, InvalidInput, KeyStoreError, ReplicationError, Result};
 pub use listeners::ListenerToken;
+pub use query::{Explain, FieldPath, IndexInfo, IndexKind, LiveQuery, Query, QueryError, SearchHit};
 pub use revision::{RevId, RevNode, RevTree};
 pub use store::{
     Batch, Change, ChangeEvent, ChangesBatch, Collection, ConflictedDoc, Database, DatabaseConfig, Document,

@@ -386,3 +386,76 @@ pub const MAX_COUCH_PUSH_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 /// `_bulk_docs` (the blobs of one insert batch); a blob that does not fit
 /// is that document's error.
 pub const MAX_COUCH_STAGED_BLOB_BYTES: u64 = 64 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// Queries and indexes (core/src/query/). Everything a caller sends in a
+// query is bounded here, so a query costs bounded memory to parse and
+// compile whatever it holds.
+
+/// Largest query or selector JSON accepted (bytes): room for a large `$in`
+/// list, far below anything that would strain parsing.
+pub const MAX_QUERY_BYTES: usize = 256 * 1024;
+
+/// Deepest nesting of a selector (combinators, fields, `$elemMatch`): real
+/// selectors are a few levels deep; this keeps compilation's recursion and
+/// the SQL's nesting small (SQLite's parser has its own depth limit of
+/// 1000).
+pub const MAX_SELECTOR_DEPTH: usize = 32;
+
+/// Most fields and operators in one selector: each becomes a few SQL terms,
+/// and SQLite's statement size and parameter count (32766) must hold.
+pub const MAX_SELECTOR_NODES: usize = 2_000;
+
+/// Longest `$in`, `$nin` or `$all` list: each value is one bound parameter
+/// and one SQL term.
+pub const MAX_IN_VALUES: usize = 1_000;
+
+/// Longest `$regex` pattern (bytes).
+pub const MAX_REGEX_BYTES: usize = 1024;
+
+/// Largest compiled `$regex` (NFA and lazy DFA, bytes each): matching is
+/// linear in the text, and this bounds the memory a pattern like
+/// `\w{1000}` would take.
+pub const MAX_REGEX_COMPILED_BYTES: usize = 1024 * 1024;
+
+/// Longest field path in a selector, sort, projection or index (bytes).
+pub const MAX_FIELD_PATH_BYTES: usize = 512;
+
+/// Most keys in a field path.
+pub const MAX_FIELD_PATH_SEGMENTS: usize = 32;
+
+/// Most sort fields in one query.
+pub const MAX_SORT_FIELDS: usize = 8;
+
+/// Results of a query when it sets no limit (CouchDB's default).
+pub const DEFAULT_QUERY_LIMIT: usize = 25;
+
+/// Largest `limit` of a query or search: results are held in memory, so a
+/// caller pages (`skip`) past this.
+pub const MAX_QUERY_LIMIT: usize = 10_000;
+
+/// Most bytes of documents (bodies and ids) one query or search returns:
+/// results are held in memory, and 10,000 large bodies could be gigabytes.
+/// Past it the query fails (lower the limit, or project with `fields`).
+pub const MAX_QUERY_RESULT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Most fields of one index (each is two columns of a SQLite index).
+pub const MAX_INDEX_FIELDS: usize = 16;
+
+/// Most indexes (value and text) per collection: each one costs time on
+/// every write to the collection.
+pub const MAX_INDEXES_PER_COLLECTION: usize = 32;
+
+/// Longest index name (characters).
+pub const MAX_INDEX_NAME_CHARS: usize = 64;
+
+/// Longest full-text query (bytes).
+pub const MAX_TEXT_QUERY_BYTES: usize = 1024;
+
+/// Most words in a full-text query.
+pub const MAX_TEXT_QUERY_TERMS: usize = 32;
+
+/// Changed documents a live query checks one by one to decide whether a
+/// change can affect it; past this (a large replicated batch) it simply
+/// runs again.
+pub const LIVE_QUERY_MAX_CHECKED_IDS: usize = 500;

@@ -9,7 +9,9 @@
 //! listener on loopback and add their own figures (MB/s, latency
 //! percentiles) to the last line. `blobs` (documents with a 200 KB photo
 //! each, pulled over that listener) runs only when named: its default is
-//! 500 documents (100 MB of blobs), not the others' 100,000.
+//! 500 documents (100 MB of blobs), not the others' 100,000. `query`
+//! (`bench_query`: Mango queries and full-text search, p50/p99 with and
+//! without indexes) also runs only when named.
 //!
 //! Output: a table on stdout, row by row as scenarios finish, with each
 //! scenario's peak RSS (`VmHWM`, reset before each scenario where Linux
@@ -21,6 +23,9 @@ mod workload;
 
 #[path = "bench_net.rs"]
 mod net;
+
+#[path = "bench_query.rs"]
+mod query;
 
 use std::time::Duration;
 
@@ -145,6 +150,13 @@ const SCENARIOS: &[Scenario] = &[
         run: |w| net::pull_blobs(w.blob_docs),
         by_default: false,
     },
+    Scenario {
+        name: "query",
+        key: None,
+        label: "queries (see the query_* figures)",
+        run: |w| query::query(w.docs),
+        by_default: false,
+    },
 ];
 
 fn sqlite_ceiling(w: &Workload) -> workload::Outcome<Measured> {
@@ -168,8 +180,8 @@ fn local_replication(w: &Workload) -> workload::Outcome<Measured> {
     Ok(Measured::new(w.docs, elapsed))
 }
 
-/// The scenarios named by `--scenario`, in their run order (all but
-/// `blobs` if none is named).
+/// The scenarios named by `--scenario`, in their run order (those run by
+/// default if none is named).
 fn selected(names: &[String]) -> Result<Vec<&'static Scenario>, CliError> {
     if let Some(unknown) = names.iter().find(|n| !SCENARIOS.iter().any(|s| s.name == n.as_str())) {
         let known: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();

@@ -7,6 +7,7 @@
 //! - `serve`, `sync`, `demo`: the network commands, with what they share
 //!   in `net` (runtime, signals, credentials), `identity` (`--identity`
 //!   key store, `--cert`/`--key`) and `progress` (replication status lines and bar);
+//! - `query`: `find`, `index create|create-text|list|delete`, `search`;
 //! - `bench` and `bench_net`: `bench`, local and network scenarios.
 
 mod bench;
@@ -17,6 +18,7 @@ mod identity;
 mod import_export;
 mod net;
 mod progress;
+mod query;
 mod serve;
 mod sync;
 
@@ -36,6 +38,9 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Conflicts(args) => docs::conflicts(&args),
         Command::Import(args) => import_export::import(&args),
         Command::Export(args) => import_export::export(&args),
+        Command::Find(args) => query::find(&args),
+        Command::Index(command) => query::index(&command),
+        Command::Search(args) => query::search(&args),
         Command::Attach(args) => blobs::attach(&args),
         Command::Attachment(args) => blobs::attachment(&args),
         Command::Attachments(args) => blobs::attachments(&args),

@@ -133,6 +133,7 @@ impl Database {
         };
         conn.pragma_update(None, "synchronous", synchronous)?;
         conn.set_prepared_statement_cache_capacity(64);
+        crate::query::register_functions(&conn)?;
         let uuid = schema::migrate(&mut conn)?;
         let last_seq = schema::last_sequence(&conn)?;
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
@@ -233,6 +234,7 @@ impl Database {
         let collection = self.collection(name)?;
         self.with_conn(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            crate::query::drop_indexes_of(&tx, collection.id)?;
             tx.execute("DELETE FROM docs WHERE collection = ?1", [collection.id])?;
             tx.execute("DELETE FROM local_docs WHERE collection = ?1", [collection.id])?;
             tx.execute("DELETE FROM collections WHERE id = ?1", [collection.id])?;
@@ -310,13 +312,29 @@ impl Database {
         crate::blob::compact::compact(self, grace)
     }
 
+    /// Runs `f` in an immediate (write) transaction committed if it
+    /// returns `Ok`: for schema changes that are not document writes
+    /// (indexes). No change is published.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.immediate(true, f)
+    }
+
     /// Runs `f` holding the database's write lock (an immediate
     /// transaction that writes nothing), so no write commits meanwhile.
     pub(crate) fn with_write_lock<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.immediate(false, f)
+    }
+
+    /// Runs `f` in an immediate transaction, then commits or rolls back.
+    fn immediate<T>(&self, commit: bool, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
-            tx.rollback()?;
+            if commit {
+                tx.commit()?;
+            } else {
+                tx.rollback()?;
+            }
             Ok(value)
         })
     }

@@ -138,7 +138,7 @@ fun jsonToMap(json: String): Map<String, Any?> =
 /** A map (values: null, Boolean, Number, String, List and Map of those; [Blob]s inside `Collection.save`) as JSON text. */
 fun mapToJson(map: Map<String, Any?>): String = outpostJson.encodeToString(JsonObject.serializer(), toJson(map) as JsonObject)
 
-private fun toJson(value: Any?): JsonElement = when (value) {
+internal fun toJson(value: Any?): JsonElement = when (value) {
     null -> JsonNull
     is Boolean -> JsonPrimitive(value)
     is Number -> JsonPrimitive(value)
