@@ -10,6 +10,7 @@
 //!   winner rule, so replicas agree without talking.
 //! - [`replication`]: the transport-independent replication algorithm
 //!   between two [`replication::Endpoint`]s.
+//! - [`couch`]: the CouchDB replication protocol (PouchDB and CouchDB peers).
 //!
 //! # Examples
 //! ```
@@ -26,6 +27,7 @@
 
 mod blob;
 mod body;
+pub mod couch;
 mod error;
 mod listeners;
 pub mod net;

@@ -288,3 +288,10 @@ pub const COMPACT_PAGE_ROWS: usize = 500;
 /// Candidate blobs compaction holds in memory at once (more are handled in
 /// further rounds).
 pub const COMPACT_MAX_CANDIDATES: usize = 100_000;
+
+// ---------------------------------------------------------------------------
+// CouchDB face (core/src/couch): limits on what CouchDB clients send.
+
+/// Longest `reason` in a CouchDB error body, in bytes: reasons may quote
+/// client input, so they are cut rather than echoed whole.
+pub const MAX_COUCH_REASON_BYTES: usize = 512;

@@ -1,0 +1,7 @@
+//! The CouchDB replication protocol, so PouchDB apps and CouchDB servers
+//! sync with Outpost:
+//! - [`wire`]: CouchDB's JSON (histories, changes, `_revs_diff`,
+//!   `_bulk_docs`, `_bulk_get`, `_local` documents, errors, sequences) as
+//!   both the server face and the HTTP client need it.
+
+pub mod wire;
