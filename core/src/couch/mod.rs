@@ -2,6 +2,8 @@
 //! sync with Outpost:
 //! - [`wire`]: CouchDB's JSON (histories, changes, `_revs_diff`,
 //!   `_bulk_docs`, `_bulk_get`, `_local` documents, errors, sequences) as
-//!   both the server face and the HTTP client need it.
+//!   both the server face and the HTTP client need it;
+//! - `face`: the server, CouchDB's HTTP API on a listener's port.
 
+pub(crate) mod face;
 pub mod wire;

@@ -1,0 +1,206 @@
+//! `GET/PUT/DELETE /{db}/{id}` and `GET/PUT /{db}/{id}/{attachment}`.
+//!
+//! `GET` answers the winner, or `?rev=`, with `_revisions` for `revs=true`
+//! and `_conflicts` for `conflicts=true`; `?open_revs=all` or
+//! `open_revs=[...]` answers a JSON array of `{"ok": doc}` and
+//! `{"missing": rev}`. `PUT` is a local edit over `_rev` (or `?rev=`), or
+//! with `?new_edits=false` a revision stored as given.
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use serde_json::{json, Map, Value};
+
+use super::bulk_docs::replicate;
+use super::bulk_get::load_tree;
+use super::http::{json_response, parse_json, read_body, FaceBody};
+use super::revision_docs::{body_text, revision_object, DocOptions};
+use super::routes::DbPath;
+use super::Ctx;
+use crate::couch::wire::{parse_rev, CouchDoc, CouchError};
+use crate::revision::RevId;
+use crate::tuning::{MAX_FACE_ENTRIES, MAX_FACE_REQUEST_BYTES};
+
+pub(crate) async fn handle(
+    ctx: &Ctx<'_>,
+    path: &DbPath,
+    id: &str,
+    request: Request<Incoming>,
+) -> Result<Response<FaceBody>, CouchError> {
+    match *request.method() {
+        Method::GET | Method::HEAD => get(ctx, path, id).await,
+        Method::PUT => put(ctx, path, id, request).await,
+        Method::DELETE => delete(ctx, path, id).await,
+        _ => Err(CouchError::new(
+            405,
+            "method_not_allowed",
+            "Only GET, PUT and DELETE are served here.",
+        )),
+    }
+}
+
+async fn get(ctx: &Ctx<'_>, path: &DbPath, id: &str) -> Result<Response<FaceBody>, CouchError> {
+    let collection = ctx.collection(path).await?;
+    let q = &ctx.query;
+    let options = DocOptions {
+        revs: q.flag("revs")?,
+        conflicts: q.flag("conflicts")?,
+    };
+    let rev = q.get("rev").map(parse_rev).transpose()?;
+    let open_revs = match q.get("open_revs") {
+        None => None,
+        Some("all") => Some(None),
+        Some(_) => {
+            let list: Vec<String> = q.json("open_revs")?.unwrap_or_default();
+            if list.len() > MAX_FACE_ENTRIES {
+                return Err(CouchError::bad_request("open_revs names too many revisions"));
+            }
+            Some(Some(
+                list.iter().map(|r| parse_rev(r)).collect::<Result<Vec<RevId>, _>>()?,
+            ))
+        }
+    };
+    let latest = q.flag("latest")?;
+    let id = id.to_owned();
+    let tree = {
+        let (collection, id) = (collection.clone(), id.clone());
+        super::blocking(move || load_tree(&collection, &id)).await?
+    };
+    if let Some(open_revs) = open_revs {
+        let Some(tree) = tree else {
+            return match open_revs {
+                None => json_response(200, &Vec::<Value>::new()),
+                Some(list) => json_response(
+                    200,
+                    &list
+                        .iter()
+                        .map(|r| json!({"missing": r.to_string()}))
+                        .collect::<Vec<_>>(),
+                ),
+            };
+        };
+        let revs: Vec<RevId> = match open_revs {
+            None => tree.leaves().iter().map(|n| n.rev.clone()).collect(),
+            Some(list) => list
+                .into_iter()
+                .flat_map(|r| if latest { latest_of(&tree, r) } else { vec![r] })
+                .collect(),
+        };
+        let mut out = Vec::with_capacity(revs.len());
+        for rev in revs {
+            out.push(match revision_object(&id, &tree, &rev, options)? {
+                Some(doc) => json!({"ok": doc}),
+                None => json!({"missing": rev.to_string()}),
+            });
+        }
+        return json_response(200, &out);
+    }
+    let tree = tree.ok_or_else(|| CouchError::not_found("missing"))?;
+    let winner = tree.winner().ok_or_else(|| CouchError::not_found("missing"))?;
+    if rev.is_none() && winner.deleted {
+        return Err(CouchError::not_found("deleted"));
+    }
+    let rev = rev.unwrap_or_else(|| winner.rev.clone());
+    let options = DocOptions {
+        conflicts: options.conflicts && rev == winner.rev,
+        ..options
+    };
+    match revision_object(&id, &tree, &rev, options)? {
+        Some(doc) => json_response(200, &doc),
+        None => Err(CouchError::not_found("missing")),
+    }
+}
+
+/// The leaves descending from `rev` (itself when it is a leaf), for `latest=true`.
+fn latest_of(tree: &crate::RevTree, rev: RevId) -> Vec<RevId> {
+    if tree.get(&rev).is_none() || tree.is_leaf(&rev) {
+        return vec![rev];
+    }
+    let leaves: Vec<RevId> = tree
+        .leaves()
+        .iter()
+        .filter(|leaf| tree.history(&leaf.rev, usize::MAX).contains(&rev))
+        .map(|leaf| leaf.rev.clone())
+        .collect();
+    if leaves.is_empty() {
+        vec![rev]
+    } else {
+        leaves
+    }
+}
+
+async fn put(
+    ctx: &Ctx<'_>,
+    path: &DbPath,
+    id: &str,
+    request: Request<Incoming>,
+) -> Result<Response<FaceBody>, CouchError> {
+    let collection = ctx.collection(path).await?;
+    ctx.require_write()?;
+    let new_edits = ctx.query.get("new_edits") != Some("false");
+    let query_rev = ctx.query.get("rev").map(parse_rev).transpose()?;
+    let body = read_body(ctx, request, MAX_FACE_REQUEST_BYTES).await?;
+    let map: Map<String, Value> = parse_json(&body.bytes)?;
+    let mut doc = CouchDoc::from_object(map, false)?;
+    if !doc.id.is_empty() && doc.id != id {
+        return Err(CouchError::bad_request("the _id in the body is not the id in the URL"));
+    }
+    doc.id = id.to_owned();
+    if doc.rev.is_none() {
+        doc.rev = query_rev;
+    }
+    if !new_edits {
+        let rev = doc.history(1)?.remove(0);
+        let refused = super::blocking(move || replicate(&collection, vec![Ok(doc)])).await?;
+        if let Some(r) = refused.first() {
+            return Err(CouchError::new(
+                400,
+                r.error.as_deref().unwrap_or("bad_request"),
+                r.reason.clone().unwrap_or_default(),
+            ));
+        }
+        return json_response(201, &json!({"ok": true, "id": id, "rev": rev.to_string()}));
+    }
+    let body = body_text(&doc.body)?;
+    let (id_owned, parent, deleted) = (id.to_owned(), doc.rev.clone(), doc.deleted);
+    let rev = super::blocking(move || {
+        let saved = match (deleted, &parent) {
+            (true, Some(parent)) => collection.delete(&id_owned, parent),
+            _ => collection.save(&id_owned, parent.as_ref(), &body),
+        };
+        saved.map_err(|e| CouchError::from_core(&e))
+    })
+    .await?;
+    json_response(201, &json!({"ok": true, "id": id, "rev": rev.to_string()}))
+}
+
+async fn delete(ctx: &Ctx<'_>, path: &DbPath, id: &str) -> Result<Response<FaceBody>, CouchError> {
+    let collection = ctx.collection(path).await?;
+    ctx.require_write()?;
+    let rev = ctx
+        .query
+        .get("rev")
+        .map(parse_rev)
+        .transpose()?
+        .ok_or_else(|| CouchError::conflict("Document update conflict: a rev is needed to delete."))?;
+    let id_owned = id.to_owned();
+    let rev = super::blocking(move || {
+        collection
+            .delete(&id_owned, &rev)
+            .map_err(|e| CouchError::from_core(&e))
+    })
+    .await?;
+    json_response(200, &json!({"ok": true, "id": id, "rev": rev.to_string()}))
+}
+
+/// `GET/PUT /{db}/{id}/{name}`.
+pub(crate) async fn attachment(
+    ctx: &Ctx<'_>,
+    path: &DbPath,
+    id: &str,
+    name: &str,
+    request: Request<Incoming>,
+) -> Result<Response<FaceBody>, CouchError> {
+    let _ = (path, id, name, request);
+    ctx.principal()?;
+    Err(CouchError::not_found("attachments are not served yet"))
+}
