@@ -356,3 +356,8 @@ pub const FACE_CREDENTIAL_CACHE_TTL: std::time::Duration = std::time::Duration::
 /// Most credentials the CouchDB face remembers as checked (one entry per
 /// distinct user and password in use).
 pub const MAX_FACE_CACHED_CREDENTIALS: usize = 1024;
+
+/// Blob MD5 digests the CouchDB face keeps in memory (CouchDB names
+/// attachments by MD5; ours are SHA-256). Past it the cache is emptied and
+/// digests are computed again from the bytes as needed.
+pub const MAX_FACE_MD5_CACHE: usize = 100_000;

@@ -3,7 +3,9 @@
 //! - [`wire`]: CouchDB's JSON (histories, changes, `_revs_diff`,
 //!   `_bulk_docs`, `_bulk_get`, `_local` documents, errors, sequences) as
 //!   both the server face and the HTTP client need it;
+//! - [`attachments`]: `_attachments` and Outpost's in-body blob objects;
 //! - `face`: the server, CouchDB's HTTP API on a listener's port.
 
+pub mod attachments;
 pub(crate) mod face;
 pub mod wire;

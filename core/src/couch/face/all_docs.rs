@@ -61,6 +61,7 @@ pub(crate) async fn handle(
             "keys lists more than {MAX_FACE_ENTRIES} ids"
         )));
     }
+    let cache = ctx.connection.state.md5.clone();
     let reply = super::blocking(move || {
         let ids: Vec<String> = match keys {
             Some(keys) => keys,
@@ -94,7 +95,10 @@ pub(crate) async fn handle(
             let mut row = json!({"id": id, "key": id, "value": value});
             if include_docs {
                 let doc = match (&tree, winner.deleted) {
-                    (Some(t), false) => revision_object(&id, t, &winner.rev, options)?.map(Value::Object),
+                    (Some(t), false) => {
+                        revision_object(&id, t, &winner.rev, options, &mut |b| cache.of(&collection, b))?
+                            .map(Value::Object)
+                    }
                     _ => None,
                 };
                 row["doc"] = doc.unwrap_or(Value::Null);

@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::Value;
 
+use super::blobs::{attachments_to_body, Md5Cache};
 use super::http::{json_response, read_json, FaceBody};
 use super::revision_docs::body_text;
 use super::routes::DbPath;
@@ -42,7 +43,9 @@ pub(crate) async fn handle(
             _ => Err(CouchError::bad_request("every document must be a JSON object")),
         })
         .collect();
+    let cache = ctx.connection.state.md5.clone();
     let results = super::blocking(move || {
+        let docs = with_attachments(&collection, &cache, docs, &mut |_| None);
         if new_edits {
             edit(&collection, docs)
         } else {
@@ -51,6 +54,23 @@ pub(crate) async fn handle(
     })
     .await?;
     json_response(201, &results)
+}
+
+/// The documents with their attachments stored as blobs and named in
+/// their bodies (`follows` gives multipart parts by attachment name).
+pub(crate) fn with_attachments(
+    collection: &Collection,
+    cache: &Md5Cache,
+    docs: Vec<Result<CouchDoc, CouchError>>,
+    follows: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
+) -> Vec<Result<CouchDoc, CouchError>> {
+    docs.into_iter()
+        .map(|doc| {
+            let mut doc = doc?;
+            attachments_to_body(collection, cache, &mut doc, follows)?;
+            Ok(doc)
+        })
+        .collect()
 }
 
 /// Stores revisions as given. Only refusals are reported, as CouchDB does.

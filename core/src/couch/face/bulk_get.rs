@@ -35,6 +35,7 @@ pub(crate) async fn handle(
             request.docs.len()
         )));
     }
+    let cache = ctx.connection.state.md5.clone();
     let reply = super::blocking(move || {
         let mut loaded: Option<(String, Option<RevTree>)> = None;
         let mut bytes = 0usize;
@@ -47,7 +48,10 @@ pub(crate) async fn handle(
             let tree = loaded.as_ref().and_then(|(_, t)| t.as_ref());
             let wanted = entry.rev.as_deref().map(parse_rev).transpose()?;
             let item = match tree.and_then(|t| revision_in(t, wanted.as_ref())) {
-                Some(rev) => match tree.map(|t| revision_object(&entry.id, t, &rev, options)).transpose()? {
+                Some(rev) => match tree
+                    .map(|t| revision_object(&entry.id, t, &rev, options, &mut |b| cache.of(&collection, b)))
+                    .transpose()?
+                {
                     Some(Some(doc)) => BulkGetItem::Ok(doc),
                     _ => not_found(&entry.id, entry.rev.as_deref()),
                 },

@@ -10,15 +10,19 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::bulk_docs::replicate;
+use super::bulk_docs::{replicate, with_attachments};
 use super::bulk_get::load_tree;
-use super::http::{json_response, parse_json, read_body, FaceBody};
+use super::http::{json_response, parse_json, read_body, streaming_response, FaceBody};
 use super::revision_docs::{body_text, revision_object, DocOptions};
 use super::routes::DbPath;
 use super::Ctx;
+use crate::blob::reference::blobs_in_body;
+use crate::blob::BlobRef;
+use crate::couch::attachments::{md5_digest, NESTED_PREFIX};
 use crate::couch::wire::{parse_rev, CouchDoc, CouchError};
 use crate::revision::RevId;
-use crate::tuning::{MAX_FACE_ENTRIES, MAX_FACE_REQUEST_BYTES};
+use crate::tuning::{BLOB_IO_BUFFER_BYTES, MAX_FACE_ENTRIES, MAX_FACE_REQUEST_BYTES};
+use hyper::body::Bytes;
 
 pub(crate) async fn handle(
     ctx: &Ctx<'_>,
@@ -61,53 +65,51 @@ async fn get(ctx: &Ctx<'_>, path: &DbPath, id: &str) -> Result<Response<FaceBody
     };
     let latest = q.flag("latest")?;
     let id = id.to_owned();
-    let tree = {
-        let (collection, id) = (collection.clone(), id.clone());
-        super::blocking(move || load_tree(&collection, &id)).await?
-    };
-    if let Some(open_revs) = open_revs {
-        let Some(tree) = tree else {
-            return match open_revs {
-                None => json_response(200, &Vec::<Value>::new()),
-                Some(list) => json_response(
-                    200,
-                    &list
-                        .iter()
-                        .map(|r| json!({"missing": r.to_string()}))
-                        .collect::<Vec<_>>(),
-                ),
+    let cache = ctx.connection.state.md5.clone();
+    let reply = super::blocking(move || {
+        let tree = load_tree(&collection, &id)?;
+        let mut md5 = |b: &BlobRef| cache.of(&collection, b);
+        if let Some(open_revs) = open_revs {
+            let Some(tree) = tree else {
+                let missing = open_revs.unwrap_or_default();
+                return Ok(json!(missing
+                    .iter()
+                    .map(|r| json!({"missing": r.to_string()}))
+                    .collect::<Vec<_>>()));
             };
-        };
-        let revs: Vec<RevId> = match open_revs {
-            None => tree.leaves().iter().map(|n| n.rev.clone()).collect(),
-            Some(list) => list
-                .into_iter()
-                .flat_map(|r| if latest { latest_of(&tree, r) } else { vec![r] })
-                .collect(),
-        };
-        let mut out = Vec::with_capacity(revs.len());
-        for rev in revs {
-            out.push(match revision_object(&id, &tree, &rev, options)? {
-                Some(doc) => json!({"ok": doc}),
-                None => json!({"missing": rev.to_string()}),
-            });
+            let revs: Vec<RevId> = match open_revs {
+                None => tree.leaves().iter().map(|n| n.rev.clone()).collect(),
+                Some(list) => list
+                    .into_iter()
+                    .flat_map(|r| if latest { latest_of(&tree, r) } else { vec![r] })
+                    .collect(),
+            };
+            let mut out = Vec::with_capacity(revs.len());
+            for rev in revs {
+                out.push(match revision_object(&id, &tree, &rev, options, &mut md5)? {
+                    Some(doc) => json!({"ok": doc}),
+                    None => json!({"missing": rev.to_string()}),
+                });
+            }
+            return Ok(Value::Array(out));
         }
-        return json_response(200, &out);
-    }
-    let tree = tree.ok_or_else(|| CouchError::not_found("missing"))?;
-    let winner = tree.winner().ok_or_else(|| CouchError::not_found("missing"))?;
-    if rev.is_none() && winner.deleted {
-        return Err(CouchError::not_found("deleted"));
-    }
-    let rev = rev.unwrap_or_else(|| winner.rev.clone());
-    let options = DocOptions {
-        conflicts: options.conflicts && rev == winner.rev,
-        ..options
-    };
-    match revision_object(&id, &tree, &rev, options)? {
-        Some(doc) => json_response(200, &doc),
-        None => Err(CouchError::not_found("missing")),
-    }
+        let tree = tree.ok_or_else(|| CouchError::not_found("missing"))?;
+        let winner = tree.winner().ok_or_else(|| CouchError::not_found("missing"))?;
+        if rev.is_none() && winner.deleted {
+            return Err(CouchError::not_found("deleted"));
+        }
+        let rev = rev.unwrap_or_else(|| winner.rev.clone());
+        let options = DocOptions {
+            conflicts: options.conflicts && rev == winner.rev,
+            ..options
+        };
+        match revision_object(&id, &tree, &rev, options, &mut md5)? {
+            Some(doc) => Ok(Value::Object(doc)),
+            None => Err(CouchError::not_found("missing")),
+        }
+    })
+    .await?;
+    json_response(200, &reply)
 }
 
 /// The leaves descending from `rev` (itself when it is a leaf), for `latest=true`.
@@ -150,7 +152,12 @@ async fn put(
     }
     if !new_edits {
         let rev = doc.history(1)?.remove(0);
-        let refused = super::blocking(move || replicate(&collection, vec![Ok(doc)])).await?;
+        let cache = ctx.connection.state.md5.clone();
+        let refused = super::blocking(move || {
+            let docs = with_attachments(&collection, &cache, vec![Ok(doc)], &mut |_| None);
+            replicate(&collection, docs)
+        })
+        .await?;
         if let Some(r) = refused.first() {
             return Err(CouchError::new(
                 400,
@@ -160,9 +167,12 @@ async fn put(
         }
         return json_response(201, &json!({"ok": true, "id": id, "rev": rev.to_string()}));
     }
-    let body = body_text(&doc.body)?;
     let (id_owned, parent, deleted) = (id.to_owned(), doc.rev.clone(), doc.deleted);
+    let cache = ctx.connection.state.md5.clone();
     let rev = super::blocking(move || {
+        let mut docs = with_attachments(&collection, &cache, vec![Ok(doc)], &mut |_| None);
+        let doc = docs.remove(0)?;
+        let body = body_text(&doc.body)?;
         let saved = match (deleted, &parent) {
             (true, Some(parent)) => collection.delete(&id_owned, parent),
             _ => collection.save(&id_owned, parent.as_ref(), &body),
@@ -192,7 +202,8 @@ async fn delete(ctx: &Ctx<'_>, path: &DbPath, id: &str) -> Result<Response<FaceB
     json_response(200, &json!({"ok": true, "id": id, "rev": rev.to_string()}))
 }
 
-/// `GET/PUT /{db}/{id}/{name}`.
+/// `GET/PUT/DELETE /{db}/{id}/{name}`: an attachment's bytes (streamed
+/// from the blob file), or a new revision adding, replacing or removing it.
 pub(crate) async fn attachment(
     ctx: &Ctx<'_>,
     path: &DbPath,
@@ -200,7 +211,116 @@ pub(crate) async fn attachment(
     name: &str,
     request: Request<Incoming>,
 ) -> Result<Response<FaceBody>, CouchError> {
-    let _ = (path, id, name, request);
-    ctx.principal()?;
-    Err(CouchError::not_found("attachments are not served yet"))
+    let collection = ctx.collection(path).await?;
+    let rev = ctx.query.get("rev").map(parse_rev).transpose()?;
+    match *request.method() {
+        Method::GET | Method::HEAD => {
+            let (id, name) = (id.to_owned(), name.to_owned());
+            let c = collection.clone();
+            let blob = super::blocking(move || {
+                let doc = match &rev {
+                    Some(rev) => c.get_revision(&id, rev),
+                    None => c.get(&id).map(|d| d.filter(|d| !d.deleted)),
+                }
+                .map_err(|e| CouchError::from_core(&e))?
+                .ok_or_else(|| CouchError::not_found("missing"))?;
+                let body: Map<String, Value> = parse_json(doc.body.as_bytes())?;
+                let wanted = name
+                    .strip_prefix(NESTED_PREFIX)
+                    .filter(|p| p.starts_with('/'))
+                    .unwrap_or(&name);
+                blobs_in_body(&body)
+                    .map_err(CouchError::from)?
+                    .into_iter()
+                    .find(|b| b.name == wanted)
+                    .map(|b| b.blob)
+                    .ok_or_else(|| CouchError::not_found("Document is missing attachment"))
+            })
+            .await?;
+            Ok(blob_response(collection, blob))
+        }
+        Method::PUT | Method::DELETE => {
+            ctx.require_write()?;
+            let is_put = request.method() == Method::PUT;
+            let content_type = request
+                .headers()
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = if is_put {
+                Some(read_body(ctx, request, MAX_FACE_REQUEST_BYTES).await?)
+            } else {
+                None
+            };
+            let (id_owned, name) = (id.to_owned(), name.to_owned());
+            let cache = ctx.connection.state.md5.clone();
+            let rev = super::blocking(move || {
+                let current = collection.get(&id_owned).map_err(|e| CouchError::from_core(&e))?;
+                let mut body: Map<String, Value> = match &current {
+                    Some(doc) if !doc.deleted => parse_json(doc.body.as_bytes())?,
+                    _ => Map::new(),
+                };
+                match bytes {
+                    Some(bytes) => {
+                        let blob = collection
+                            .save_blob(&bytes.bytes[..], content_type.as_deref())
+                            .map_err(|e| CouchError::from_core(&e))?;
+                        cache.remember(blob.digest, md5_digest(&bytes.bytes));
+                        body.insert(name, blob.to_json());
+                    }
+                    None => {
+                        if body.remove(&name).is_none() {
+                            return Err(CouchError::not_found("Document is missing attachment"));
+                        }
+                    }
+                }
+                collection
+                    .save(&id_owned, rev.as_ref(), &body_text(&body)?)
+                    .map_err(|e| CouchError::from_core(&e))
+            })
+            .await?;
+            let status = if is_put { 201 } else { 200 };
+            json_response(status, &json!({"ok": true, "id": id, "rev": rev.to_string()}))
+        }
+        _ => Err(CouchError::new(
+            405,
+            "method_not_allowed",
+            "Only GET, PUT and DELETE are served here.",
+        )),
+    }
+}
+
+/// A reply streaming a blob's bytes from its file.
+fn blob_response(collection: crate::store::Collection, blob: BlobRef) -> Response<FaceBody> {
+    let content_type = blob
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let (mut response, tx) = streaming_response("application/octet-stream");
+    let headers = response.headers_mut();
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&content_type) {
+        headers.insert(hyper::header::CONTENT_TYPE, v);
+    }
+    headers.insert(
+        hyper::header::CONTENT_LENGTH,
+        hyper::header::HeaderValue::from(blob.length),
+    );
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let Ok(mut reader) = collection.blob(&blob.digest) else {
+            return;
+        };
+        let mut buffer = vec![0u8; BLOB_IO_BUFFER_BYTES];
+        loop {
+            match reader.read(&mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx.blocking_send(Bytes::copy_from_slice(&buffer[..n])).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    response
 }

@@ -18,6 +18,7 @@
 
 mod all_docs;
 mod auth;
+mod blobs;
 mod bulk_docs;
 mod bulk_get;
 mod changes;
@@ -68,6 +69,8 @@ pub(crate) struct FaceState {
     pub(crate) cookies: SessionKey,
     /// Basic credentials that passed lately.
     pub(crate) credentials: CredentialCache,
+    /// MD5 digests of blobs, as attachments name them.
+    pub(crate) md5: Arc<blobs::Md5Cache>,
     /// The listener's byte budget, shared with its WebSocket sessions.
     pub(crate) buffers: Arc<ByteBudget>,
     /// Whether the listener speaks TLS (session cookies are then `Secure`).
@@ -91,6 +94,7 @@ impl FaceState {
             served: Mutex::new(collections.into_iter().collect()),
             cookies: SessionKey::random(),
             credentials: CredentialCache::new(),
+            md5: Arc::default(),
             buffers,
             tls,
         }

@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::blob::BlobRef;
+use crate::couch::attachments::stubs_from_body;
 use crate::couch::wire::{doc_object, CouchError, Revisions};
 use crate::revision::{RevId, RevTree};
 
@@ -20,7 +22,8 @@ pub(crate) struct DocOptions {
 const HISTORY_SENT: usize = crate::tuning::MAX_FETCH_HISTORY;
 
 /// The CouchDB object of revision `rev` of document `id` in `tree`, or
-/// `None` when the tree does not hold it with its body.
+/// `None` when the tree does not hold it with its body. Blobs become
+/// `_attachments` stubs, with the `md5-` digest `md5` gives when known.
 ///
 /// # Errors
 /// 500 when the stored body does not parse (a damaged row).
@@ -29,10 +32,11 @@ pub(crate) fn revision_object(
     tree: &RevTree,
     rev: &RevId,
     options: DocOptions,
+    md5: &mut dyn FnMut(&BlobRef) -> Option<String>,
 ) -> Result<Option<Map<String, Value>>, CouchError> {
     let Some(node) = tree.get(rev) else { return Ok(None) };
     let Some(body) = &node.body else { return Ok(None) };
-    let body: Map<String, Value> = serde_json::from_str(body).map_err(|e| {
+    let mut body: Map<String, Value> = serde_json::from_str(body).map_err(|e| {
         CouchError::new(
             500,
             "internal_server_error",
@@ -40,6 +44,12 @@ pub(crate) fn revision_object(
         )
     })?;
     let mut extra = Vec::new();
+    let attachments = stubs_from_body(&mut body, rev.generation(), md5)?;
+    if !attachments.is_empty() {
+        let value = serde_json::to_value(attachments)
+            .map_err(|e| CouchError::new(500, "internal_server_error", e.to_string()))?;
+        extra.push(("_attachments", value));
+    }
     if options.conflicts {
         let conflicts = tree.conflicts();
         if !conflicts.is_empty() {
