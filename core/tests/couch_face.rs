@@ -1,0 +1,470 @@
+//! The CouchDB face against raw HTTP: what PouchDB never sends (malformed
+//! JSON, histories that are not chains, huge lists, lying lengths, foreign
+//! sequences, over-limit bodies), read-only and unauthenticated requests.
+//! Each gets CouchDB's status and `{"error","reason"}`, nothing is stored,
+//! and the listener keeps serving. PouchDB itself is in
+//! tests/interop/face.test.js.
+
+mod common;
+
+use common::net::{listener_config, users, PASSWORD, USER};
+use common::open;
+use outpost_core::couch::attachments::md5_digest;
+use outpost_core::net::Listener;
+use outpost_core::tuning::{MAX_FACE_DOC_IDS, MAX_FACE_REQUEST_BYTES, MAX_FAILED_LOGINS};
+use outpost_core::Database;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A reply: status, headers (names lowercased) and the body, de-chunked.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts a CouchDB error of this status and name.
+    fn assert_error(&self, status: u16, error: &str) {
+        assert_eq!(self.status, status, "{}", String::from_utf8_lossy(&self.body));
+        let body = self.json();
+        assert_eq!(body["error"], error, "{body}");
+        assert!(body["reason"].is_string(), "{body}");
+    }
+}
+
+fn basic() -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    format!("Basic {encoded}")
+}
+
+struct Hub {
+    _dir: tempfile::TempDir,
+    db: Database,
+    listener: Listener,
+}
+
+async fn hub(read_only: bool) -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), "hub.db");
+    let mut config = listener_config(users());
+    config.disable_tls = true;
+    config.read_only = read_only;
+    let listener = Listener::start(db.clone(), config).await.unwrap();
+    Hub {
+        _dir: dir,
+        db,
+        listener,
+    }
+}
+
+impl Hub {
+    /// One request on its own connection, with Basic credentials unless
+    /// `headers` gives an `Authorization` (or `None` to send none).
+    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n");
+        let auth = basic();
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization")) {
+            head.push_str(&format!("Authorization: {auth}\r\n"));
+        }
+        for (name, value) in headers {
+            if !value.is_empty() {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-length")) {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        let mut stream = TcpStream::connect(("127.0.0.1", self.listener.port())).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // The server may answer (and close) before reading the whole body.
+        let _ = stream.write_all(body).await;
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        parse_reply(&raw)
+    }
+
+    async fn json(&self, method: &str, path: &str, body: Value) -> Reply {
+        self.send(
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+        .await
+    }
+
+    fn count(&self) -> u64 {
+        self.db.default_collection().unwrap().count().unwrap()
+    }
+}
+
+fn parse_reply(raw: &[u8]) -> Reply {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let status = response.parse(raw).expect("an HTTP reply");
+    let httparse::Status::Complete(head_len) = status else {
+        panic!("incomplete reply: {}", String::from_utf8_lossy(raw));
+    };
+    let headers: Vec<(String, String)> = response
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = raw[head_len..].to_vec();
+    if headers.iter().any(|(n, v)| n == "transfer-encoding" && v == "chunked") {
+        body = dechunk(&body);
+    }
+    Reply {
+        status: response.code.unwrap(),
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).unwrap().trim(), 16).unwrap();
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
+}
+
+#[tokio::test]
+async fn malformed_requests_get_couch_errors_and_store_nothing() {
+    let hub = hub(false).await;
+    let bulk = "/hub/_bulk_docs";
+    hub.send("POST", bulk, &[("Content-Type", "application/json")], b"{\"docs\": [")
+        .await
+        .assert_error(400, "bad_request");
+    hub.json("POST", bulk, json!([1, 2]))
+        .await
+        .assert_error(400, "bad_request");
+
+    // Histories that are not chains, or disagree with _rev: refused per document.
+    let docs = json!({"new_edits": false, "docs": [
+        {"_id": "a", "_rev": "1-x", "_revisions": {"start": 1, "ids": ["x", "w", "v"]}},
+        {"_id": "b", "_rev": "3-y", "_revisions": {"start": 2, "ids": ["y", "x"]}},
+        {"_id": "c", "_rev": "2-bad hash", "_revisions": {"start": 2, "ids": ["bad hash", "x"]}},
+        {"_id": "d", "_revisions": {"start": 0, "ids": ["x"]}},
+        {"_id": "e", "_rev": "1-x", "_foo": 1},
+        {"_id": "_design/x", "_rev": "1-x"},
+        {"_id": "f", "_rev": "1-x", "_attachments": {"p": {"data": "!!not base64", "content_type": "a/b"}}},
+        {"_id": "g", "_rev": "1-x", "_attachments": {"p": {"data": "aGk=", "digest": md5_digest(b"other")}}},
+        {"_id": "h", "_rev": "2-x", "_attachments": {"p": {"stub": true, "digest": md5_digest(b"never"), "length": 5}}},
+        "not an object",
+    ]});
+    let reply = hub.json("POST", bulk, docs).await;
+    assert_eq!(reply.status, 201);
+    let results = reply.json();
+    assert_eq!(results.as_array().unwrap().len(), 10, "{results}");
+    assert!(
+        results.as_array().unwrap().iter().all(|r| r["error"].is_string()),
+        "{results}"
+    );
+    assert_eq!(results[7]["error"], "bad_request");
+    assert_eq!(results[8]["error"], "missing_stub");
+    assert_eq!(results[4]["error"], "doc_validation");
+
+    // A since that is not ours, a huge doc_ids list, bad query values.
+    hub.send("GET", "/hub/_changes?since=12-g1AAAAFreeform", &[], b"")
+        .await
+        .assert_error(400, "bad_request");
+    let ids: Vec<String> = (0..=MAX_FACE_DOC_IDS).map(|i| format!("id{i}")).collect();
+    hub.json("POST", "/hub/_changes?filter=_doc_ids", json!({ "doc_ids": ids }))
+        .await
+        .assert_error(400, "bad_request");
+    hub.send("GET", "/hub/_changes?limit=-1", &[], b"")
+        .await
+        .assert_error(400, "bad_request");
+    hub.send("GET", "/hub/_changes?feed=eventsource", &[], b"")
+        .await
+        .assert_error(400, "bad_request");
+    hub.json("POST", "/hub/_revs_diff", json!({"a": ["not-a-rev"]}))
+        .await
+        .assert_error(400, "bad_request");
+
+    // A body larger than the limit is refused before it is read.
+    let too_long = (MAX_FACE_REQUEST_BYTES + 1).to_string();
+    hub.send("POST", bulk, &[("Content-Length", &too_long)], b"{")
+        .await
+        .assert_error(413, "too_large");
+
+    // Endpoints and databases that are not served.
+    hub.send("GET", "/other/x", &[], b"")
+        .await
+        .assert_error(404, "not_found");
+    hub.send("GET", "/hub/_design/views", &[], b"")
+        .await
+        .assert_error(404, "not_found");
+    hub.send("DELETE", "/hub", &[], b"")
+        .await
+        .assert_error(403, "forbidden");
+    hub.send("GET", "/hub/missing", &[], b"")
+        .await
+        .assert_error(404, "not_found");
+
+    assert_eq!(hub.count(), 0, "nothing was stored");
+    assert!(hub
+        .db
+        .default_collection()
+        .unwrap()
+        .changes(0, 10)
+        .unwrap()
+        .changes
+        .is_empty());
+    // And the listener serves the next client.
+    let ok = hub.json("PUT", "/hub/child-1", json!({"name": "Amina"})).await;
+    assert_eq!(ok.status, 201, "{}", String::from_utf8_lossy(&ok.body));
+    assert_eq!(hub.count(), 1);
+}
+
+#[tokio::test]
+async fn replication_endpoints_answer_as_couchdb() {
+    let hub = hub(false).await;
+    let info = hub.send("GET", "/hub", &[], b"").await;
+    assert_eq!(info.status, 200);
+    assert_eq!(info.json()["update_seq"], 0);
+    assert_eq!(info.json()["instance_start_time"], "0");
+    hub.send("PUT", "/hub", &[], b"").await.assert_error(412, "file_exists");
+    let commit = hub.send("POST", "/hub/_ensure_full_commit", &[], b"").await;
+    assert_eq!(
+        (commit.status, commit.json()),
+        (201, json!({"ok": true, "instance_start_time": "0"}))
+    );
+
+    // A branched document pushed as a replicator does.
+    let docs = json!({"new_edits": false, "docs": [
+        {"_id": "a", "_rev": "2-b", "_revisions": {"start": 2, "ids": ["b", "a"]}, "v": 1},
+        {"_id": "a", "_rev": "2-c", "_revisions": {"start": 2, "ids": ["c", "a"]}, "v": 2},
+    ]});
+    let stored = hub.json("POST", "/hub/_bulk_docs", docs).await;
+    assert_eq!((stored.status, stored.json()), (201, json!([])));
+    let diff = hub
+        .json("POST", "/hub/_revs_diff", json!({"a": ["2-b", "3-d"], "z": ["1-z"]}))
+        .await;
+    assert_eq!(
+        diff.json(),
+        json!({"a": {"missing": ["3-d"]}, "z": {"missing": ["1-z"]}})
+    );
+
+    let changes = hub.send("GET", "/hub/_changes?style=all_docs", &[], b"").await;
+    let changes = changes.json();
+    assert_eq!(
+        changes["results"][0]["changes"],
+        json!([{"rev": "2-c"}, {"rev": "2-b"}])
+    );
+    assert_eq!(changes["last_seq"], 2);
+    // A longpoll after the last change ends at its timeout with no rows.
+    let idle = hub
+        .send("GET", "/hub/_changes?feed=longpoll&since=2&timeout=50", &[], b"")
+        .await;
+    assert_eq!(idle.json()["results"], json!([]));
+    let continuous = hub
+        .send("GET", "/hub/_changes?feed=continuous&since=0&timeout=50", &[], b"")
+        .await;
+    let lines: Vec<Value> = String::from_utf8(continuous.body)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1], json!({"last_seq": 2}));
+
+    // _bulk_get: one result per entry, in order, missing ones included.
+    let got = hub
+        .json(
+            "POST",
+            "/hub/_bulk_get?revs=true",
+            json!({"docs": [
+            {"id": "a", "rev": "2-c"}, {"id": "nope", "rev": "1-x"}, {"id": "a", "rev": "2-b"}]}),
+        )
+        .await
+        .json();
+    let results = got["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(
+        results[0]["docs"][0]["ok"]["_revisions"],
+        json!({"start": 2, "ids": ["c", "a"]})
+    );
+    assert_eq!(results[1]["docs"][0]["error"]["error"], "not_found");
+    assert_eq!(results[2]["docs"][0]["ok"]["v"], 1);
+    let open = hub.send("GET", "/hub/a?open_revs=all&revs=true", &[], b"").await.json();
+    assert_eq!(open.as_array().unwrap().len(), 2);
+    let winner = hub.send("GET", "/hub/a?conflicts=true", &[], b"").await.json();
+    assert_eq!(
+        (winner["_rev"].clone(), winner["_conflicts"].clone()),
+        (json!("2-c"), json!(["2-b"]))
+    );
+
+    // _local: 404, then 0-1, then 409 on a stale _rev.
+    hub.send("GET", "/hub/_local/cp", &[], b"")
+        .await
+        .assert_error(404, "not_found");
+    let put = hub.json("PUT", "/hub/_local/cp", json!({"last_seq": 2})).await;
+    assert_eq!(put.json()["rev"], "0-1");
+    assert_eq!(hub.send("GET", "/hub/_local/cp", &[], b"").await.json()["last_seq"], 2);
+    hub.json("PUT", "/hub/_local/cp", json!({"last_seq": 3}))
+        .await
+        .assert_error(409, "conflict");
+
+    // A named collection is created by PUT, as PouchDB creates its database.
+    assert_eq!(hub.send("PUT", "/hub.kids", &[], b"").await.status, 201);
+    hub.send("PUT", "/hub.kids", &[], b"")
+        .await
+        .assert_error(412, "file_exists");
+    assert!(hub.db.collection("kids").is_ok());
+}
+
+#[tokio::test]
+async fn a_read_only_listener_refuses_every_write() {
+    let hub = hub(true).await;
+    let docs = json!({"new_edits": false, "docs": [{"_id": "a", "_rev": "1-a"}]});
+    hub.json("POST", "/hub/_bulk_docs", docs)
+        .await
+        .assert_error(403, "forbidden");
+    hub.json("PUT", "/hub/a", json!({}))
+        .await
+        .assert_error(403, "forbidden");
+    hub.send("DELETE", "/hub/a?rev=1-a", &[], b"")
+        .await
+        .assert_error(403, "forbidden");
+    hub.send("PUT", "/hub/a/photo", &[("Content-Type", "image/jpeg")], b"jpeg")
+        .await
+        .assert_error(403, "forbidden");
+    hub.send("PUT", "/hub.kids", &[], b"")
+        .await
+        .assert_error(403, "forbidden");
+    assert_eq!(hub.count(), 0);
+    assert!(hub.db.collection("kids").is_err());
+    // Reading, and keeping a checkpoint (as PouchDB does when pulling), work.
+    assert_eq!(hub.send("GET", "/hub/_changes", &[], b"").await.status, 200);
+    assert_eq!(
+        hub.json("PUT", "/hub/_local/cp", json!({"last_seq": 0})).await.status,
+        201
+    );
+}
+
+#[tokio::test]
+async fn credentials_are_required_checked_and_throttled() {
+    let hub = hub(false).await;
+    let none = [("Authorization", "")];
+    // The welcome is open; everything else needs credentials.
+    assert_eq!(hub.send("GET", "/", &none, b"").await.status, 200);
+    hub.send("GET", "/hub", &none, b"")
+        .await
+        .assert_error(401, "unauthorized");
+    hub.send("GET", "/hub/_changes", &[("Authorization", "Bearer abc")], b"")
+        .await
+        .assert_error(401, "unauthorized");
+    hub.json("PUT", "/hub/a", json!({})).await; // with credentials: stored
+    assert_eq!(hub.count(), 1);
+
+    // Wrong passwords: 401, then 429 with Retry-After once the throttle holds.
+    use base64::Engine;
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:wrong"))
+    );
+    for _ in 0..MAX_FAILED_LOGINS {
+        hub.send("GET", "/hub", &[("Authorization", &wrong)], b"")
+            .await
+            .assert_error(401, "unauthorized");
+    }
+    let throttled = hub.send("GET", "/hub", &[("Authorization", &wrong)], b"").await;
+    throttled.assert_error(429, "too_many_requests");
+    assert!(throttled.header("retry-after").is_some());
+
+    // Logging in for a cookie goes through the same throttle.
+    let form = format!("name={USER}&password=wrong");
+    let login = hub
+        .send(
+            "POST",
+            "/_session",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Authorization", ""),
+            ],
+            form.as_bytes(),
+        )
+        .await;
+    login.assert_error(429, "too_many_requests");
+}
+
+#[tokio::test]
+async fn session_cookies_are_signed_and_expire_with_the_listener() {
+    let hub = hub(false).await;
+    let none = [("Authorization", "")];
+    let form = format!("name={USER}&password={}", PASSWORD.replace(' ', "+"));
+    let login = hub
+        .send(
+            "POST",
+            "/_session",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Authorization", ""),
+            ],
+            form.as_bytes(),
+        )
+        .await;
+    assert_eq!(login.status, 200, "{}", String::from_utf8_lossy(&login.body));
+    assert_eq!(login.json()["name"], USER);
+    let set_cookie = login.header("set-cookie").unwrap().to_owned();
+    assert!(!set_cookie.contains(PASSWORD) && set_cookie.contains("HttpOnly"));
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = [("Authorization", ""), ("Cookie", cookie.as_str())];
+    assert_eq!(hub.send("GET", "/hub", &with_cookie, b"").await.status, 200);
+    let session = hub.send("GET", "/_session", &with_cookie, b"").await.json();
+    assert_eq!(session["userCtx"]["name"], USER);
+    let forged = cookie.replacen("AuthSession=", "AuthSession=x", 1);
+    hub.send(
+        "GET",
+        "/hub",
+        &[("Authorization", ""), ("Cookie", forged.as_str())],
+        b"",
+    )
+    .await
+    .assert_error(401, "unauthorized");
+    hub.json("POST", "/_session", json!({"name": USER, "password": "wrong"}))
+        .await
+        .assert_error(401, "unauthorized");
+    assert_eq!(
+        hub.send("GET", "/_session", &none, b"").await.json()["userCtx"]["name"],
+        Value::Null
+    );
+}
+
+#[tokio::test]
+async fn a_connection_without_credentials_gets_one_answer_then_is_closed() {
+    let hub = hub(false).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", hub.listener.port())).await.unwrap();
+    let two = "GET / HTTP/1.1\r\nHost: hub\r\n\r\nGET / HTTP/1.1\r\nHost: hub\r\n\r\n";
+    stream.write_all(two.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 1, "{text}");
+}
