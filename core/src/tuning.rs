@@ -361,3 +361,7 @@ pub const MAX_FACE_CACHED_CREDENTIALS: usize = 1024;
 /// attachments by MD5; ours are SHA-256). Past it the cache is emptied and
 /// digests are computed again from the bytes as needed.
 pub const MAX_FACE_MD5_CACHE: usize = 100_000;
+
+/// Most parts a `multipart/related` document body may have: the document
+/// and one per attachment it may name.
+pub const MAX_FACE_MULTIPART_PARTS: usize = crate::tuning::MAX_BLOBS_PER_DOC + 1;

@@ -10,6 +10,7 @@ mod common;
 use common::net::{listener_config, users, PASSWORD, USER};
 use common::open;
 use outpost_core::couch::attachments::md5_digest;
+use outpost_core::couch::multipart::{boundary_of, parse, MultipartWriter};
 use outpost_core::net::Listener;
 use outpost_core::tuning::{MAX_FACE_DOC_IDS, MAX_FACE_REQUEST_BYTES, MAX_FAILED_LOGINS};
 use outpost_core::Database;
@@ -467,4 +468,113 @@ async fn a_connection_without_credentials_gets_one_answer_then_is_closed() {
     stream.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8_lossy(&raw);
     assert_eq!(text.matches("HTTP/1.1 200").count(), 1, "{text}");
+}
+
+/// A `multipart/related` document body as CouchDB 3 pushes one.
+fn related(doc: &Value, parts: &[(&str, &[u8])], boundary: &str) -> Vec<u8> {
+    let mut w = MultipartWriter::new(boundary);
+    w.part(&[("Content-Type", "application/json")], doc.to_string().as_bytes());
+    for (name, bytes) in parts {
+        let disposition = format!("attachment; filename=\"{name}\"");
+        w.part(&[("Content-Disposition", disposition.as_str())], bytes);
+    }
+    w.finish()
+}
+
+#[tokio::test]
+async fn multipart_documents_go_in_and_come_out_byte_for_byte() {
+    let hub = hub(false).await;
+    let photo: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let doc = json!({"_id": "m", "_rev": "1-abc", "name": "Amina", "_attachments": {
+        "photo.jpg": {"follows": true, "content_type": "image/jpeg", "length": photo.len(), "digest": md5_digest(&photo)}}});
+    let body = related(&doc, &[("photo.jpg", &photo)], "b0und");
+    let ct = [("Content-Type", "multipart/related; boundary=\"b0und\"")];
+    let put = hub.send("PUT", "/hub/m?new_edits=false", &ct, &body).await;
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+
+    let bytes = hub.send("GET", "/hub/m/photo.jpg?rev=1-abc", &[], b"").await;
+    assert_eq!((bytes.status, bytes.header("content-type")), (200, Some("image/jpeg")));
+    assert_eq!(bytes.body, photo);
+    let stub = &hub.send("GET", "/hub/m", &[], b"").await.json()["_attachments"]["photo.jpg"];
+    assert_eq!(stub["digest"], md5_digest(&photo));
+    assert_eq!(
+        (stub["length"].clone(), stub["stub"].clone()),
+        (json!(photo.len()), json!(true))
+    );
+
+    // open_revs as multipart/mixed, attachments inline, a missing revision too.
+    let mixed = hub
+        .send(
+            "GET",
+            "/hub/m?open_revs=%5B%221-abc%22,%222-zzz%22%5D&revs=true&attachments=true",
+            &[("Accept", "multipart/mixed")],
+            b"",
+        )
+        .await;
+    let content_type = mixed.header("content-type").unwrap().to_owned();
+    let boundary = boundary_of(&content_type).unwrap();
+    let parts = parse(&mixed.body, &boundary, 10).unwrap();
+    assert_eq!(parts.len(), 2);
+    let first: Value = serde_json::from_slice(parts[0].body).unwrap();
+    use base64::Engine;
+    let inline = base64::engine::general_purpose::STANDARD
+        .decode(first["_attachments"]["photo.jpg"]["data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(inline, photo);
+    assert_eq!(
+        serde_json::from_slice::<Value>(parts[1].body).unwrap(),
+        json!({"missing": "2-zzz"})
+    );
+}
+
+#[tokio::test]
+async fn multipart_bodies_that_lie_are_refused_and_store_nothing() {
+    let hub = hub(false).await;
+    let ct = [("Content-Type", "multipart/related; boundary=\"b0und\"")];
+    let att = |length: usize| {
+        json!({"_id": "m", "_rev": "1-abc", "_attachments": {
+            "p": {"follows": true, "content_type": "a/b", "length": length}}})
+    };
+    // The stub says 10 bytes; the part holds 5.
+    let short = related(&att(10), &[("p", b"12345")], "b0und");
+    hub.send("PUT", "/hub/m?new_edits=false", &ct, &short)
+        .await
+        .assert_error(400, "bad_request");
+    // A part whose Content-Length header is not its length.
+    let mut lying = String::from_utf8(related(&att(5), &[], "b0und")).unwrap();
+    lying = lying.replace("--b0und--", "--b0und\r\nContent-Length: 999\r\n\r\n12345\r\n--b0und--");
+    hub.send("PUT", "/hub/m?new_edits=false", &ct, lying.as_bytes())
+        .await
+        .assert_error(400, "bad_request");
+    // A body that never closes, one without its attachment part, a bad boundary.
+    let body = related(&att(5), &[("p", b"12345")], "b0und");
+    hub.send("PUT", "/hub/m?new_edits=false", &ct, &body[..body.len() - 10])
+        .await
+        .assert_error(400, "bad_request");
+    let missing_part = related(&att(5), &[], "b0und");
+    hub.send("PUT", "/hub/m?new_edits=false", &ct, &missing_part)
+        .await
+        .assert_error(400, "bad_request");
+    hub.send(
+        "PUT",
+        "/hub/m?new_edits=false",
+        &[("Content-Type", "multipart/related")],
+        &body,
+    )
+    .await
+    .assert_error(400, "bad_request");
+    let gzip = related(&att(5), &[("p", b"12345")], "b0und").to_vec();
+    let gzip = String::from_utf8(gzip)
+        .unwrap()
+        .replace("filename=\"p\"", "filename=\"p\"\r\nContent-Encoding: gzip");
+    hub.send("PUT", "/hub/m?new_edits=false", &ct, gzip.as_bytes())
+        .await
+        .assert_error(415, "unsupported_media_type");
+    assert_eq!(hub.count(), 0);
+    assert!(
+        common::blob_files(&hub.db).is_empty(),
+        "no blob was kept for a refused body"
+    );
+    let ok = hub.send("PUT", "/hub/m?new_edits=false", &ct, &body).await;
+    assert_eq!(ok.status, 201);
 }

@@ -4,8 +4,10 @@
 //!   `_bulk_docs`, `_bulk_get`, `_local` documents, errors, sequences) as
 //!   both the server face and the HTTP client need it;
 //! - [`attachments`]: `_attachments` and Outpost's in-body blob objects;
+//! - [`multipart`]: `multipart/related` and `multipart/mixed` bodies;
 //! - `face`: the server, CouchDB's HTTP API on a listener's port.
 
 pub mod attachments;
 pub(crate) mod face;
+pub mod multipart;
 pub mod wire;

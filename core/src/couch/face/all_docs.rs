@@ -7,6 +7,7 @@ use hyper::{Method, Request, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::blobs::AttachmentSource;
 use super::bulk_get::load_tree;
 use super::http::{json_response, read_json, FaceBody};
 use super::revision_docs::{revision_object, DocOptions};
@@ -62,7 +63,9 @@ pub(crate) async fn handle(
         )));
     }
     let cache = ctx.connection.state.md5.clone();
+    let inline = q.flag("attachments")?;
     let reply = super::blocking(move || {
+        let attachments = AttachmentSource::new(collection.clone(), cache, inline);
         let ids: Vec<String> = match keys {
             Some(keys) => keys,
             None => {
@@ -95,10 +98,7 @@ pub(crate) async fn handle(
             let mut row = json!({"id": id, "key": id, "value": value});
             if include_docs {
                 let doc = match (&tree, winner.deleted) {
-                    (Some(t), false) => {
-                        revision_object(&id, t, &winner.rev, options, &mut |b| cache.of(&collection, b))?
-                            .map(Value::Object)
-                    }
+                    (Some(t), false) => revision_object(&id, t, &winner.rev, options, &attachments)?.map(Value::Object),
                     _ => None,
                 };
                 row["doc"] = doc.unwrap_or(Value::Null);

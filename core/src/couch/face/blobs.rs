@@ -4,9 +4,10 @@
 //! has), turning incoming attachments into stored blobs, and attachment
 //! bytes for `GET /{db}/{id}/{name}`.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -18,7 +19,61 @@ use crate::couch::attachments::{attachments_into_body, md5_digest};
 use crate::couch::wire::{Attachment, CouchDoc, CouchError};
 use crate::revision::RevTree;
 use crate::store::Collection;
-use crate::tuning::{BLOB_IO_BUFFER_BYTES, MAX_FACE_MD5_CACHE};
+use crate::tuning::{BLOB_IO_BUFFER_BYTES, MAX_FACE_MD5_CACHE, MAX_FACE_REPLY_BYTES};
+
+/// Where documents sent out get their attachments' MD5 digests and, with
+/// `attachments=true`, their bytes (inline, at most
+/// [`MAX_FACE_REPLY_BYTES`] per reply).
+pub(crate) struct AttachmentSource {
+    collection: Collection,
+    cache: Arc<Md5Cache>,
+    inline: bool,
+    inlined: Cell<usize>,
+}
+
+impl AttachmentSource {
+    /// For documents of `collection`; bytes inline when `inline`.
+    pub(crate) fn new(collection: Collection, cache: Arc<Md5Cache>, inline: bool) -> AttachmentSource {
+        AttachmentSource {
+            collection,
+            cache,
+            inline,
+            inlined: Cell::new(0),
+        }
+    }
+
+    /// The `md5-` digest of a blob, if it can be read.
+    pub(crate) fn md5(&self, blob: &BlobRef) -> Option<String> {
+        self.cache.of(&self.collection, blob)
+    }
+
+    /// The blob's bytes when attachments go inline, else `None`.
+    ///
+    /// # Errors
+    /// 413 past [`MAX_FACE_REPLY_BYTES`] in one reply; 500 when the blob
+    /// cannot be read.
+    pub(crate) fn data(&self, blob: &BlobRef) -> Result<Option<Vec<u8>>, CouchError> {
+        if !self.inline {
+            return Ok(None);
+        }
+        let total = self.inlined.get().saturating_add(blob.length as usize);
+        if total > MAX_FACE_REPLY_BYTES {
+            return Err(CouchError::too_large(format!(
+                "the attachments asked for hold more than {MAX_FACE_REPLY_BYTES} bytes; fetch them one by one"
+            )));
+        }
+        self.inlined.set(total);
+        let mut bytes = Vec::with_capacity(blob.length as usize);
+        self.collection
+            .blob(&blob.digest)
+            .and_then(|mut r| {
+                r.read_to_end(&mut bytes)
+                    .map_err(|e| crate::error::BlobError::Io(e.to_string()).into())
+            })
+            .map_err(|e| CouchError::from_core(&e))?;
+        Ok(Some(bytes))
+    }
+}
 
 /// MD5 digests of blobs, both ways, at most [`MAX_FACE_MD5_CACHE`] of them
 /// (forgotten all at once past that; they are computed again as needed).
@@ -95,6 +150,13 @@ pub(crate) fn attachments_to_body(
     let mut tree: Option<Option<RevTree>> = None;
     let id = doc.id.clone();
     attachments_into_body(&mut doc.body, attachments, &mut |name, att| {
+        if att.encoding.as_deref().is_some_and(|e| e != "identity") {
+            return Err(CouchError::new(
+                415,
+                "unsupported_media_type",
+                format!("the attachment {name:?} is compressed; send it unencoded"),
+            ));
+        }
         let bytes = match (&att.data, att.follows == Some(true)) {
             (Some(data), _) => Some(
                 STANDARD
@@ -126,7 +188,7 @@ fn store_bytes(
     att: &Attachment,
     bytes: &[u8],
 ) -> Result<BlobRef, CouchError> {
-    if att.length.is_some_and(|l| l != bytes.len() as u64) && att.encoding.is_none() {
+    if att.length.is_some_and(|l| l != bytes.len() as u64) {
         return Err(CouchError::bad_request(format!(
             "the attachment {name:?} says it has {} bytes; it has {}",
             att.length.unwrap_or_default(),

@@ -7,6 +7,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Map, Value};
 
+use super::blobs::AttachmentSource;
 use super::http::{json_response, read_json, FaceBody};
 use super::revision_docs::{revision_object, DocOptions};
 use super::routes::DbPath;
@@ -36,7 +37,9 @@ pub(crate) async fn handle(
         )));
     }
     let cache = ctx.connection.state.md5.clone();
+    let inline = ctx.query.flag("attachments")?;
     let reply = super::blocking(move || {
+        let attachments = AttachmentSource::new(collection.clone(), cache, inline);
         let mut loaded: Option<(String, Option<RevTree>)> = None;
         let mut bytes = 0usize;
         let mut results = Vec::with_capacity(request.docs.len());
@@ -49,7 +52,7 @@ pub(crate) async fn handle(
             let wanted = entry.rev.as_deref().map(parse_rev).transpose()?;
             let item = match tree.and_then(|t| revision_in(t, wanted.as_ref())) {
                 Some(rev) => match tree
-                    .map(|t| revision_object(&entry.id, t, &rev, options, &mut |b| cache.of(&collection, b)))
+                    .map(|t| revision_object(&entry.id, t, &rev, options, &attachments))
                     .transpose()?
                 {
                     Some(Some(doc)) => BulkGetItem::Ok(doc),

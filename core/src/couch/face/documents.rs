@@ -10,19 +10,22 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use serde_json::{json, Map, Value};
 
+use super::blobs::AttachmentSource;
 use super::bulk_docs::{replicate, with_attachments};
 use super::bulk_get::load_tree;
-use super::http::{json_response, parse_json, read_body, streaming_response, FaceBody};
+use super::http::{bytes_response, json_response, parse_json, read_body, streaming_response, FaceBody};
 use super::revision_docs::{body_text, revision_object, DocOptions};
 use super::routes::DbPath;
 use super::Ctx;
 use crate::blob::reference::blobs_in_body;
 use crate::blob::BlobRef;
 use crate::couch::attachments::{md5_digest, NESTED_PREFIX};
+use crate::couch::multipart::{self, boundary_of, MultipartWriter};
 use crate::couch::wire::{parse_rev, CouchDoc, CouchError};
 use crate::revision::RevId;
-use crate::tuning::{BLOB_IO_BUFFER_BYTES, MAX_FACE_ENTRIES, MAX_FACE_REQUEST_BYTES};
+use crate::tuning::{BLOB_IO_BUFFER_BYTES, MAX_FACE_ENTRIES, MAX_FACE_MULTIPART_PARTS, MAX_FACE_REQUEST_BYTES};
 use hyper::body::Bytes;
+use std::collections::{HashMap, VecDeque};
 
 pub(crate) async fn handle(
     ctx: &Ctx<'_>,
@@ -31,7 +34,14 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<FaceBody>, CouchError> {
     match *request.method() {
-        Method::GET | Method::HEAD => get(ctx, path, id).await,
+        Method::GET | Method::HEAD => {
+            let multipart = request
+                .headers()
+                .get(hyper::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("multipart/mixed"));
+            get(ctx, path, id, multipart).await
+        }
         Method::PUT => put(ctx, path, id, request).await,
         Method::DELETE => delete(ctx, path, id).await,
         _ => Err(CouchError::new(
@@ -42,7 +52,7 @@ pub(crate) async fn handle(
     }
 }
 
-async fn get(ctx: &Ctx<'_>, path: &DbPath, id: &str) -> Result<Response<FaceBody>, CouchError> {
+async fn get(ctx: &Ctx<'_>, path: &DbPath, id: &str, multipart: bool) -> Result<Response<FaceBody>, CouchError> {
     let collection = ctx.collection(path).await?;
     let q = &ctx.query;
     let options = DocOptions {
@@ -66,9 +76,10 @@ async fn get(ctx: &Ctx<'_>, path: &DbPath, id: &str) -> Result<Response<FaceBody
     let latest = q.flag("latest")?;
     let id = id.to_owned();
     let cache = ctx.connection.state.md5.clone();
+    let inline = q.flag("attachments")?;
     let reply = super::blocking(move || {
+        let attachments = AttachmentSource::new(collection.clone(), cache, inline);
         let tree = load_tree(&collection, &id)?;
-        let mut md5 = |b: &BlobRef| cache.of(&collection, b);
         if let Some(open_revs) = open_revs {
             let Some(tree) = tree else {
                 let missing = open_revs.unwrap_or_default();
@@ -86,7 +97,7 @@ async fn get(ctx: &Ctx<'_>, path: &DbPath, id: &str) -> Result<Response<FaceBody
             };
             let mut out = Vec::with_capacity(revs.len());
             for rev in revs {
-                out.push(match revision_object(&id, &tree, &rev, options, &mut md5)? {
+                out.push(match revision_object(&id, &tree, &rev, options, &attachments)? {
                     Some(doc) => json!({"ok": doc}),
                     None => json!({"missing": rev.to_string()}),
                 });
@@ -103,13 +114,76 @@ async fn get(ctx: &Ctx<'_>, path: &DbPath, id: &str) -> Result<Response<FaceBody
             conflicts: options.conflicts && rev == winner.rev,
             ..options
         };
-        match revision_object(&id, &tree, &rev, options, &mut md5)? {
+        match revision_object(&id, &tree, &rev, options, &attachments)? {
             Some(doc) => Ok(Value::Object(doc)),
             None => Err(CouchError::not_found("missing")),
         }
     })
     .await?;
-    json_response(200, &reply)
+    match reply {
+        Value::Array(revisions) if multipart => Ok(multipart_mixed(&revisions)),
+        reply => json_response(200, &reply),
+    }
+}
+
+/// An `open_revs` reply as `multipart/mixed`: one JSON part per revision
+/// (`{"missing": rev}` for those not found), attachments inline.
+fn multipart_mixed(revisions: &[Value]) -> Response<FaceBody> {
+    let boundary = MultipartWriter::random_boundary();
+    let mut writer = MultipartWriter::new(&boundary);
+    for revision in revisions {
+        let part = revision.get("ok").unwrap_or(revision);
+        writer.part(&[("Content-Type", "application/json")], part.to_string().as_bytes());
+    }
+    bytes_response(
+        200,
+        &format!("multipart/mixed; boundary=\"{boundary}\""),
+        writer.finish(),
+    )
+}
+
+/// The attachment parts after the document part of a `multipart/related`
+/// body: by `Content-Disposition` file name, or else in order.
+#[derive(Default)]
+struct FollowingParts {
+    named: HashMap<String, Vec<u8>>,
+    unnamed: VecDeque<Vec<u8>>,
+}
+
+impl FollowingParts {
+    /// The document and its attachment parts.
+    fn split(body: &[u8], content_type: &str) -> Result<(Map<String, Value>, FollowingParts), CouchError> {
+        let boundary = boundary_of(content_type)?;
+        let parts = multipart::parse(body, &boundary, MAX_FACE_MULTIPART_PARTS)?;
+        let (first, rest) = parts
+            .split_first()
+            .ok_or_else(|| CouchError::bad_request("the multipart body has no document part"))?;
+        let doc = parse_json(first.body)?;
+        let mut following = FollowingParts::default();
+        for part in rest {
+            if part
+                .header("content-encoding")
+                .is_some_and(|e| !e.eq_ignore_ascii_case("identity"))
+            {
+                return Err(CouchError::new(
+                    415,
+                    "unsupported_media_type",
+                    "compressed attachment parts are not accepted; send them unencoded",
+                ));
+            }
+            match part.filename() {
+                Some(name) => {
+                    following.named.insert(name, part.body.to_vec());
+                }
+                None => following.unnamed.push_back(part.body.to_vec()),
+            }
+        }
+        Ok((doc, following))
+    }
+
+    fn take(&mut self, name: &str) -> Option<Vec<u8>> {
+        self.named.remove(name).or_else(|| self.unnamed.pop_front())
+    }
 }
 
 /// The leaves descending from `rev` (itself when it is a leaf), for `latest=true`.
@@ -140,8 +214,18 @@ async fn put(
     ctx.require_write()?;
     let new_edits = ctx.query.get("new_edits") != Some("false");
     let query_rev = ctx.query.get("rev").map(parse_rev).transpose()?;
+    let content_type = request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_owned();
     let body = read_body(ctx, request, MAX_FACE_REQUEST_BYTES).await?;
-    let map: Map<String, Value> = parse_json(&body.bytes)?;
+    let (map, mut parts): (Map<String, Value>, FollowingParts) = if content_type.starts_with("multipart/related") {
+        FollowingParts::split(&body.bytes, &content_type)?
+    } else {
+        (parse_json(&body.bytes)?, FollowingParts::default())
+    };
     let mut doc = CouchDoc::from_object(map, false)?;
     if !doc.id.is_empty() && doc.id != id {
         return Err(CouchError::bad_request("the _id in the body is not the id in the URL"));
@@ -154,23 +238,26 @@ async fn put(
         let rev = doc.history(1)?.remove(0);
         let cache = ctx.connection.state.md5.clone();
         let refused = super::blocking(move || {
-            let docs = with_attachments(&collection, &cache, vec![Ok(doc)], &mut |_| None);
+            let docs = with_attachments(&collection, &cache, vec![Ok(doc)], &mut |name| parts.take(name));
             replicate(&collection, docs)
         })
         .await?;
         if let Some(r) = refused.first() {
-            return Err(CouchError::new(
-                400,
-                r.error.as_deref().unwrap_or("bad_request"),
-                r.reason.clone().unwrap_or_default(),
-            ));
+            let error = r.error.as_deref().unwrap_or("bad_request");
+            let status = match error {
+                "missing_stub" => 412,
+                "too_large" => 413,
+                "unsupported_media_type" => 415,
+                _ => 400,
+            };
+            return Err(CouchError::new(status, error, r.reason.clone().unwrap_or_default()));
         }
         return json_response(201, &json!({"ok": true, "id": id, "rev": rev.to_string()}));
     }
     let (id_owned, parent, deleted) = (id.to_owned(), doc.rev.clone(), doc.deleted);
     let cache = ctx.connection.state.md5.clone();
     let rev = super::blocking(move || {
-        let mut docs = with_attachments(&collection, &cache, vec![Ok(doc)], &mut |_| None);
+        let mut docs = with_attachments(&collection, &cache, vec![Ok(doc)], &mut |name| parts.take(name));
         let doc = docs.remove(0)?;
         let body = body_text(&doc.body)?;
         let saved = match (deleted, &parent) {

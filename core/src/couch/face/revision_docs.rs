@@ -4,8 +4,11 @@
 
 use serde_json::{Map, Value};
 
-use crate::blob::BlobRef;
-use crate::couch::attachments::stubs_from_body;
+use base64::Engine;
+
+use super::blobs::AttachmentSource;
+use crate::blob::reference::blobs_in_body;
+use crate::couch::attachments::{stubs_from_body, NESTED_PREFIX};
 use crate::couch::wire::{doc_object, CouchError, Revisions};
 use crate::revision::{RevId, RevTree};
 
@@ -23,7 +26,8 @@ const HISTORY_SENT: usize = crate::tuning::MAX_FETCH_HISTORY;
 
 /// The CouchDB object of revision `rev` of document `id` in `tree`, or
 /// `None` when the tree does not hold it with its body. Blobs become
-/// `_attachments` stubs, with the `md5-` digest `md5` gives when known.
+/// `_attachments` stubs with their MD5 digests, or carry their bytes
+/// inline when `attachments` says so.
 ///
 /// # Errors
 /// 500 when the stored body does not parse (a damaged row).
@@ -32,7 +36,7 @@ pub(crate) fn revision_object(
     tree: &RevTree,
     rev: &RevId,
     options: DocOptions,
-    md5: &mut dyn FnMut(&BlobRef) -> Option<String>,
+    attachments: &AttachmentSource,
 ) -> Result<Option<Map<String, Value>>, CouchError> {
     let Some(node) = tree.get(rev) else { return Ok(None) };
     let Some(body) = &node.body else { return Ok(None) };
@@ -44,10 +48,22 @@ pub(crate) fn revision_object(
         )
     })?;
     let mut extra = Vec::new();
-    let attachments = stubs_from_body(&mut body, rev.generation(), md5)?;
-    if !attachments.is_empty() {
-        let value = serde_json::to_value(attachments)
-            .map_err(|e| CouchError::new(500, "internal_server_error", e.to_string()))?;
+    let blobs = blobs_in_body(&body).map_err(|e| CouchError::new(500, "internal_server_error", e.to_string()))?;
+    let mut stubs = stubs_from_body(&mut body, rev.generation(), &mut |b| attachments.md5(b))?;
+    for named in blobs {
+        let name = if named.name.starts_with('/') {
+            format!("{NESTED_PREFIX}{}", named.name)
+        } else {
+            named.name
+        };
+        if let (Some(bytes), Some(stub)) = (attachments.data(&named.blob)?, stubs.get_mut(&name)) {
+            stub.data = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+            stub.stub = None;
+        }
+    }
+    if !stubs.is_empty() {
+        let value =
+            serde_json::to_value(stubs).map_err(|e| CouchError::new(500, "internal_server_error", e.to_string()))?;
         extra.push(("_attachments", value));
     }
     if options.conflicts {
