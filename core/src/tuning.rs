@@ -365,3 +365,14 @@ pub const MAX_FACE_MD5_CACHE: usize = 100_000;
 /// Most parts a `multipart/related` document body may have: the document
 /// and one per attachment it may name.
 pub const MAX_FACE_MULTIPART_PARTS: usize = crate::tuning::MAX_BLOBS_PER_DOC + 1;
+
+/// Collections whose live document count the CouchDB face remembers for
+/// `GET /{db}` (until their next write; counting scans the collection and
+/// PouchDB asks once per batch it pulls).
+pub const MAX_FACE_CACHED_COUNTS: usize = 1024;
+
+/// A normal `_changes` feed with a `limit` up to this many rows (a
+/// replicator's batch; PouchDB asks for 100) is answered whole with a
+/// `Content-Length` (clients read it faster than a chunked stream); a
+/// longer or unlimited one streams page by page.
+pub const MAX_FACE_BUFFERED_CHANGES: usize = 1000;

@@ -31,7 +31,7 @@ mod routes;
 mod server;
 mod session;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -71,6 +71,9 @@ pub(crate) struct FaceState {
     pub(crate) credentials: CredentialCache,
     /// MD5 digests of blobs, as attachments name them.
     pub(crate) md5: Arc<blobs::Md5Cache>,
+    /// Live document counts by collection, with the sequence they were
+    /// counted at (`GET /{db}`).
+    pub(crate) doc_counts: Arc<Mutex<HashMap<String, (u64, u64)>>>,
     /// The listener's byte budget, shared with its WebSocket sessions.
     pub(crate) buffers: Arc<ByteBudget>,
     /// Whether the listener speaks TLS (session cookies are then `Secure`).
@@ -95,6 +98,7 @@ impl FaceState {
             cookies: SessionKey::random(),
             credentials: CredentialCache::new(),
             md5: Arc::default(),
+            doc_counts: Arc::default(),
             buffers,
             tls,
         }

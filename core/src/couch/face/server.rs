@@ -8,6 +8,7 @@ use super::http::{json_response, FaceBody};
 use super::routes::DbPath;
 use super::Ctx;
 use crate::couch::wire::{encode_seq, CouchError};
+use crate::tuning::MAX_FACE_CACHED_COUNTS;
 
 /// The CouchDB version whose replication protocol the face speaks.
 const COUCHDB_VERSION: &str = "3.3.3";
@@ -29,12 +30,28 @@ pub(crate) fn welcome() -> Result<Response<FaceBody>, CouchError> {
 /// which CouchDB's replicator takes the database for missing.
 pub(crate) async fn db_info(ctx: &Ctx<'_>, path: &DbPath) -> Result<Response<FaceBody>, CouchError> {
     let collection = ctx.collection(path).await?;
+    let counts = ctx.connection.state.doc_counts.clone();
     let (count, seq) = super::blocking(move || {
-        let count = collection.count().map_err(|e| CouchError::from_core(&e))?;
         let seq = collection
             .database()
             .last_sequence()
             .map_err(|e| CouchError::from_core(&e))?;
+        // Counting scans the collection: PouchDB asks for this once per
+        // batch it pulls, so the count is kept until the next write.
+        let key = collection.name().to_owned();
+        let known = counts.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied();
+        let count = match known {
+            Some((at, count)) if at == seq => count,
+            _ => {
+                let count = collection.count().map_err(|e| CouchError::from_core(&e))?;
+                let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+                if counts.len() >= MAX_FACE_CACHED_COUNTS {
+                    counts.clear();
+                }
+                counts.insert(key, (seq, count));
+                count
+            }
+        };
         Ok((count, seq))
     })
     .await?;
