@@ -106,6 +106,16 @@ impl Hub {
         .await
     }
 
+    /// `POST /_session` with a form and no other credentials.
+    async fn log_in(&self, password: &str) -> Reply {
+        let form = format!("name={USER}&password={}", password.replace(' ', "+"));
+        let headers = [
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", ""),
+        ];
+        self.send("POST", "/_session", &headers, form.as_bytes()).await
+    }
+
     fn count(&self) -> u64 {
         self.db.default_collection().unwrap().count().unwrap()
     }
@@ -400,37 +410,14 @@ async fn credentials_are_required_checked_and_throttled() {
     assert!(throttled.header("retry-after").is_some());
 
     // Logging in for a cookie goes through the same throttle.
-    let form = format!("name={USER}&password=wrong");
-    let login = hub
-        .send(
-            "POST",
-            "/_session",
-            &[
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Authorization", ""),
-            ],
-            form.as_bytes(),
-        )
-        .await;
-    login.assert_error(429, "too_many_requests");
+    hub.log_in("wrong").await.assert_error(429, "too_many_requests");
 }
 
 #[tokio::test]
 async fn session_cookies_are_signed_and_expire_with_the_listener() {
     let hub = hub(false).await;
     let none = [("Authorization", "")];
-    let form = format!("name={USER}&password={}", PASSWORD.replace(' ', "+"));
-    let login = hub
-        .send(
-            "POST",
-            "/_session",
-            &[
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Authorization", ""),
-            ],
-            form.as_bytes(),
-        )
-        .await;
+    let login = hub.log_in(PASSWORD).await;
     assert_eq!(login.status, 200, "{}", String::from_utf8_lossy(&login.body));
     assert_eq!(login.json()["name"], USER);
     let set_cookie = login.header("set-cookie").unwrap().to_owned();

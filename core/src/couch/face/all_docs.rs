@@ -3,13 +3,13 @@
 //! ones included, as CouchDB answers them).
 
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response};
+use hyper::{Method, Request};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::blobs::AttachmentSource;
 use super::bulk_get::load_tree;
-use super::http::{json_response, read_json, FaceBody};
+use super::http::{json_response, read_json, Reply};
 use super::revision_docs::{revision_object, DocOptions};
 use super::routes::DbPath;
 use super::Ctx;
@@ -21,11 +21,7 @@ struct KeysBody {
     keys: Option<Vec<String>>,
 }
 
-pub(crate) async fn handle(
-    ctx: &Ctx<'_>,
-    path: &DbPath,
-    request: Request<Incoming>,
-) -> Result<Response<FaceBody>, CouchError> {
+pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incoming>) -> Reply {
     let collection = ctx.collection(path).await?;
     let q = &ctx.query;
     for unsupported in [

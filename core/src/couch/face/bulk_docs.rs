@@ -6,11 +6,11 @@
 //! one), in request order; a refused document leaves nothing stored.
 
 use hyper::body::Incoming;
-use hyper::{Request, Response};
+use hyper::Request;
 use serde_json::Value;
 
 use super::blobs::{attachments_to_body, Md5Cache};
-use super::http::{json_response, read_json, FaceBody};
+use super::http::{json_response, read_json, Reply};
 use super::revision_docs::body_text;
 use super::routes::DbPath;
 use super::Ctx;
@@ -20,11 +20,7 @@ use crate::revision::{RevId, RevisionTrust};
 use crate::store::Collection;
 use crate::tuning::MAX_FACE_ENTRIES;
 
-pub(crate) async fn handle(
-    ctx: &Ctx<'_>,
-    path: &DbPath,
-    request: Request<Incoming>,
-) -> Result<Response<FaceBody>, CouchError> {
+pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incoming>) -> Reply {
     let collection = ctx.collection(path).await?;
     ctx.require_write()?;
     let request: BulkDocsRequest = read_json(ctx, request).await?;

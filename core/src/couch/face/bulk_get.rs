@@ -4,10 +4,10 @@
 //! Also the JSON form of `GET /{db}/{id}?open_revs=...`.
 
 use hyper::body::Incoming;
-use hyper::{Request, Response};
+use hyper::Request;
 
 use super::blobs::AttachmentSource;
-use super::http::{json_response, read_json, FaceBody};
+use super::http::{json_response, read_json, Reply};
 use super::revision_docs::{revision_object, DocOptions};
 use super::routes::DbPath;
 use super::Ctx;
@@ -18,11 +18,7 @@ use crate::revision::{RevId, RevTree};
 use crate::store::Collection;
 use crate::tuning::{MAX_FACE_ENTRIES, MAX_FACE_REPLY_BYTES};
 
-pub(crate) async fn handle(
-    ctx: &Ctx<'_>,
-    path: &DbPath,
-    request: Request<Incoming>,
-) -> Result<Response<FaceBody>, CouchError> {
+pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incoming>) -> Reply {
     let collection = ctx.collection(path).await?;
     let options = DocOptions {
         revs: ctx.query.flag("revs")?,

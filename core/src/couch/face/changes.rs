@@ -13,11 +13,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, Response};
+use hyper::{Method, Request};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::http::{bytes_response, parse_json, read_body, streaming_response, FaceBody};
+use super::http::{bytes_response, parse_json, read_body, streaming_response, Reply};
 use super::routes::DbPath;
 use super::Ctx;
 use crate::couch::wire::{encode_seq, parse_since, ChangeRow, ChangesRequest, CouchError, RevEntry, Since};
@@ -45,11 +45,7 @@ struct FeedParams {
     timeout: Duration,
 }
 
-pub(crate) async fn handle(
-    ctx: &Ctx<'_>,
-    path: &DbPath,
-    request: Request<Incoming>,
-) -> Result<Response<FaceBody>, CouchError> {
+pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incoming>) -> Reply {
     let collection = ctx.collection(path).await?;
     let q = &ctx.query;
     let feed = match q.get("feed").unwrap_or("normal") {

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::blobs::AttachmentSource;
 use super::bulk_docs::{replicate, with_attachments};
 use super::bulk_get::load_tree;
-use super::http::{bytes_response, json_response, parse_json, read_body, streaming_response, FaceBody};
+use super::http::{bytes_response, json_response, parse_json, read_body, streaming_response, FaceBody, Reply};
 use super::revision_docs::{body_text, revision_object, DocOptions};
 use super::routes::DbPath;
 use super::Ctx;
@@ -27,12 +27,7 @@ use crate::tuning::{BLOB_IO_BUFFER_BYTES, MAX_FACE_ENTRIES, MAX_FACE_MULTIPART_P
 use hyper::body::Bytes;
 use std::collections::{HashMap, VecDeque};
 
-pub(crate) async fn handle(
-    ctx: &Ctx<'_>,
-    path: &DbPath,
-    id: &str,
-    request: Request<Incoming>,
-) -> Result<Response<FaceBody>, CouchError> {
+pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, id: &str, request: Request<Incoming>) -> Reply {
     match *request.method() {
         Method::GET | Method::HEAD => {
             let multipart = request
@@ -52,7 +47,7 @@ pub(crate) async fn handle(
     }
 }
 
-async fn get(ctx: &Ctx<'_>, path: &DbPath, id: &str, multipart: bool) -> Result<Response<FaceBody>, CouchError> {
+async fn get(ctx: &Ctx<'_>, path: &DbPath, id: &str, multipart: bool) -> Reply {
     let collection = ctx.collection(path).await?;
     let q = &ctx.query;
     let options = DocOptions {
@@ -204,12 +199,7 @@ fn latest_of(tree: &crate::RevTree, rev: RevId) -> Vec<RevId> {
     }
 }
 
-async fn put(
-    ctx: &Ctx<'_>,
-    path: &DbPath,
-    id: &str,
-    request: Request<Incoming>,
-) -> Result<Response<FaceBody>, CouchError> {
+async fn put(ctx: &Ctx<'_>, path: &DbPath, id: &str, request: Request<Incoming>) -> Reply {
     let collection = ctx.collection(path).await?;
     ctx.require_write()?;
     let new_edits = ctx.query.get("new_edits") != Some("false");
@@ -270,7 +260,7 @@ async fn put(
     json_response(201, &json!({"ok": true, "id": id, "rev": rev.to_string()}))
 }
 
-async fn delete(ctx: &Ctx<'_>, path: &DbPath, id: &str) -> Result<Response<FaceBody>, CouchError> {
+async fn delete(ctx: &Ctx<'_>, path: &DbPath, id: &str) -> Reply {
     let collection = ctx.collection(path).await?;
     ctx.require_write()?;
     let rev = ctx
@@ -297,7 +287,7 @@ pub(crate) async fn attachment(
     id: &str,
     name: &str,
     request: Request<Incoming>,
-) -> Result<Response<FaceBody>, CouchError> {
+) -> Reply {
     let collection = ctx.collection(path).await?;
     let rev = ctx.query.get("rev").map(parse_rev).transpose()?;
     match *request.method() {

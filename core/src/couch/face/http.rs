@@ -21,8 +21,11 @@ use crate::tuning::{MAX_FACE_QUERY_BYTES, MAX_FACE_REQUEST_BYTES};
 /// The body of every reply.
 pub(crate) type FaceBody = BoxBody<Bytes, Infallible>;
 
+/// What a handler answers: a reply, or the CouchDB error to send.
+pub(crate) type Reply = Result<Response<FaceBody>, CouchError>;
+
 /// A reply with a JSON body.
-pub(crate) fn json_response(status: u16, value: &impl Serialize) -> Result<Response<FaceBody>, CouchError> {
+pub(crate) fn json_response(status: u16, value: &impl Serialize) -> Reply {
     let text = serde_json::to_vec(value)
         .map_err(|e| CouchError::new(500, "internal_server_error", format!("cannot encode the reply: {e}")))?;
     Ok(bytes_response(status, "application/json", text))

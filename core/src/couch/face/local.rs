@@ -6,10 +6,10 @@
 //! cut, oldest entries first, to fit the stored size limit.
 
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response};
+use hyper::{Method, Request};
 use serde_json::{json, Map, Value};
 
-use super::http::{json_response, read_json, FaceBody};
+use super::http::{json_response, read_json, Reply};
 use super::routes::DbPath;
 use super::Ctx;
 use crate::couch::wire::{CouchError, StoredLocalDoc};
@@ -21,12 +21,7 @@ use crate::tuning::MAX_CHECKPOINT_BYTES;
 /// The prefix the per-peer checkpoint store requires, and ours after it.
 const STORED_PREFIX: &str = "checkpoint-couch-";
 
-pub(crate) async fn handle(
-    ctx: &Ctx<'_>,
-    path: &DbPath,
-    id: &str,
-    request: Request<Incoming>,
-) -> Result<Response<FaceBody>, CouchError> {
+pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, id: &str, request: Request<Incoming>) -> Reply {
     ctx.collection(path).await?;
     let checkpoints = PeerCheckpoints::new(&Session::peer_scope(ctx.principal()?), ctx.state.read_only);
     let store = LocalEndpoint::new(ctx.state.db.clone());

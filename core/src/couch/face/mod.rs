@@ -46,7 +46,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub(crate) use auth::{CredentialCache, Gate};
 pub(crate) use session::SessionKey;
 
-use self::http::{error_response, FaceBody, Query};
+use self::http::{error_response, FaceBody, Query, Reply};
 use self::routes::{DbPath, Route};
 use super::wire::CouchError;
 use crate::error::Error;
@@ -258,7 +258,7 @@ async fn handle(connection: &FaceConnection, request: Request<Incoming>) -> Resp
     }
 }
 
-async fn dispatch(ctx: &Ctx<'_>, route: Route, request: Request<Incoming>) -> Result<Response<FaceBody>, CouchError> {
+async fn dispatch(ctx: &Ctx<'_>, route: Route, request: Request<Incoming>) -> Reply {
     let method = request.method().clone();
     match (route, &method) {
         (Route::Root, &Method::GET | &Method::HEAD) => server::welcome(),

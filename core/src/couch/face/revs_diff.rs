@@ -2,20 +2,16 @@
 //! here. Ids with nothing missing are left out of the reply, as CouchDB does.
 
 use hyper::body::Incoming;
-use hyper::{Request, Response};
+use hyper::Request;
 
-use super::http::{json_response, read_json, FaceBody};
+use super::http::{json_response, read_json, Reply};
 use super::routes::DbPath;
 use super::Ctx;
 use crate::couch::wire::{parse_rev, CouchError, RevsDiffEntry, RevsDiffReply, RevsDiffRequest};
 use crate::replication::{Endpoint, LocalEndpoint};
 use crate::tuning::MAX_FACE_ENTRIES;
 
-pub(crate) async fn handle(
-    ctx: &Ctx<'_>,
-    path: &DbPath,
-    request: Request<Incoming>,
-) -> Result<Response<FaceBody>, CouchError> {
+pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incoming>) -> Reply {
     ctx.collection(path).await?;
     let asked: RevsDiffRequest = read_json(ctx, request).await?;
     let total: usize = asked.values().map(Vec::len).sum();

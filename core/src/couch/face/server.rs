@@ -1,10 +1,9 @@
 //! `GET /` (the welcome), `GET /{db}` (database info), `PUT /{db}`
 //! (creating a collection) and `POST /{db}/_ensure_full_commit`.
 
-use hyper::Response;
 use serde_json::json;
 
-use super::http::{json_response, FaceBody};
+use super::http::{json_response, Reply};
 use super::routes::DbPath;
 use super::Ctx;
 use crate::couch::wire::{encode_seq, CouchError};
@@ -14,7 +13,7 @@ use crate::tuning::MAX_FACE_CACHED_COUNTS;
 const COUCHDB_VERSION: &str = "3.3.3";
 
 /// `GET /`.
-pub(crate) fn welcome() -> Result<Response<FaceBody>, CouchError> {
+pub(crate) fn welcome() -> Reply {
     json_response(
         200,
         &json!({
@@ -28,7 +27,7 @@ pub(crate) fn welcome() -> Result<Response<FaceBody>, CouchError> {
 
 /// `GET /{db}`: with `update_seq` and `instance_start_time`, without
 /// which CouchDB's replicator takes the database for missing.
-pub(crate) async fn db_info(ctx: &Ctx<'_>, path: &DbPath) -> Result<Response<FaceBody>, CouchError> {
+pub(crate) async fn db_info(ctx: &Ctx<'_>, path: &DbPath) -> Reply {
     let collection = ctx.collection(path).await?;
     let counts = ctx.connection.state.doc_counts.clone();
     let (count, seq) = super::blocking(move || {
@@ -81,7 +80,7 @@ fn db_name(ctx: &Ctx<'_>, path: &DbPath) -> String {
 
 /// `PUT /{db}`: 412 when it exists (PouchDB accepts that), 201 after
 /// creating a named collection when the listener is not read-only.
-pub(crate) async fn create_db(ctx: &Ctx<'_>, path: &DbPath) -> Result<Response<FaceBody>, CouchError> {
+pub(crate) async fn create_db(ctx: &Ctx<'_>, path: &DbPath) -> Reply {
     ctx.principal()?;
     if ctx.state.is_served(&path.collection) {
         return Err(CouchError::file_exists());
@@ -106,7 +105,7 @@ pub(crate) async fn create_db(ctx: &Ctx<'_>, path: &DbPath) -> Result<Response<F
 
 /// `POST /{db}/_ensure_full_commit`: every write is already durable when
 /// it is answered, so this only says so, as CouchDB's replicator needs.
-pub(crate) async fn ensure_full_commit(ctx: &Ctx<'_>, path: &DbPath) -> Result<Response<FaceBody>, CouchError> {
+pub(crate) async fn ensure_full_commit(ctx: &Ctx<'_>, path: &DbPath) -> Reply {
     ctx.collection(path).await?;
     json_response(201, &json!({"ok": true, "instance_start_time": "0"}))
 }

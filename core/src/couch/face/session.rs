@@ -10,12 +10,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, SET_COOKIE};
-use hyper::{Method, Request, Response};
+use hyper::{Method, Request};
 use ring::hmac;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::http::{json_response, parse_json, read_body, FaceBody};
+use super::http::{json_response, parse_json, read_body, Reply};
 use super::Ctx;
 use crate::couch::wire::CouchError;
 use crate::net::auth::Principal;
@@ -66,7 +66,7 @@ fn now_secs() -> u64 {
 }
 
 /// `GET`, `POST` and `DELETE /_session`.
-pub(crate) async fn handle(ctx: &Ctx<'_>, request: Request<Incoming>) -> Result<Response<FaceBody>, CouchError> {
+pub(crate) async fn handle(ctx: &Ctx<'_>, request: Request<Incoming>) -> Reply {
     match *request.method() {
         Method::GET | Method::HEAD => {
             let name = match &ctx.principal {
@@ -97,7 +97,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, request: Request<Incoming>) -> Result<
 }
 
 /// `POST /_session` with `{"name","password"}` as JSON or a form.
-async fn log_in(ctx: &Ctx<'_>, request: Request<Incoming>) -> Result<Response<FaceBody>, CouchError> {
+async fn log_in(ctx: &Ctx<'_>, request: Request<Incoming>) -> Reply {
     let is_form = request
         .headers()
         .get(CONTENT_TYPE)
