@@ -176,6 +176,17 @@ test('push, pull, deletions and conflicts: PouchDB and the hub end identical', a
   assert.equal(resolved['child-000'].winner.rev, snap['child-000'].winner.rev);
 });
 
+test('PouchDB creates a named collection with PUT /{db}.{collection} and syncs into it', async (t) => {
+  const server = await startServe(tempDir());
+  t.after(() => stopServe(server));
+  const kids = new PouchDB(server.url + '.kids', { auth: { username: USER, password: PASSWORD } });
+  const local = memoryDb();
+  await local.bulkDocs([{ _id: 'k1', name: 'Amina' }, { _id: 'k2', name: 'Baraka' }]);
+  assert.equal((await local.replicate.to(kids)).docs_written, 2);
+  await assertSame(local, kids, 'the named collection');
+  assert.equal((await hub(server, 'GET', '')).json.doc_count, 0, 'the default collection is untouched');
+});
+
 test('live sync carries edits both ways as they happen', async (t) => {
   const server = await startServe(tempDir());
   t.after(() => stopServe(server));
