@@ -493,12 +493,12 @@ async fn front_door(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAdd
         }
         (None, false) => (Box::new(stream), None),
         (Some(_), false) => {
-            let message = "This listener requires TLS: use a wss:// URL.";
+            let message = "This listener requires TLS: use a wss:// (or https://) URL.";
             refuse(&mut stream, 400, "tls_required", &[], message).await;
             return Ok(None);
         }
         (None, true) => {
-            let message = "This listener does not use TLS: use a ws:// URL.";
+            let message = "This listener does not use TLS: use a ws:// (or http://) URL.";
             refuse(&mut stream, 400, "tls_not_supported", &[], message).await;
             return Ok(None);
         }
