@@ -288,6 +288,13 @@ async fn replication_endpoints_answer_as_couchdb() {
         json!([{"rev": "2-c"}, {"rev": "2-b"}])
     );
     assert_eq!(changes["last_seq"], 2);
+    let with_docs = hub
+        .send("GET", "/hub/_changes?include_docs=true&conflicts=true", &[], b"")
+        .await
+        .json();
+    let doc = &with_docs["results"][0]["doc"];
+    assert_eq!((doc["_rev"].clone(), doc["v"].clone()), (json!("2-c"), json!(2)));
+    assert_eq!(doc["_conflicts"], json!(["2-b"]));
     // A longpoll after the last change ends at its timeout with no rows.
     let idle = hub
         .send("GET", "/hub/_changes?feed=longpoll&since=2&timeout=50", &[], b"")

@@ -150,6 +150,13 @@ test('push, pull, deletions and conflicts: PouchDB and the hub end identical', a
   const pulled = await b.replicate.from(remote);
   assert.equal(pulled.docs_written, 50);
   await assertSame(b, remote, 'after pull');
+  // A filtered pull (PouchDB asks for the documents with the changes).
+  const filtered = memoryDb();
+  const some = await filtered.replicate.from(remote, { filter: (doc) => doc.age === 3 });
+  const expected = (await b.allDocs({ include_docs: true })).rows.filter((r) => r.doc.age === 3).length;
+  assert.ok(expected > 0);
+  assert.equal(some.docs_written, expected);
+  assert.equal((await filtered.allDocs()).rows.length, expected);
 
   // A conflict: the same document edited on both sides, pushed by both.
   const onA = await a.get('child-000');

@@ -12,12 +12,17 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::blobs::{AttachmentSource, Md5Cache};
 use super::http::{bytes_response, parse_json, read_body, streaming_response, Reply};
+use super::revision_docs::{revision_object, DocOptions};
 use super::routes::DbPath;
 use super::Ctx;
 use crate::couch::wire::{encode_seq, parse_since, ChangeRow, ChangesRequest, CouchError, RevEntry, Since};
@@ -37,6 +42,7 @@ enum Feed {
 /// A feed's parameters, checked.
 struct FeedParams {
     feed: Feed,
+    include_docs: Option<DocsIncluded>,
     since: u64,
     limit: Option<usize>,
     all_leaves: bool,
@@ -54,11 +60,13 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incomi
         "continuous" => Feed::Continuous,
         other => return Err(CouchError::bad_request(format!("feed={other} is not supported"))),
     };
-    if q.flag("include_docs")? || q.flag("descending")? {
-        return Err(CouchError::bad_request(
-            "include_docs and descending are not supported by this face",
-        ));
+    if q.flag("descending")? {
+        return Err(CouchError::bad_request("descending is not supported by this face"));
     }
+    let include_docs = q.flag("include_docs")?.then(|| DocsIncluded {
+        cache: ctx.connection.state.md5.clone(),
+        conflicts: q.flag("conflicts").unwrap_or(false),
+    });
     let doc_ids = match q.get("filter") {
         None => None,
         Some("_doc_ids") => Some(doc_ids(ctx, request).await?),
@@ -89,6 +97,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incomi
         .min(MAX_FACE_FEED_TIMEOUT);
     let params = FeedParams {
         feed,
+        include_docs,
         since,
         limit,
         all_leaves,
@@ -144,6 +153,12 @@ async fn doc_ids(ctx: &Ctx<'_>, request: Request<Incoming>) -> Result<HashSet<St
     Ok(ids.into_iter().collect())
 }
 
+/// With `include_docs=true`: each row carries its winning revision.
+struct DocsIncluded {
+    cache: Arc<Md5Cache>,
+    conflicts: bool,
+}
+
 /// Why a feed stopped before its end.
 #[derive(Debug, thiserror::Error)]
 enum FeedEnd {
@@ -174,7 +189,7 @@ async fn run_feed(collection: Collection, p: FeedParams, tx: mpsc::Sender<Bytes>
             if !continuous && sent > 0 {
                 page.push_str(",\n");
             }
-            page.push_str(&serde_json::to_string(row).map_err(|e| crate::Error::Corrupt(e.to_string()))?);
+            page.push_str(&row.to_string());
             if continuous {
                 page.push('\n');
             }
@@ -223,23 +238,48 @@ async fn read_page(
     p: &FeedParams,
     since: u64,
     left: Option<usize>,
-) -> Result<(Vec<ChangeRow>, (u64, bool)), FeedEnd> {
+) -> Result<(Vec<Value>, (u64, bool)), FeedEnd> {
     let page = left.unwrap_or(CHANGES_BATCH_SIZE).min(CHANGES_BATCH_SIZE);
     let c = collection.clone();
     let batch = tokio::task::spawn_blocking(move || c.changes(since, page))
         .await
         .map_err(|e| crate::Error::Corrupt(e.to_string()))??;
     let full = batch.changes.len() >= page;
-    let rows = batch
+    let changes: Vec<Change> = batch
         .changes
         .into_iter()
         .filter(|c| p.doc_ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
-        .map(|c| row(c, p.all_leaves))
         .collect();
+    let rows = match &p.include_docs {
+        None => changes.into_iter().map(|c| row(c, p.all_leaves, None)).collect(),
+        Some(included) => {
+            let (c, cache, all_leaves) = (collection.clone(), included.cache.clone(), p.all_leaves);
+            let options = DocOptions {
+                revs: false,
+                conflicts: included.conflicts,
+            };
+            tokio::task::spawn_blocking(move || {
+                let attachments = AttachmentSource::new(c.clone(), cache, false);
+                let mut rows = Vec::with_capacity(changes.len());
+                for change in changes {
+                    let tree = c.revision_tree(&change.id)?;
+                    let doc = tree
+                        .as_ref()
+                        .and_then(|t| revision_object(&change.id, t, &change.rev, options, &attachments).ok())
+                        .flatten();
+                    rows.push(row(change, all_leaves, Some(doc.map_or(Value::Null, Value::Object))));
+                }
+                Ok::<_, crate::Error>(rows)
+            })
+            .await
+            .map_err(|e| crate::Error::Corrupt(e.to_string()))??
+        }
+    };
     Ok((rows, (batch.last_sequence, full)))
 }
 
-fn row(change: Change, all_leaves: bool) -> ChangeRow {
+/// A changes row, with `doc` when documents are included.
+fn row(change: Change, all_leaves: bool, doc: Option<Value>) -> Value {
     let changes = if all_leaves {
         change.leaves.iter().map(|r| RevEntry { rev: r.to_string() }).collect()
     } else {
@@ -247,12 +287,17 @@ fn row(change: Change, all_leaves: bool) -> ChangeRow {
             rev: change.rev.to_string(),
         }]
     };
-    ChangeRow {
+    let row = ChangeRow {
         seq: encode_seq(change.sequence),
         id: change.id,
         changes,
         deleted: change.deleted,
+    };
+    let mut value = serde_json::to_value(row).unwrap_or(Value::Null);
+    if let Some(doc) = doc {
+        value["doc"] = doc;
     }
+    value
 }
 
 /// Waits until the database has a change after `since` (`true`), or the
