@@ -330,6 +330,15 @@ async fn replication_endpoints_answer_as_couchdb() {
     );
     assert_eq!(results[1]["docs"][0]["error"]["error"], "not_found");
     assert_eq!(results[2]["docs"][0]["ok"]["v"], 1);
+    // latest=true: an ancestor is answered by the leaves that descend from it.
+    let ancestor = json!({"docs": [{"id": "a", "rev": "1-a"}]});
+    let latest = hub
+        .json("POST", "/hub/_bulk_get?latest=true", ancestor.clone())
+        .await
+        .json();
+    assert_eq!(latest["results"][0]["docs"].as_array().unwrap().len(), 2, "{latest}");
+    let exact = hub.json("POST", "/hub/_bulk_get", ancestor).await.json();
+    assert_eq!(exact["results"][0]["docs"][0]["error"]["error"], "not_found");
     let open = hub.send("GET", "/hub/a?open_revs=all&revs=true", &[], b"").await.json();
     assert_eq!(open.as_array().unwrap().len(), 2);
     let winner = hub.send("GET", "/hub/a?conflicts=true", &[], b"").await.json();

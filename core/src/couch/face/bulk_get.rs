@@ -8,7 +8,7 @@ use hyper::Request;
 
 use super::blobs::AttachmentSource;
 use super::http::{json_response, read_json, Reply};
-use super::revision_docs::{revision_object, DocOptions};
+use super::revision_docs::{latest_of, revision_object, DocOptions};
 use super::routes::DbPath;
 use super::Ctx;
 use crate::couch::wire::{
@@ -33,6 +33,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incomi
     }
     let cache = ctx.connection.state.md5.clone();
     let inline = ctx.query.flag("attachments")?;
+    let latest = ctx.query.flag("latest")?;
     let reply = super::blocking(move || {
         let attachments = AttachmentSource::new(collection.clone(), cache, inline);
         let mut loaded: Option<(String, Option<RevTree>)> = None;
@@ -45,32 +46,39 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incomi
             }
             let tree = loaded.as_ref().and_then(|(_, t)| t.as_ref());
             let wanted = entry.rev.as_deref().map(parse_rev).transpose()?;
-            let found = tree.and_then(|t| revision_in(t, wanted.as_ref()));
-            // The stored body's length stands for the document's (the
-            // attachments inlined are bounded by the AttachmentSource).
-            bytes += found
-                .as_ref()
-                .and_then(|rev| tree.and_then(|t| t.get(rev)))
-                .and_then(|n| n.body.as_ref())
-                .map_or(0, String::len);
-            if bytes > MAX_FACE_REPLY_BYTES {
-                return Err(CouchError::too_large(format!(
-                    "the revisions asked for hold more than {MAX_FACE_REPLY_BYTES} bytes; ask for fewer at once"
-                )));
-            }
-            let item = match found {
-                Some(rev) => match tree
-                    .map(|t| revision_object(&entry.id, t, &rev, options, &attachments))
-                    .transpose()?
-                {
-                    Some(Some(doc)) => BulkGetItem::Ok(doc),
-                    _ => not_found(&entry.id, entry.rev.as_deref()),
-                },
-                None => not_found(&entry.id, entry.rev.as_deref()),
+            // With latest=true, a revision edited since is answered by the
+            // leaves that descend from it.
+            let found: Vec<RevId> = match (tree, tree.and_then(|t| revision_in(t, wanted.as_ref()))) {
+                (Some(t), Some(rev)) if latest => latest_of(t, rev),
+                (_, Some(rev)) => vec![rev],
+                _ => Vec::new(),
             };
+            let mut items = Vec::with_capacity(found.len().max(1));
+            for rev in &found {
+                // The stored body's length stands for the document's (the
+                // attachments inlined are bounded by the AttachmentSource).
+                bytes += tree
+                    .and_then(|t| t.get(rev))
+                    .and_then(|n| n.body.as_ref())
+                    .map_or(0, String::len);
+                if bytes > MAX_FACE_REPLY_BYTES {
+                    return Err(CouchError::too_large(format!(
+                        "the revisions asked for hold more than {MAX_FACE_REPLY_BYTES} bytes; ask for fewer at once"
+                    )));
+                }
+                let doc = tree
+                    .map(|t| revision_object(&entry.id, t, rev, options, &attachments))
+                    .transpose()?;
+                if let Some(Some(doc)) = doc {
+                    items.push(BulkGetItem::Ok(doc));
+                }
+            }
+            if items.is_empty() {
+                items.push(not_found(&entry.id, entry.rev.as_deref()));
+            }
             results.push(BulkGetResult {
                 id: entry.id,
-                docs: vec![item],
+                docs: items,
             });
         }
         Ok(BulkGetReply { results })

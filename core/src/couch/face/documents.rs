@@ -14,7 +14,7 @@ use super::blobs::AttachmentSource;
 use super::bulk_docs::{replicate, with_attachments};
 use super::bulk_get::load_tree;
 use super::http::{bytes_response, json_response, parse_json, read_body, streaming_response, FaceBody, Reply};
-use super::revision_docs::{body_text, revision_object, DocOptions};
+use super::revision_docs::{body_text, latest_of, revision_object, DocOptions};
 use super::routes::DbPath;
 use super::Ctx;
 use crate::blob::reference::blobs_in_body;
@@ -178,24 +178,6 @@ impl FollowingParts {
 
     fn take(&mut self, name: &str) -> Option<Vec<u8>> {
         self.named.remove(name).or_else(|| self.unnamed.pop_front())
-    }
-}
-
-/// The leaves descending from `rev` (itself when it is a leaf), for `latest=true`.
-fn latest_of(tree: &crate::RevTree, rev: RevId) -> Vec<RevId> {
-    if tree.get(&rev).is_none() || tree.is_leaf(&rev) {
-        return vec![rev];
-    }
-    let leaves: Vec<RevId> = tree
-        .leaves()
-        .iter()
-        .filter(|leaf| tree.history(&leaf.rev, usize::MAX).contains(&rev))
-        .map(|leaf| leaf.rev.clone())
-        .collect();
-    if leaves.is_empty() {
-        vec![rev]
-    } else {
-        leaves
     }
 }
 

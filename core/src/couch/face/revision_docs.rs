@@ -94,3 +94,21 @@ pub(crate) fn revision_object(
 pub(crate) fn body_text(body: &Map<String, Value>) -> Result<String, CouchError> {
     serde_json::to_string(body).map_err(|e| CouchError::bad_request(e.to_string()))
 }
+
+/// The leaves descending from `rev` (itself when it is a leaf), for `latest=true`.
+pub(crate) fn latest_of(tree: &RevTree, rev: RevId) -> Vec<RevId> {
+    if tree.get(&rev).is_none() || tree.is_leaf(&rev) {
+        return vec![rev];
+    }
+    let leaves: Vec<RevId> = tree
+        .leaves()
+        .iter()
+        .filter(|leaf| tree.history(&leaf.rev, usize::MAX).contains(&rev))
+        .map(|leaf| leaf.rev.clone())
+        .collect();
+    if leaves.is_empty() {
+        vec![rev]
+    } else {
+        leaves
+    }
+}
