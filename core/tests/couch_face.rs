@@ -56,11 +56,16 @@ struct Hub {
 }
 
 async fn hub(read_only: bool) -> Hub {
+    hub_with(read_only, std::time::Duration::from_secs(30)).await
+}
+
+async fn hub_with(read_only: bool, write_timeout: std::time::Duration) -> Hub {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path(), "hub.db");
     let mut config = listener_config(users());
     config.disable_tls = true;
     config.read_only = read_only;
+    config.write_timeout = write_timeout;
     let listener = Listener::start(db.clone(), config).await.unwrap();
     Hub {
         _dir: dir,
@@ -580,4 +585,34 @@ async fn multipart_bodies_that_lie_are_refused_and_store_nothing() {
     );
     let ok = hub.send("PUT", "/hub/m?new_edits=false", &ct, &body).await;
     assert_eq!(ok.status, 201);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_and_others_are_served() {
+    let hub = hub_with(false, std::time::Duration::from_millis(300)).await;
+    // More than loopback socket buffers hold, so the server's writes stall.
+    let big = vec![7u8; 48 * 1024 * 1024];
+    let put = hub
+        .send(
+            "PUT",
+            "/hub/big/scan.bin",
+            &[("Content-Type", "application/octet-stream")],
+            &big,
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    let mut connections = hub.listener.subscribe_connections();
+    let mut stalled = TcpStream::connect(("127.0.0.1", hub.listener.port())).await.unwrap();
+    let head = format!(
+        "GET /hub/big/scan.bin HTTP/1.1\r\nHost: hub\r\nAuthorization: {}\r\n\r\n",
+        basic()
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    connections.wait_for(|n| *n >= 1).await.unwrap();
+    // Never read: the listener closes the connection at its write timeout.
+    tokio::time::timeout(std::time::Duration::from_secs(60), connections.wait_for(|n| *n == 0))
+        .await
+        .expect("the stalled connection was closed")
+        .unwrap();
+    assert_eq!(hub.send("GET", "/hub", &[], b"").await.status, 200);
 }

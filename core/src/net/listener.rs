@@ -238,6 +238,7 @@ impl Listener {
             config.collections.iter().cloned(),
             counters.buffers.clone(),
             tls.is_some(),
+            config.write_timeout,
         ));
         let shared = Arc::new(Shared {
             collections: Arc::new(config.collections.iter().cloned().collect()),

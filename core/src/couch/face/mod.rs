@@ -30,11 +30,13 @@ mod revs_diff;
 mod routes;
 mod server;
 mod session;
+mod write_deadline;
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -78,6 +80,8 @@ pub(crate) struct FaceState {
     pub(crate) buffers: Arc<ByteBudget>,
     /// Whether the listener speaks TLS (session cookies are then `Secure`).
     pub(crate) tls: bool,
+    /// A client that takes no reply bytes for this long is disconnected.
+    pub(crate) write_timeout: Duration,
 }
 
 impl FaceState {
@@ -89,6 +93,7 @@ impl FaceState {
         collections: impl IntoIterator<Item = String>,
         buffers: Arc<ByteBudget>,
         tls: bool,
+        write_timeout: Duration,
     ) -> FaceState {
         FaceState {
             db,
@@ -101,6 +106,7 @@ impl FaceState {
             doc_counts: Arc::default(),
             buffers,
             tls,
+            write_timeout,
         }
     }
 
@@ -162,6 +168,7 @@ pub(crate) async fn serve_connection<I>(io: I, connection: Arc<FaceConnection>, 
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let io = write_deadline::WriteDeadline::new(io, connection.state.write_timeout);
     let service = service_fn(move |request: Request<Incoming>| {
         let connection = connection.clone();
         async move { Ok::<_, Infallible>(handle(&connection, request).await) }
@@ -252,10 +259,37 @@ async fn handle(connection: &FaceConnection, request: Request<Incoming>) -> Resp
         principal,
         query,
     };
-    match dispatch(&ctx, route, request).await {
+    let response = match dispatch(&ctx, route, request).await {
         Ok(response) => response,
         Err(e) => error_response(&e),
-    }
+    };
+    hold_until_written(connection, response).await
+}
+
+/// Holds a sized reply's bytes in the listener's byte budget until hyper
+/// has written it (the body is dropped then, or when the write deadline
+/// closes the connection): further replies wait for room. Feeds (unsized)
+/// are bounded by their channel instead.
+async fn hold_until_written(connection: &FaceConnection, response: Response<FaceBody>) -> Response<FaceBody> {
+    use http_body_util::BodyExt;
+    use hyper::body::Body;
+    let Some(size) = response.body().size_hint().exact() else {
+        return response;
+    };
+    let Some(reservation) = connection
+        .budgets
+        .reserve(usize::try_from(size).unwrap_or(usize::MAX))
+        .await
+    else {
+        return response;
+    };
+    response.map(move |body| {
+        body.map_frame(move |frame| {
+            let _held = &reservation;
+            frame
+        })
+        .boxed()
+    })
 }
 
 async fn dispatch(ctx: &Ctx<'_>, route: Route, request: Request<Incoming>) -> Reply {
