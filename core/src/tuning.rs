@@ -459,3 +459,83 @@ pub const MAX_TEXT_QUERY_TERMS: usize = 32;
 /// change can affect it; past this (a large replicated batch) it simply
 /// runs again.
 pub const LIVE_QUERY_MAX_CHECKED_IDS: usize = 500;
+/// Largest request body the CouchDB face reads (a `_bulk_docs` of a
+/// PouchDB batch with inline base64 attachments): past it, 413 before a
+/// byte of the body is read when `Content-Length` says so. The bytes are
+/// held in the listener's byte budget while the request is served.
+pub const MAX_FACE_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+
+/// Largest request head (request line and headers) the CouchDB face reads
+/// (hyper's buffer; its minimum is 8 KiB).
+pub const MAX_FACE_HEAD_BYTES: usize = 64 * 1024;
+
+/// Longest query string the CouchDB face parses (`keys=[...]` and
+/// `open_revs=[...]` can be long; longer lists go in a POST body).
+pub const MAX_FACE_QUERY_BYTES: usize = 64 * 1024;
+
+/// Most entries one CouchDB request may hold: documents of `_bulk_docs`,
+/// entries of `_bulk_get`, revisions of `_revs_diff`, `keys` of
+/// `_all_docs`, `open_revs`. PouchDB sends 100 at a time, CouchDB's
+/// replicator up to 500; the bound keeps one request's work in check.
+pub const MAX_FACE_ENTRIES: usize = 10_000;
+
+/// Most ids a `_changes` `doc_ids` filter may list.
+pub const MAX_FACE_DOC_IDS: usize = 10_000;
+
+/// Most body bytes one `_bulk_get` reply gathers (ask for fewer at once
+/// past it: 413).
+pub const MAX_FACE_REPLY_BYTES: usize = 64 * 1024 * 1024;
+
+/// How long a longpoll or continuous `_changes` waits when the client
+/// gives no `timeout` (CouchDB's default).
+pub const FACE_DEFAULT_FEED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The longest `timeout` of a longpoll or continuous `_changes`: a feed
+/// then ends with its `last_seq` and the client asks again, so no request
+/// holds a connection for ever.
+pub const MAX_FACE_FEED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The shortest heartbeat of a `_changes` feed: shorter ones are raised to
+/// it, so a client cannot make the listener write a newline in a loop.
+pub const MIN_FACE_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// How long a CouchDB-face connection may sit idle or take to send a
+/// request head before it is closed.
+pub const FACE_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long an `AuthSession` cookie from `POST /_session` is valid
+/// (CouchDB's default session timeout).
+pub const FACE_SESSION_COOKIE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Largest `POST /_session` body (a name and a password).
+pub const MAX_FACE_SESSION_BODY_BYTES: usize = 4 * 1024;
+
+/// How long Basic credentials that passed the password check are taken
+/// without checking again (clients that open a connection per request
+/// would otherwise pay a slow hash each time). A changed or removed
+/// password stops working within this long.
+pub const FACE_CREDENTIAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Most credentials the CouchDB face remembers as checked (one entry per
+/// distinct user and password in use).
+pub const MAX_FACE_CACHED_CREDENTIALS: usize = 1024;
+
+/// Blob MD5 digests the CouchDB face keeps in memory (CouchDB names
+/// attachments by MD5; ours are SHA-256). Past it the cache is emptied and
+/// digests are computed again from the bytes as needed.
+pub const MAX_FACE_MD5_CACHE: usize = 100_000;
+
+/// Most parts a `multipart/related` document body may have: the document
+/// and one per attachment it may name.
+pub const MAX_FACE_MULTIPART_PARTS: usize = crate::tuning::MAX_BLOBS_PER_DOC + 1;
+
+/// Collections whose live document count the CouchDB face remembers for
+/// `GET /{db}` (until their next write; counting scans the collection and
+/// PouchDB asks once per batch it pulls).
+pub const MAX_FACE_CACHED_COUNTS: usize = 1024;
+
+/// A normal `_changes` feed with a `limit` up to this many rows (a
+/// replicator's batch; PouchDB asks for 100) is answered whole with a
+/// `Content-Length` (clients read it faster than a chunked stream); a
+/// longer or unlimited one streams page by page.
+pub const MAX_FACE_BUFFERED_CHANGES: usize = 1000;

@@ -127,6 +127,9 @@ impl CouchError {
             Error::Conflict { .. } => CouchError::conflict("Document update conflict."),
             Error::CollectionNotFound(_) => CouchError::not_found("Database does not exist."),
             Error::Blob(b) => CouchError::new(412, "missing_stub", b.to_string()),
+            // A quota of the listener (a user's checkpoints): PouchDB takes
+            // 403 on a checkpoint write as a read-only peer and goes on.
+            Error::Replication(ReplicationError::Refused { message, .. }) => CouchError::forbidden(message.clone()),
             _ => CouchError::new(500, "internal_server_error", e.to_string()),
         }
     }

@@ -20,6 +20,11 @@ pub(crate) struct UpgradeRequest {
     pub path: String,
     /// The raw `Authorization` header, if any.
     pub authorization: Option<Vec<u8>>,
+    /// Whether it asks for a WebSocket (`Upgrade: websocket`); any other
+    /// request goes to the CouchDB face.
+    pub websocket: bool,
+    /// The value of an `AuthSession` cookie, if any.
+    pub session_cookie: Option<String>,
     /// The bytes read so far, replayed to the WebSocket handshake.
     pub head: Vec<u8>,
 }
@@ -44,7 +49,7 @@ pub(crate) async fn read_upgrade_request(io: &mut BoxIo) -> io::Result<UpgradeRe
             return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too large"));
         }
     }
-    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut request = httparse::Request::new(&mut headers);
     let status = request
         .parse(&head)
@@ -58,9 +63,22 @@ pub(crate) async fn read_upgrade_request(io: &mut BoxIo) -> io::Result<UpgradeRe
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("authorization"))
         .map(|h| h.value.to_vec());
+    let websocket = request
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("upgrade") && h.value.eq_ignore_ascii_case(b"websocket"));
+    let session_cookie = request
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("cookie"))
+        .filter_map(|h| std::str::from_utf8(h.value).ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix("AuthSession=").map(str::to_owned));
     Ok(UpgradeRequest {
         path,
         authorization,
+        websocket,
+        session_cookie,
         head,
     })
 }
@@ -73,6 +91,36 @@ pub(crate) async fn refuse<S: AsyncWrite + Unpin>(
     extra_headers: &[(&str, String)],
     message: &str,
 ) {
+    write_refusal(io, status, code, "text/plain", extra_headers, message).await;
+}
+
+/// Writes a refusal to a CouchDB client (`{"error","reason"}`, CouchDB's
+/// error names) and closes the stream.
+pub(crate) async fn refuse_couch<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    status: u16,
+    code: &str,
+    extra_headers: &[(&str, String)],
+    message: &str,
+) {
+    let error = match status {
+        401 => "unauthorized",
+        429 => "too_many_requests",
+        503 => "service_unavailable",
+        _ => code,
+    };
+    let body = serde_json::json!({"error": error, "reason": message}).to_string();
+    write_refusal(io, status, code, "application/json", extra_headers, &body).await;
+}
+
+async fn write_refusal<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    status: u16,
+    code: &str,
+    content_type: &str,
+    extra_headers: &[(&str, String)],
+    message: &str,
+) {
     let reason = match status {
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -82,7 +130,7 @@ pub(crate) async fn refuse<S: AsyncWrite + Unpin>(
         _ => "Error",
     };
     let mut response = format!(
-        "HTTP/1.1 {status} {reason}\r\n{ERROR_HEADER}: {code}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "HTTP/1.1 {status} {reason}\r\n{ERROR_HEADER}: {code}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
         message.len()
     );
     for (name, value) in extra_headers {

@@ -18,12 +18,14 @@ use tokio_tungstenite::tungstenite::Message;
 use super::admission::{Admission, HandshakeTicket, SessionSlot};
 use super::auth::{parse_basic_header, ListenerAuthenticator, LoginThrottle, PasswordChecks, Principal};
 use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions};
-use super::http::{read_upgrade_request, refuse, Rewind};
+use super::http::{read_upgrade_request, refuse, refuse_couch, Rewind, UpgradeRequest};
 use super::log_safe::{log_safe, user_digest, user_tag};
 use super::peer_checkpoints::PeerCheckpoints;
 use super::protocol::{decode_frame, encode_reply, negotiate, Frame, HelloAck, Request, WireError};
 use super::session::{ActivityCounters, Session};
 use super::tls::{fingerprint, server_config, StoredIdentity, TlsIdentity};
+use crate::couch::face::{serve_connection, FaceConnection, FaceState, Gate};
+use crate::couch::wire::CouchError;
 use crate::error::{Error, InvalidInput, ReplicationError, Result};
 use crate::replication::LocalEndpoint;
 use crate::store::{Database, DEFAULT_COLLECTION};
@@ -187,6 +189,8 @@ struct Shared {
     open: watch::Sender<usize>,
     accepted: AtomicU64,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
+    /// The CouchDB face, for requests that are not WebSocket upgrades.
+    face: Arc<FaceState>,
 }
 
 impl Listener {
@@ -226,6 +230,16 @@ impl Listener {
             .local_addr()
             .map_err(|e| Error::Network(format!("cannot read the listening address: {e}")))?;
         let name = config.database_name.clone().unwrap_or_else(|| database_name(&db));
+        let counters: Arc<ActivityCounters> = Arc::default();
+        let face = Arc::new(FaceState::new(
+            db.clone(),
+            name.clone(),
+            config.read_only,
+            config.collections.iter().cloned(),
+            counters.buffers.clone(),
+            tls.is_some(),
+            config.write_timeout,
+        ));
         let shared = Arc::new(Shared {
             collections: Arc::new(config.collections.iter().cloned().collect()),
             db,
@@ -235,7 +249,8 @@ impl Listener {
             throttle: LoginThrottle::default(),
             password_checks: PasswordChecks::default(),
             admission: Admission::new(config.max_connections),
-            counters: Arc::default(),
+            counters,
+            face,
             open: watch::channel(0).0,
             accepted: AtomicU64::new(0),
             connections: Mutex::default(),
@@ -378,11 +393,12 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// Serves one TCP connection from handshake to close.
 async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64, mut ticket: HandshakeTicket) {
+    let shared = &shared;
     shared.open.send_modify(|n| *n += 1);
     let _open = OpenGuard(&shared.open);
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let entered = tokio::select! {
-        entered = tokio::time::timeout(PRE_AUTH_TIMEOUT, front_door(&shared, stream, peer)) => entered,
+        entered = tokio::time::timeout(PRE_AUTH_TIMEOUT, front_door(shared, stream, peer)) => entered,
         () = ticket.evicted() => {
             tracing::debug!(%peer, "handshake evicted to make room for another address");
             return;
@@ -397,8 +413,13 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64
         io,
         principal,
         slot: _slot,
+        face,
     } = entered;
-    let opened = tokio::time::timeout_at(deadline, open_session(&shared, io, principal, peer)).await;
+    if let Some(face) = face {
+        serve_connection(io, Arc::new(face), true).await;
+        return;
+    }
+    let opened = tokio::time::timeout_at(deadline, open_session(shared, io, principal, peer)).await;
     let Some(connection) = handshake_step(peer, opened, "handshake timed out").map(Arc::new) else {
         return;
     };
@@ -447,11 +468,13 @@ struct Entered {
     io: BoxIo,
     principal: Principal,
     slot: SessionSlot,
+    /// For the CouchDB face, its connection (the WebSocket protocol otherwise).
+    face: Option<FaceConnection>,
 }
 
 /// TLS, the HTTP upgrade request and authentication. `None` when the
 /// peer was refused (it has been told why).
-async fn front_door(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) -> Result<Option<Entered>> {
+async fn front_door(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) -> Result<Option<Entered>> {
     let _ = stream.set_nodelay(true);
     let io_error = |e: std::io::Error| Error::Network(e.to_string());
     // A TLS ClientHello starts with 0x16; an HTTP request with a letter.
@@ -471,17 +494,20 @@ async fn front_door(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) ->
         }
         (None, false) => (Box::new(stream), None),
         (Some(_), false) => {
-            let message = "This listener requires TLS: use a wss:// URL.";
+            let message = "This listener requires TLS: use a wss:// (or https://) URL.";
             refuse(&mut stream, 400, "tls_required", &[], message).await;
             return Ok(None);
         }
         (None, true) => {
-            let message = "This listener does not use TLS: use a ws:// URL.";
+            let message = "This listener does not use TLS: use a ws:// (or http://) URL.";
             refuse(&mut stream, 400, "tls_not_supported", &[], message).await;
             return Ok(None);
         }
     };
     let request = read_upgrade_request(&mut io).await.map_err(io_error)?;
+    if !request.websocket {
+        return face_door(shared, io, request, peer, client_certificate).await;
+    }
     if request.path.trim_end_matches('/') != format!("/{}", shared.name) {
         let message = format!("No database at this path; this listener serves /{}.", shared.name);
         refuse(&mut io, 404, "not_found", &[], &message).await;
@@ -505,7 +531,198 @@ async fn front_door(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) ->
         io: Box::new(Rewind::new(request.head, io)),
         principal,
         slot,
+        face: None,
     }))
+}
+
+/// The front door of the CouchDB face: a request that is not a WebSocket
+/// upgrade. Credentials in its head (Basic, checked as for WebSocket peers,
+/// or an `AuthSession` cookie) admit the connection for as many requests
+/// as the client sends; without them, the one request is served
+/// unauthenticated (only `GET /` and `/_session` answer anything but 401)
+/// and the connection closes, so strangers hold no session slot.
+async fn face_door(
+    shared: &Arc<Shared>,
+    mut io: BoxIo,
+    request: UpgradeRequest,
+    peer: SocketAddr,
+    client_certificate: Option<String>,
+) -> Result<Option<Entered>> {
+    if shared.admission.sessions_full() {
+        refuse_connection_limit_couch(&mut io).await;
+        return Ok(None);
+    }
+    let gate: Arc<dyn Gate> = Arc::new(ListenerGate(shared.clone()));
+    let ambient = match &shared.config.authenticator {
+        ListenerAuthenticator::Anonymous => Some(Principal::Anonymous),
+        ListenerAuthenticator::ClientCertificates(_) => match client_certificate {
+            Some(fingerprint) => Some(Principal::Certificate { fingerprint }),
+            None => {
+                refuse_couch(&mut io, 401, "unauthorized", &[], "A client certificate is required.").await;
+                return Ok(None);
+            }
+        },
+        ListenerAuthenticator::Password(_) | ListenerAuthenticator::Users(_) => None,
+    };
+    let (principal, verified) = match (&ambient, &request.authorization, &request.session_cookie) {
+        (Some(principal), _, _) => (principal.clone(), None),
+        (None, Some(authorization), _) => {
+            let checked = match (
+                shared.face.credentials.lookup(authorization),
+                parse_basic_header(authorization),
+            ) {
+                (Some(principal), _) => Ok(principal),
+                (None, Some((user, password))) => check_password(shared, peer.ip(), user, password).await,
+                (None, None) => Err(Refusal::unauthorized("Only HTTP Basic credentials are accepted.")),
+            };
+            match checked {
+                Ok(principal) => {
+                    shared.face.credentials.remember(authorization, &principal);
+                    (principal.clone(), Some((authorization.clone(), principal)))
+                }
+                Err(refusal) => {
+                    refusal.send_couch(&mut io).await;
+                    return Ok(None);
+                }
+            }
+        }
+        (None, None, Some(cookie)) if shared.face.cookies.verify(cookie).is_some() => {
+            let user = shared.face.cookies.verify(cookie).unwrap_or_default();
+            (Principal::User(user), None)
+        }
+        (None, _, _) => {
+            // No credentials: this one request, under the handshake's limits.
+            let io: BoxIo = Box::new(Rewind::new(request.head, io));
+            let face = FaceConnection::new(shared.face.clone(), gate, peer.ip(), None, None);
+            serve_connection(io, Arc::new(face), false).await;
+            return Ok(None);
+        }
+    };
+    tracing::debug!(%peer, %principal, "authenticated (CouchDB face)");
+    let Some(slot) = shared.admission.open_session() else {
+        refuse_connection_limit_couch(&mut io).await;
+        return Ok(None);
+    };
+    let face = FaceConnection::new(shared.face.clone(), gate, peer.ip(), ambient, verified);
+    Ok(Some(Entered {
+        io: Box::new(Rewind::new(request.head, io)),
+        principal,
+        slot,
+        face: Some(face),
+    }))
+}
+
+async fn refuse_connection_limit_couch(io: &mut BoxIo) {
+    let message = "The listener is at its connection limit; retry later.";
+    refuse_couch(io, 503, "busy", &[("Retry-After", "1".to_owned())], message).await;
+}
+
+/// The listener's password check for the CouchDB face's later requests
+/// and `POST /_session`.
+struct ListenerGate(Arc<Shared>);
+
+#[async_trait::async_trait]
+impl Gate for ListenerGate {
+    async fn check_password(
+        &self,
+        ip: IpAddr,
+        user: String,
+        password: zeroize::Zeroizing<String>,
+    ) -> std::result::Result<Principal, CouchError> {
+        check_password(&self.0, ip, user, password).await.map_err(|r| {
+            let error = match r.status {
+                401 => "unauthorized",
+                429 => "too_many_requests",
+                _ => "service_unavailable",
+            };
+            CouchError::new(r.status, error, r.message)
+        })
+    }
+}
+
+/// Why a login was refused, and what to answer.
+struct Refusal {
+    status: u16,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl Refusal {
+    fn unauthorized(message: &str) -> Refusal {
+        Refusal {
+            status: 401,
+            code: "unauthorized",
+            message: message.to_owned(),
+            retry_after: None,
+        }
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        match (self.status, self.retry_after) {
+            (401, _) => vec![("WWW-Authenticate", "Basic realm=\"outpost\"".to_owned())],
+            (_, Some(secs)) => vec![("Retry-After", secs.to_string())],
+            _ => Vec::new(),
+        }
+    }
+
+    async fn send(&self, io: &mut BoxIo) {
+        refuse(io, self.status, self.code, &self.headers(), &self.message).await;
+    }
+
+    async fn send_couch(&self, io: &mut BoxIo) {
+        // No WWW-Authenticate: a browser running PouchDB would pop up a dialog.
+        let headers: Vec<_> = self
+            .headers()
+            .into_iter()
+            .filter(|(n, _)| *n == "Retry-After")
+            .collect();
+        refuse_couch(io, self.status, self.code, &headers, &self.message).await;
+    }
+}
+
+/// Checks a user name and password: the login throttle (the attempt
+/// reserved before the check) and the listener-wide password-check budget.
+async fn check_password(
+    shared: &Shared,
+    ip: IpAddr,
+    user: String,
+    password: zeroize::Zeroizing<String>,
+) -> std::result::Result<Principal, Refusal> {
+    let attempt = match shared.throttle.begin(ip, &user) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            let retry = wait.as_secs().max(1);
+            return Err(Refusal {
+                status: 429,
+                code: "too_many_attempts",
+                message: format!(
+                    "Too many login attempts from this address or for this user name; retry in {retry} s."
+                ),
+                retry_after: Some(retry),
+            });
+        }
+    };
+    let Some(admitted) = shared.password_checks.admit() else {
+        attempt.withdrawn();
+        return Err(Refusal {
+            status: 503,
+            code: "busy",
+            message: "The listener is busy checking other logins; retry in 1 s.".to_owned(),
+            retry_after: Some(1),
+        });
+    };
+    if admitted
+        .check(shared.config.authenticator.clone(), user.clone(), password)
+        .await
+    {
+        attempt.succeeded();
+        Ok(Principal::User(user))
+    } else {
+        attempt.failed();
+        tracing::info!(%ip, user_tag = %user_tag(&user_digest(&user)), "refused a login");
+        Err(Refusal::unauthorized("Wrong user name or password."))
+    }
 }
 
 async fn refuse_connection_limit(io: &mut BoxIo) {
@@ -580,31 +797,12 @@ async fn authenticate(
         refuse(io, 401, "unauthorized", &challenge, message).await;
         return None;
     };
-    let attempt = match shared.throttle.begin(ip, &user) {
-        Ok(attempt) => attempt,
-        Err(wait) => {
-            let retry = wait.as_secs().max(1);
-            let message =
-                format!("Too many login attempts from this address or for this user name; retry in {retry} s.");
-            let retry_after = [("Retry-After", retry.to_string())];
-            refuse(io, 429, "too_many_attempts", &retry_after, &message).await;
-            return None;
+    match check_password(shared, ip, user, password).await {
+        Ok(principal) => Some(principal),
+        Err(refusal) => {
+            refusal.send(io).await;
+            None
         }
-    };
-    let Some(admitted) = shared.password_checks.admit() else {
-        attempt.withdrawn();
-        let message = "The listener is busy checking other logins; retry in 1 s.";
-        refuse(io, 503, "busy", &[("Retry-After", "1".to_owned())], message).await;
-        return None;
-    };
-    if admitted.check(authenticator.clone(), user.clone(), password).await {
-        attempt.succeeded();
-        Some(Principal::User(user))
-    } else {
-        attempt.failed();
-        tracing::info!(%ip, user_tag = %user_tag(&user_digest(&user)), "refused a login");
-        refuse(io, 401, "unauthorized", &challenge, "Wrong user name or password.").await;
-        None
     }
 }
 

@@ -41,16 +41,16 @@
 //! ```
 
 mod admission;
-mod auth;
-mod budget;
+pub(crate) mod auth;
+pub(crate) mod budget;
 mod connection;
 mod http;
 mod listener;
 pub(crate) mod log_safe;
-mod peer_checkpoints;
+pub(crate) mod peer_checkpoints;
 pub mod protocol;
 mod remote;
-mod session;
+pub(crate) mod session;
 pub mod tls;
 
 pub(crate) use auth::basic_header;
