@@ -47,6 +47,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Replicate a database with a peer started by `outpost serve`.
     Sync(SyncArgs),
+    /// Manage the system users a hub's `outpost serve` lets in (stored in its database).
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Show sync in a few seconds: a hub, two phones, a conflict, in temp dirs.
     Demo,
     /// Measure throughput: SQLite ceiling, saves, local and network replication.
@@ -302,6 +305,51 @@ pub struct SyncArgs {
     /// error.
     #[arg(long)]
     pub create_target: bool,
+}
+
+/// `outpost users`: the hub's stored system users.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user; the password is asked twice on the terminal (or read
+    /// as one line from stdin with --password-stdin), never taken from the
+    /// command line.
+    Add(UserAddArgs),
+    /// List the users as JSON lines (name, role, created, last_login), never their hashes.
+    List(UserDbArgs),
+    /// Remove a user: refused at the next login, open connections closed within a second.
+    Remove(UserNameArgs),
+    /// Change a user's password (asked like for add); open connections are closed.
+    Passwd(UserNameArgs),
+}
+
+/// The database whose users a `users` command manages.
+#[derive(Debug, Args)]
+pub struct UserDbArgs {
+    /// The hub's database file (created if missing).
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+}
+
+/// `outpost users remove|passwd`.
+#[derive(Debug, Args)]
+pub struct UserNameArgs {
+    #[command(flatten)]
+    pub db: UserDbArgs,
+    /// The user name.
+    pub name: String,
+    /// Read the password as one line from stdin instead of the terminal.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `outpost users add`.
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    #[command(flatten)]
+    pub user: UserNameArgs,
+    /// `sync` pushes and pulls; `read` may only pull.
+    #[arg(long, default_value = "sync", value_parser = ["sync", "read"])]
+    pub role: String,
 }
 
 /// `outpost bench`.

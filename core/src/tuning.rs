@@ -386,3 +386,21 @@ pub const MAX_COUCH_PUSH_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 /// `_bulk_docs` (the blobs of one insert batch); a blob that does not fit
 /// is that document's error.
 pub const MAX_COUCH_STAGED_BLOB_BYTES: u64 = 64 * 1024 * 1024;
+
+// ---- Hub administration (system users, configured servers) ----
+
+/// How often a listener authenticating against stored system users checks
+/// that each logged-in user still exists with the same password: a removed
+/// user's (or a changed password's) open connections are closed within
+/// this long. One small indexed read per tick; a second keeps "removed"
+/// meaning "gone now" for an administrator without costing anything.
+pub const SYSTEM_USER_RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Longest system user name, in bytes: names are shown in lists and logs
+/// and keyed in the database; CouchDB's user names are far shorter in
+/// practice.
+pub const MAX_SYSTEM_USER_NAME_BYTES: usize = 128;
+
+/// Longest system user password, in bytes: Argon2id hashes any length, but
+/// a password read from stdin or a terminal must not grow without bound.
+pub const MAX_SYSTEM_USER_PASSWORD_BYTES: usize = 1024;

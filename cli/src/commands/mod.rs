@@ -7,6 +7,8 @@
 //! - `serve`, `sync`, `demo`: the network commands, with what they share
 //!   in `net` (runtime, signals, credentials), `identity` (`--identity`
 //!   key store, `--cert`/`--key`) and `progress` (replication status lines and bar);
+//! - `users`: `users add|list|remove|passwd`, a hub's stored system users
+//!   (passwords read by `password`);
 //! - `bench` and `bench_net`: `bench`, local and network scenarios.
 
 mod bench;
@@ -16,9 +18,11 @@ mod docs;
 mod identity;
 mod import_export;
 mod net;
+mod password;
 mod progress;
 mod serve;
 mod sync;
+mod users;
 
 use std::path::Path;
 
@@ -42,6 +46,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Compact(args) => blobs::compact(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Sync(args) => sync::run(&args),
+        Command::Users(command) => users::run(&command),
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(&args),
     }

@@ -5,7 +5,9 @@
 //! `read_only`), so that a script or test can read where to connect; every
 //! other line goes to stderr.
 
+use outpost_core::hub::SystemUsers;
 use outpost_core::net::{Listener, ListenerAuthenticator, ListenerConfig};
+use outpost_core::Database;
 
 use super::{identity, net, open_db};
 use crate::args::ServeArgs;
@@ -14,8 +16,8 @@ use crate::output::print_line;
 
 /// `outpost serve`.
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
-    let authenticator = authenticator(args)?;
     let db = open_db(&args.db)?;
+    let authenticator = authenticator(args, &db)?;
     let collections = net::create_collections(&db, &args.collection)?;
     let (identity, stored_identity) = identity::from_args(args)?;
     let mut config = ListenerConfig::new(authenticator);
@@ -44,8 +46,23 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     })
 }
 
-/// Who may connect: the `--user`s, or anyone with `--anonymous`.
-fn authenticator(args: &ServeArgs) -> Result<ListenerAuthenticator, CliError> {
+/// Who may connect: the system users stored in the database (`outpost
+/// users add`) and the `--user`s, or anyone with `--anonymous` when there
+/// are neither.
+fn authenticator(args: &ServeArgs, db: &Database) -> Result<ListenerAuthenticator, CliError> {
+    let stored = SystemUsers::open(db).map_err(|e| CliError::core("reading the system users", e))?;
+    if !stored
+        .is_empty()
+        .map_err(|e| CliError::core("reading the system users", e))?
+    {
+        if args.anonymous {
+            return Err(CliError::Usage(
+                "the database has system users (outpost users list); drop --anonymous or remove them".to_owned(),
+            ));
+        }
+        let also = net::user_table(&args.user)?;
+        return Ok(ListenerAuthenticator::SystemUsers { stored, also });
+    }
     if !args.user.is_empty() {
         return Ok(ListenerAuthenticator::Users(net::user_table(&args.user)?));
     }
@@ -53,8 +70,8 @@ fn authenticator(args: &ServeArgs) -> Result<ListenerAuthenticator, CliError> {
         return Ok(ListenerAuthenticator::Anonymous);
     }
     Err(CliError::Usage(
-        "serve needs at least one --user NAME:PASSWORD; or --anonymous to let anyone who can reach \
-         the port read and change the database"
+        "serve needs a system user (outpost users add) or at least one --user NAME:PASSWORD; or \
+         --anonymous to let anyone who can reach the port read and change the database"
             .to_owned(),
     ))
 }

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::admission::{Admission, HandshakeTicket, SessionSlot};
-use super::auth::{parse_basic_header, ListenerAuthenticator, LoginThrottle, PasswordChecks, Principal};
+use super::auth::{parse_basic_header, Granted, ListenerAuthenticator, LoginThrottle, PasswordChecks, Principal};
 use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions};
 use super::http::{read_upgrade_request, refuse, Rewind};
 use super::log_safe::{log_safe, user_digest, user_tag};
@@ -29,6 +29,7 @@ use crate::replication::LocalEndpoint;
 use crate::store::{Database, DEFAULT_COLLECTION};
 use crate::tuning::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_TIMEOUT, HANDSHAKE_TIMEOUT, LISTENER_IDLE_TIMEOUT, PRE_AUTH_TIMEOUT,
+    SYSTEM_USER_RECHECK_INTERVAL,
 };
 
 /// How a [`Listener`] serves its database.
@@ -187,6 +188,8 @@ struct Shared {
     open: watch::Sender<usize>,
     accepted: AtomicU64,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
+    /// Connections of stored system users: id -> (user, hash matched).
+    stored_logins: Mutex<HashMap<u64, (String, String)>>,
 }
 
 impl Listener {
@@ -239,6 +242,7 @@ impl Listener {
             open: watch::channel(0).0,
             accepted: AtomicU64::new(0),
             connections: Mutex::default(),
+            stored_logins: Mutex::default(),
             config,
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -327,9 +331,12 @@ impl Drop for Listener {
 async fn accept_loop(shared: Arc<Shared>, tcp: TcpListener, mut stop: watch::Receiver<bool>) {
     let mut tasks = JoinSet::new();
     let mut next_id = 0u64;
+    let mut recheck = tokio::time::interval(SYSTEM_USER_RECHECK_INTERVAL);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         while tasks.try_join_next().is_some() {}
         tokio::select! {
+            _ = recheck.tick() => close_revoked_logins(&shared).await,
             accepted = tcp.accept() => match accepted {
                 Ok((stream, peer)) => {
                     next_id += 1;
@@ -396,9 +403,15 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64
     let Entered {
         io,
         principal,
+        granted,
         slot: _slot,
     } = entered;
-    let opened = tokio::time::timeout_at(deadline, open_session(&shared, io, principal, peer)).await;
+    let read_only = shared.config.read_only || granted.read_only;
+    let stored_login = match (&principal, granted.stored_hash) {
+        (Principal::User(user), Some(hash)) => Some((user.clone(), hash)),
+        _ => None,
+    };
+    let opened = tokio::time::timeout_at(deadline, open_session(&shared, io, principal, read_only, peer)).await;
     let Some(connection) = handshake_step(peer, opened, "handshake timed out").map(Arc::new) else {
         return;
     };
@@ -407,9 +420,68 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(id, connection.clone());
+    if let Some(login) = stored_login {
+        shared
+            .stored_logins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, login);
+    }
     let why = connection.closed().await;
     tracing::debug!(%peer, reason = %log_safe(&why.to_string()), "connection closed");
     shared.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    shared
+        .stored_logins
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+}
+
+/// Closes the connections of stored system users who were removed or
+/// whose password changed since they logged in (checked every
+/// [`SYSTEM_USER_RECHECK_INTERVAL`]).
+async fn close_revoked_logins(shared: &Arc<Shared>) {
+    let ListenerAuthenticator::SystemUsers { stored, .. } = &shared.config.authenticator else {
+        return;
+    };
+    let logins: Vec<(u64, String, String)> = {
+        let logins = shared.stored_logins.lock().unwrap_or_else(|e| e.into_inner());
+        if logins.is_empty() {
+            return;
+        }
+        logins.iter().map(|(id, (u, h))| (*id, u.clone(), h.clone())).collect()
+    };
+    let stored = stored.clone();
+    let revoked = tokio::task::spawn_blocking(move || {
+        stored.revoked(
+            logins
+                .iter()
+                .map(|(id, user, hash)| (*id, user.as_str(), hash.as_str())),
+        )
+    })
+    .await;
+    let revoked = match revoked {
+        Ok(Ok(ids)) => ids,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the system users to check open logins");
+            return;
+        }
+        Err(_) => return,
+    };
+    let connections = shared.connections.lock().unwrap_or_else(|e| e.into_inner());
+    for id in revoked {
+        if let Some(connection) = connections.get(&id) {
+            tracing::info!(
+                connection = id,
+                "closing the connection of a removed user or changed password"
+            );
+            connection.close(
+                CloseCode::Policy,
+                "user removed or password changed",
+                ReplicationError::Unauthorized("the user was removed or its password changed".into()).into(),
+            );
+        }
+    }
 }
 
 /// What a handshake step gave: `None` (logged at DEBUG) when it failed,
@@ -446,6 +518,7 @@ impl Drop for OpenGuard<'_> {
 struct Entered {
     io: BoxIo,
     principal: Principal,
+    granted: Granted,
     slot: SessionSlot,
 }
 
@@ -493,7 +566,8 @@ async fn front_door(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) ->
         return Ok(None);
     }
     let authorization = request.authorization.as_deref();
-    let Some(principal) = authenticate(shared, &mut io, peer.ip(), authorization, client_certificate).await else {
+    let Some((principal, granted)) = authenticate(shared, &mut io, peer.ip(), authorization, client_certificate).await
+    else {
         return Ok(None);
     };
     tracing::debug!(%peer, %principal, "authenticated");
@@ -504,6 +578,7 @@ async fn front_door(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) ->
     Ok(Some(Entered {
         io: Box::new(Rewind::new(request.head, io)),
         principal,
+        granted,
         slot,
     }))
 }
@@ -519,22 +594,23 @@ async fn open_session(
     shared: &Shared,
     io: BoxIo,
     principal: Principal,
+    read_only: bool,
     peer: SocketAddr,
 ) -> Result<Option<Connection>> {
     let mut ws = tokio_tungstenite::accept_async_with_config(io, Some(websocket_config()))
         .await
         .map_err(|e| Error::Network(format!("WebSocket upgrade failed: {e}")))?;
-    if !hello(shared, &mut ws).await? {
+    if !hello(shared, read_only, &mut ws).await? {
         return Ok(None);
     }
     let peer_scope = Session::peer_scope(&principal);
     let session = Session {
         endpoint: LocalEndpoint::new(shared.db.clone()),
         collections: shared.collections.clone(),
-        read_only: shared.config.read_only,
+        read_only,
         counters: shared.counters.clone(),
         busy: AtomicUsize::new(0),
-        checkpoints: PeerCheckpoints::new(&peer_scope, shared.config.read_only),
+        checkpoints: PeerCheckpoints::new(&peer_scope, read_only),
         readable_blobs: Default::default(),
     };
     let options = ConnectionOptions {
@@ -547,8 +623,8 @@ async fn open_session(
     Ok(Some(Connection::spawn(ws, Some(Arc::new(session)), options)))
 }
 
-/// Who the peer is, by the authenticator's rule; `None` when refused
-/// (with 401, 429 or 503, the peer has been told why).
+/// Who the peer is and what it may do, by the authenticator's rule; `None`
+/// when refused (with 401, 429 or 503, the peer has been told why).
 ///
 /// Basic credentials go through the login throttle (the attempt reserved
 /// before the check) and the listener-wide password-check budget.
@@ -558,22 +634,24 @@ async fn authenticate(
     ip: IpAddr,
     authorization: Option<&[u8]>,
     client_certificate: Option<String>,
-) -> Option<Principal> {
+) -> Option<(Principal, Granted)> {
     let authenticator = &shared.config.authenticator;
     let challenge = [("WWW-Authenticate", "Basic realm=\"outpost\"".to_owned())];
     match authenticator {
-        ListenerAuthenticator::Anonymous => return Some(Principal::Anonymous),
+        ListenerAuthenticator::Anonymous => return Some((Principal::Anonymous, Granted::default())),
         ListenerAuthenticator::ClientCertificates(_) => {
             // TLS accepted the certificate; one is always there.
             return match client_certificate {
-                Some(fingerprint) => Some(Principal::Certificate { fingerprint }),
+                Some(fingerprint) => Some((Principal::Certificate { fingerprint }, Granted::default())),
                 None => {
                     refuse(io, 401, "unauthorized", &[], "A client certificate is required.").await;
                     None
                 }
             };
         }
-        ListenerAuthenticator::Password(_) | ListenerAuthenticator::Users(_) => {}
+        ListenerAuthenticator::Password(_)
+        | ListenerAuthenticator::Users(_)
+        | ListenerAuthenticator::SystemUsers { .. } => {}
     }
     let Some((user, password)) = authorization.and_then(parse_basic_header) else {
         let message = "Credentials required (HTTP basic).";
@@ -597,9 +675,9 @@ async fn authenticate(
         refuse(io, 503, "busy", &[("Retry-After", "1".to_owned())], message).await;
         return None;
     };
-    if admitted.check(authenticator.clone(), user.clone(), password).await {
+    if let Some(granted) = admitted.check(authenticator.clone(), user.clone(), password).await {
         attempt.succeeded();
-        Some(Principal::User(user))
+        Some((Principal::User(user), granted))
     } else {
         attempt.failed();
         tracing::info!(%ip, user_tag = %user_tag(&user_digest(&user)), "refused a login");
@@ -609,7 +687,7 @@ async fn authenticate(
 }
 
 /// Reads the client's hello and answers it. `false` if refused.
-async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> {
+async fn hello(shared: &Shared, read_only: bool, ws: &mut super::connection::Ws) -> Result<bool> {
     use futures_util::{SinkExt, StreamExt};
     let refuse_with = |re: u64, e: WireError| Message::text(encode_reply(re, Err(&e)));
     let bytes = match ws.next().await {
@@ -646,7 +724,7 @@ async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> 
         protocol,
         uuid: shared.db.uuid().to_owned(),
         features: super::protocol::common_features(&hello.features),
-        read_only: shared.config.read_only,
+        read_only,
         collections: shared.config.collections.clone(),
     };
     let ack = serde_json::to_string(&ack).map_err(|e| Error::Corrupt(e.to_string()))?;

@@ -321,6 +321,18 @@ impl Database {
         })
     }
 
+    /// Runs `f` in an immediate transaction and commits what it wrote, for
+    /// tables outside the document store (the hub's system users); change
+    /// listeners are not told.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+    }
+
     /// Runs `f` on the connection inside a read transaction (one snapshot).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.with_conn(|conn| {
