@@ -8,7 +8,8 @@
 //!   in `net` (runtime, signals, credentials), `identity` (`--identity`
 //!   key store, `--cert`/`--key`) and `progress` (replication status lines and bar);
 //! - `users`: `users add|list|remove|passwd`, a hub's stored system users
-//!   (passwords read by `password`);
+//!   (passwords read by `password`); `servers`: `servers
+//!   add|list|remove|status`, the servers a hub replicates with;
 //! - `bench` and `bench_net`: `bench`, local and network scenarios.
 
 mod bench;
@@ -21,6 +22,7 @@ mod net;
 mod password;
 mod progress;
 mod serve;
+mod servers;
 mod sync;
 mod users;
 
@@ -47,6 +49,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Serve(args) => serve::run(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Users(command) => users::run(&command),
+        Command::Servers(command) => servers::run(&command),
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(&args),
     }

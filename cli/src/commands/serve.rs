@@ -1,11 +1,15 @@
-//! `outpost serve`: a [`Listener`] on a database until Ctrl-C or SIGTERM.
+//! `outpost serve`: a [`Listener`] on a database until Ctrl-C or SIGTERM,
+//! and beside it the replications of the database's configured servers
+//! (`outpost servers add`).
 //!
 //! When it is ready it prints one JSON line on stdout (`url`, `urls`,
 //! `port`, `fingerprint` unless `--no-tls`, `database`, `collections`,
 //! `read_only`), so that a script or test can read where to connect; every
 //! other line goes to stderr.
 
-use outpost_core::hub::SystemUsers;
+use std::sync::Arc;
+
+use outpost_core::hub::{ReplicationManager, SystemUsers};
 use outpost_core::net::{Listener, ListenerAuthenticator, ListenerConfig};
 use outpost_core::Database;
 
@@ -20,6 +24,9 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let authenticator = authenticator(args, &db)?;
     let collections = net::create_collections(&db, &args.collection)?;
     let (identity, stored_identity) = identity::from_args(args)?;
+    let keys = identity::key_store(&identity::key_dir(args.key_dir.as_deref())?)?;
+    let servers = ReplicationManager::open(&db, Arc::new(keys))
+        .map_err(|e| CliError::core("opening the configured servers", e))?;
     let mut config = ListenerConfig::new(authenticator);
     config.collections = collections.clone();
     config.port = args.port;
@@ -33,6 +40,9 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         let listener = Listener::start(db, config)
             .await
             .map_err(|e| CliError::core("starting the listener", e))?;
+        servers
+            .start()
+            .map_err(|e| CliError::core("starting the configured servers", e))?;
         print_line(&ready_line(&listener, &collections, args.read_only))?;
         eprintln!(
             "serve: serving {} at {}; Ctrl-C stops",
@@ -41,6 +51,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         );
         net::shutdown_signal().await;
         eprintln!("serve: stopping");
+        servers.stop().await;
         listener.stop().await;
         Ok(())
     })
