@@ -78,6 +78,15 @@ pub(crate) fn open_or_create(args: &DbArgs) -> Result<(Database, Collection), Cl
     Ok((db, collection))
 }
 
+/// Opens the existing database file at `path`, for commands that only read
+/// it or remove from it: a missing file is an error, never a new one.
+pub(crate) fn open_existing_db(path: &Path) -> Result<Database, CliError> {
+    if !path.is_file() {
+        return Err(CliError::NoDatabase(path.to_owned()));
+    }
+    open_db(path)
+}
+
 /// Opens (or creates) the database file at `path`.
 pub(crate) fn open_db(path: &Path) -> Result<Database, CliError> {
     Database::open(path, DatabaseConfig::default())

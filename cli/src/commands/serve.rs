@@ -24,9 +24,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let authenticator = authenticator(args, &db)?;
     let collections = net::create_collections(&db, &args.collection)?;
     let (identity, stored_identity) = identity::from_args(args)?;
-    let keys = identity::key_store(&identity::key_dir(args.key_dir.as_deref())?)?;
-    let servers = ReplicationManager::open(&db, Arc::new(keys))
-        .map_err(|e| CliError::core("opening the configured servers", e))?;
+    let servers = configured_servers(args, &db)?;
     let mut config = ListenerConfig::new(authenticator);
     config.collections = collections.clone();
     config.port = args.port;
@@ -40,9 +38,11 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         let listener = Listener::start(db, config)
             .await
             .map_err(|e| CliError::core("starting the listener", e))?;
-        servers
-            .start()
-            .map_err(|e| CliError::core("starting the configured servers", e))?;
+        if let Some(servers) = &servers {
+            servers
+                .start()
+                .map_err(|e| CliError::core("starting the configured servers", e))?;
+        }
         print_line(&ready_line(&listener, &collections, args.read_only))?;
         eprintln!(
             "serve: serving {} at {}; Ctrl-C stops",
@@ -51,10 +51,34 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         );
         net::shutdown_signal().await;
         eprintln!("serve: stopping");
-        servers.stop().await;
+        if let Some(servers) = &servers {
+            servers.stop().await;
+        }
         listener.stop().await;
         Ok(())
     })
+}
+
+/// The configured servers to run beside the listener, their passwords
+/// opened with the key store of `--key-dir` (or its default). Without a
+/// usable key store (no home directory, an empty passphrase) the hub runs
+/// without them only when it has none.
+fn configured_servers(args: &ServeArgs, db: &Database) -> Result<Option<ReplicationManager>, CliError> {
+    let keys = identity::key_dir(args.key_dir.as_deref()).and_then(|dir| identity::key_store(&dir));
+    match keys {
+        Ok(keys) => ReplicationManager::open(db, Arc::new(keys))
+            .map(Some)
+            .map_err(|e| CliError::core("opening the configured servers", e)),
+        Err(e) => {
+            let none =
+                ReplicationManager::servers(db).map_err(|e| CliError::core("reading the configured servers", e))?;
+            if none.is_empty() {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
 }
 
 /// Who may connect: the system users stored in the database (`outpost

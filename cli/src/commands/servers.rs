@@ -11,7 +11,7 @@ use outpost_core::net::ServerTrust;
 use outpost_core::replication::Direction;
 use outpost_core::{Database, DEFAULT_COLLECTION};
 
-use super::{identity, open_db, password, sync};
+use super::{identity, open_db, open_existing_db, password, sync};
 use crate::args::{ServerAddArgs, ServerStatusArgs, ServersCommand};
 use crate::error::CliError;
 use crate::output::print_line;
@@ -24,14 +24,14 @@ pub fn run(command: &ServersCommand) -> Result<(), CliError> {
     match command {
         ServersCommand::Add(args) => add(args),
         ServersCommand::List(args) => {
-            let db = open_db(&args.db)?;
+            let db = open_existing_db(&args.db)?;
             for server in ReplicationManager::servers(&db).map_err(|e| CliError::core("listing servers", e))? {
                 print_line(&server.to_json_line())?;
             }
             Ok(())
         }
         ServersCommand::Remove(args) => {
-            let db = open_db(&args.db.db)?;
+            let db = open_existing_db(&args.db.db)?;
             let removed = ReplicationManager::remove(&db, &args.name)
                 .map_err(|e| CliError::core(format!("removing the server {:?}", args.name), e))?;
             if !removed {
@@ -77,7 +77,7 @@ fn add(args: &ServerAddArgs) -> Result<(), CliError> {
 }
 
 fn status(args: &ServerStatusArgs) -> Result<(), CliError> {
-    let db = open_db(&args.db.db)?;
+    let db = open_existing_db(&args.db.db)?;
     let mut shown: Option<Vec<ServerStatus>> = None;
     loop {
         let statuses = read_statuses(&db)?;

@@ -4,7 +4,7 @@
 
 use outpost_core::hub::{Role, SystemUsers};
 
-use super::{open_db, password};
+use super::{open_db, open_existing_db, password};
 use crate::args::{UserDbArgs, UsersCommand};
 use crate::error::CliError;
 use crate::output::print_line;
@@ -15,7 +15,7 @@ pub fn run(command: &UsersCommand) -> Result<(), CliError> {
         UsersCommand::Add(args) => {
             let role: Role = args.role.parse().map_err(|e| CliError::core("reading --role", e))?;
             let user = &args.user;
-            let users = open(&user.db)?;
+            let users = open(&user.db, true)?;
             let password = password::read_new(user.password_stdin, &user.name)?;
             users
                 .add(&user.name, &password, role)
@@ -23,7 +23,10 @@ pub fn run(command: &UsersCommand) -> Result<(), CliError> {
             Ok(())
         }
         UsersCommand::List(args) => {
-            for user in open(args)?.list().map_err(|e| CliError::core("listing users", e))? {
+            for user in open(args, false)?
+                .list()
+                .map_err(|e| CliError::core("listing users", e))?
+            {
                 let line = serde_json::json!({
                     "name": user.name,
                     "role": user.role.as_str(),
@@ -35,7 +38,7 @@ pub fn run(command: &UsersCommand) -> Result<(), CliError> {
             Ok(())
         }
         UsersCommand::Remove(args) => {
-            let removed = open(&args.db)?
+            let removed = open(&args.db, false)?
                 .remove(&args.name)
                 .map_err(|e| CliError::core(format!("removing the user {:?}", args.name), e))?;
             if !removed {
@@ -44,7 +47,7 @@ pub fn run(command: &UsersCommand) -> Result<(), CliError> {
             Ok(())
         }
         UsersCommand::Passwd(args) => {
-            let users = open(&args.db)?;
+            let users = open(&args.db, false)?;
             if !users
                 .list()
                 .map_err(|e| CliError::core("listing users", e))?
@@ -62,8 +65,13 @@ pub fn run(command: &UsersCommand) -> Result<(), CliError> {
     }
 }
 
-/// The system users of the database at `--db`.
-fn open(args: &UserDbArgs) -> Result<SystemUsers, CliError> {
-    let db = open_db(&args.db)?;
+/// The system users of the database at `--db`, created if missing only
+/// when `create` (for `add`).
+fn open(args: &UserDbArgs, create: bool) -> Result<SystemUsers, CliError> {
+    let db = if create {
+        open_db(&args.db)?
+    } else {
+        open_existing_db(&args.db)?
+    };
     SystemUsers::open(&db).map_err(|e| CliError::core(format!("opening the users of {}", args.db.display()), e))
 }

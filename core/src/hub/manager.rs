@@ -160,18 +160,8 @@ impl ReplicationManager {
         Ok(Self::servers(db)?
             .into_iter()
             .map(|server| {
-                written.remove(&server.name).unwrap_or(ServerStatus {
-                    name: server.name,
-                    state: ServerState::Stopped,
-                    state_time: 0,
-                    next_retry: None,
-                    error: None,
-                    docs_read: 0,
-                    docs_written: 0,
-                    docs_failed: 0,
-                    pending: 0,
-                    last_success: None,
-                })
+                let status = written.remove(&server.name);
+                status.unwrap_or_else(|| ServerStatus::stopped(&server.name, 0))
             })
             .collect())
     }
@@ -301,16 +291,8 @@ impl Reporter {
     fn new(ctx: Arc<Context>, name: &str, counters: Arc<DocCounters>) -> Reporter {
         let previous = ctx.statuses.all().ok().and_then(|mut all| all.remove(name));
         let status = ServerStatus {
-            name: name.to_owned(),
-            state: ServerState::Stopped,
-            state_time: now(),
-            next_retry: None,
-            error: None,
-            docs_read: 0,
-            docs_written: 0,
-            docs_failed: 0,
-            pending: 0,
             last_success: previous.and_then(|p| p.last_success),
+            ..ServerStatus::stopped(name, now())
         };
         Reporter {
             ctx,
@@ -452,4 +434,17 @@ async fn supervise(ctx: Arc<Context>, config: ServerConfig, sealed: Vec<u8>, mut
         }
     }
     reporter.report(ServerState::Stopped, None, None, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_retries_double_from_the_first_wait_up_to_the_ceiling() {
+        assert_eq!(error_backoff(0), SERVER_ERROR_RETRY_FIRST);
+        assert_eq!(error_backoff(1), SERVER_ERROR_RETRY_FIRST * 2);
+        assert_eq!(error_backoff(50), SERVER_ERROR_RETRY_MAX);
+        assert_eq!(error_backoff(u32::MAX), SERVER_ERROR_RETRY_MAX);
+    }
 }

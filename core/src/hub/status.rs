@@ -59,6 +59,24 @@ pub struct ServerStatus {
     pub last_success: Option<u64>,
 }
 
+impl ServerStatus {
+    /// A server stopped since `state_time`, with nothing counted.
+    pub fn stopped(name: &str, state_time: u64) -> ServerStatus {
+        ServerStatus {
+            name: name.to_owned(),
+            state: ServerState::Stopped,
+            state_time,
+            next_retry: None,
+            error: None,
+            docs_read: 0,
+            docs_written: 0,
+            docs_failed: 0,
+            pending: 0,
+            last_success: None,
+        }
+    }
+}
+
 /// The `hub_server_status` table of a database.
 #[derive(Clone)]
 pub(crate) struct StatusTable {
