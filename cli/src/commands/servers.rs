@@ -104,8 +104,12 @@ fn read_statuses(db: &Database) -> Result<Vec<ServerStatus>, CliError> {
 }
 
 /// One line for a person: name, state (with its error or next retry),
-/// counts and the last success.
+/// counts and the last success, times relative to now.
 fn human(status: &ServerStatus) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ago = |t: u64| format!("{} s ago", now.saturating_sub(t));
     let state = serde_json::to_value(status.state)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -113,15 +117,19 @@ fn human(status: &ServerStatus) -> String {
     let mut line = format!(
         "{}: {state} since {} | read {} written {} failed {} pending {} | last success {}",
         status.name,
-        status.state_time,
+        if status.state_time == 0 {
+            "never started".to_owned()
+        } else {
+            ago(status.state_time)
+        },
         status.docs_read,
         status.docs_written,
         status.docs_failed,
         status.pending,
-        status.last_success.map_or("never".to_owned(), |t| t.to_string()),
+        status.last_success.map_or("never".to_owned(), ago),
     );
     if let Some(retry) = status.next_retry {
-        line.push_str(&format!(" | next retry {retry}"));
+        line.push_str(&format!(" | next retry in {} s", retry.saturating_sub(now)));
     }
     if let Some(error) = &status.error {
         line.push_str(&format!(" | error: {error}"));
