@@ -198,6 +198,14 @@ impl ReplicationManager {
     }
 }
 
+/// Runs database work `f` on a blocking thread (SQLite waits for the
+/// database's lock, which a replication batch may hold).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(crate::Error::Corrupt(format!("a hub task failed: {e}"))))
+}
+
 /// Resolves once `stop` says so (or its sender is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
@@ -213,7 +221,8 @@ async fn reconcile_loop(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             () = stopped(&mut stop) => break,
         }
-        let stored = match ctx.servers.all() {
+        let servers = ctx.servers.clone();
+        let stored = match blocking(move || servers.all()).await {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the configured servers");
@@ -288,8 +297,12 @@ struct Reporter {
 }
 
 impl Reporter {
-    fn new(ctx: Arc<Context>, name: &str, counters: Arc<DocCounters>) -> Reporter {
-        let previous = ctx.statuses.all().ok().and_then(|mut all| all.remove(name));
+    async fn new(ctx: Arc<Context>, name: &str, counters: Arc<DocCounters>) -> Reporter {
+        let statuses = ctx.statuses.clone();
+        let previous = blocking(move || statuses.all())
+            .await
+            .ok()
+            .and_then(|mut all| all.remove(name));
         let status = ServerStatus {
             last_success: previous.and_then(|p| p.last_success),
             ..ServerStatus::stopped(name, now())
@@ -304,7 +317,7 @@ impl Reporter {
 
     /// Sets the state (and its time when it changed) and writes the status;
     /// progress alone is written at most every [`SERVER_STATUS_WRITE_INTERVAL`].
-    fn report(&mut self, state: ServerState, error: Option<String>, next_retry: Option<u64>, pending: u64) {
+    async fn report(&mut self, state: ServerState, error: Option<String>, next_retry: Option<u64>, pending: u64) {
         let changed = state != self.status.state || error != self.status.error;
         if state != self.status.state {
             self.status.state_time = now();
@@ -326,7 +339,8 @@ impl Reporter {
             return;
         }
         self.last_write = Some(tokio::time::Instant::now());
-        match self.ctx.statuses.put(&self.status) {
+        let (statuses, status) = (self.ctx.statuses.clone(), self.status.clone());
+        match blocking(move || statuses.put(&status)).await {
             Ok(()) => {
                 self.ctx.generation.send_modify(|g| *g += 1);
             }
@@ -334,7 +348,7 @@ impl Reporter {
         }
     }
 
-    fn replicator(&mut self, status: &ReplicatorStatus) {
+    async fn replicator(&mut self, status: &ReplicatorStatus) {
         let state = match status.activity {
             ActivityLevel::Connecting | ActivityLevel::Busy => ServerState::Running,
             ActivityLevel::Idle => ServerState::Idle,
@@ -345,7 +359,7 @@ impl Reporter {
             .then(|| status.error.as_ref().map(ToString::to_string))
             .flatten();
         let pending = status.progress.total.saturating_sub(status.progress.completed);
-        self.report(state, error, None, pending);
+        self.report(state, error, None, pending).await;
     }
 }
 
@@ -378,7 +392,7 @@ fn error_backoff(failures: u32) -> Duration {
 /// Runs one configured server until told to stop.
 async fn supervise(ctx: Arc<Context>, config: ServerConfig, sealed: Vec<u8>, mut stop: watch::Receiver<bool>) {
     let counters = Arc::new(DocCounters::default());
-    let mut reporter = Reporter::new(ctx.clone(), &config.name, counters.clone());
+    let mut reporter = Reporter::new(ctx.clone(), &config.name, counters.clone()).await;
     let mut failures = 0u32;
     loop {
         let started: Result<Replicator> = ctx
@@ -404,7 +418,7 @@ async fn supervise(ctx: Arc<Context>, config: ServerConfig, sealed: Vec<u8>, mut
                             if now_status.activity == ActivityLevel::Idle {
                                 failures = 0;
                             }
-                            reporter.replicator(&now_status);
+                            reporter.replicator(&now_status).await;
                         }
                         () = stopped(&mut stop) => {
                             replicator.stop();
@@ -422,18 +436,20 @@ async fn supervise(ctx: Arc<Context>, config: ServerConfig, sealed: Vec<u8>, mut
         let wait = error_backoff(failures);
         failures = failures.saturating_add(1);
         tracing::warn!(server = %config.name, error = %error, retry_in_s = wait.as_secs(), "configured server stopped on an error");
-        reporter.report(
-            ServerState::Error,
-            Some(error.to_string()),
-            Some(now() + wait.as_secs()),
-            0,
-        );
+        reporter
+            .report(
+                ServerState::Error,
+                Some(error.to_string()),
+                Some(now() + wait.as_secs()),
+                0,
+            )
+            .await;
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = stopped(&mut stop) => break,
         }
     }
-    reporter.report(ServerState::Stopped, None, None, 0);
+    reporter.report(ServerState::Stopped, None, None, 0).await;
 }
 
 #[cfg(test)]

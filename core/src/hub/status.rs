@@ -17,7 +17,8 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS hub_server_status (
     status TEXT NOT NULL
 ) STRICT, WITHOUT ROWID";
 
-/// Where a configured server's replication is.
+/// Where a configured server's replication is (see [`ServerStatus`] for
+/// an example).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerState {
@@ -34,7 +35,16 @@ pub enum ServerState {
     Stopped,
 }
 
-/// A configured server's replication status.
+/// A configured server's replication status, as JSON in the database and
+/// in `outpost servers status --json`.
+///
+/// # Examples
+/// ```
+/// use outpost_core::hub::{ServerState, ServerStatus};
+/// let status = ServerStatus::stopped("camp-1", 0);
+/// assert_eq!(status.state, ServerState::Stopped);
+/// assert_eq!(serde_json::to_value(&status).unwrap()["state"], "stopped");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerStatus {
     /// The server's name.

@@ -22,6 +22,14 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS hub_users (
 ) STRICT, WITHOUT ROWID";
 
 /// What a system user may do.
+///
+/// # Examples
+/// ```
+/// use outpost_core::hub::Role;
+/// assert_eq!("read".parse::<Role>().unwrap(), Role::Read);
+/// assert_eq!(Role::Sync.as_str(), "sync");
+/// assert!("admin".parse::<Role>().is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Push and pull (a camp or device that syncs).
@@ -52,7 +60,8 @@ impl std::str::FromStr for Role {
     }
 }
 
-/// One system user as listed: never its hash.
+/// One system user as listed: never its hash (see [`SystemUsers::list`]
+/// for an example).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SystemUser {
     /// The user name.
