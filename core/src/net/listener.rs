@@ -246,6 +246,9 @@ impl Listener {
             config,
         });
         let (stop, stop_rx) = watch::channel(false);
+        if matches!(shared.config.authenticator, ListenerAuthenticator::SystemUsers { .. }) {
+            tokio::spawn(revocation_loop(shared.clone(), stop.subscribe()));
+        }
         let accept_loop = tokio::spawn(accept_loop(shared.clone(), tcp, stop_rx));
         tracing::info!(%address, tls = shared.tls.is_some(), "listener started");
         Ok(Listener {
@@ -331,12 +334,9 @@ impl Drop for Listener {
 async fn accept_loop(shared: Arc<Shared>, tcp: TcpListener, mut stop: watch::Receiver<bool>) {
     let mut tasks = JoinSet::new();
     let mut next_id = 0u64;
-    let mut recheck = tokio::time::interval(SYSTEM_USER_RECHECK_INTERVAL);
-    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         while tasks.try_join_next().is_some() {}
         tokio::select! {
-            _ = recheck.tick() => close_revoked_logins(&shared).await,
             accepted = tcp.accept() => match accepted {
                 Ok((stream, peer)) => {
                     next_id += 1;
@@ -435,6 +435,19 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&id);
+}
+
+/// Every [`SYSTEM_USER_RECHECK_INTERVAL`] until the listener stops, closes
+/// the connections of removed users (see [`close_revoked_logins`]).
+async fn revocation_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut recheck = tokio::time::interval(SYSTEM_USER_RECHECK_INTERVAL);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = recheck.tick() => close_revoked_logins(&shared).await,
+            () = stopped(&mut stop) => return,
+        }
+    }
 }
 
 /// Closes the connections of stored system users who were removed or
