@@ -54,6 +54,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Replicate a database with a peer started by `outpost serve`.
     Sync(SyncArgs),
+    /// Manage the system users a hub's `outpost serve` lets in (stored in its database).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage the servers a hub's `outpost serve` replicates with continuously, and see their status.
+    #[command(subcommand)]
+    Servers(ServersCommand),
     /// Show sync in a few seconds: a hub, two phones, a conflict, in temp dirs.
     Demo,
     /// Measure throughput: SQLite ceiling, saves, local and network replication.
@@ -306,7 +312,9 @@ pub struct ServeArgs {
     pub identity: Option<String>,
     /// The key store's directory [default: $XDG_DATA_HOME/outpost/identities,
     /// or ~/.local/share/outpost/identities].
-    #[arg(long, value_name = "DIR", requires = "identity")]
+    /// Also where the key sealing configured servers' passwords is kept
+    /// (`outpost servers add --key-dir`).
+    #[arg(long, value_name = "DIR")]
     pub key_dir: Option<PathBuf>,
     /// Present this certificate chain (PEM, leaf first), e.g. issued by a
     /// camp CA; needs --key.
@@ -382,6 +390,132 @@ pub struct SyncArgs {
     /// error.
     #[arg(long)]
     pub create_target: bool,
+}
+
+/// `outpost users`: the hub's stored system users.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user; the password is asked twice on the terminal (or read
+    /// as one line from stdin with --password-stdin), never taken from the
+    /// command line.
+    Add(UserAddArgs),
+    /// List the users as JSON lines (name, role, created, last_login), never their hashes.
+    List(UserDbArgs),
+    /// Remove a user: refused at the next login, open connections closed within a second.
+    Remove(UserNameArgs),
+    /// Change a user's password (asked like for add); open connections are closed.
+    Passwd(UserNameArgs),
+}
+
+/// The database whose users a `users` command manages.
+#[derive(Debug, Args)]
+pub struct UserDbArgs {
+    /// The hub's database file (created if missing).
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+}
+
+/// `outpost users remove|passwd`.
+#[derive(Debug, Args)]
+pub struct UserNameArgs {
+    #[command(flatten)]
+    pub db: UserDbArgs,
+    /// The user name.
+    pub name: String,
+    /// Read the password as one line from stdin instead of the terminal.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `outpost users add`.
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    #[command(flatten)]
+    pub user: UserNameArgs,
+    /// `sync` pushes and pulls; `read` may only pull.
+    #[arg(long, default_value = "sync", value_parser = ["sync", "read"])]
+    pub role: String,
+}
+
+/// `outpost servers`: the hub's configured servers.
+#[derive(Debug, Subcommand)]
+pub enum ServersCommand {
+    /// Add a server, or replace the one with that NAME; its password is
+    /// asked twice on the terminal (or read as one line from stdin with
+    /// --password-stdin) and stored sealed with a key from the key store.
+    Add(ServerAddArgs),
+    /// List the servers as JSON lines (no passwords).
+    List(UserDbArgs),
+    /// Remove a server: a running hub stops replicating with it within a second.
+    Remove(ServerNameArgs),
+    /// Show each server's replication state, as the running hub keeps it.
+    Status(ServerStatusArgs),
+}
+
+/// `outpost servers remove`.
+#[derive(Debug, Args)]
+pub struct ServerNameArgs {
+    #[command(flatten)]
+    pub db: UserDbArgs,
+    /// The server's name.
+    pub name: String,
+}
+
+/// `outpost servers status`.
+#[derive(Debug, Args)]
+pub struct ServerStatusArgs {
+    #[command(flatten)]
+    pub db: UserDbArgs,
+    /// Keep showing the status as it changes, until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
+    /// One JSON line per server.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `outpost servers add`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("direction").args(["push", "pull"])))]
+#[command(group(clap::ArgGroup::new("trust").args(["pin", "self_signed_only", "ca"])))]
+pub struct ServerAddArgs {
+    #[command(flatten)]
+    pub server: ServerNameArgs,
+    /// The server: wss://HOST:PORT/NAME (another hub, as its `outpost serve`
+    /// printed) or https://HOST/DB (a CouchDB).
+    #[arg(long)]
+    pub url: String,
+    /// The user name to log in with (a system user of the other hub).
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// Read the password as one line from stdin instead of the terminal.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Trust exactly the certificate with this fingerprint.
+    #[arg(long, value_name = "sha256:HEX")]
+    pub pin: Option<String>,
+    /// Trust certificates issued by the CA certificates in this PEM file.
+    #[arg(long, value_name = "FILE.pem")]
+    pub ca: Option<PathBuf>,
+    /// Trust any self-signed certificate (prefer --pin).
+    #[arg(long)]
+    pub self_signed_only: bool,
+    /// Only send this hub's changes [default: push and pull].
+    #[arg(long)]
+    pub push: bool,
+    /// Only receive the server's changes [default: push and pull].
+    #[arg(long)]
+    pub pull: bool,
+    /// A collection to replicate; repeat for several [default: _default].
+    #[arg(long, value_name = "NAME")]
+    pub collection: Vec<String>,
+    /// Send the password to a ws:// or http:// server (no TLS) anyway.
+    #[arg(long)]
+    pub allow_plaintext: bool,
+    /// The key store's directory, as for `serve --identity` [default:
+    /// $XDG_DATA_HOME/outpost/identities, or ~/.local/share/outpost/identities].
+    #[arg(long, value_name = "DIR")]
+    pub key_dir: Option<PathBuf>,
 }
 
 /// `outpost bench`.

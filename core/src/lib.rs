@@ -13,6 +13,7 @@
 //! - [`replication`]: the transport-independent replication algorithm
 //!   between two [`replication::Endpoint`]s.
 //! - [`couch`]: the CouchDB replication protocol (PouchDB and CouchDB peers).
+//! - [`hub`]: camp hub administration (stored system users).
 //!
 //! # Examples
 //! ```
@@ -31,6 +32,7 @@ mod blob;
 mod body;
 pub mod couch;
 mod error;
+pub mod hub;
 mod listeners;
 pub mod net;
 mod private_files;

@@ -539,3 +539,41 @@ pub const MAX_FACE_CACHED_COUNTS: usize = 1024;
 /// `Content-Length` (clients read it faster than a chunked stream); a
 /// longer or unlimited one streams page by page.
 pub const MAX_FACE_BUFFERED_CHANGES: usize = 1000;
+// ---- Hub administration (system users, configured servers) ----
+
+/// How often a listener authenticating against stored system users checks
+/// that each logged-in user still exists with the same password: a removed
+/// user's (or a changed password's) open connections are closed within
+/// this long. One small indexed read per tick; a second keeps "removed"
+/// meaning "gone now" for an administrator without costing anything.
+pub const SYSTEM_USER_RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Longest system user name, in bytes: names are shown in lists and logs
+/// and keyed in the database; CouchDB's user names are far shorter in
+/// practice.
+pub const MAX_SYSTEM_USER_NAME_BYTES: usize = 128;
+
+/// Longest system user password, in bytes: Argon2id hashes any length, but
+/// a password read from stdin or a terminal must not grow without bound.
+pub const MAX_SYSTEM_USER_PASSWORD_BYTES: usize = 1024;
+
+/// How often a running hub reads its configured servers to start, restart
+/// or stop replications added, changed or removed by another process
+/// (`outpost servers add`): one small read per tick.
+pub const SERVER_CONFIG_RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// First wait before a configured server stopped on an error (a wrong
+/// password, a refused certificate) is tried again; it doubles at each
+/// failure in a row. Long enough that a wrong password is never a tight
+/// loop of refused logins (the peer's login throttle would lock it out).
+pub const SERVER_ERROR_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Longest wait between tries of a configured server stopped on an error
+/// (CouchDB's replicator backs off crashed jobs to hours; a camp link that
+/// an administrator fixes on the other side should recover within this).
+pub const SERVER_ERROR_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Least time between two writes of a configured server's status when only
+/// its progress changed (a state change is written at once): keeps a big
+/// sync from writing its status thousands of times a second.
+pub const SERVER_STATUS_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);

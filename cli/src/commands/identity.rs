@@ -8,7 +8,7 @@
 //! that is set. An empty (or blank) passphrase is refused, never taken as
 //! "no passphrase"; so is a key directory other users may write.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use outpost_core::net::{FileKeyStore, StoredIdentity, TlsIdentity};
@@ -25,13 +25,8 @@ pub fn from_args(args: &ServeArgs) -> Result<(Option<TlsIdentity>, Option<Stored
     match (&args.cert, &args.key, &args.identity) {
         (Some(cert), Some(key), None) => Ok((Some(load_pem(cert, key)?), None)),
         (None, None, Some(label)) => {
-            let dir = key_dir(args)?;
-            let mut store = FileKeyStore::new(&dir);
-            if let Some(passphrase) = passphrase()? {
-                store = store
-                    .with_passphrase(passphrase)
-                    .map_err(|_| CliError::Usage(format!("{PASSPHRASE_VAR} is set but empty: set it to a real passphrase, or unset it to store identities unsealed")))?;
-            }
+            let dir = key_dir(args.key_dir.as_deref())?;
+            let store = key_store(&dir)?;
             tracing::info!(label = %label, dir = %dir.display(), "TLS identity from the key store");
             Ok((None, Some(StoredIdentity::new(Arc::new(store), label.clone()))))
         }
@@ -40,6 +35,17 @@ pub fn from_args(args: &ServeArgs) -> Result<(Option<TlsIdentity>, Option<Stored
             "give either --identity LABEL, or both --cert FILE and --key FILE".to_owned(),
         )),
     }
+}
+
+/// The key store in `dir`, sealed with [`PASSPHRASE_VAR`] when it is set.
+pub fn key_store(dir: &Path) -> Result<FileKeyStore, CliError> {
+    let mut store = FileKeyStore::new(dir);
+    if let Some(passphrase) = passphrase()? {
+        store = store
+            .with_passphrase(passphrase)
+            .map_err(|_| CliError::Usage(format!("{PASSPHRASE_VAR} is set but empty: set it to a real passphrase, or unset it to store identities unsealed")))?;
+    }
+    Ok(store)
 }
 
 /// The passphrase in [`PASSPHRASE_VAR`], if it is set. A value that is not
@@ -56,9 +62,9 @@ fn passphrase() -> Result<Option<String>, CliError> {
 
 /// `--key-dir`, else `$XDG_DATA_HOME/outpost/identities`, else
 /// `~/.local/share/outpost/identities`.
-fn key_dir(args: &ServeArgs) -> Result<PathBuf, CliError> {
-    if let Some(dir) = &args.key_dir {
-        return Ok(dir.clone());
+pub fn key_dir(given: Option<&Path>) -> Result<PathBuf, CliError> {
+    if let Some(dir) = given {
+        return Ok(dir.to_owned());
     }
     let data = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)

@@ -8,6 +8,9 @@
 //!   in `net` (runtime, signals, credentials), `identity` (`--identity`
 //!   key store, `--cert`/`--key`) and `progress` (replication status lines and bar);
 //! - `query`: `find`, `index create|create-text|list|delete`, `search`;
+//! - `users`: `users add|list|remove|passwd`, a hub's stored system users
+//!   (passwords read by `password`); `servers`: `servers
+//!   add|list|remove|status`, the servers a hub replicates with;
 //! - `bench` and `bench_net`: `bench`, local and network scenarios.
 
 mod bench;
@@ -17,10 +20,13 @@ mod docs;
 mod identity;
 mod import_export;
 mod net;
+mod password;
 mod progress;
 mod query;
 mod serve;
+mod servers;
 mod sync;
+mod users;
 
 use std::path::Path;
 
@@ -47,6 +53,8 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Compact(args) => blobs::compact(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Sync(args) => sync::run(&args),
+        Command::Users(command) => users::run(&command),
+        Command::Servers(command) => servers::run(&command),
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(&args),
     }
@@ -73,6 +81,15 @@ pub(crate) fn open_or_create(args: &DbArgs) -> Result<(Database, Collection), Cl
         .create_collection(&args.collection)
         .map_err(|e| CliError::core(format!("opening collection {:?}", args.collection), e))?;
     Ok((db, collection))
+}
+
+/// Opens the existing database file at `path`, for commands that only read
+/// it or remove from it: a missing file is an error, never a new one.
+pub(crate) fn open_existing_db(path: &Path) -> Result<Database, CliError> {
+    if !path.is_file() {
+        return Err(CliError::NoDatabase(path.to_owned()));
+    }
+    open_db(path)
 }
 
 /// Opens (or creates) the database file at `path`.

@@ -102,7 +102,7 @@ fn remote_config(args: &SyncArgs) -> Result<RemoteConfig, CliError> {
 /// A password for a `ws://` or `http://` URL would cross the network
 /// readable by anyone on it: refused, unless `--allow-plaintext` says to send it anyway, and
 /// then warned about on stderr.
-fn check_plaintext_password(url: &str, allowed: bool) -> Result<(), CliError> {
+pub(crate) fn check_plaintext_password(url: &str, allowed: bool) -> Result<(), CliError> {
     let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
     let plaintext = scheme.eq_ignore_ascii_case("ws") || scheme.eq_ignore_ascii_case("http");
     if !plaintext {
@@ -124,7 +124,7 @@ fn check_plaintext_password(url: &str, allowed: bool) -> Result<(), CliError> {
 }
 
 /// The certificates (DER) of a PEM file.
-fn ca_certificates(file: &Path) -> Result<Vec<Vec<u8>>, CliError> {
+pub(crate) fn ca_certificates(file: &Path) -> Result<Vec<Vec<u8>>, CliError> {
     let text = std::fs::read(file).map_err(|e| CliError::io(format!("reading {}", file.display()), e))?;
     let certificates = CertificateDer::pem_slice_iter(&text)
         .map(|c| c.map(|c| c.to_vec()))

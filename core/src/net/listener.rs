@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::admission::{Admission, HandshakeTicket, SessionSlot};
-use super::auth::{parse_basic_header, ListenerAuthenticator, LoginThrottle, PasswordChecks, Principal};
+use super::auth::{parse_basic_header, Granted, ListenerAuthenticator, LoginThrottle, PasswordChecks, Principal};
 use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions};
 use super::http::{read_upgrade_request, refuse, refuse_couch, Rewind, UpgradeRequest};
 use super::log_safe::{log_safe, user_digest, user_tag};
@@ -31,6 +31,7 @@ use crate::replication::LocalEndpoint;
 use crate::store::{Database, DEFAULT_COLLECTION};
 use crate::tuning::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_TIMEOUT, HANDSHAKE_TIMEOUT, LISTENER_IDLE_TIMEOUT, PRE_AUTH_TIMEOUT,
+    SYSTEM_USER_RECHECK_INTERVAL,
 };
 
 /// How a [`Listener`] serves its database.
@@ -191,6 +192,8 @@ struct Shared {
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
     /// The CouchDB face, for requests that are not WebSocket upgrades.
     face: Arc<FaceState>,
+    /// Connections of stored system users: id -> (user, hash matched).
+    stored_logins: Mutex<HashMap<u64, (String, String)>>,
 }
 
 impl Listener {
@@ -254,9 +257,13 @@ impl Listener {
             open: watch::channel(0).0,
             accepted: AtomicU64::new(0),
             connections: Mutex::default(),
+            stored_logins: Mutex::default(),
             config,
         });
         let (stop, stop_rx) = watch::channel(false);
+        if matches!(shared.config.authenticator, ListenerAuthenticator::SystemUsers { .. }) {
+            tokio::spawn(revocation_loop(shared.clone(), stop.subscribe()));
+        }
         let accept_loop = tokio::spawn(accept_loop(shared.clone(), tcp, stop_rx));
         tracing::info!(%address, tls = shared.tls.is_some(), "listener started");
         Ok(Listener {
@@ -412,6 +419,7 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64
     let Entered {
         io,
         principal,
+        granted,
         slot: _slot,
         face,
     } = entered;
@@ -419,7 +427,12 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64
         serve_connection(io, Arc::new(face), true).await;
         return;
     }
-    let opened = tokio::time::timeout_at(deadline, open_session(shared, io, principal, peer)).await;
+    let read_only = shared.config.read_only || granted.read_only;
+    let stored_login = match (&principal, granted.stored_hash) {
+        (Principal::User(user), Some(hash)) => Some((user.clone(), hash)),
+        _ => None,
+    };
+    let opened = tokio::time::timeout_at(deadline, open_session(shared, io, principal, read_only, peer)).await;
     let Some(connection) = handshake_step(peer, opened, "handshake timed out").map(Arc::new) else {
         return;
     };
@@ -428,9 +441,81 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(id, connection.clone());
+    if let Some(login) = stored_login {
+        shared
+            .stored_logins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, login);
+    }
     let why = connection.closed().await;
     tracing::debug!(%peer, reason = %log_safe(&why.to_string()), "connection closed");
     shared.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    shared
+        .stored_logins
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+}
+
+/// Every [`SYSTEM_USER_RECHECK_INTERVAL`] until the listener stops, closes
+/// the connections of removed users (see [`close_revoked_logins`]).
+async fn revocation_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut recheck = tokio::time::interval(SYSTEM_USER_RECHECK_INTERVAL);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = recheck.tick() => close_revoked_logins(&shared).await,
+            () = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Closes the connections of stored system users who were removed or
+/// whose password changed since they logged in (checked every
+/// [`SYSTEM_USER_RECHECK_INTERVAL`]).
+async fn close_revoked_logins(shared: &Arc<Shared>) {
+    let ListenerAuthenticator::SystemUsers { stored, .. } = &shared.config.authenticator else {
+        return;
+    };
+    let logins: Vec<(u64, String, String)> = {
+        let logins = shared.stored_logins.lock().unwrap_or_else(|e| e.into_inner());
+        if logins.is_empty() {
+            return;
+        }
+        logins.iter().map(|(id, (u, h))| (*id, u.clone(), h.clone())).collect()
+    };
+    let stored = stored.clone();
+    let revoked = tokio::task::spawn_blocking(move || {
+        stored.revoked(
+            logins
+                .iter()
+                .map(|(id, user, hash)| (*id, user.as_str(), hash.as_str())),
+        )
+    })
+    .await;
+    let revoked = match revoked {
+        Ok(Ok(ids)) => ids,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the system users to check open logins");
+            return;
+        }
+        Err(_) => return,
+    };
+    let connections = shared.connections.lock().unwrap_or_else(|e| e.into_inner());
+    for id in revoked {
+        if let Some(connection) = connections.get(&id) {
+            tracing::info!(
+                connection = id,
+                "closing the connection of a removed user or changed password"
+            );
+            connection.close(
+                CloseCode::Policy,
+                "user removed or password changed",
+                ReplicationError::Unauthorized("the user was removed or its password changed".into()).into(),
+            );
+        }
+    }
 }
 
 /// What a handshake step gave: `None` (logged at DEBUG) when it failed,
@@ -467,6 +552,7 @@ impl Drop for OpenGuard<'_> {
 struct Entered {
     io: BoxIo,
     principal: Principal,
+    granted: Granted,
     slot: SessionSlot,
     /// For the CouchDB face, its connection (the WebSocket protocol otherwise).
     face: Option<FaceConnection>,
@@ -519,7 +605,8 @@ async fn front_door(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAdd
         return Ok(None);
     }
     let authorization = request.authorization.as_deref();
-    let Some(principal) = authenticate(shared, &mut io, peer.ip(), authorization, client_certificate).await else {
+    let Some((principal, granted)) = authenticate(shared, &mut io, peer.ip(), authorization, client_certificate).await
+    else {
         return Ok(None);
     };
     tracing::debug!(%peer, %principal, "authenticated");
@@ -530,6 +617,7 @@ async fn front_door(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAdd
     Ok(Some(Entered {
         io: Box::new(Rewind::new(request.head, io)),
         principal,
+        granted,
         slot,
         face: None,
     }))
@@ -562,7 +650,9 @@ async fn face_door(
                 return Ok(None);
             }
         },
-        ListenerAuthenticator::Password(_) | ListenerAuthenticator::Users(_) => None,
+        ListenerAuthenticator::Password(_)
+        | ListenerAuthenticator::Users(_)
+        | ListenerAuthenticator::SystemUsers { .. } => None,
     };
     let (principal, verified) = match (&ambient, &request.authorization, &request.session_cookie) {
         (Some(principal), _, _) => (principal.clone(), None),
@@ -572,7 +662,9 @@ async fn face_door(
                 parse_basic_header(authorization),
             ) {
                 (Some(principal), _) => Ok(principal),
-                (None, Some((user, password))) => check_password(shared, peer.ip(), user, password).await,
+                (None, Some((user, password))) => check_password(shared, peer.ip(), user, password)
+                    .await
+                    .map(|(principal, _)| principal),
                 (None, None) => Err(Refusal::unauthorized("Only HTTP Basic credentials are accepted.")),
             };
             match checked {
@@ -607,6 +699,7 @@ async fn face_door(
     Ok(Some(Entered {
         io: Box::new(Rewind::new(request.head, io)),
         principal,
+        granted: Granted::default(),
         slot,
         face: Some(face),
     }))
@@ -629,14 +722,17 @@ impl Gate for ListenerGate {
         user: String,
         password: zeroize::Zeroizing<String>,
     ) -> std::result::Result<Principal, CouchError> {
-        check_password(&self.0, ip, user, password).await.map_err(|r| {
-            let error = match r.status {
-                401 => "unauthorized",
-                429 => "too_many_requests",
-                _ => "service_unavailable",
-            };
-            CouchError::new(r.status, error, r.message)
-        })
+        check_password(&self.0, ip, user, password)
+            .await
+            .map(|(principal, _)| principal)
+            .map_err(|r| {
+                let error = match r.status {
+                    401 => "unauthorized",
+                    429 => "too_many_requests",
+                    _ => "service_unavailable",
+                };
+                CouchError::new(r.status, error, r.message)
+            })
     }
 }
 
@@ -688,7 +784,7 @@ async fn check_password(
     ip: IpAddr,
     user: String,
     password: zeroize::Zeroizing<String>,
-) -> std::result::Result<Principal, Refusal> {
+) -> std::result::Result<(Principal, Granted), Refusal> {
     let attempt = match shared.throttle.begin(ip, &user) {
         Ok(attempt) => attempt,
         Err(wait) => {
@@ -712,12 +808,13 @@ async fn check_password(
             retry_after: Some(1),
         });
     };
-    if admitted
+    if let Some(granted) = admitted
         .check(shared.config.authenticator.clone(), user.clone(), password)
         .await
     {
         attempt.succeeded();
-        Ok(Principal::User(user))
+        shared.face.note_login(&user, granted.read_only);
+        Ok((Principal::User(user), granted))
     } else {
         attempt.failed();
         tracing::info!(%ip, user_tag = %user_tag(&user_digest(&user)), "refused a login");
@@ -736,22 +833,23 @@ async fn open_session(
     shared: &Shared,
     io: BoxIo,
     principal: Principal,
+    read_only: bool,
     peer: SocketAddr,
 ) -> Result<Option<Connection>> {
     let mut ws = tokio_tungstenite::accept_async_with_config(io, Some(websocket_config()))
         .await
         .map_err(|e| Error::Network(format!("WebSocket upgrade failed: {e}")))?;
-    if !hello(shared, &mut ws).await? {
+    if !hello(shared, read_only, &mut ws).await? {
         return Ok(None);
     }
     let peer_scope = Session::peer_scope(&principal);
     let session = Session {
         endpoint: LocalEndpoint::new(shared.db.clone()),
         collections: shared.collections.clone(),
-        read_only: shared.config.read_only,
+        read_only,
         counters: shared.counters.clone(),
         busy: AtomicUsize::new(0),
-        checkpoints: PeerCheckpoints::new(&peer_scope, shared.config.read_only),
+        checkpoints: PeerCheckpoints::new(&peer_scope, read_only),
         readable_blobs: Default::default(),
     };
     let options = ConnectionOptions {
@@ -764,8 +862,8 @@ async fn open_session(
     Ok(Some(Connection::spawn(ws, Some(Arc::new(session)), options)))
 }
 
-/// Who the peer is, by the authenticator's rule; `None` when refused
-/// (with 401, 429 or 503, the peer has been told why).
+/// Who the peer is and what it may do, by the authenticator's rule; `None`
+/// when refused (with 401, 429 or 503, the peer has been told why).
 ///
 /// Basic credentials go through the login throttle (the attempt reserved
 /// before the check) and the listener-wide password-check budget.
@@ -775,22 +873,24 @@ async fn authenticate(
     ip: IpAddr,
     authorization: Option<&[u8]>,
     client_certificate: Option<String>,
-) -> Option<Principal> {
+) -> Option<(Principal, Granted)> {
     let authenticator = &shared.config.authenticator;
     let challenge = [("WWW-Authenticate", "Basic realm=\"outpost\"".to_owned())];
     match authenticator {
-        ListenerAuthenticator::Anonymous => return Some(Principal::Anonymous),
+        ListenerAuthenticator::Anonymous => return Some((Principal::Anonymous, Granted::default())),
         ListenerAuthenticator::ClientCertificates(_) => {
             // TLS accepted the certificate; one is always there.
             return match client_certificate {
-                Some(fingerprint) => Some(Principal::Certificate { fingerprint }),
+                Some(fingerprint) => Some((Principal::Certificate { fingerprint }, Granted::default())),
                 None => {
                     refuse(io, 401, "unauthorized", &[], "A client certificate is required.").await;
                     None
                 }
             };
         }
-        ListenerAuthenticator::Password(_) | ListenerAuthenticator::Users(_) => {}
+        ListenerAuthenticator::Password(_)
+        | ListenerAuthenticator::Users(_)
+        | ListenerAuthenticator::SystemUsers { .. } => {}
     }
     let Some((user, password)) = authorization.and_then(parse_basic_header) else {
         let message = "Credentials required (HTTP basic).";
@@ -798,7 +898,7 @@ async fn authenticate(
         return None;
     };
     match check_password(shared, ip, user, password).await {
-        Ok(principal) => Some(principal),
+        Ok(granted) => Some(granted),
         Err(refusal) => {
             refusal.send(io).await;
             None
@@ -807,7 +907,7 @@ async fn authenticate(
 }
 
 /// Reads the client's hello and answers it. `false` if refused.
-async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> {
+async fn hello(shared: &Shared, read_only: bool, ws: &mut super::connection::Ws) -> Result<bool> {
     use futures_util::{SinkExt, StreamExt};
     let refuse_with = |re: u64, e: WireError| Message::text(encode_reply(re, Err(&e)));
     let bytes = match ws.next().await {
@@ -844,7 +944,7 @@ async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> 
         protocol,
         uuid: shared.db.uuid().to_owned(),
         features: super::protocol::common_features(&hello.features),
-        read_only: shared.config.read_only,
+        read_only,
         collections: shared.config.collections.clone(),
     };
     let ack = serde_json::to_string(&ack).map_err(|e| Error::Corrupt(e.to_string()))?;

@@ -313,8 +313,8 @@ impl Database {
     }
 
     /// Runs `f` in an immediate (write) transaction committed if it
-    /// returns `Ok`: for schema changes that are not document writes
-    /// (indexes). No change is published.
+    /// returns `Ok`: for writes outside the document store (indexes, the
+    /// hub's system users and servers). No change is published.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.immediate(true, f)
     }

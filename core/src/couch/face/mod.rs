@@ -65,6 +65,10 @@ pub(crate) struct FaceState {
     pub(crate) name: String,
     /// Whether writes are refused.
     pub(crate) read_only: bool,
+    /// Users whose last password check granted pulls only (a stored system
+    /// user with the `read` role): their writes are refused as on a
+    /// read-only listener, whether they come by Basic or by cookie.
+    read_only_users: Mutex<HashSet<String>>,
     /// Collections served: the listener's, and those created through the face.
     served: Mutex<HashSet<String>>,
     /// Signs `_session` cookies.
@@ -99,6 +103,7 @@ impl FaceState {
             db,
             name,
             read_only,
+            read_only_users: Mutex::default(),
             served: Mutex::new(collections.into_iter().collect()),
             cookies: SessionKey::random(),
             credentials: CredentialCache::new(),
@@ -193,6 +198,26 @@ pub(crate) struct Ctx<'a> {
     query: Query,
 }
 
+impl FaceState {
+    /// Records what a successful password check of `user` granted.
+    pub(crate) fn note_login(&self, user: &str, read_only: bool) {
+        let mut users = self.read_only_users.lock().unwrap_or_else(|e| e.into_inner());
+        if read_only {
+            users.insert(user.to_owned());
+        } else {
+            users.remove(user);
+        }
+    }
+
+    /// Whether `user`'s last password check granted pulls only.
+    fn is_read_only_user(&self, user: &str) -> bool {
+        self.read_only_users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(user)
+    }
+}
+
 impl Ctx<'_> {
     /// Who made the request; 401 when nobody authenticated.
     fn principal(&self) -> Result<&Principal, CouchError> {
@@ -201,11 +226,16 @@ impl Ctx<'_> {
             .ok_or_else(|| CouchError::unauthorized("Authentication required."))
     }
 
-    /// 403 when the listener is read-only.
+    /// 403 when the listener is read-only, or the user may only pull.
     fn require_write(&self) -> Result<(), CouchError> {
-        self.principal()?;
+        let principal = self.principal()?;
         if self.state.read_only {
             return Err(CouchError::forbidden("This listener is read-only; it refuses writes."));
+        }
+        if let Principal::User(user) = principal {
+            if self.state.is_read_only_user(user) {
+                return Err(CouchError::forbidden("This user may only read; it refuses writes."));
+            }
         }
         Ok(())
     }

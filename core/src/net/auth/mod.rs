@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 
 use super::log_safe::log_safe;
 use super::tls::{ClientCertificates, TlsIdentity};
+use crate::hub::{Role, SystemUsers};
 
 /// Checks a user name and password (e.g. against an app's own accounts).
 /// Called on a blocking thread, so it may take its time.
@@ -51,6 +52,27 @@ pub enum ListenerAuthenticator {
     Users(UserTable),
     /// TLS client certificates (needs TLS).
     ClientCertificates(ClientCertificates),
+    /// HTTP basic credentials checked against the system users stored in
+    /// the hub's database (read at each login, so users added or removed
+    /// by another process count at once; a `read` user may only pull; a
+    /// removed user's open connections are closed), then against `also`
+    /// (users given at start, with the `sync` role).
+    SystemUsers {
+        /// The stored users.
+        stored: SystemUsers,
+        /// Users given at start (e.g. `outpost serve --user`).
+        also: UserTable,
+    },
+}
+
+/// What a password check let in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Granted {
+    /// The peer may only pull.
+    pub read_only: bool,
+    /// For a stored system user: the hash the password matched, so that
+    /// the login ends when the user is removed or the password changes.
+    pub stored_hash: Option<String>,
 }
 
 impl ListenerAuthenticator {
@@ -59,13 +81,28 @@ impl ListenerAuthenticator {
         ListenerAuthenticator::Password(Arc::new(check))
     }
 
-    /// Checks basic credentials (blocking: hashes are deliberately slow).
-    pub(crate) fn check_password(&self, username: &str, password: &str) -> bool {
-        match self {
+    /// Checks basic credentials (blocking: hashes are deliberately slow);
+    /// `None` when refused.
+    pub(crate) fn check_password(&self, username: &str, password: &str) -> Option<Granted> {
+        let accepted = match self {
             ListenerAuthenticator::Password(check) => check.authenticate(username, password),
             ListenerAuthenticator::Users(users) => users.verify(username, password),
             ListenerAuthenticator::Anonymous | ListenerAuthenticator::ClientCertificates(_) => true,
-        }
+            ListenerAuthenticator::SystemUsers { stored, also } => {
+                return match stored.verify(username, password) {
+                    Ok(Some((role, hash))) => Some(Granted {
+                        read_only: role == Role::Read,
+                        stored_hash: Some(hash),
+                    }),
+                    Ok(None) => also.verify(username, password).then(Granted::default),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the system users; login refused");
+                        None
+                    }
+                };
+            }
+        };
+        accepted.then(Granted::default)
     }
 }
 
@@ -76,6 +113,7 @@ impl fmt::Debug for ListenerAuthenticator {
             ListenerAuthenticator::Password(_) => f.write_str("Password(<callback>)"),
             ListenerAuthenticator::Users(u) => write!(f, "Users({} users)", u.len()),
             ListenerAuthenticator::ClientCertificates(c) => write!(f, "ClientCertificates({c:?})"),
+            ListenerAuthenticator::SystemUsers { stored, also } => write!(f, "SystemUsers({stored:?}, {also:?})"),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::Zeroizing;
 
-use super::ListenerAuthenticator;
+use super::{Granted, ListenerAuthenticator};
 use crate::tuning::{MAX_CONCURRENT_PASSWORD_CHECKS, MAX_QUEUED_PASSWORD_CHECKS};
 
 /// Slots for running and waiting password checks.
@@ -53,8 +53,9 @@ impl PasswordChecks {
 }
 
 impl AdmittedCheck {
-    /// Waits for a turn, then checks the credentials on a blocking thread.
-    /// A check that panics counts as refused.
+    /// Waits for a turn, then checks the credentials on a blocking thread:
+    /// what they grant, `None` if refused. A check that panics counts as
+    /// refused.
     ///
     /// # Cancel safety
     /// Dropping the future stops waiting; a check already running finishes
@@ -64,9 +65,9 @@ impl AdmittedCheck {
         authenticator: ListenerAuthenticator,
         user: String,
         password: Zeroizing<String>,
-    ) -> bool {
+    ) -> Option<Granted> {
         let Ok(running) = self.running.clone().acquire_owned().await else {
-            return false;
+            return None;
         };
         let slots = (self.admitted, running);
         tokio::task::spawn_blocking(move || {
@@ -74,6 +75,6 @@ impl AdmittedCheck {
             authenticator.check_password(&user, &password)
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or(None)
     }
 }
