@@ -439,3 +439,32 @@ async fn connections_past_the_limit_are_told_to_retry_later() {
     first.stop();
     listener.stop().await;
 }
+
+/// A one-shot push-and-pull whose login is refused costs the listener one
+/// password check: the passes do not each race to connect (a slow check
+/// used to let both in, doubling what the login throttle counts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_is_checked_once_per_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone) = (open(dir.path(), "hub.db"), open(dir.path(), "phone.db"));
+    let checks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = checks.clone();
+    let slow_refusal = ListenerAuthenticator::password(move |_: &str, _: &str| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Slow, like an app's accounts service: the window the race needed.
+        std::thread::sleep(Duration::from_millis(200));
+        false
+    });
+    let listener = Listener::start(hub.clone(), listener_config(slow_refusal))
+        .await
+        .unwrap();
+    let mut config = config(Direction::PushAndPull, false);
+    config.max_attempts = Some(1);
+    let replicator = Replicator::remote(phone.clone(), remote(&listener), config).unwrap();
+    let outcome = replicator.run().await;
+    assert!(
+        matches!(outcome, Err(Error::Replication(ReplicationError::Unauthorized(_)))),
+        "{outcome:?}"
+    );
+    assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

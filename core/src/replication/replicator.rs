@@ -292,6 +292,10 @@ impl Shared {
             total: planned.len(),
             ..Default::default()
         };
+        // Reach the peer once before the passes start side by side: each
+        // pass asks for its id, and a refused login must cost the peer one
+        // password check, not one per pass racing to connect.
+        self.remote.uuid().await?;
         let mut passes = JoinSet::new();
         for (collection, direction) in planned {
             passes.spawn(self.clone().pass(collection, direction));

@@ -244,7 +244,7 @@ class NetworkTest {
             Listener.start(hub, ListenerConfig(workerOnly(), collections = listOf("missing")))
         }
         assertFailsWith<OutpostException.InvalidInput> { ListenerAuthenticator.users("" to "pw") }
-        assertFailsWith<OutpostException.InvalidInput> { phone.replicator(UrlEndpoint("http://example.org/db")) }
+        assertFailsWith<OutpostException.InvalidInput> { phone.replicator(UrlEndpoint("ftp://example.org/db")) }
         assertFailsWith<OutpostException.InvalidInput> {
             phone.replicator(UrlEndpoint("wss://127.0.0.1:1/db")) { trustCaCertificates("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----".toByteArray()) }
         }
