@@ -236,7 +236,7 @@ final class NetworkTests: XCTestCase {
             _ = try await Listener.start(database: hub, config: missing)
             XCTFail("a missing collection was served")
         } catch OutpostError.collectionNotFound {}
-        XCTAssertThrowsError(try phone.replicator(to: .url("http://example.org/db")))
+        XCTAssertThrowsError(try phone.replicator(to: .url("ftp://example.org/db")))
         let unreachable = try phone.replicator(to: .url("wss://127.0.0.1:1/db")) {
             $0.serverTrust = .selfSignedOnly
             $0.maxAttempts = 1
