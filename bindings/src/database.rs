@@ -51,6 +51,7 @@ impl From<DatabaseConfig> for outpost_core::DatabaseConfig {
                 Durability::Normal
             },
             revs_limit: c.revs_limit,
+            encryption_key: None,
         }
     }
 }

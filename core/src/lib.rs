@@ -26,6 +26,7 @@
 
 mod blob;
 mod body;
+mod encryption;
 mod error;
 mod listeners;
 pub mod net;
@@ -36,6 +37,7 @@ mod store;
 pub mod tuning;
 
 pub use blob::{BlobDigest, BlobReader, BlobRef, CompactReport, NamedBlob};
+pub use encryption::{EncryptionKey, PassphraseSalt};
 pub use error::{BlobError, Error, InvalidInput, KeyStoreError, ReplicationError, Result};
 pub use listeners::ListenerToken;
 pub use revision::{RevId, RevNode, RevTree};

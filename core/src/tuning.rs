@@ -305,3 +305,15 @@ pub const BLOBS_IN_FLIGHT: usize = 8;
 /// are dropped and their next chunk reads the partial file back once; it
 /// bounds both memory (~200 bytes each) and open files.
 pub const MAX_RECEIVING_HASH_STATES: usize = 64;
+
+// ---- Encryption at rest (issue 15: core/src/encryption/) ----
+
+/// Memory (KiB) Argon2id uses to turn a passphrase into a database key:
+/// 64 MiB makes each guess of a stolen database's passphrase cost that much
+/// memory on the attacker's side, and is still fine on a hub laptop or a
+/// phone (it is spent once per open).
+pub const PASSPHRASE_KDF_MEMORY_KIB: u32 = 64 * 1024;
+
+/// Argon2id passes for a passphrase key: 3, OWASP's figure for 64 MiB;
+/// about a third of a second on one core of the 2-core VM.
+pub const PASSPHRASE_KDF_ITERATIONS: u32 = 3;

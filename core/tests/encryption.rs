@@ -1,0 +1,280 @@
+//! Encryption at rest (issue 15): nothing readable on disk, wrong or
+//! missing keys and damaged files refused with typed errors without
+//! changing anything, and re-keying in every direction.
+
+use std::path::{Path, PathBuf};
+
+use outpost_core::{Database, DatabaseConfig, EncryptionKey, Error, InvalidInput};
+
+const MARKER: &str = "MARKER-Amina-7f3c";
+const DOCS: usize = 1_000;
+
+fn keyed(key: &EncryptionKey) -> DatabaseConfig {
+    DatabaseConfig {
+        encryption_key: Some(key.clone()),
+        ..DatabaseConfig::default()
+    }
+}
+
+/// Saves `count` documents whose bodies hold the marker, in one batch.
+fn fill(db: &Database, count: usize) {
+    let docs = db.default_collection().unwrap();
+    db.batch(|batch| {
+        for i in 0..count {
+            let body = format!(r#"{{"name":"{MARKER}","i":{i}}}"#);
+            batch.save(&docs, &format!("child-{i}"), None, &body)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Every file under `dir`, recursively, with its bytes.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                out.push((path, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The files under `dir` that contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle))
+        .map(|(path, _)| path)
+        .collect()
+}
+
+fn count_docs(db: &Database) -> usize {
+    db.default_collection().unwrap().count().unwrap() as usize
+}
+
+#[test]
+fn marker_appears_in_no_file_while_open_or_after_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = EncryptionKey::generate().unwrap();
+    let db = Database::open(dir.path().join("camp.db"), keyed(&key)).unwrap();
+    fill(&db, DOCS);
+    assert!(
+        dir.path().join("camp.db-wal").exists(),
+        "the WAL is where fresh writes are"
+    );
+    assert_eq!(files_containing(dir.path(), MARKER.as_bytes()), Vec::<PathBuf>::new());
+    db.close().unwrap();
+    assert_eq!(files_containing(dir.path(), MARKER.as_bytes()), Vec::<PathBuf>::new());
+    let db = Database::open(dir.path().join("camp.db"), keyed(&key)).unwrap();
+    assert_eq!(count_docs(&db), DOCS);
+
+    // The same writes to a plain file do show the marker: the check can fail.
+    let plain = Database::open(dir.path().join("plain.db"), DatabaseConfig::default()).unwrap();
+    fill(&plain, 10);
+    assert!(!files_containing(dir.path(), MARKER.as_bytes()).is_empty());
+}
+
+#[test]
+fn wrong_or_missing_key_is_typed_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("camp.db");
+    let key = EncryptionKey::generate().unwrap();
+    let db = Database::open(&path, keyed(&key)).unwrap();
+    fill(&db, 50);
+    db.close().unwrap();
+    let before = files_under(dir.path());
+
+    let wrong = EncryptionKey::generate().unwrap();
+    assert!(matches!(Database::open(&path, keyed(&wrong)), Err(Error::WrongKey)));
+    assert!(matches!(
+        Database::open(&path, DatabaseConfig::default()),
+        Err(Error::WrongKey)
+    ));
+    assert_eq!(files_under(dir.path()), before, "a refused open wrote nothing");
+
+    let db = Database::open(&path, keyed(&key)).unwrap();
+    assert_eq!(count_docs(&db), 50);
+
+    // A key for a plain file says so.
+    let plain = dir.path().join("plain.db");
+    Database::open(&plain, DatabaseConfig::default())
+        .unwrap()
+        .close()
+        .unwrap();
+    assert!(matches!(
+        Database::open(&plain, keyed(&key)),
+        Err(Error::InvalidInput(InvalidInput::BadConfig(_)))
+    ));
+}
+
+#[test]
+fn key_never_in_debug_output() {
+    let key = EncryptionKey::from_bytes(&[0xAB; 32]).unwrap();
+    let shown = format!("{:?}", keyed(&key));
+    assert!(shown.contains("<redacted>"), "{shown}");
+    assert!(
+        !shown.to_lowercase().contains("ab, ") && !shown.contains("171"),
+        "{shown}"
+    );
+    assert!(matches!(
+        EncryptionKey::from_bytes(&[1; 31]),
+        Err(Error::InvalidInput(_))
+    ));
+}
+
+/// Opens `path` with `key` and reads every document; any failure is
+/// returned as the typed error (a panic fails the test).
+fn open_and_read_all(path: &Path, key: &EncryptionKey) -> Result<usize, Error> {
+    let db = Database::open(path, keyed(key))?;
+    let docs = db.default_collection()?;
+    let mut read = 0;
+    for change in docs.changes(0, usize::MAX)?.changes {
+        docs.get(&change.id)?;
+        read += 1;
+    }
+    Ok(read)
+}
+
+#[test]
+fn damaged_files_give_typed_errors_and_the_original_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("camp.db");
+    let key = EncryptionKey::generate().unwrap();
+    let db = Database::open(&path, keyed(&key)).unwrap();
+    fill(&db, 300);
+    db.close().unwrap();
+    let original = std::fs::read(&path).unwrap();
+    assert!(original.len() > 8 * 4096, "several pages: {}", original.len());
+
+    let damaged = dir.path().join("damaged.db");
+    // Truncated in the middle of a page, and cut to half its pages.
+    for len in [original.len() / 2 + 100, original.len() / 2] {
+        std::fs::write(&damaged, &original[..len]).unwrap();
+        let result = open_and_read_all(&damaged, &key);
+        assert!(result.is_err(), "truncated to {len}: {result:?}");
+        std::fs::remove_file(&damaged).unwrap();
+        for companion in ["-wal", "-shm"] {
+            std::fs::remove_file(format!("{}{companion}", damaged.display())).ok();
+        }
+    }
+    // One flipped byte in the first page, then in a later one.
+    for at in [100, original.len() - 4096 + 200] {
+        let mut bytes = original.clone();
+        bytes[at] ^= 0x01;
+        std::fs::write(&damaged, &bytes).unwrap();
+        let result = open_and_read_all(&damaged, &key);
+        assert!(
+            matches!(result, Err(Error::WrongKey | Error::Storage(_) | Error::Corrupt(_))),
+            "flipped byte at {at}: {result:?}"
+        );
+        let after = std::fs::read(&damaged).unwrap();
+        assert_eq!(after.len(), bytes.len());
+        assert_eq!(after[at], bytes[at], "the damaged page was not overwritten");
+        std::fs::remove_file(&damaged).unwrap();
+        for companion in ["-wal", "-shm"] {
+            std::fs::remove_file(format!("{}{companion}", damaged.display())).ok();
+        }
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), original);
+    assert_eq!(open_and_read_all(&path, &key).unwrap(), 300);
+}
+
+#[test]
+fn encrypt_rekey_and_decrypt_in_place_keep_every_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("camp.db");
+    let db = Database::open(&path, DatabaseConfig::default()).unwrap();
+    fill(&db, 200);
+    let clone = db.clone();
+    let first = EncryptionKey::generate().unwrap();
+    let second = EncryptionKey::generate().unwrap();
+
+    db.change_encryption_key(Some(&first)).unwrap();
+    assert_eq!(files_containing(dir.path(), MARKER.as_bytes()), Vec::<PathBuf>::new());
+    // Clones go on working, and can write, with the new key.
+    clone
+        .default_collection()
+        .unwrap()
+        .save("after-encrypt", None, "{}")
+        .unwrap();
+    assert!(matches!(
+        Database::open(&path, DatabaseConfig::default()),
+        Err(Error::WrongKey)
+    ));
+
+    db.change_encryption_key(Some(&second)).unwrap();
+    db.close().unwrap();
+    assert!(matches!(Database::open(&path, keyed(&first)), Err(Error::WrongKey)));
+    let db = Database::open(&path, keyed(&second)).unwrap();
+    assert_eq!(count_docs(&db), 201);
+
+    db.change_encryption_key(None).unwrap();
+    db.close().unwrap();
+    let db = Database::open(&path, DatabaseConfig::default()).unwrap();
+    assert_eq!(count_docs(&db), 201);
+    assert!(!files_containing(dir.path(), MARKER.as_bytes()).is_empty());
+    let names: Vec<_> = files_under(dir.path()).into_iter().map(|(p, _)| p).collect();
+    assert!(
+        !names.iter().any(|p| p.to_string_lossy().ends_with(".rekey")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn rekey_is_refused_while_another_handle_has_the_file_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("camp.db");
+    let key = EncryptionKey::generate().unwrap();
+    let db = Database::open(&path, keyed(&key)).unwrap();
+    fill(&db, 20);
+    let other = Database::open(&path, keyed(&key)).unwrap();
+    let result = db.change_encryption_key(None);
+    assert!(matches!(result, Err(Error::Encryption(_))), "{result:?}");
+    // Both handles still work, with the old key.
+    db.default_collection().unwrap().save("a", None, "{}").unwrap();
+    other.default_collection().unwrap().save("b", None, "{}").unwrap();
+    assert_eq!(count_docs(&db), 22);
+    other.close().unwrap();
+    db.change_encryption_key(None).unwrap();
+    assert_eq!(count_docs(&db), 22);
+}
+
+#[test]
+fn a_leftover_export_of_an_interrupted_rekey_is_removed_and_the_old_key_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("camp.db");
+    let key = EncryptionKey::generate().unwrap();
+    let db = Database::open(&path, keyed(&key)).unwrap();
+    fill(&db, 20);
+    db.close().unwrap();
+    let leftover = dir.path().join("camp.db.rekey");
+    std::fs::write(&leftover, b"half an export").unwrap();
+    let db = Database::open(&path, keyed(&key)).unwrap();
+    assert_eq!(count_docs(&db), 20);
+    assert!(!leftover.exists());
+}
+
+#[test]
+fn passphrase_keys_depend_on_the_salt_kept_beside_the_database() {
+    use outpost_core::PassphraseSalt;
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.db");
+    let b = dir.path().join("b.db");
+    let salt_a = PassphraseSalt::load_or_create(&a).unwrap();
+    let salt_b = PassphraseSalt::load_or_create(&b).unwrap();
+    assert_eq!(PassphraseSalt::load(&a).unwrap(), Some(salt_a.clone()));
+    let key_a = EncryptionKey::from_passphrase(b"camp passphrase", &salt_a).unwrap();
+    let key_b = EncryptionKey::from_passphrase(b"camp passphrase", &salt_b).unwrap();
+    assert!(key_a != key_b);
+    std::fs::write(PassphraseSalt::path_for(&a), b"short").unwrap();
+    assert!(matches!(PassphraseSalt::load(&a), Err(Error::Encryption(_))));
+}
