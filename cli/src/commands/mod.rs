@@ -7,7 +7,9 @@
 //! - `serve`, `sync`, `demo`: the network commands, with what they share
 //!   in `net` (runtime, signals, credentials), `identity` (`--identity`
 //!   key store, `--cert`/`--key`) and `progress` (replication status lines and bar);
-//! - `bench` and `bench_net`: `bench`, local and network scenarios.
+//! - `bench` and `bench_net`: `bench`, local and network scenarios;
+//! - `keys`: `--key-env`/`--key-file` for every command, and `encrypt`,
+//!   `decrypt`, `rekey`.
 
 mod bench;
 mod blobs;
@@ -15,6 +17,7 @@ mod demo;
 mod docs;
 mod identity;
 mod import_export;
+mod keys;
 mod net;
 mod progress;
 mod serve;
@@ -22,7 +25,7 @@ mod sync;
 
 use std::path::Path;
 
-use outpost_core::{Collection, Database, DatabaseConfig, Document};
+use outpost_core::{Collection, Database, Document};
 
 use crate::args::{Command, DbArgs};
 use crate::error::CliError;
@@ -44,6 +47,9 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Sync(args) => sync::run(&args),
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(&args),
+        Command::Encrypt(args) => keys::encrypt(&args),
+        Command::Decrypt(args) => keys::decrypt(&args),
+        Command::Rekey { db, new } => keys::rekey(&db, &new),
     }
 }
 
@@ -70,11 +76,13 @@ pub(crate) fn open_or_create(args: &DbArgs) -> Result<(Database, Collection), Cl
     Ok((db, collection))
 }
 
-/// Opens (or creates) the database file at `path`.
+/// Opens (or creates) the database file at `path`, with the key of
+/// `--key-env`/`--key-file` if one was given.
 pub(crate) fn open_db(path: &Path) -> Result<Database, CliError> {
-    Database::open(path, DatabaseConfig::default())
-        .map_err(|e| CliError::core(format!("opening {}", path.display()), e))
+    keys::open_with_key(path)
 }
+
+pub(crate) use keys::set_key_source;
 
 /// Documents read per page when walking a collection.
 const PAGE: usize = 1_000;
