@@ -201,11 +201,30 @@ fn rekey_killed_with_sigkill_at_any_point_leaves_one_key_that_opens_every_docume
 }
 
 #[test]
-fn serve_of_an_encrypted_hub_syncs_with_a_plain_phone() {
+fn serve_of_an_encrypted_hub_syncs_documents_and_a_sealed_photo_with_a_plain_phone() {
     let dir = tempfile::tempdir().unwrap();
     let (hub, phone) = (path(dir.path(), "hub.db"), path(dir.path(), "phone.db"));
     let key = key_file(dir.path(), "hub.key", "hub passphrase");
     fill(&hub, 30, &["--key-file", &key]);
+    let photo: Vec<u8> = b"PATTERN-photo-9d2e".iter().copied().cycle().take(150_000).collect();
+    let photo_file = dir.path().join("photo.jpg");
+    std::fs::write(&photo_file, &photo).unwrap();
+    ok(&[
+        "attach",
+        "--db",
+        s(&hub),
+        "--key-file",
+        &key,
+        "child-00001",
+        "photo",
+        s(&photo_file),
+    ]);
+    std::fs::remove_file(&photo_file).unwrap();
+    let hub_blobs = dir.path().join("hub.db.blobs");
+    assert!(std::fs::read_dir(&hub_blobs).unwrap().all(|entry| {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        !bytes.windows(18).any(|w| w == b"PATTERN-photo-9d2e")
+    }));
     let user = "worker:correct horse";
     let mut served = serve(&hub, &["--user", user, "--key-file", &key]);
     let pin = served.fingerprint.clone().expect("TLS by default");
@@ -222,6 +241,17 @@ fn serve_of_an_encrypted_hub_syncs_with_a_plain_phone() {
     ]);
     assert!(out.contains("0 documents pushed, 30 pulled"), "{out}");
     assert_eq!(export(&phone, &[]), export(&hub, &["--key-file", &key]));
+    let received = common::outpost(&["attachment", "--db", s(&phone), "child-00001", "photo"]).output;
+    assert!(
+        received.status.success(),
+        "{}",
+        String::from_utf8_lossy(&received.stderr)
+    );
+    assert!(
+        received.stdout == photo,
+        "the photo crossed whole (plaintext inside TLS): {} bytes",
+        received.stdout.len()
+    );
     served.proc.signal("TERM");
     assert!(served.proc.wait_exit(LONG).success());
 }

@@ -5,8 +5,11 @@
 //! SQLCipher: AES-256-CBC per page with a random IV and an HMAC-SHA512 over
 //! each page, keyed by the raw 256-bit [`EncryptionKey`] (no PBKDF2 on the
 //! raw key: it already is a key). A passphrase becomes a key through
-//! Argon2id with a random salt ([`PassphraseSalt`]).
+//! Argon2id with a random salt ([`PassphraseSalt`]). Blob files are sealed
+//! with keys derived from a random blob key kept inside the encrypted
+//! database ([`blob_key`], and `crate::blob::seal` for the file format).
 
+pub(crate) mod blob_key;
 mod key;
 mod passphrase;
 pub(crate) mod rekey;

@@ -41,22 +41,21 @@ pub(crate) fn finish_interrupted(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Re-keys the database at `path` behind `conn` to `new_key` (plain for
-/// `None`). `conn` is consumed: closed on success; on failure it is given
-/// back if it is still open, with the error.
-pub(crate) fn change_key(
-    conn: Connection,
-    path: &Path,
-    new_key: Option<&EncryptionKey>,
-) -> std::result::Result<(), (Option<Connection>, Error)> {
-    if let Err(e) = export_locked(&conn, path, new_key) {
-        release_lock(&conn);
-        return Err((Some(conn), e));
+/// Re-keys the database at `path` behind the connection in `slot` to
+/// `new_key` (plain for `None`). The connection is closed (and `slot`
+/// left empty) once the export is written; a failure before that leaves
+/// it open and usable in `slot`.
+pub(crate) fn change_key(slot: &mut Option<Connection>, path: &Path, new_key: Option<&EncryptionKey>) -> Result<()> {
+    let conn = slot.as_ref().ok_or(Error::Closed)?;
+    if let Err(e) = export_locked(conn, path, new_key) {
+        release_lock(conn);
+        return Err(e);
     }
+    let conn = slot.take().ok_or(Error::Closed)?;
     let export = with_suffix(path, REKEY_SUFFIX);
     let fail = |e: Error| {
         std::fs::remove_file(&export).ok();
-        (None, e)
+        e
     };
     conn.close().map_err(|(_, e)| fail(e.into()))?;
     // The last close checkpointed the WAL into the file and removed it; a
@@ -74,8 +73,7 @@ pub(crate) fn change_key(
     std::fs::rename(&export, path)
         .map_err(|e| fail(Error::Encryption(format!("cannot replace {}: {e}", path.display()))))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        private_files::sync_dir(dir)
-            .map_err(|e| (None, Error::Encryption(format!("cannot sync {}: {e}", dir.display()))))?;
+        private_files::sync_dir(dir).map_err(|e| Error::Encryption(format!("cannot sync {}: {e}", dir.display())))?;
     }
     Ok(())
 }

@@ -76,7 +76,15 @@ pub(crate) fn export_to(conn: &Connection, dest: &Path, key: Option<&EncryptionK
         .and_then(|()| {
             // The schema version is not always carried over; set it.
             let version: i64 = conn.query_row("PRAGMA main.user_version", [], |r| r.get(0))?;
-            conn.execute_batch(&format!("PRAGMA outpost_export.user_version = {version}"))
+            conn.execute_batch(&format!("PRAGMA outpost_export.user_version = {version}"))?;
+            if key.is_none() {
+                // A plain file never holds the blob key, not even in a freed page.
+                conn.execute_batch(
+                    "PRAGMA outpost_export.secure_delete = ON;
+                     DELETE FROM outpost_export.info WHERE key = 'blob_key';",
+                )?;
+            }
+            Ok(())
         })
         .map_err(Error::from);
     let detached = conn.execute("DETACH DATABASE outpost_export", []).map_err(Error::from);

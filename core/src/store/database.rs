@@ -13,7 +13,7 @@ use super::writer::Batch;
 use super::{schema, Collection, DEFAULT_COLLECTION};
 use crate::blob::store::BlobStore;
 use crate::blob::CompactReport;
-use crate::encryption::{rekey, sqlcipher, EncryptionKey};
+use crate::encryption::{blob_key, rekey, sqlcipher, EncryptionKey};
 use crate::error::{Error, InvalidInput, Result};
 use crate::private_files;
 use crate::tuning::{BLOB_COMPACT_GRACE, BUSY_TIMEOUT_MS, DEFAULT_REVS_LIMIT};
@@ -134,6 +134,7 @@ impl Database {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
         let notifier = Notifier::for_path(&canonical, last_seq);
         let blobs = BlobStore::for_database(&canonical)?;
+        blobs.set_sealer(blob_key::blob_sealer(&conn, config.encryption_key.is_some())?);
         Ok(Database {
             inner: Arc::new(Inner {
                 blobs,
@@ -174,17 +175,27 @@ impl Database {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Closed`]; [`Error::Storage`] if another handle has the file
-    /// open; [`Error::Encryption`] or a storage error if the new file cannot
-    /// be written (the database is left as it was).
+    /// [`Error::Closed`]; [`Error::Encryption`] if another handle has the
+    /// file open, if a database holding blob files would change between
+    /// plain and encrypted (not supported yet: its blob files would have to
+    /// be sealed or opened too), or if the new file cannot be written; a
+    /// storage error from SQLite. The database is left as it was.
     pub fn change_encryption_key(&self, new_key: Option<&EncryptionKey>) -> Result<()> {
         let mut guard = self.inner.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let conn = guard.take().ok_or(Error::Closed)?;
-        if let Err((conn, e)) = rekey::change_key(conn, &self.inner.path, new_key) {
-            *guard = conn;
-            return Err(e);
+        let was_encrypted = self.inner.blobs.sealer().is_some();
+        if was_encrypted != new_key.is_some() && self.inner.blobs.holds_files() {
+            return Err(Error::Encryption(format!(
+                "{} holds blob files: encrypting or decrypting a database with blobs in place is not supported \
+                 yet (sync it into a new database opened with the key instead)",
+                self.inner.blobs.dir().display()
+            )));
         }
-        *guard = Some(connect(&self.inner.path, new_key, self.inner.config.durability)?);
+        rekey::change_key(&mut guard, &self.inner.path, new_key)?;
+        let conn = connect(&self.inner.path, new_key, self.inner.config.durability)?;
+        self.inner
+            .blobs
+            .set_sealer(blob_key::blob_sealer(&conn, new_key.is_some())?);
+        *guard = Some(conn);
         Ok(())
     }
 
