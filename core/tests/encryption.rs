@@ -64,6 +64,17 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A closed encrypted database `camp.db` in `dir` holding `docs`
+/// documents, and its key.
+fn closed_encrypted(dir: &Path, docs: usize) -> (PathBuf, EncryptionKey) {
+    let path = dir.join("camp.db");
+    let key = EncryptionKey::generate().unwrap();
+    let db = Database::open(&path, keyed(&key)).unwrap();
+    fill(&db, docs);
+    db.close().unwrap();
+    (path, key)
+}
+
 fn count_docs(db: &Database) -> usize {
     db.default_collection().unwrap().count().unwrap() as usize
 }
@@ -220,11 +231,7 @@ fn a_database_with_blobs_is_not_encrypted_or_decrypted_in_place() {
 #[test]
 fn wrong_or_missing_key_is_typed_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("camp.db");
-    let key = EncryptionKey::generate().unwrap();
-    let db = Database::open(&path, keyed(&key)).unwrap();
-    fill(&db, 50);
-    db.close().unwrap();
+    let (path, key) = closed_encrypted(dir.path(), 50);
     let before = files_under(dir.path());
 
     let wrong = EncryptionKey::generate().unwrap();
@@ -281,11 +288,7 @@ fn open_and_read_all(path: &Path, key: &EncryptionKey) -> Result<usize, Error> {
 #[test]
 fn damaged_files_give_typed_errors_and_the_original_still_opens() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("camp.db");
-    let key = EncryptionKey::generate().unwrap();
-    let db = Database::open(&path, keyed(&key)).unwrap();
-    fill(&db, 300);
-    db.close().unwrap();
+    let (path, key) = closed_encrypted(dir.path(), 300);
     let original = std::fs::read(&path).unwrap();
     assert!(original.len() > 8 * 4096, "several pages: {}", original.len());
 
@@ -385,11 +388,7 @@ fn rekey_is_refused_while_another_handle_has_the_file_open() {
 #[test]
 fn a_leftover_export_of_an_interrupted_rekey_is_removed_and_the_old_key_opens() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("camp.db");
-    let key = EncryptionKey::generate().unwrap();
-    let db = Database::open(&path, keyed(&key)).unwrap();
-    fill(&db, 20);
-    db.close().unwrap();
+    let (path, key) = closed_encrypted(dir.path(), 20);
     let leftover = dir.path().join("camp.db.rekey");
     std::fs::write(&leftover, b"half an export").unwrap();
     let db = Database::open(&path, keyed(&key)).unwrap();
