@@ -125,9 +125,9 @@ pub fn describe(e: &CoreError) -> String {
             format!("{why} (is another program using the port? pick another with --port, or check --bind)")
         }
         CoreError::Replication(r) => describe_replication(r),
-        CoreError::WrongKey => "the database is encrypted and does not open with this passphrase, or none was \
-             given (give it with --key-env VAR or --key-file FILE)"
-            .to_owned(),
+        CoreError::WrongKey => {
+            "the database is encrypted and does not open with this passphrase (check --key-env/--key-file)".to_owned()
+        }
         // Variants added to core later get core's own message.
         other => other.to_string(),
     }

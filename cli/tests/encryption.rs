@@ -86,7 +86,7 @@ fn key_options_open_an_encrypted_database_and_refuse_a_wrong_or_missing_one() {
         args.extend_from_slice(extra);
         fails_with_1(&args)
     };
-    assert!(get(&[]).contains("encrypted"), "no key");
+    assert!(get(&[]).contains("give its passphrase with --key-env"), "no key");
     assert!(get(&["--key-file", &wrong]).contains("does not open with this passphrase"));
     assert!(get(&["--key-file", s(&dir.path().join("absent.key"))]).contains("absent.key"));
     assert!(get(&["--key-env", "OUTPOST_TEST_UNSET_VARIABLE"]).contains("OUTPOST_TEST_UNSET_VARIABLE"));

@@ -106,7 +106,15 @@ pub(crate) fn open_with_key(path: &Path) -> Result<Database, CliError> {
         encryption_key: command_line_key(path)?,
         ..DatabaseConfig::default()
     };
-    Database::open(path, config).map_err(|e| CliError::core(format!("opening {}", path.display()), e))
+    let keyless = config.encryption_key.is_none();
+    Database::open(path, config).map_err(|e| match e {
+        outpost_core::Error::WrongKey if keyless => CliError::Key(format!(
+            "opening {}: it is not a database, or it is encrypted: give its passphrase with --key-env VAR or \
+             --key-file FILE",
+            path.display()
+        )),
+        e => CliError::core(format!("opening {}", path.display()), e),
+    })
 }
 
 /// The key given by `--key-env`/`--key-file`, required by `what`.

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::EncryptionKey;
 use crate::error::{Error, InvalidInput, Result};
 use crate::private_files;
+use crate::tuning::ENCRYPTED_PAGE_CACHE_KIB;
 
 /// The first bytes of a plain (unencrypted) SQLite file.
 const PLAIN_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -30,10 +31,16 @@ pub(crate) fn key_connection(conn: &Connection, path: &Path, key: Option<&Encryp
         statement.push_str(&key.sqlcipher_literal());
         statement.push_str("\";");
         conn.execute_batch(&statement)?;
-        // Temporary tables and sorts stay in memory, never in a file.
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
     }
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        Ok(_) if key.is_some() => {
+            // Temporary tables and sorts stay in memory, never in a file.
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
+            // Every page read past the cache is decrypted and authenticated
+            // again: a larger cache keeps hot pages decrypted.
+            conn.pragma_update(None, "cache_size", -i64::from(ENCRYPTED_PAGE_CACHE_KIB))?;
+            Ok(())
+        }
         Ok(_) => Ok(()),
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) => {
             if key.is_some() && starts_plain(path) {
