@@ -11,11 +11,13 @@
 //! assert!(db.default_collection().is_err());
 //! ```
 
+use std::path::Path;
 use std::sync::Arc;
 
 use outpost_core::Durability;
 
 use crate::collection::Collection;
+use crate::encryption::DatabaseEncryption;
 use crate::error::Result;
 
 /// Options for [`Database::open`]; every field has a default.
@@ -30,6 +32,10 @@ pub struct DatabaseConfig {
     /// least 1.
     #[uniffi(default = 100)]
     pub revs_limit: u32,
+    /// How the file is encrypted: a key kept by the platform key store, or
+    /// a passphrase; `None` (default): a plain file.
+    #[uniffi(default = None)]
+    pub encryption: Option<DatabaseEncryption>,
 }
 
 impl Default for DatabaseConfig {
@@ -38,20 +44,24 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             full_durability: core.durability == Durability::Full,
             revs_limit: core.revs_limit,
+            encryption: None,
         }
     }
 }
 
-impl From<DatabaseConfig> for outpost_core::DatabaseConfig {
-    fn from(c: DatabaseConfig) -> Self {
-        outpost_core::DatabaseConfig {
-            durability: if c.full_durability {
+impl DatabaseConfig {
+    /// Core's configuration for the file at `path`, with its key fetched
+    /// (or made) as `encryption` says.
+    fn to_core(&self, path: &Path) -> outpost_core::Result<outpost_core::DatabaseConfig> {
+        Ok(outpost_core::DatabaseConfig {
+            durability: if self.full_durability {
                 Durability::Full
             } else {
                 Durability::Normal
             },
-            revs_limit: c.revs_limit,
-        }
+            revs_limit: self.revs_limit,
+            encryption_key: self.encryption.as_ref().map(|e| e.key_for(path)).transpose()?,
+        })
     }
 }
 
@@ -74,7 +84,8 @@ impl Database {
     /// opened, `Corrupt` if it is damaged or from a newer Outpost.
     #[uniffi::constructor]
     pub fn open(path: String, config: DatabaseConfig) -> Result<Arc<Self>> {
-        let inner = outpost_core::Database::open(path, config.into())?;
+        let core_config = config.to_core(Path::new(&path))?;
+        let inner = outpost_core::Database::open(path, core_config)?;
         Ok(Arc::new(Database { inner }))
     }
 

@@ -60,6 +60,10 @@ pub enum OutpostError {
     /// message says whether to delete it or fix the store).
     #[error("{0}")]
     KeyStore(String),
+    /// The database is encrypted and does not open with the key given (a
+    /// wrong key or passphrase, or none); nothing was changed.
+    #[error("{0}")]
+    WrongKey(String),
     /// The replication was stopped.
     #[error("{0}")]
     Stopped(String),
@@ -89,6 +93,8 @@ impl From<Error> for OutpostError {
             Error::SchemaTooNew { .. } | Error::Corrupt(_) => OutpostError::Corrupt(message),
             Error::Storage(_) => OutpostError::Storage(message),
             Error::KeyStore(_) => OutpostError::KeyStore(message),
+            Error::WrongKey => OutpostError::WrongKey(message),
+            Error::Encryption(_) => OutpostError::Storage(message),
             Error::Blob(e) => match e {
                 BlobError::Missing { .. } => OutpostError::NotFound(message),
                 BlobError::DigestMismatch { .. }
@@ -136,6 +142,7 @@ pub enum ErrorKind {
     NotServed,
     ProtocolMismatch,
     KeyStore,
+    WrongKey,
     Stopped,
     Storage,
     Corrupt,
@@ -170,6 +177,7 @@ impl From<OutpostError> for Failure {
             OutpostError::NotServed(m) => (ErrorKind::NotServed, m),
             OutpostError::ProtocolMismatch(m) => (ErrorKind::ProtocolMismatch, m),
             OutpostError::KeyStore(m) => (ErrorKind::KeyStore, m),
+            OutpostError::WrongKey(m) => (ErrorKind::WrongKey, m),
             OutpostError::Stopped(m) => (ErrorKind::Stopped, m),
             OutpostError::Storage(m) => (ErrorKind::Storage, m),
             OutpostError::Corrupt(m) => (ErrorKind::Corrupt, m),

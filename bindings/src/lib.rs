@@ -40,6 +40,7 @@
 mod blob;
 mod collection;
 mod database;
+mod encryption;
 mod error;
 mod listener;
 mod logging;
@@ -54,6 +55,7 @@ mod tls;
 pub use blob::{BlobReader, BlobRef, BlobWriter, NamedBlob};
 pub use collection::{ChangeEvent, ChangeListener, ChangesPage, Collection, Document, DocumentChange, WriteOperation};
 pub use database::{Database, DatabaseConfig};
+pub use encryption::DatabaseEncryption;
 pub use error::{ErrorKind, Failure, OutpostError};
 pub use listener::ListenerHandle;
 pub use logging::{set_log_sink, LogLevel, LogSink};

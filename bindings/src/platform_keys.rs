@@ -37,17 +37,27 @@ fn to_core(e: GlueError) -> Error {
     .into()
 }
 
+impl SecretStore {
+    /// Saves an opaque secret (a database key) under `label`.
+    pub(crate) fn save_secret(&self, label: &str, secret: &[u8]) -> Result<()> {
+        (self.save)(label, secret).map_err(to_core)
+    }
+
+    /// The secret under `label`, if any.
+    pub(crate) fn load_secret(&self, label: &str) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+        Ok((self.load)(label).map_err(to_core)?.map(zeroize::Zeroizing::new))
+    }
+}
+
 impl KeyStore for SecretStore {
     fn save(&self, label: &str, identity: &TlsIdentity) -> Result<()> {
-        (self.save)(label, &identity.to_bytes()).map_err(to_core)
+        self.save_secret(label, &identity.to_bytes())
     }
 
     fn load(&self, label: &str) -> Result<Option<TlsIdentity>> {
-        let Some(secret) = (self.load)(label).map_err(to_core)? else {
-            return Ok(None);
-        };
-        let secret = zeroize::Zeroizing::new(secret);
-        decode_stored_identity(label, &secret).map(Some)
+        self.load_secret(label)?
+            .map(|secret| decode_stored_identity(label, &secret))
+            .transpose()
     }
 
     fn delete(&self, label: &str) -> Result<()> {

@@ -15,6 +15,9 @@ pub struct Cli {
     /// More log lines on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// The passphrase of an encrypted database.
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -64,6 +67,51 @@ pub enum Command {
     Demo,
     /// Measure throughput: SQLite ceiling, saves, local and network replication.
     Bench(BenchArgs),
+    /// Encrypt a plain database in place with the passphrase of --key-env/--key-file.
+    Encrypt(KeyChangeArgs),
+    /// Make an encrypted database plain (its passphrase by --key-env/--key-file).
+    Decrypt(KeyChangeArgs),
+    /// Change an encrypted database's passphrase to --new-key-env/--new-key-file.
+    Rekey {
+        /// The database.
+        #[command(flatten)]
+        db: KeyChangeArgs,
+        /// The new passphrase.
+        #[command(flatten)]
+        new: NewKeyArgs,
+    },
+}
+
+/// Where the passphrase of an encrypted database is, for every command
+/// that opens one: never the passphrase itself, which other local users
+/// could read on a command line.
+#[derive(Clone, Debug, Default, Args)]
+pub struct KeyArgs {
+    /// Read the database's passphrase from the environment variable VAR.
+    #[arg(long, value_name = "VAR", global = true, conflicts_with = "key_file")]
+    pub key_env: Option<String>,
+    /// Read the database's passphrase from FILE (one trailing line break is ignored).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub key_file: Option<PathBuf>,
+}
+
+/// `outpost rekey`: where the new passphrase is.
+#[derive(Debug, Args)]
+pub struct NewKeyArgs {
+    /// Read the new passphrase from the environment variable VAR.
+    #[arg(long, value_name = "VAR", conflicts_with = "new_key_file")]
+    pub new_key_env: Option<String>,
+    /// Read the new passphrase from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub new_key_file: Option<PathBuf>,
+}
+
+/// `outpost encrypt`, `decrypt` and `rekey`: the database changed in place.
+#[derive(Debug, Args)]
+pub struct KeyChangeArgs {
+    /// The database file; no other program may have it open meanwhile.
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
 }
 
 /// Which database and collection a command works on.

@@ -56,6 +56,9 @@ pub enum CliError {
         /// Documents committed before the failing batch.
         imported: u64,
     },
+    /// The passphrase could not be read or does not fit this database.
+    #[error("{0}")]
+    Key(String),
     /// A benchmark scenario failed.
     #[error("benchmark scenario {scenario} failed: {reason}")]
     Bench {
@@ -122,6 +125,9 @@ pub fn describe(e: &CoreError) -> String {
             format!("{why} (is another program using the port? pick another with --port, or check --bind)")
         }
         CoreError::Replication(r) => describe_replication(r),
+        CoreError::WrongKey => {
+            "the database is encrypted and does not open with this passphrase (check --key-env/--key-file)".to_owned()
+        }
         // Variants added to core later get core's own message.
         other => other.to_string(),
     }

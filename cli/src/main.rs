@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Err(e) => return args::report_parse_error(&e),
     };
     init_logging(cli.verbose);
+    commands::set_key_source(cli.key.clone());
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,

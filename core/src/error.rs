@@ -70,6 +70,17 @@ pub enum Error {
     /// A query, index operation or search was refused.
     #[error("query: {0}")]
     Query(#[from] crate::query::QueryError),
+    /// The database does not open with the key given: a wrong key, no key
+    /// for an encrypted database, or a damaged first page. Nothing on disk
+    /// was changed.
+    #[error(
+        "the database cannot be opened with this key (wrong key, no key for an encrypted database, or a damaged file)"
+    )]
+    WrongKey,
+    /// Encrypting, decrypting or re-keying could not write its files (disk
+    /// full, permissions); the database is left as it was.
+    #[error("encryption: {0}")]
+    Encryption(String),
 }
 
 /// Why a blob operation failed. Whatever was refused left nothing stored.

@@ -31,6 +31,7 @@
 mod blob;
 mod body;
 pub mod couch;
+mod encryption;
 mod error;
 pub mod hub;
 mod listeners;
@@ -43,6 +44,7 @@ mod store;
 pub mod tuning;
 
 pub use blob::{BlobDigest, BlobReader, BlobRef, CompactReport, NamedBlob};
+pub use encryption::{EncryptionKey, PassphraseSalt};
 pub use error::{BlobError, Error, InvalidInput, KeyStoreError, ReplicationError, Result};
 pub use listeners::ListenerToken;
 pub use query::{Explain, FieldPath, IndexInfo, IndexKind, LiveQuery, Query, QueryError, SearchHit};

@@ -577,3 +577,26 @@ pub const SERVER_ERROR_RETRY_MAX: std::time::Duration = std::time::Duration::fro
 /// its progress changed (a state change is written at once): keeps a big
 /// sync from writing its status thousands of times a second.
 pub const SERVER_STATUS_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+// ---- Encryption at rest (issue 15: core/src/encryption/) ----
+
+/// Memory (KiB) Argon2id uses to turn a passphrase into a database key:
+/// 64 MiB makes each guess of a stolen database's passphrase cost that much
+/// memory on the attacker's side, and is still fine on a hub laptop or a
+/// phone (it is spent once per open).
+pub const PASSPHRASE_KDF_MEMORY_KIB: u32 = 64 * 1024;
+
+/// Argon2id passes for a passphrase key: 3, OWASP's figure for 64 MiB;
+/// about a third of a second on one core of the 2-core VM.
+pub const PASSPHRASE_KDF_ITERATIONS: u32 = 3;
+
+/// Plaintext bytes per sealed record of a blob file of an encrypted
+/// database (one ChaCha20-Poly1305 seal each): 64 KiB keeps the 20 bytes
+/// of overhead per record at 0.03% and a reader's memory at one record.
+pub const BLOB_SEAL_RECORD_BYTES: usize = 64 * 1024;
+
+/// SQLite page cache (KiB) of an encrypted database's connection (plain
+/// ones keep SQLite's 2 MiB): a page read past the cache is decrypted and
+/// its HMAC checked again, so a larger cache of decrypted pages is what
+/// keeps encryption's cost low on reads (replication, queries). 16 MiB per
+/// open database is affordable on a phone and a hub.
+pub const ENCRYPTED_PAGE_CACHE_KIB: u32 = 16 * 1024;

@@ -11,7 +11,9 @@
 //! each, pulled over that listener) runs only when named: its default is
 //! 500 documents (100 MB of blobs), not the others' 100,000. `query`
 //! (`bench_query`: Mango queries and full-text search, p50/p99 with and
-//! without indexes) also runs only when named.
+//! without indexes) and `encryption` (`batched`, `local-replication` and
+//! `pull` plain and encrypted in turn, with the ratios) also run only when
+//! named.
 //!
 //! Output: a table on stdout, row by row as scenarios finish, with each
 //! scenario's peak RSS (`VmHWM`, reset before each scenario where Linux
@@ -157,7 +159,49 @@ const SCENARIOS: &[Scenario] = &[
         run: |w| query::query(w.docs),
         by_default: false,
     },
+    Scenario {
+        name: "encryption",
+        key: None,
+        label: "encryption cost (plain vs encrypted)",
+        run: encryption,
+        by_default: false,
+    },
 ];
+
+/// What the `encryption` scenario compares: its figure's key and the
+/// scenario it runs plain and encrypted.
+type Compared = (&'static str, fn(&Workload) -> workload::Outcome<Measured>);
+
+/// `encryption`: batched saves, local replication and a network pull, each
+/// run plain then encrypted, twice, keeping the faster run of each; the
+/// figures are encrypted time / plain time (1.25 = 25% slower).
+fn encryption(w: &Workload) -> workload::Outcome<Measured> {
+    let compared: [Compared; 3] = [
+        ("encryption_batched_ratio", batched_saves),
+        ("encryption_local_replication_ratio", local_replication),
+        ("encryption_pull_ratio", |w| net::pull(w.docs, w.doc_size)),
+    ];
+    let key = outpost_core::EncryptionKey::generate()?;
+    let mut extra = Vec::new();
+    let (mut docs, mut elapsed) = (0, Duration::ZERO);
+    for (figure, run) in compared {
+        let mut fastest = [Duration::MAX; 2];
+        for _round in 0..2 {
+            for (i, key) in [None, Some(key.clone())].into_iter().enumerate() {
+                workload::set_encryption_key(key);
+                let measured = run(w);
+                workload::set_encryption_key(None);
+                let measured = measured?;
+                fastest[i] = fastest[i].min(measured.elapsed);
+                docs += measured.docs;
+                elapsed += measured.elapsed;
+            }
+        }
+        let ratio = fastest[1].as_secs_f64() / fastest[0].as_secs_f64().max(1e-9);
+        extra.push((figure, format!("{ratio:.2}")));
+    }
+    Ok(Measured { docs, elapsed, extra })
+}
 
 fn sqlite_ceiling(w: &Workload) -> workload::Outcome<Measured> {
     let elapsed = workload::sqlite_ceiling(&w.documents(w.docs))?;

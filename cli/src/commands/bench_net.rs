@@ -9,16 +9,14 @@
 //! Only the replication is timed; filling the source database is not.
 
 use std::io::{Cursor, Read};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use outpost_core::replication::{ActivityLevel, Direction, Replicator, ReplicatorConfig};
 use outpost_core::{BlobDigest, Database};
 
-use super::workload;
+use super::workload::{self, open};
 use super::Measured;
 use crate::commands::net::{self, Loopback};
-use crate::commands::open_db;
 
 const USER: &str = "bench";
 const PASSWORD: &str = "bench-password";
@@ -28,10 +26,6 @@ pub const LATENCY_DOCS: usize = 200;
 
 /// How long one document may take to arrive before the scenario fails.
 const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn open(path: &Path) -> workload::Outcome<Database> {
-    Ok(open_db(path)?)
-}
 
 /// `push`: the documents go from a full database to the listener's empty one.
 pub fn push(docs: usize, doc_size: usize) -> workload::Outcome<Measured> {

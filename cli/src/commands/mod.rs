@@ -11,7 +11,9 @@
 //! - `users`: `users add|list|remove|passwd`, a hub's stored system users
 //!   (passwords read by `password`); `servers`: `servers
 //!   add|list|remove|status`, the servers a hub replicates with;
-//! - `bench` and `bench_net`: `bench`, local and network scenarios.
+//! - `bench` and `bench_net`: `bench`, local and network scenarios;
+//! - `keys`: `--key-env`/`--key-file` for every command, and `encrypt`,
+//!   `decrypt`, `rekey`.
 
 mod bench;
 mod blobs;
@@ -19,6 +21,7 @@ mod demo;
 mod docs;
 mod identity;
 mod import_export;
+mod keys;
 mod net;
 mod password;
 mod progress;
@@ -30,7 +33,7 @@ mod users;
 
 use std::path::Path;
 
-use outpost_core::{Collection, Database, DatabaseConfig, Document};
+use outpost_core::{Collection, Database, Document};
 
 use crate::args::{Command, DbArgs};
 use crate::error::CliError;
@@ -57,6 +60,9 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Servers(command) => servers::run(&command),
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(&args),
+        Command::Encrypt(args) => keys::encrypt(&args),
+        Command::Decrypt(args) => keys::decrypt(&args),
+        Command::Rekey { db, new } => keys::rekey(&db, &new),
     }
 }
 
@@ -92,11 +98,13 @@ pub(crate) fn open_existing_db(path: &Path) -> Result<Database, CliError> {
     open_db(path)
 }
 
-/// Opens (or creates) the database file at `path`.
+/// Opens (or creates) the database file at `path`, with the key of
+/// `--key-env`/`--key-file` if one was given.
 pub(crate) fn open_db(path: &Path) -> Result<Database, CliError> {
-    Database::open(path, DatabaseConfig::default())
-        .map_err(|e| CliError::core(format!("opening {}", path.display()), e))
+    keys::open_with_key(path)
 }
+
+pub(crate) use keys::set_key_source;
 
 /// Documents read per page when walking a collection.
 const PAGE: usize = 1_000;

@@ -151,8 +151,24 @@ pub fn per_second(count: usize, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-9)
 }
 
+/// The key every database the scenarios open is encrypted with; `None`
+/// (the default): plain files. Set by `outpost bench --scenario encryption`
+/// to run the same scenarios both ways in one process.
+static ENCRYPTION_KEY: std::sync::Mutex<Option<outpost_core::EncryptionKey>> = std::sync::Mutex::new(None);
+
+/// Makes the scenarios open encrypted databases with `key`, or plain ones.
+#[allow(dead_code)] // Only `outpost bench` encrypts.
+pub fn set_encryption_key(key: Option<outpost_core::EncryptionKey>) {
+    *ENCRYPTION_KEY.lock().unwrap_or_else(|e| e.into_inner()) = key;
+}
+
+/// Opens (creating) the database at `path`, encrypted if a key is set.
 pub fn open(path: &Path) -> Outcome<Database> {
-    Ok(Database::open(path, DatabaseConfig::default())?)
+    let config = DatabaseConfig {
+        encryption_key: ENCRYPTION_KEY.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        ..DatabaseConfig::default()
+    };
+    Ok(Database::open(path, config)?)
 }
 
 /// Fails unless `coll` holds `expected` live documents.

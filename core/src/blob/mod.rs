@@ -9,7 +9,9 @@
 //!   streamed reads;
 //! - [`receive`]: chunked, resumable receiving from a peer, hashed as it
 //!   arrives, each partial file under its own lock;
-//! - [`compact`]: removing blobs no stored revision names.
+//! - [`compact`]: removing blobs no stored revision names;
+//! - [`seal`]: the sealed (ChaCha20-Poly1305) file format of an encrypted
+//!   database's blobs.
 //!
 //! docs/ARCHITECTURE.md, "Blobs", states the rules.
 
@@ -17,6 +19,7 @@ pub(crate) mod compact;
 pub(crate) mod digest;
 pub(crate) mod receive;
 pub(crate) mod reference;
+pub(crate) mod seal;
 pub(crate) mod store;
 
 pub use compact::CompactReport;

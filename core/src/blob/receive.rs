@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+use super::seal;
 use super::store::{io_error, BlobStore};
 use super::{BlobDigest, BlobRef};
 use crate::error::{BlobError, Result};
@@ -74,7 +75,7 @@ impl Receiving {
         slots.entry(*digest).or_default().clone()
     }
 
-    fn forget(&self, digest: &BlobDigest) {
+    pub(super) fn forget(&self, digest: &BlobDigest) {
         self.slots.lock().unwrap_or_else(|e| e.into_inner()).remove(digest);
     }
 
@@ -170,8 +171,14 @@ impl BlobStore {
             return Ok(blob.length);
         }
         let partial = self.partial_path(&blob.digest);
-        match std::fs::symlink_metadata(&partial) {
-            Ok(meta) if meta.is_file() && meta.len() <= blob.length => Ok(meta.len()),
+        let meta = std::fs::symlink_metadata(&partial);
+        let held = meta
+            .as_ref()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| self.held_in(m.len()));
+        match meta {
+            Ok(_) if held.is_some_and(|h| h <= blob.length) => Ok(held.unwrap_or(0)),
             Ok(_) => {
                 let _ = std::fs::remove_file(&partial);
                 Ok(0)
@@ -248,10 +255,20 @@ impl BlobStore {
             }
         };
         let lock = FileLock::take(&file).map_err(|e| io_error("cannot lock", &partial, &e))?;
-        let held = file
+        let file_len = file
             .metadata()
             .map_err(|e| io_error("cannot read", &partial, &e))?
             .len();
+        // A sealed partial torn mid-record (a crash) starts again from 0.
+        let Some(held) = self.held_in(file_len) else {
+            let _ = std::fs::remove_file(&partial);
+            return Err(BlobError::BadOffset {
+                digest: blob.digest.to_string(),
+                offset,
+                held: 0,
+            }
+            .into());
+        };
         if held != offset {
             return Err(BlobError::BadOffset {
                 digest: blob.digest.to_string(),
@@ -262,7 +279,11 @@ impl BlobStore {
         }
         let mut hasher = match hasher {
             Some(h) => h,
-            None => hash_prefix(&file, offset).map_err(|e| io_error("cannot read", &partial, &e))?,
+            None => match self.sealer() {
+                Some(sealer) => seal::hash_plain(&sealer, &file, offset),
+                None => hash_prefix(&file, offset),
+            }
+            .map_err(|e| io_error("cannot read", &partial, &e))?,
         };
         let end = offset + bytes.len() as u64;
         if end > blob.length {
@@ -274,10 +295,13 @@ impl BlobStore {
             }
             .into());
         }
-        (&file)
-            .seek(SeekFrom::Start(offset))
-            .and_then(|_| (&file).write_all(bytes))
-            .map_err(|e| io_error("cannot write", &partial, &e))?;
+        match self.sealer() {
+            Some(sealer) => seal::append(&sealer, &file, offset, bytes, end == blob.length),
+            None => (&file)
+                .seek(SeekFrom::Start(offset))
+                .and_then(|_| (&file).write_all(bytes)),
+        }
+        .map_err(|e| io_error("cannot write", &partial, &e))?;
         hasher.update(bytes);
         if end < blob.length {
             drop(lock);

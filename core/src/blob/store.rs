@@ -16,10 +16,12 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
 
 use super::receive::Receiving;
+use super::seal::{self, BlobSealer, SealWriter, SealedReader};
 use super::{BlobDigest, BlobRef};
 use crate::error::{BlobError, Error, InvalidInput, Result};
 use crate::private_files;
@@ -40,14 +42,30 @@ pub(crate) struct BlobStore {
     /// sync has made durable (see [`BlobStore::sync_published`]).
     published: AtomicU64,
     synced: AtomicU64,
+    /// The sealer of an encrypted database's blob files; `None`: plain files.
+    sealer: RwLock<Option<Arc<BlobSealer>>>,
 }
 
 /// A blob opened for reading: [`Read`] and [`Seek`] over the file, so
 /// large blobs stream.
-#[derive(Debug)]
+/// In an encrypted database the reader opens each sealed record as it
+/// reaches it; a damaged record is an [`io::ErrorKind::InvalidData`] error.
 pub struct BlobReader {
-    file: File,
+    inner: ReaderKind,
     length: u64,
+}
+
+enum ReaderKind {
+    Plain(File),
+    Sealed(Box<SealedReader>),
+}
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader")
+            .field("length", &self.length)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BlobReader {
@@ -59,13 +77,19 @@ impl BlobReader {
 
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.file.read(buf)
+        match &mut self.inner {
+            ReaderKind::Plain(file) => file.read(buf),
+            ReaderKind::Sealed(sealed) => sealed.read(buf),
+        }
     }
 }
 
 impl Seek for BlobReader {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.file.seek(pos)
+        match &mut self.inner {
+            ReaderKind::Plain(file) => file.seek(pos),
+            ReaderKind::Sealed(sealed) => sealed.seek(pos),
+        }
     }
 }
 
@@ -108,12 +132,38 @@ impl BlobStore {
             receiving: Receiving::default(),
             published: AtomicU64::new(0),
             synced: AtomicU64::new(0),
+            sealer: RwLock::new(None),
         })
+    }
+
+    /// Seals blob files written from now on with `sealer` (an encrypted
+    /// database), or writes them plain (`None`).
+    pub(crate) fn set_sealer(&self, sealer: Option<Arc<BlobSealer>>) {
+        *self.sealer.write().unwrap_or_else(|e| e.into_inner()) = sealer;
+    }
+
+    /// The sealer, if blob files are sealed.
+    pub(crate) fn sealer(&self) -> Option<Arc<BlobSealer>> {
+        self.sealer.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The plaintext bytes a (partial) file of `file_len` bytes holds;
+    /// `None` for a sealed file torn mid-record.
+    pub(super) fn held_in(&self, file_len: u64) -> Option<u64> {
+        match self.sealer() {
+            Some(_) => seal::plain_len(file_len),
+            None => Some(file_len),
+        }
     }
 
     /// The directory.
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the directory holds any file (blob, partial or temporary).
+    pub(crate) fn holds_files(&self) -> bool {
+        std::fs::read_dir(&self.dir).is_ok_and(|mut entries| entries.next().is_some())
     }
 
     fn path_of(&self, digest: &BlobDigest) -> PathBuf {
@@ -131,7 +181,11 @@ impl BlobStore {
     /// Whether the blob is stored with this length.
     pub(crate) fn contains(&self, blob: &BlobRef) -> Result<bool> {
         match std::fs::symlink_metadata(self.path_of(&blob.digest)) {
-            Ok(meta) => Ok(meta.is_file() && meta.len() == blob.length),
+            Ok(meta) => Ok(meta.is_file()
+                && match self.sealer() {
+                    Some(_) => meta.len() == seal::sealed_len(blob.length, true),
+                    None => meta.len() == blob.length,
+                }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_error("cannot read", &self.path_of(&blob.digest), &e)),
         }
@@ -147,11 +201,16 @@ impl BlobStore {
     /// removed).
     pub(crate) fn write(&self, mut reader: impl Read, expected: Option<&BlobRef>) -> Result<(BlobDigest, u64)> {
         self.ensure_dir()?;
-        let (temp, mut file) = self.create_temp()?;
+        let (temp, file) = self.create_temp()?;
         let mut guard = TempGuard(Some(temp.clone()));
         let mut hasher = Sha256::new();
         let mut length: u64 = 0;
         let mut buf = vec![0u8; BLOB_IO_BUFFER_BYTES];
+        let sealer = self.sealer();
+        let mut sealing = match &sealer {
+            Some(sealer) => Some(SealWriter::new(sealer, &file).map_err(|e| io_error("cannot write", &temp, &e))?),
+            None => None,
+        };
         let limit = expected.map_or(MAX_BLOB_BYTES, |e| e.length.min(MAX_BLOB_BYTES));
         loop {
             let n = match reader.read(&mut buf) {
@@ -173,8 +232,14 @@ impl BlobStore {
                 .into());
             }
             hasher.update(&buf[..n]);
-            file.write_all(&buf[..n])
-                .map_err(|e| io_error("cannot write", &temp, &e))?;
+            match &mut sealing {
+                Some(sealing) => sealing.write_all(&buf[..n]),
+                None => (&file).write_all(&buf[..n]),
+            }
+            .map_err(|e| io_error("cannot write", &temp, &e))?;
+        }
+        if let Some(sealing) = sealing {
+            sealing.finish().map_err(|e| io_error("cannot write", &temp, &e))?;
         }
         let digest = BlobDigest::from_bytes(hasher.finalize().into());
         if let Some(e) = expected {
@@ -279,10 +344,19 @@ impl BlobStore {
                 &io::Error::from(io::ErrorKind::InvalidInput),
             ));
         }
-        Ok(BlobReader {
-            file,
-            length: meta.len(),
-        })
+        match self.sealer() {
+            Some(sealer) => {
+                let sealed = SealedReader::new(&sealer, file).map_err(|e| io_error("cannot read", &path, &e))?;
+                Ok(BlobReader {
+                    length: sealed.length(),
+                    inner: ReaderKind::Sealed(Box::new(sealed)),
+                })
+            }
+            None => Ok(BlobReader {
+                inner: ReaderKind::Plain(file),
+                length: meta.len(),
+            }),
+        }
     }
 
     /// At most `max_len` bytes (capped at [`MAX_BLOB_CHUNK_BYTES`]) of a

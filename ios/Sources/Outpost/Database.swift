@@ -10,10 +10,37 @@ public struct DatabaseConfig: Sendable, Equatable {
     public var fullDurability: Bool
     /// Ancestor revision ids kept per branch (CouchDB's `revs_limit`), at least 1.
     public var revsLimit: Int
+    /// How the file is encrypted: `.keyStore` (a random key in the Keychain, this device only) or
+    /// `.passphrase`; `nil`: plain.
+    public var encryption: Encryption?
 
-    public init(fullDurability: Bool = false, revsLimit: Int = 100) {
+    public init(fullDurability: Bool = false, revsLimit: Int = 100, encryption: Encryption? = nil) {
         self.fullDurability = fullDurability
         self.revsLimit = revsLimit
+        self.encryption = encryption
+    }
+}
+
+/// How a database file is encrypted at rest (SQLCipher for the file, ChaCha20-Poly1305 for its blobs).
+public enum Encryption: Sendable, Equatable, CustomStringConvertible {
+    /// A random 256-bit key made on first open and kept in the Keychain under `label` (or, with
+    /// `keyStoreDirectory`, in a file key store there), then reused.
+    case keyStore(label: String, keyStoreDirectory: String? = nil)
+    /// A key derived from the passphrase with Argon2id and the salt kept in `<file>.salt`.
+    case passphrase(String)
+
+    public var description: String {
+        switch self {
+        case .keyStore(let label, _): return "keyStore(\(label))"
+        case .passphrase: return "passphrase(<redacted>)"
+        }
+    }
+
+    var ffi: OutpostBindings.DatabaseEncryption {
+        switch self {
+        case .keyStore(let label, let dir): return .keyStore(label: label, keyStoreDirectory: dir)
+        case .passphrase(let p): return .passphrase(passphrase: p)
+        }
     }
 }
 
@@ -33,7 +60,9 @@ public final class Database: @unchecked Sendable {
     /// Opens (creating if needed) the database file at `path`.
     public static func open(at path: String, config: DatabaseConfig = DatabaseConfig()) async throws -> Database {
         guard config.revsLimit > 0 else { throw OutpostError.invalidInput("revsLimit must be at least 1") }
-        let ffiConfig = OutpostBindings.DatabaseConfig(fullDurability: config.fullDurability, revsLimit: UInt32(clamping: config.revsLimit))
+        let ffiConfig = OutpostBindings.DatabaseConfig(
+            fullDurability: config.fullDurability, revsLimit: UInt32(clamping: config.revsLimit),
+            encryption: config.encryption?.ffi)
         return try await detached { Database(try OutpostBindings.Database.open(path: path, config: ffiConfig)) }
     }
 

@@ -35,6 +35,8 @@ public enum OutpostError: Error, Equatable, Sendable, CustomStringConvertible {
     case protocolMismatch(String)
     /// The platform key store failed.
     case keyStore(String)
+    /// The database is encrypted and does not open with this key or passphrase (or none was given).
+    case wrongKey(String)
     /// Stopped before finishing.
     case stopped(String)
     /// The file could not be read or written.
@@ -49,7 +51,7 @@ public enum OutpostError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .invalidInput(let m), .notFound(let m), .conflict(let m), .collectionNotFound(let m), .closed(let m),
              .auth(let m), .tls(let m), .network(let m), .peer(let m), .readOnly(let m), .notServed(let m),
-             .protocolMismatch(let m), .keyStore(let m), .stopped(let m), .storage(let m), .corrupt(let m),
+             .protocolMismatch(let m), .keyStore(let m), .wrongKey(let m), .stopped(let m), .storage(let m), .corrupt(let m),
              .internal(let m):
             return m
         }
@@ -72,6 +74,7 @@ public enum OutpostError: Error, Equatable, Sendable, CustomStringConvertible {
         case .NotServed(let m): self = .notServed(m)
         case .ProtocolMismatch(let m): self = .protocolMismatch(m)
         case .KeyStore(let m): self = .keyStore(m)
+        case .WrongKey(let m): self = .wrongKey(m)
         case .Stopped(let m): self = .stopped(m)
         case .Storage(let m): self = .storage(m)
         case .Corrupt(let m): self = .corrupt(m)
@@ -95,6 +98,7 @@ public enum OutpostError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notServed: self = .notServed(m)
         case .protocolMismatch: self = .protocolMismatch(m)
         case .keyStore: self = .keyStore(m)
+        case .wrongKey: self = .wrongKey(m)
         case .stopped: self = .stopped(m)
         case .storage: self = .storage(m)
         case .corrupt: self = .corrupt(m)

@@ -265,13 +265,17 @@ impl FileKeyStore {
     }
 }
 
-impl KeyStore for FileKeyStore {
-    fn save(&self, label: &str, identity: &TlsIdentity) -> Result<()> {
+impl FileKeyStore {
+    /// Saves an opaque secret (a database key) under `label`, sealed like
+    /// an identity; labels share one namespace with identities.
+    ///
+    /// # Errors
+    /// [`KeyStoreError`] when the store cannot be written.
+    pub fn save_secret(&self, label: &str, plain: &[u8]) -> Result<()> {
         let path = self.path(label)?;
-        let plain = identity.to_bytes();
         let contents = match &self.passphrase {
-            Some(passphrase) => self.seal(&plain, passphrase)?,
-            None => [PLAIN_HEADER.as_bytes(), &plain[..]].concat(),
+            Some(passphrase) => self.seal(plain, passphrase)?,
+            None => [PLAIN_HEADER.as_bytes(), plain].concat(),
         };
         let contents = Zeroizing::new(contents);
         if !self.check_dir()? {
@@ -281,7 +285,13 @@ impl KeyStore for FileKeyStore {
         write_atomically(&self.dir, label, &path, &contents)
     }
 
-    fn load(&self, label: &str) -> Result<Option<TlsIdentity>> {
+    /// The secret saved under `label` by [`FileKeyStore::save_secret`], or
+    /// `None` if there is none.
+    ///
+    /// # Errors
+    /// [`KeyStoreError::Unreadable`] or [`KeyStoreError::WrongPassphrase`]
+    /// when one is stored but cannot be read.
+    pub fn load_secret(&self, label: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
         let path = self.path(label)?;
         if !self.check_dir()? {
             return Ok(None);
@@ -289,8 +299,19 @@ impl KeyStore for FileKeyStore {
         let Some(stored) = read_stored(label, &path)? else {
             return Ok(None);
         };
-        let plain = self.open(label, &stored)?;
-        decode_stored_identity(label, &plain).map(Some)
+        self.open(label, &stored).map(Some)
+    }
+}
+
+impl KeyStore for FileKeyStore {
+    fn save(&self, label: &str, identity: &TlsIdentity) -> Result<()> {
+        self.save_secret(label, &identity.to_bytes())
+    }
+
+    fn load(&self, label: &str) -> Result<Option<TlsIdentity>> {
+        self.load_secret(label)?
+            .map(|plain| decode_stored_identity(label, &plain))
+            .transpose()
     }
 
     fn delete(&self, label: &str) -> Result<()> {

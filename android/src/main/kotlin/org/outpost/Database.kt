@@ -18,6 +18,7 @@ import kotlinx.coroutines.launch
 import org.outpost.ffi.Collection as FfiCollection
 import org.outpost.ffi.Database as FfiDatabase
 import org.outpost.ffi.DatabaseConfig as FfiDatabaseConfig
+import org.outpost.ffi.DatabaseEncryption as FfiEncryption
 import org.outpost.ffi.ListenerHandle as FfiHandle
 import org.outpost.ffi.WriteOperation as FfiWrite
 
@@ -27,7 +28,28 @@ data class DatabaseConfig(
     val fullDurability: Boolean = false,
     /** Ancestor revision ids kept per branch (CouchDB's `revs_limit`), at least 1. */
     val revsLimit: Int = 100,
+    /** How the file is encrypted: [Encryption.KeyStore] (a random key sealed by the Android Keystore) or [Encryption.Passphrase]; `null`: plain. */
+    val encryption: Encryption? = null,
 )
+
+/** How a database file is encrypted at rest (SQLCipher for the file, ChaCha20-Poly1305 for its blobs). */
+sealed class Encryption {
+    /**
+     * A random 256-bit key made on first open and kept by the Android Keystore under [label] (or, with
+     * [keyStoreDirectory], in a file key store there: desktops and JVM tests), then reused.
+     */
+    data class KeyStore(val label: String, val keyStoreDirectory: String? = null) : Encryption()
+
+    /** A key derived from [passphrase] with Argon2id and the salt kept in `<file>.salt`. */
+    class Passphrase(val passphrase: String) : Encryption() {
+        override fun toString() = "Passphrase(<redacted>)"
+    }
+
+    internal fun toFfi(): FfiEncryption = when (this) {
+        is KeyStore -> FfiEncryption.KeyStore(label, keyStoreDirectory)
+        is Passphrase -> FfiEncryption.Passphrase(passphrase)
+    }
+}
 
 /**
  * A database: one SQLite file holding collections of JSON documents.
@@ -44,7 +66,12 @@ class Database private constructor(internal val ffi: FfiDatabase) : AutoCloseabl
     companion object {
         /** Opens (creating if needed) the database file at [path]. */
         suspend fun open(path: String, config: DatabaseConfig = DatabaseConfig()): Database = io {
-            Database(FfiDatabase.open(path, FfiDatabaseConfig(config.fullDurability, config.revsLimit.toUInt())))
+            Database(
+                FfiDatabase.open(
+                    path,
+                    FfiDatabaseConfig(config.fullDurability, config.revsLimit.toUInt(), config.encryption?.toFfi()),
+                ),
+            )
         }
     }
 

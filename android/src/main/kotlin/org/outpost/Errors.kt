@@ -42,6 +42,8 @@ sealed class OutpostException(message: String) : Exception(message) {
     class ProtocolMismatch(message: String) : OutpostException(message)
     /** The platform key store failed. */
     class KeyStore(message: String) : OutpostException(message)
+    /** The database is encrypted and does not open with this key or passphrase (or none was given); nothing changed. */
+    class WrongKey(message: String) : OutpostException(message)
     /** Stopped before finishing. */
     class Stopped(message: String) : OutpostException(message)
     /** The file could not be read or written. */
@@ -83,6 +85,7 @@ data class Failure(val kind: ErrorKind, val message: String) {
             ErrorKind.NOT_SERVED -> OutpostException.NotServed(message)
             ErrorKind.PROTOCOL_MISMATCH -> OutpostException.ProtocolMismatch(message)
             ErrorKind.KEY_STORE -> OutpostException.KeyStore(message)
+            ErrorKind.WRONG_KEY -> OutpostException.WrongKey(message)
             ErrorKind.STOPPED -> OutpostException.Stopped(message)
             ErrorKind.STORAGE -> OutpostException.Storage(message)
             ErrorKind.CORRUPT -> OutpostException.Corrupt(message)
@@ -108,6 +111,7 @@ internal fun FfiException.toPublic(): OutpostException {
         is FfiException.NotServed -> OutpostException.NotServed(m)
         is FfiException.ProtocolMismatch -> OutpostException.ProtocolMismatch(m)
         is FfiException.KeyStore -> OutpostException.KeyStore(m)
+        is FfiException.WrongKey -> OutpostException.WrongKey(m)
         is FfiException.Stopped -> OutpostException.Stopped(m)
         is FfiException.Storage -> OutpostException.Storage(m)
         is FfiException.Corrupt -> OutpostException.Corrupt(m)

@@ -123,7 +123,8 @@ class StoreTest {
             db.replicator(DatabaseEndpoint(db)) { collection("_default"); collection("_default") }
         }
         val garbage = Files.write(dir.resolve("garbage.db"), ByteArray(8192) { (it * 31).toByte() })
-        assertFailsWith<OutpostException.Storage> { Database.open(garbage.toString()) }
+        // Without a key, a file that is not a plain database cannot be told from an encrypted one.
+        assertFailsWith<OutpostException.WrongKey> { Database.open(garbage.toString()) }
 
         db.close()
         val closed = assertFailsWith<OutpostException.Closed> { c.getDocument("a") }
