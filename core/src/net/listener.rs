@@ -741,9 +741,9 @@ async fn open_session(
     let mut ws = tokio_tungstenite::accept_async_with_config(io, Some(websocket_config()))
         .await
         .map_err(|e| Error::Network(format!("WebSocket upgrade failed: {e}")))?;
-    if !hello(shared, &mut ws).await? {
+    let Some(features) = hello(shared, &mut ws).await? else {
         return Ok(None);
-    }
+    };
     let peer_scope = Session::peer_scope(&principal);
     let session = Session {
         endpoint: LocalEndpoint::new(shared.db.clone()),
@@ -753,6 +753,7 @@ async fn open_session(
         busy: AtomicUsize::new(0),
         checkpoints: PeerCheckpoints::new(&peer_scope, shared.config.read_only),
         readable_blobs: Default::default(),
+        foreign_revisions: features.iter().any(|f| f == super::protocol::FOREIGN_REVISIONS_FEATURE),
     };
     let options = ConnectionOptions {
         heartbeat: None,
@@ -807,13 +808,13 @@ async fn authenticate(
 }
 
 /// Reads the client's hello and answers it. `false` if refused.
-async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> {
+async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<Option<Vec<String>>> {
     use futures_util::{SinkExt, StreamExt};
     let refuse_with = |re: u64, e: WireError| Message::text(encode_reply(re, Err(&e)));
     let bytes = match ws.next().await {
         Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
         Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
-        _ => return Ok(false),
+        _ => return Ok(None),
     };
     let (id, hello) = match decode_frame(&bytes) {
         Ok(Frame::Request {
@@ -825,7 +826,7 @@ async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> 
                 .send(refuse_with(0, WireError::bad_request("the first frame must be hello")))
                 .await;
             let _ = ws.close(None).await;
-            return Ok(false);
+            return Ok(None);
         }
     };
     let protocol = match negotiate(&hello) {
@@ -837,13 +838,14 @@ async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> 
             );
             let _ = ws.send(refuse_with(id, e)).await;
             let _ = ws.close(None).await;
-            return Ok(false);
+            return Ok(None);
         }
     };
+    let features = super::protocol::common_features(&hello.features);
     let ack = HelloAck {
         protocol,
         uuid: shared.db.uuid().to_owned(),
-        features: super::protocol::common_features(&hello.features),
+        features: features.clone(),
         read_only: shared.config.read_only,
         collections: shared.config.collections.clone(),
     };
@@ -851,7 +853,7 @@ async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> 
     ws.send(Message::text(encode_reply(id, Ok(&ack))))
         .await
         .map_err(|e| Error::Network(e.to_string()))?;
-    Ok(true)
+    Ok(Some(features))
 }
 
 /// The IP to bind for an interface given by address or name.

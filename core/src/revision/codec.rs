@@ -4,6 +4,7 @@
 //! tree  := VERSION(u8 = 1) count(varint) node*
 //! node  := generation(varint) hash(str8) flags(u8) [parent_hash(str8)] [body(str32)]
 //! flags := 1 deleted | 2 has parent | 4 body inline | 8 body is the row's winner body
+//!        | 16 foreign id (stored unverified; trees written before it have none)
 //! ```
 //! The winner's body lives in its own column, so reading a document never
 //! decodes the tree. Decoding checks everything: a file can be damaged.
@@ -15,6 +16,9 @@ const DELETED: u8 = 1;
 const HAS_PARENT: u8 = 2;
 const BODY_INLINE: u8 = 4;
 const BODY_IS_WINNER: u8 = 8;
+const FOREIGN: u8 = 16;
+/// Every flag this build knows: a tree with another is refused, not misread.
+const KNOWN_FLAGS: u8 = DELETED | HAS_PARENT | BODY_INLINE | BODY_IS_WINNER | FOREIGN;
 
 /// Encodes `tree`, leaving out the body of `winner` (stored beside it).
 pub(crate) fn encode_tree(tree: &RevTree, winner: &RevId) -> Vec<u8> {
@@ -31,6 +35,9 @@ pub(crate) fn encode_tree(tree: &RevTree, winner: &RevId) -> Vec<u8> {
         }
         if node.parent.is_some() {
             flags |= HAS_PARENT;
+        }
+        if node.foreign {
+            flags |= FOREIGN;
         }
         if is_winner {
             flags |= BODY_IS_WINNER;
@@ -65,6 +72,9 @@ pub(crate) fn decode_tree(bytes: &[u8], winner_body: &str) -> Result<RevTree, St
         let generation = r.varint()?;
         let rev = RevId::new(generation, r.str8()?).map_err(|e| e.to_string())?;
         let flags = r.u8()?;
+        if flags & !KNOWN_FLAGS != 0 {
+            return Err(format!("unknown revision flags {flags:#x}"));
+        }
         let parent = if flags & HAS_PARENT != 0 {
             let hash = r.str8()?;
             Some(RevId::new(generation.saturating_sub(1), hash).map_err(|e| e.to_string())?)
@@ -87,6 +97,7 @@ pub(crate) fn decode_tree(bytes: &[u8], winner_body: &str) -> Result<RevTree, St
             parent,
             deleted: flags & DELETED != 0,
             body,
+            foreign: flags & FOREIGN != 0,
         });
     }
     if r.pos != bytes.len() {
