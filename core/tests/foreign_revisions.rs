@@ -50,7 +50,7 @@ async fn pull(phone: &Database, hub: &Listener) {
         .expect("pull");
 }
 
-/// A live record from PouchDB (generation 2) and its stored trust.
+/// A live record from PouchDB (generation 2).
 fn amina() -> Vec<Revision> {
     vec![foreign(
         "child-1",
@@ -68,17 +68,24 @@ fn leaf_is_foreign(db: &Database, id: &str, rev: &RevId) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_revision_travels_hub_to_phone_to_phone() {
     let dir = tempfile::tempdir().unwrap();
-    let (hub, phone, other) = (
+    let (hub, phone, other, second_hub) = (
         open(dir.path(), "hub.db"),
         open(dir.path(), "phone.db"),
         open(dir.path(), "other.db"),
+        open(dir.path(), "second_hub.db"),
     );
     store_foreign(&hub, amina()).await;
     let hub_listener = listener(&hub).await;
     pull(&phone, &hub_listener).await;
     let phone_listener = listener(&phone).await;
     pull(&other, &phone_listener).await;
-    for db in [&phone, &other] {
+    // And by push: the phone sends it, marked, to another hub.
+    let second_listener = listener(&second_hub).await;
+    net_replicator(&phone, &second_listener, Direction::Push, false)
+        .run()
+        .await
+        .expect("push");
+    for db in [&phone, &other, &second_hub] {
         let doc = db
             .default_collection()
             .unwrap()

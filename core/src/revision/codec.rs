@@ -173,14 +173,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn refuses_unknown_flags() {
+        let mut tree = RevTree::default();
+        let a = tree.add_child(None, false, r#"{"a":1}"#.into()).unwrap();
+        let mut bytes = encode_tree(&tree, &a);
+        // VERSION, count, generation, hash length + hash, then the flags.
+        let flags_at = 3 + 1 + a.hash().len();
+        bytes[flags_at] |= 0x80;
+        assert!(decode_tree(&bytes, r#"{"a":1}"#)
+            .unwrap_err()
+            .contains("unknown revision flags"));
+    }
+
+    #[test]
     fn round_trips_and_rejects_every_truncation() {
         let mut tree = RevTree::default();
         let a = tree.add_child(None, false, r#"{"a":1}"#.into()).unwrap();
         let b = tree.add_child(Some(&a), false, r#"{"b":1}"#.into()).unwrap();
         let c = RevId::compute(Some(&a), true, "{}", &[]).unwrap();
-        tree.insert(&[c, a], true, "{}".into()).unwrap();
+        tree.insert(&[c.clone(), a], true, "{}".into()).unwrap();
+        assert!(tree.mark_foreign(&c));
         let bytes = encode_tree(&tree, &b);
-        assert_eq!(decode_tree(&bytes, r#"{"b":1}"#).unwrap(), tree);
+        let decoded = decode_tree(&bytes, r#"{"b":1}"#).unwrap();
+        assert_eq!(decoded, tree);
+        assert!(decoded.get(&c).unwrap().foreign && !decoded.get(&b).unwrap().foreign);
         for cut in 0..bytes.len() {
             assert!(decode_tree(&bytes[..cut], "{}").is_err(), "cut at {cut} accepted");
         }
