@@ -111,6 +111,7 @@ fn live(id: &str, history: Vec<RevId>, body: String) -> Revision {
         history,
         deleted: false,
         body,
+        foreign: false,
     }
 }
 

@@ -32,6 +32,7 @@ fn revision(id: &str, history: Vec<RevId>, deleted: bool, body: &str) -> Revisio
         history,
         deleted,
         body: body.to_owned(),
+        foreign: false,
     }
 }
 

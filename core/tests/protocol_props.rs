@@ -92,6 +92,7 @@ proptest! {
                 history: history.iter().map(|h| h.parse().unwrap()).collect(),
                 deleted,
                 body: serde_json::json!({ "v": value }).to_string(),
+                foreign: false,
             })
             .collect();
         let text = WireFetched::encode(&revisions, consumed);

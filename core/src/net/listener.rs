@@ -839,9 +839,9 @@ async fn open_session(
     let mut ws = tokio_tungstenite::accept_async_with_config(io, Some(websocket_config()))
         .await
         .map_err(|e| Error::Network(format!("WebSocket upgrade failed: {e}")))?;
-    if !hello(shared, read_only, &mut ws).await? {
+    let Some(features) = hello(shared, read_only, &mut ws).await? else {
         return Ok(None);
-    }
+    };
     let peer_scope = Session::peer_scope(&principal);
     let session = Session {
         endpoint: LocalEndpoint::new(shared.db.clone()),
@@ -851,6 +851,7 @@ async fn open_session(
         busy: AtomicUsize::new(0),
         checkpoints: PeerCheckpoints::new(&peer_scope, read_only),
         readable_blobs: Default::default(),
+        foreign_revisions: features.iter().any(|f| f == super::protocol::FOREIGN_REVISIONS_FEATURE),
     };
     let options = ConnectionOptions {
         heartbeat: None,
@@ -906,14 +907,15 @@ async fn authenticate(
     }
 }
 
-/// Reads the client's hello and answers it. `false` if refused.
-async fn hello(shared: &Shared, read_only: bool, ws: &mut super::connection::Ws) -> Result<bool> {
+/// Reads the client's hello and answers it: the features both sides speak,
+/// or `None` if refused.
+async fn hello(shared: &Shared, read_only: bool, ws: &mut super::connection::Ws) -> Result<Option<Vec<String>>> {
     use futures_util::{SinkExt, StreamExt};
     let refuse_with = |re: u64, e: WireError| Message::text(encode_reply(re, Err(&e)));
     let bytes = match ws.next().await {
         Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
         Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
-        _ => return Ok(false),
+        _ => return Ok(None),
     };
     let (id, hello) = match decode_frame(&bytes) {
         Ok(Frame::Request {
@@ -925,7 +927,7 @@ async fn hello(shared: &Shared, read_only: bool, ws: &mut super::connection::Ws)
                 .send(refuse_with(0, WireError::bad_request("the first frame must be hello")))
                 .await;
             let _ = ws.close(None).await;
-            return Ok(false);
+            return Ok(None);
         }
     };
     let protocol = match negotiate(&hello) {
@@ -937,13 +939,14 @@ async fn hello(shared: &Shared, read_only: bool, ws: &mut super::connection::Ws)
             );
             let _ = ws.send(refuse_with(id, e)).await;
             let _ = ws.close(None).await;
-            return Ok(false);
+            return Ok(None);
         }
     };
+    let features = super::protocol::common_features(&hello.features);
     let ack = HelloAck {
         protocol,
         uuid: shared.db.uuid().to_owned(),
-        features: super::protocol::common_features(&hello.features),
+        features: features.clone(),
         read_only,
         collections: shared.config.collections.clone(),
     };
@@ -951,7 +954,7 @@ async fn hello(shared: &Shared, read_only: bool, ws: &mut super::connection::Ws)
     ws.send(Message::text(encode_reply(id, Ok(&ack))))
         .await
         .map_err(|e| Error::Network(e.to_string()))?;
-    Ok(true)
+    Ok(Some(features))
 }
 
 /// The IP to bind for an interface given by address or name.

@@ -23,7 +23,7 @@ use super::http::ERROR_HEADER;
 use super::protocol::{
     blob_from_wire, blob_to_wire, decode_chunk, decode_frame, encode_chunk, encode_request, error_from_wire, Frame,
     Hello, HelloAck, Request, WireBinaryChunk, WireBlob, WireBlobChunk, WireChanges, WireDocRevs, WireFetched,
-    WireInsertResult, WireRevision, BLOBS_FEATURE, BLOB_BINARY_FEATURE,
+    WireInsertResult, WireRevision, BLOBS_FEATURE, BLOB_BINARY_FEATURE, FOREIGN_REVISIONS_FEATURE,
 };
 use super::tls::{client_config, ServerTrust};
 use crate::blob::{BlobDigest, BlobRef};
@@ -217,6 +217,46 @@ impl RemoteEndpoint {
         } else {
             Err(BlobError::NotSupported.into())
         }
+    }
+
+    /// Inserts into a listener without `foreign_revisions`: foreign
+    /// revisions are not sent (it would refuse them as forged) and get a
+    /// `Refused` outcome, that document's error; the rest are sent.
+    async fn insert_without_foreign(
+        &self,
+        connection: &Connection,
+        collection: &str,
+        revisions: Vec<Revision>,
+    ) -> Result<Vec<InsertOutcome>> {
+        let (foreign, native): (Vec<_>, Vec<_>) = revisions.into_iter().enumerate().partition(|(_, r)| r.foreign);
+        let mut outcomes: Vec<Option<InsertOutcome>> = (0..foreign.len() + native.len()).map(|_| None).collect();
+        for (i, r) in &foreign {
+            outcomes[*i] = Some(InsertOutcome {
+                id: r.id.clone(),
+                result: Err(ReplicationError::Refused {
+                    code: FOREIGN_REVISIONS_FEATURE.into(),
+                    message: "the listener does not take revisions with foreign ids".into(),
+                }
+                .into()),
+            });
+        }
+        if !native.is_empty() {
+            let request = Request::Insert {
+                collection: collection.to_owned(),
+                revisions: native
+                    .iter()
+                    .map(|(_, r)| WireRevision::from_revision(r.clone()))
+                    .collect::<Result<_>>()?,
+            };
+            let results: Vec<WireInsertResult> = connection.request(&request).await?;
+            if results.len() != native.len() {
+                return Err(ReplicationError::PeerMisbehaved("insert reply does not match the request".into()).into());
+            }
+            for ((i, _), result) in native.iter().zip(results) {
+                outcomes[*i] = Some(InsertOutcome::from(result));
+            }
+        }
+        Ok(outcomes.into_iter().flatten().collect())
     }
 
     async fn connection(&self) -> Result<Arc<Connection>> {
@@ -479,6 +519,10 @@ impl Endpoint for RemoteEndpoint {
     }
 
     async fn insert(&self, collection: &str, revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>> {
+        let (connection, ack) = self.session().await?;
+        if !ack.features.iter().any(|f| f == FOREIGN_REVISIONS_FEATURE) && revisions.iter().any(|r| r.foreign) {
+            return self.insert_without_foreign(&connection, collection, revisions).await;
+        }
         let request = Request::Insert {
             collection: collection.to_owned(),
             revisions: revisions
@@ -486,7 +530,7 @@ impl Endpoint for RemoteEndpoint {
                 .map(WireRevision::from_revision)
                 .collect::<Result<_>>()?,
         };
-        let results: Vec<WireInsertResult> = self.connection().await?.request(&request).await?;
+        let results: Vec<WireInsertResult> = connection.request(&request).await?;
         Ok(results.into_iter().map(InsertOutcome::from).collect())
     }
 

@@ -52,6 +52,10 @@ pub(crate) struct Session {
     /// Blobs this peer may read: named by revisions it fetched from a
     /// served collection (at most [`MAX_SESSION_READABLE_BLOBS`]).
     pub readable_blobs: Mutex<HashSet<BlobDigest>>,
+    /// Whether the peer negotiated `foreign_revisions`: if not, its
+    /// `fetch` replies leave foreign revisions out (it would refuse them)
+    /// and a `foreign` mark it sends is ignored (the id is verified).
+    pub foreign_revisions: bool,
 }
 
 impl Session {
@@ -141,9 +145,15 @@ impl Session {
                     .take(limits.revisions)
                     .map(|(id, rev)| Ok((id, rev.parse::<RevId>()?)))
                     .collect::<Result<Vec<_>>>()?;
-                let fetched = ep
+                let mut fetched = ep
                     .fetch(&collection, &wanted, limits.max_history, limits.max_bytes)
                     .await?;
+                if !self.foreign_revisions {
+                    // Left out like a revision no longer known: the peer
+                    // moves on, and gets it once it speaks the feature and
+                    // syncs from scratch (docs/PROTOCOL.md).
+                    fetched.revisions.retain(|r| !r.foreign);
+                }
                 self.remember_readable(fetched.revisions.iter().map(|r| r.body.as_str()));
                 Ok(WireFetched::encode(&fetched.revisions, fetched.consumed))
             }
@@ -155,10 +165,13 @@ impl Session {
                         "{n} revisions in one insert; the most is {MAX_INSERT_REVISIONS}"
                     )));
                 }
-                let revisions = revisions
+                let mut revisions = revisions
                     .into_iter()
                     .map(WireRevision::into_revision)
                     .collect::<Result<Vec<_>>>()?;
+                if !self.foreign_revisions {
+                    revisions.iter_mut().for_each(|r| r.foreign = false);
+                }
                 let outcomes = ep.insert(&collection, revisions).await?;
                 let wire: Vec<WireInsertResult> = outcomes.into_iter().map(WireInsertResult::from).collect();
                 json(&wire)

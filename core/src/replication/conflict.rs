@@ -66,7 +66,10 @@ impl<F: Fn(&Conflict) -> Resolution + Send + Sync> ConflictResolver for F {
 }
 
 /// The default resolver: a deletion wins; otherwise the CouchDB winner
-/// (highest generation, then highest hash) is kept.
+/// (highest generation, then highest hash) is kept. Only open leaves reach
+/// it, so "a deletion" is an Outpost user's: a foreign (CouchDB or PouchDB)
+/// tombstone closed its branch and is not part of the conflict
+/// ([`crate::RevNode::closes_branch`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DefaultConflictResolver;
 

@@ -61,6 +61,9 @@ pub struct Revision {
     pub deleted: bool,
     /// Canonical JSON body.
     pub body: String,
+    /// Whether the id is foreign (from CouchDB or PouchDB, not our hash):
+    /// stored with [`RevisionTrust::Unverified`] when inserted.
+    pub foreign: bool,
 }
 
 impl Revision {

@@ -171,6 +171,7 @@ impl Endpoint for LocalEndpoint {
                         history: tree.history(rev, max_history.max(2)),
                         deleted: node.deleted,
                         body: body.clone(),
+                        foreign: node.foreign,
                     });
                 }
                 Ok(batch)
@@ -185,6 +186,9 @@ impl Endpoint for LocalEndpoint {
             c.database().batch(|b| {
                 let mut outcomes = Vec::with_capacity(revisions.len());
                 for r in revisions {
+                    // A revision marked foreign cannot be checked; every other
+                    // rule (history, generations, bounds, no aliasing) holds.
+                    let trust = if r.foreign { RevisionTrust::Unverified } else { trust };
                     let result = match b.insert_revision(&c, &r.id, &r.history, r.deleted, &r.body, trust) {
                         Ok(added) => Ok(added),
                         Err(e @ (Error::InvalidInput(_) | Error::Corrupt(_) | Error::Blob(_))) => Err(e),

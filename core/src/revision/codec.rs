@@ -4,6 +4,7 @@
 //! tree  := VERSION(u8 = 1) count(varint) node*
 //! node  := generation(varint) hash(str8) flags(u8) [parent_hash(str8)] [body(str32)]
 //! flags := 1 deleted | 2 has parent | 4 body inline | 8 body is the row's winner body
+//!        | 16 foreign id (stored unverified; trees written before it have none)
 //! ```
 //! The winner's body lives in its own column, so reading a document never
 //! decodes the tree. Decoding checks everything: a file can be damaged.
@@ -15,6 +16,9 @@ const DELETED: u8 = 1;
 const HAS_PARENT: u8 = 2;
 const BODY_INLINE: u8 = 4;
 const BODY_IS_WINNER: u8 = 8;
+const FOREIGN: u8 = 16;
+/// Every flag this build knows: a tree with another is refused, not misread.
+const KNOWN_FLAGS: u8 = DELETED | HAS_PARENT | BODY_INLINE | BODY_IS_WINNER | FOREIGN;
 
 /// Encodes `tree`, leaving out the body of `winner` (stored beside it).
 pub(crate) fn encode_tree(tree: &RevTree, winner: &RevId) -> Vec<u8> {
@@ -31,6 +35,9 @@ pub(crate) fn encode_tree(tree: &RevTree, winner: &RevId) -> Vec<u8> {
         }
         if node.parent.is_some() {
             flags |= HAS_PARENT;
+        }
+        if node.foreign {
+            flags |= FOREIGN;
         }
         if is_winner {
             flags |= BODY_IS_WINNER;
@@ -65,6 +72,9 @@ pub(crate) fn decode_tree(bytes: &[u8], winner_body: &str) -> Result<RevTree, St
         let generation = r.varint()?;
         let rev = RevId::new(generation, r.str8()?).map_err(|e| e.to_string())?;
         let flags = r.u8()?;
+        if flags & !KNOWN_FLAGS != 0 {
+            return Err(format!("unknown revision flags {flags:#x}"));
+        }
         let parent = if flags & HAS_PARENT != 0 {
             let hash = r.str8()?;
             Some(RevId::new(generation.saturating_sub(1), hash).map_err(|e| e.to_string())?)
@@ -87,6 +97,7 @@ pub(crate) fn decode_tree(bytes: &[u8], winner_body: &str) -> Result<RevTree, St
             parent,
             deleted: flags & DELETED != 0,
             body,
+            foreign: flags & FOREIGN != 0,
         });
     }
     if r.pos != bytes.len() {
@@ -162,14 +173,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn refuses_unknown_flags() {
+        let mut tree = RevTree::default();
+        let a = tree.add_child(None, false, r#"{"a":1}"#.into()).unwrap();
+        let mut bytes = encode_tree(&tree, &a);
+        // VERSION, count, generation, hash length + hash, then the flags.
+        let flags_at = 3 + 1 + a.hash().len();
+        bytes[flags_at] |= 0x80;
+        assert!(decode_tree(&bytes, r#"{"a":1}"#)
+            .unwrap_err()
+            .contains("unknown revision flags"));
+    }
+
+    #[test]
     fn round_trips_and_rejects_every_truncation() {
         let mut tree = RevTree::default();
         let a = tree.add_child(None, false, r#"{"a":1}"#.into()).unwrap();
         let b = tree.add_child(Some(&a), false, r#"{"b":1}"#.into()).unwrap();
         let c = RevId::compute(Some(&a), true, "{}", &[]).unwrap();
-        tree.insert(&[c, a], true, "{}".into()).unwrap();
+        tree.insert(&[c.clone(), a], true, "{}".into()).unwrap();
+        assert!(tree.mark_foreign(&c));
         let bytes = encode_tree(&tree, &b);
-        assert_eq!(decode_tree(&bytes, r#"{"b":1}"#).unwrap(), tree);
+        let decoded = decode_tree(&bytes, r#"{"b":1}"#).unwrap();
+        assert_eq!(decoded, tree);
+        assert!(decoded.get(&c).unwrap().foreign && !decoded.get(&b).unwrap().foreign);
         for cut in 0..bytes.len() {
             assert!(decode_tree(&bytes[..cut], "{}").is_err(), "cut at {cut} accepted");
         }

@@ -30,12 +30,26 @@ pub struct RevNode {
     pub deleted: bool,
     /// Canonical JSON body; kept for leaves, dropped for ancestors.
     pub body: Option<String>,
+    /// Whether the id is foreign: stored with
+    /// [`RevisionTrust::Unverified`](super::RevisionTrust) (from CouchDB or
+    /// PouchDB, or marked so by an Outpost peer), so it is not our hash of
+    /// the content and cannot be checked. Known for leaves only.
+    pub foreign: bool,
 }
 
 impl RevNode {
     /// Whether this is a tombstone written by conflict resolution.
     pub fn is_resolved_tombstone(&self) -> bool {
         self.deleted && self.body.as_deref() == Some(RESOLVED_TOMBSTONE_BODY)
+    }
+
+    /// Whether this tombstone closed its branch: one written by our
+    /// conflict resolution, or a foreign one (CouchDB and PouchDB close a
+    /// conflict by deleting the losing leaf, and a deleted leaf is never a
+    /// conflict there). Such a leaf takes no part in conflict resolution,
+    /// so "a deletion wins" applies to Outpost-made deletions only.
+    pub fn closes_branch(&self) -> bool {
+        self.is_resolved_tombstone() || (self.deleted && self.foreign)
     }
 }
 
@@ -119,12 +133,21 @@ impl RevTree {
     }
 
     /// Leaves that take part in conflict resolution: every leaf except the
-    /// tombstones that closed an earlier conflict.
+    /// tombstones that close their branch ([`RevNode::closes_branch`]).
     pub fn open_leaves(&self) -> Vec<&RevNode> {
-        self.leaves()
-            .into_iter()
-            .filter(|n| !n.is_resolved_tombstone())
-            .collect()
+        self.leaves().into_iter().filter(|n| !n.closes_branch()).collect()
+    }
+
+    /// Marks `rev` as foreign (its id cannot be checked). Returns whether
+    /// it is in the tree.
+    pub(crate) fn mark_foreign(&mut self, rev: &RevId) -> bool {
+        match self.nodes.binary_search_by(|n| n.rev.cmp(rev)) {
+            Ok(at) => {
+                self.nodes[at].foreign = true;
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Merges a revision with its history (`history[0]` is the revision,
@@ -176,6 +199,7 @@ impl RevTree {
                         parent: parent.cloned(),
                         deleted: leaf && deleted,
                         body: if leaf { body.take() } else { None },
+                        foreign: false,
                     });
                 }
             }
@@ -192,6 +216,7 @@ impl RevTree {
                 let node = &mut self.nodes[at];
                 node.body = None;
                 node.deleted = false;
+                node.foreign = false;
             }
         }
         Ok(Merged { added, changed })

@@ -35,6 +35,11 @@ const MIGRATIONS: &[&str] = &[
          body TEXT NOT NULL,
          PRIMARY KEY (collection, id)
      ) STRICT, WITHOUT ROWID;",
+    // 2: revision trees may mark a revision's id as foreign (flag 16 in
+    // `revision/codec.rs`). Existing trees need no rewrite (they have no
+    // foreign revision); the version bump makes an older build refuse a
+    // file whose foreign revisions it would take for verified ones.
+    "INSERT OR REPLACE INTO info (key, value) VALUES ('foreign_revision_flag', 1);",
 ];
 
 /// The schema version this library writes.

@@ -227,10 +227,16 @@ impl<'a> Batch<'a> {
             Some(doc) => (doc.tree, Some(doc.seq)),
             None => (RevTree::default(), None),
         };
+        if trust == RevisionTrust::Unverified {
+            check_no_alias(&tree, history, deleted, &canonical)?;
+        }
         let live_before = tree.live_leaf_count();
         let merged = tree.merge(history, deleted, canonical.clone())?;
         if !merged.changed {
             return Ok(false);
+        }
+        if merged.added && trust == RevisionTrust::Unverified {
+            tree.mark_foreign(&history[0]);
         }
         self.check_blobs(&canonical)?;
         self.store(c, id, old_seq, &mut tree, live_before)?;
@@ -412,4 +418,26 @@ pub(crate) fn load_doc(conn: &rusqlite::Connection, collection: i64, id: &str) -
         return Err(corrupt("the stored winner does not match the revision tree".into()));
     }
     Ok(Some(StoredDoc { seq, tree }))
+}
+
+/// Refuses an unverifiable revision whose id names a leaf already stored
+/// here with other content: nothing may alias an existing id with
+/// different content ("Trust in revisions"). Ancestors keep no body, so
+/// only leaves can be compared.
+///
+/// # Errors
+/// [`InvalidInput::RevIdMismatch`] naming the revision.
+fn check_no_alias(tree: &RevTree, history: &[RevId], deleted: bool, canonical: &str) -> Result<()> {
+    let Some(rev) = history.first() else { return Ok(()) };
+    match tree.get(rev) {
+        Some(node)
+            if node
+                .body
+                .as_deref()
+                .is_some_and(|b| b != canonical || node.deleted != deleted) =>
+        {
+            Err(InvalidInput::RevIdMismatch(rev.to_string()).into())
+        }
+        _ => Ok(()),
+    }
 }

@@ -58,6 +58,7 @@ pub(crate) fn from_couch(object: Map<String, Value>, max_history: usize) -> Resu
             history,
             deleted: doc.deleted,
             body,
+            foreign: true,
         },
         blobs,
     })

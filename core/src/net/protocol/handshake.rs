@@ -19,8 +19,19 @@ pub const BLOBS_FEATURE: &str = "blobs";
 /// `binary`, `append_blob` without `data`), not base64 in text frames. A
 /// peer without it gets base64.
 pub const BLOB_BINARY_FEATURE: &str = "blob_binary";
+/// Revisions whose ids are foreign (stored from CouchDB or PouchDB, so not
+/// our hash of their content) cross marked `foreign` and are stored
+/// unverified. A peer without it is never sent them: a listener leaves
+/// them out of its `fetch` replies, a client leaves them out of its
+/// `insert`s (see docs/PROTOCOL.md).
+pub const FOREIGN_REVISIONS_FEATURE: &str = "foreign_revisions";
 /// Optional capabilities this build offers (none are required).
-pub const FEATURES: &[&str] = &["long_poll", BLOBS_FEATURE, BLOB_BINARY_FEATURE];
+pub const FEATURES: &[&str] = &[
+    "long_poll",
+    BLOBS_FEATURE,
+    BLOB_BINARY_FEATURE,
+    FOREIGN_REVISIONS_FEATURE,
+];
 
 /// The client's opening request.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -293,6 +293,10 @@ pub struct WireRevision {
     pub deleted: bool,
     /// The body (a JSON object), inline.
     pub body: Box<RawValue>,
+    /// The id is foreign and cannot be checked (feature
+    /// `foreign_revisions` only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub foreign: bool,
 }
 
 /// Reply to `fetch`.
@@ -334,6 +338,9 @@ impl WireFetched {
             out.push(']');
             if r.deleted {
                 out.push_str(",\"deleted\":true");
+            }
+            if r.foreign {
+                out.push_str(",\"foreign\":true");
             }
             out.push_str(",\"body\":");
             out.push_str(&r.body);
@@ -459,6 +466,7 @@ impl WireRevision {
             body: RawValue::from_string(r.body).map_err(|e| InvalidInput::InvalidJson(e.to_string()))?,
             id: r.id,
             deleted: r.deleted,
+            foreign: r.foreign,
         })
     }
 
@@ -473,6 +481,7 @@ impl WireRevision {
             body: self.body.get().to_owned(),
             id: self.id,
             deleted: self.deleted,
+            foreign: self.foreign,
         })
     }
 }

@@ -15,8 +15,8 @@ pub use codec::{decode_frame, encode_reply, encode_request, Frame, ProtocolError
 pub(crate) use codes::{cut_to, limit_exceeded};
 pub use codes::{error_from_wire, error_to_wire, WireError, LIMIT_EXCEEDED};
 pub use handshake::{
-    common_features, negotiate, Hello, HelloAck, BLOBS_FEATURE, BLOB_BINARY_FEATURE, FEATURES, MIN_PROTOCOL_VERSION,
-    PROTOCOL_VERSION,
+    common_features, negotiate, Hello, HelloAck, BLOBS_FEATURE, BLOB_BINARY_FEATURE, FEATURES,
+    FOREIGN_REVISIONS_FEATURE, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 pub use limits::{reply_bytes, serving_bytes, FetchLimits};
 pub use message::{
