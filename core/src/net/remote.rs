@@ -26,10 +26,12 @@ use super::protocol::{
     WireInsertResult, WireRevision, BLOBS_FEATURE, BLOB_BINARY_FEATURE,
 };
 use super::tls::{client_config, ServerTrust};
+use super::wire_count::{Counted, WireCounter};
 use crate::blob::{BlobDigest, BlobRef};
 use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
 use crate::replication::{
     ChangesPage, Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Replicator, ReplicatorConfig, Revision, Sequence,
+    WireBytes,
 };
 use crate::revision::RevId;
 use crate::store::Database;
@@ -143,6 +145,8 @@ pub struct RemoteEndpoint {
     connection: tokio::sync::Mutex<Option<(Arc<Connection>, HelloAck)>>,
     /// Blob bytes received by `read_blob` and sent by `append_blob`.
     blob_bytes: BlobBytes,
+    /// Bytes every connection moved on the wire.
+    wire: Arc<WireCounter>,
 }
 
 /// Blob bytes an endpoint moved, for progress and for tests that check
@@ -193,6 +197,7 @@ impl RemoteEndpoint {
             pushes,
             connection: tokio::sync::Mutex::new(None),
             blob_bytes: BlobBytes::default(),
+            wire: Arc::default(),
         })
     }
 
@@ -248,6 +253,7 @@ impl RemoteEndpoint {
             .await
             .map_err(|e| unreachable(&self.config.url, e))?;
         let _ = tcp.set_nodelay(true);
+        let tcp = Counted::new(tcp, self.wire.clone());
         let io: BoxIo = match &self.tls {
             Some(config) => {
                 let name = rustls_pki_types::ServerName::try_from(target.host.clone())
@@ -314,6 +320,10 @@ impl RemoteEndpoint {
 
 #[async_trait]
 impl Endpoint for RemoteEndpoint {
+    fn wire_bytes(&self) -> WireBytes {
+        self.wire.snapshot()
+    }
+
     async fn missing_blobs(&self, blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>> {
         let connection = self.blob_connection().await?;
         let mut missing = Vec::new();
