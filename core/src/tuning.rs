@@ -386,3 +386,14 @@ pub const MAX_COUCH_PUSH_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 /// `_bulk_docs` (the blobs of one insert batch); a blob that does not fit
 /// is that document's error.
 pub const MAX_COUCH_STAGED_BLOB_BYTES: u64 = 64 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// Delta sync and compression (issue 17)
+// ---------------------------------------------------------------------------
+
+/// Smallest WebSocket message sent compressed (feature `deflate`): below
+/// this, a message is a few TCP segments at most, so compressing saves
+/// little on the wire and costs a DEFLATE stream's setup on both sides;
+/// a typical `changes` or `revs_diff` page and any batch of bodies is
+/// well above it.
+pub const COMPRESS_MIN_BYTES: usize = 1024;

@@ -21,7 +21,7 @@ use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions};
 use super::http::{read_upgrade_request, refuse, Rewind};
 use super::log_safe::{log_safe, user_digest, user_tag};
 use super::peer_checkpoints::PeerCheckpoints;
-use super::protocol::{decode_frame, encode_reply, negotiate, Frame, HelloAck, Request, WireError};
+use super::protocol::{decode_frame, encode_reply, negotiate, Frame, HelloAck, Request, WireError, DEFLATE_FEATURE};
 use super::session::{ActivityCounters, Session};
 use super::tls::{fingerprint, server_config, StoredIdentity, TlsIdentity};
 use crate::error::{Error, InvalidInput, ReplicationError, Result};
@@ -524,9 +524,9 @@ async fn open_session(
     let mut ws = tokio_tungstenite::accept_async_with_config(io, Some(websocket_config()))
         .await
         .map_err(|e| Error::Network(format!("WebSocket upgrade failed: {e}")))?;
-    if !hello(shared, &mut ws).await? {
+    let Some(features) = hello(shared, &mut ws).await? else {
         return Ok(None);
-    }
+    };
     let peer_scope = Session::peer_scope(&principal);
     let session = Session {
         endpoint: LocalEndpoint::new(shared.db.clone()),
@@ -542,6 +542,7 @@ async fn open_session(
         idle_timeout: LISTENER_IDLE_TIMEOUT,
         write_timeout: shared.config.write_timeout,
         listener_buffers: Some(shared.counters.buffers.clone()),
+        compress: features.iter().any(|f| f == DEFLATE_FEATURE),
     };
     tracing::debug!(%peer, %principal, "peer connected");
     Ok(Some(Connection::spawn(ws, Some(Arc::new(session)), options)))
@@ -608,14 +609,15 @@ async fn authenticate(
     }
 }
 
-/// Reads the client's hello and answers it. `false` if refused.
-async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> {
+/// Reads the client's hello and answers it: the features both offer, or
+/// `None` if refused.
+async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<Option<Vec<String>>> {
     use futures_util::{SinkExt, StreamExt};
     let refuse_with = |re: u64, e: WireError| Message::text(encode_reply(re, Err(&e)));
     let bytes = match ws.next().await {
         Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
         Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
-        _ => return Ok(false),
+        _ => return Ok(None),
     };
     let (id, hello) = match decode_frame(&bytes) {
         Ok(Frame::Request {
@@ -627,7 +629,7 @@ async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> 
                 .send(refuse_with(0, WireError::bad_request("the first frame must be hello")))
                 .await;
             let _ = ws.close(None).await;
-            return Ok(false);
+            return Ok(None);
         }
     };
     let protocol = match negotiate(&hello) {
@@ -639,13 +641,14 @@ async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> 
             );
             let _ = ws.send(refuse_with(id, e)).await;
             let _ = ws.close(None).await;
-            return Ok(false);
+            return Ok(None);
         }
     };
+    let features = super::protocol::common_features(&hello.features);
     let ack = HelloAck {
         protocol,
         uuid: shared.db.uuid().to_owned(),
-        features: super::protocol::common_features(&hello.features),
+        features: features.clone(),
         read_only: shared.config.read_only,
         collections: shared.config.collections.clone(),
     };
@@ -653,7 +656,7 @@ async fn hello(shared: &Shared, ws: &mut super::connection::Ws) -> Result<bool> 
     ws.send(Message::text(encode_reply(id, Ok(&ack))))
         .await
         .map_err(|e| Error::Network(e.to_string()))?;
-    Ok(true)
+    Ok(Some(features))
 }
 
 /// The IP to bind for an interface given by address or name.

@@ -23,7 +23,7 @@ use super::http::ERROR_HEADER;
 use super::protocol::{
     blob_from_wire, blob_to_wire, decode_chunk, decode_frame, encode_chunk, encode_request, error_from_wire, Frame,
     Hello, HelloAck, Request, WireBinaryChunk, WireBlob, WireBlobChunk, WireChanges, WireDocRevs, WireFetched,
-    WireInsertResult, WireRevision, BLOBS_FEATURE, BLOB_BINARY_FEATURE,
+    WireInsertResult, WireRevision, BLOBS_FEATURE, BLOB_BINARY_FEATURE, DEFLATE_FEATURE,
 };
 use super::tls::{client_config, ServerTrust};
 use super::wire_count::{Counted, WireCounter};
@@ -289,6 +289,7 @@ impl RemoteEndpoint {
             idle_timeout: self.config.heartbeat * 3,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             listener_buffers: None,
+            compress: ack.features.iter().any(|f| f == DEFLATE_FEATURE),
         };
         Ok((Connection::spawn(ws, None, options), ack))
     }

@@ -19,8 +19,13 @@ pub const BLOBS_FEATURE: &str = "blobs";
 /// `binary`, `append_blob` without `data`), not base64 in text frames. A
 /// peer without it gets base64.
 pub const BLOB_BINARY_FEATURE: &str = "blob_binary";
+/// Compressed frames: a message of at least
+/// [`COMPRESS_MIN_BYTES`](super::COMPRESS_MIN_BYTES) may go as raw
+/// DEFLATE behind the tag [`COMPRESSED_FRAME_TAG`](super::COMPRESSED_FRAME_TAG).
+/// A peer without it gets every frame as it is.
+pub const DEFLATE_FEATURE: &str = "deflate";
 /// Optional capabilities this build offers (none are required).
-pub const FEATURES: &[&str] = &["long_poll", BLOBS_FEATURE, BLOB_BINARY_FEATURE];
+pub const FEATURES: &[&str] = &["long_poll", BLOBS_FEATURE, BLOB_BINARY_FEATURE, DEFLATE_FEATURE];
 
 /// The client's opening request.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
