@@ -12,7 +12,7 @@ use common::open;
 use futures_util::{SinkExt, StreamExt};
 use outpost_core::net::protocol::COMPRESSED_FRAME_TAG;
 use outpost_core::net::{Listener, ListenerAuthenticator};
-use outpost_core::replication::Direction;
+use outpost_core::replication::{Direction, Replicator};
 use outpost_core::tuning::MAX_FRAME_BYTES;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
@@ -61,6 +61,15 @@ async fn compressed_frames_cut_the_bytes_on_the_wire_and_bodies_arrive_intact() 
         let want: serde_json::Value = serde_json::from_str(&registration(i)).unwrap();
         assert_eq!(serde_json::from_str::<serde_json::Value>(&doc.body).unwrap(), want);
     }
+
+    // A replicator that does not offer the feature gets every frame as it
+    // is: the same pull moves all the bodies' bytes.
+    let laptop = open(dir.path(), "laptop.db");
+    let remote = common::net::remote(&listener).with_compression(false);
+    let plain = Replicator::remote(laptop.clone(), remote, common::net::config(Direction::Pull, false)).unwrap();
+    plain.run().await.unwrap();
+    assert!(plain.status().wire.received > bodies, "{:?}", plain.status().wire);
+    common::assert_same(&laptop, &tablet);
     listener.stop().await;
 }
 
@@ -133,7 +142,7 @@ async fn a_compression_bomb_closes_its_connection_and_the_listener_serves_on() {
     assert_eq!(c.count().unwrap(), 1);
     let phone = open(dir.path(), "phone.db");
     let remote = outpost_core::net::RemoteConfig::new(listener.urls()[0].clone());
-    outpost_core::replication::Replicator::remote(phone.clone(), remote, common::net::config(Direction::Pull, false))
+    Replicator::remote(phone.clone(), remote, common::net::config(Direction::Pull, false))
         .unwrap()
         .run()
         .await

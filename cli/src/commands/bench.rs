@@ -9,7 +9,11 @@
 //! listener on loopback and add their own figures (MB/s, latency
 //! percentiles) to the last line. `blobs` (documents with a 200 KB photo
 //! each, pulled over that listener) runs only when named: its default is
-//! 500 documents (100 MB of blobs), not the others' 100,000.
+//! 500 documents (100 MB of blobs), not the others' 100,000. `delta`
+//! (10,000 documents of 10 KB pushed, one field of each changed, pushed
+//! again with the byte-saving features off and on) runs only when named
+//! too; its last-line figures are the bytes on the wire of the second push
+//! and `delta_bytes_ratio`.
 //!
 //! Output: a table on stdout, row by row as scenarios finish, with each
 //! scenario's peak RSS (`VmHWM`, reset before each scenario where Linux
@@ -36,7 +40,19 @@ struct Workload {
     doc_size: usize,
     /// Documents of the `blobs` scenario: `--docs`, else [`BLOB_DOCS`].
     blob_docs: usize,
+    /// Documents of the `delta` scenario: `--docs`, else [`DELTA_DOCS`].
+    delta_docs: usize,
+    /// Body size of the `delta` scenario: `--doc-size`, else
+    /// [`DELTA_DOC_BYTES`].
+    delta_doc_size: usize,
 }
+
+/// The `delta` scenario's documents when `--docs` is not given.
+const DELTA_DOCS: usize = 10_000;
+
+/// The `delta` scenario's body size when `--doc-size` is not given (a
+/// registration with a few paragraphs of notes).
+const DELTA_DOC_BYTES: usize = 10_000;
 
 /// The `blobs` scenario's documents when `--docs` is not given (500 x 200 KB
 /// = 100 MB of blobs).
@@ -145,6 +161,13 @@ const SCENARIOS: &[Scenario] = &[
         run: |w| net::pull_blobs(w.blob_docs),
         by_default: false,
     },
+    Scenario {
+        name: "delta",
+        key: None,
+        label: "edit one field, push again",
+        run: |w| net::delta(w.delta_docs, w.delta_doc_size),
+        by_default: false,
+    },
 ];
 
 fn sqlite_ceiling(w: &Workload) -> workload::Outcome<Measured> {
@@ -206,12 +229,22 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .transpose()
         .map_err(|_| CliError::Usage("--docs is too large".to_owned()))?;
     let only_blobs = scenarios.iter().all(|s| s.name == "blobs");
-    let docs = given.unwrap_or(if only_blobs { BLOB_DOCS } else { DOCS });
+    let only_delta = scenarios.iter().all(|s| s.name == "delta");
+    let docs = given.unwrap_or(if only_blobs {
+        BLOB_DOCS
+    } else if only_delta {
+        DELTA_DOCS
+    } else {
+        DOCS
+    });
     let w = Workload {
         docs,
         doc_size,
         blob_docs: given.unwrap_or(BLOB_DOCS),
+        delta_docs: given.unwrap_or(DELTA_DOCS),
+        delta_doc_size: args.doc_size.unwrap_or(DELTA_DOC_BYTES),
     };
+    let doc_size = if only_delta { w.delta_doc_size } else { doc_size };
     let mut out = Lines::stdout();
     out.line(&format!(
         "outpost bench: {docs} documents of {doc_size} bytes (canonical JSON)"

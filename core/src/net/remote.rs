@@ -64,6 +64,10 @@ pub struct RemoteConfig {
     /// does not exist and the replication pushes (`PUT /{db}`). Otherwise
     /// a missing database is an error.
     pub create_target: bool,
+    /// Offer compressed frames (feature `deflate`; on by default): large
+    /// JSON frames cross as DEFLATE when the listener offers it too. Off
+    /// only where CPU is scarcer than bandwidth (or to measure).
+    pub compress: bool,
 }
 
 impl RemoteConfig {
@@ -75,7 +79,14 @@ impl RemoteConfig {
             trust: ServerTrust::default(),
             heartbeat: DEFAULT_HEARTBEAT,
             create_target: false,
+            compress: true,
         }
+    }
+
+    /// With compressed frames offered or not.
+    pub fn with_compression(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
     }
 
     /// Creating a missing CouchDB database when pushing.
@@ -295,7 +306,11 @@ impl RemoteEndpoint {
     }
 
     async fn hello(&self, ws: &mut Ws) -> Result<HelloAck> {
-        let hello = Request::Hello(Hello::new(self.local_uuid.clone()));
+        let mut hello = Hello::new(self.local_uuid.clone());
+        if !self.config.compress {
+            hello.features.retain(|f| f != DEFLATE_FEATURE);
+        }
+        let hello = Request::Hello(hello);
         ws.send(Message::text(encode_request(0, &hello)))
             .await
             .map_err(|e| classify_ws(&self.config.url, e))?;
