@@ -205,6 +205,12 @@ pub struct ReplicatorStatus {
     /// The last error, if any (kept when it stopped the replicator): the
     /// error `run` throws, as a value.
     pub error: Option<Failure>,
+    /// Bytes sent to the remote on the wire (TLS and framing included)
+    /// since the replicator was made.
+    pub bytes_sent: u64,
+    /// Bytes received from the remote on the wire since the replicator
+    /// was made.
+    pub bytes_received: u64,
 }
 
 impl From<&core::ReplicatorStatus> for ReplicatorStatus {
@@ -220,6 +226,8 @@ impl From<&core::ReplicatorStatus> for ReplicatorStatus {
             completed: s.progress.completed,
             total: s.progress.total,
             error: s.error.as_ref().map(Failure::from),
+            bytes_sent: s.wire.sent,
+            bytes_received: s.wire.received,
         }
     }
 }

@@ -570,14 +570,15 @@ pub struct ServerAddArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Documents per scenario (single saves stop at 5,000) [default: 100000;
-    /// 500 for `blobs`].
+    /// 500 for `blobs`; 10000 for `delta`].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub docs: Option<u64>,
-    /// Size of each document body in bytes (canonical JSON) [default: 1000].
+    /// Size of each document body in bytes (canonical JSON) [default: 1000;
+    /// 10000 for `delta`].
     #[arg(long, value_name = "BYTES")]
     pub doc_size: Option<usize>,
     /// Scenarios to run, comma-separated or repeated (default: all but
-    /// `blobs`).
+    /// `blobs` and `delta`).
     #[arg(long, value_delimiter = ',', value_name = "NAME")]
     pub scenario: Vec<String>,
 }

@@ -1,4 +1,4 @@
-//! `outpost bench` runs every scenario, local and network (and `blobs` when named), and ends with the key=value line.
+//! `outpost bench` runs every scenario, local and network (and `blobs` and `delta` when named), and ends with the key=value line.
 
 mod common;
 
@@ -40,6 +40,7 @@ fn bench_prints_every_key_with_a_positive_number() {
     assert!(out.contains("local replication"), "{out}");
     assert!(out.contains("network pull"), "{out}");
     assert!(!out.contains("blob pull"), "blobs runs only when named: {out}");
+    assert!(!out.contains("edit one field"), "delta runs only when named: {out}");
 }
 
 #[test]
@@ -62,4 +63,27 @@ fn blobs_runs_only_when_named_and_prints_its_keys() {
         .unwrap_or_else(|| panic!("no number for blob_pull_mb_per_s in {last:?}"));
     assert!(rate > 0.0, "{last}");
     assert!(out.contains("blob pull"), "{out}");
+}
+
+#[test]
+fn delta_runs_only_when_named_and_the_edit_moves_fewer_bytes_with_saving_on() {
+    let out = ok(&["bench", "--scenario", "delta", "--docs", "20"]);
+    let last = out.lines().last().expect("output");
+    let figure = |key: &str| -> f64 {
+        last.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no number for {key} in {last:?}"))
+    };
+    assert!(last.contains("docs=20 doc_size=10000"), "{last}");
+    // 20 bodies of 10 KB at least cross with saving off.
+    assert!(figure("delta_full_bytes") > 200_000.0, "{last}");
+    assert!(figure("delta_bytes") < figure("delta_full_bytes"), "{last}");
+    let ratio = figure("delta_bytes_ratio");
+    assert!(ratio > 0.0 && ratio < 1.0, "{last}");
+    assert!(
+        figure("delta_docs_per_s") > 0.0 && figure("delta_full_docs_per_s") > 0.0,
+        "{last}"
+    );
+    assert!(out.contains("edit one field, push again"), "{out}");
 }

@@ -62,6 +62,16 @@ fn completed(line: &str) -> Option<(&str, u64)> {
     Some((activity, done))
 }
 
+/// The bytes sent and received from a summary line
+/// (`..., N bytes sent, M received`).
+fn wire_bytes(summary: &str) -> Option<(u64, u64)> {
+    let (_, tail) = summary.rsplit_once(" s, ")?;
+    let mut words = tail.split_whitespace();
+    let sent = words.next()?.parse().ok()?;
+    let received = words.nth(2)?.parse().ok()?;
+    Some((sent, received))
+}
+
 #[test]
 fn serve_and_sync_with_a_pinned_fingerprint_give_identical_exports() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,6 +88,9 @@ fn serve_and_sync_with_a_pinned_fingerprint_give_identical_exports() {
     let out = ok(&sync_args(&phone, &served.url, &pin, &[]));
     let summary = out.lines().last().expect("a summary line");
     assert!(summary.contains("40 documents pushed, 30 pulled"), "{out}");
+    let (sent, received) = wire_bytes(summary).expect("bytes in the summary");
+    // 40 documents went up and 30 came down, TLS and framing included.
+    assert!(sent > 40 * 20 && received > 30 * 20, "{summary}");
     assert!(out.contains("sync: connecting"), "status lines: {out}");
     assert_eq!(export(&phone), export(&hub));
     assert_eq!(export(&phone).lines().count(), 70);

@@ -600,3 +600,12 @@ pub const BLOB_SEAL_RECORD_BYTES: usize = 64 * 1024;
 /// keeps encryption's cost low on reads (replication, queries). 16 MiB per
 /// open database is affordable on a phone and a hub.
 pub const ENCRYPTED_PAGE_CACHE_KIB: u32 = 16 * 1024;
+// Delta sync and compression (issue 17)
+// ---------------------------------------------------------------------------
+
+/// Smallest WebSocket message sent compressed (feature `deflate`): below
+/// this, a message is a few TCP segments at most, so compressing saves
+/// little on the wire and costs a DEFLATE stream's setup on both sides;
+/// a typical `changes` or `revs_diff` page and any batch of bodies is
+/// well above it.
+pub const COMPRESS_MIN_BYTES: usize = 1024;

@@ -41,6 +41,8 @@ struct Fake {
     requests: Mutex<Vec<String>>,
     local: Mutex<Option<Value>>,
     pushed: Pushed,
+    /// Bytes read from and written to every connection, as `(read, written)`.
+    wire: Mutex<(u64, u64)>,
 }
 
 const SEQ: &str = "1-g1AAAA";
@@ -163,12 +165,14 @@ impl Fake {
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
+        self.wire.lock().unwrap().0 += buf.len() as u64;
         let (status, body, with_length) = self.answer(&method, &target, &buf[head_end..head_end + length]);
         let mut response = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nConnection: close\r\n");
         if with_length {
             response.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }
         response.push_str("\r\n");
+        self.wire.lock().unwrap().1 += (response.len() + body.len()) as u64;
         let _ = stream.write_all(response.as_bytes()).await;
         let _ = stream.write_all(&body).await;
         let _ = stream.shutdown().await;
@@ -182,6 +186,7 @@ async fn start(faults: Faults) -> (Arc<Fake>, String) {
         requests: Mutex::new(Vec::new()),
         local: Mutex::new(None),
         pushed: Mutex::new(Vec::new()),
+        wire: Mutex::new((0, 0)),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/db", listener.local_addr().unwrap());
@@ -242,6 +247,23 @@ async fn pulls_with_opaque_sequences_and_couch_shaped_checkpoints() {
         "{requests:?}"
     );
     assert!(!requests.iter().any(|r| r.contains("_bulk_get")), "{requests:?}");
+}
+
+#[tokio::test]
+async fn status_counts_every_byte_the_server_read_and_wrote() {
+    let (fake, url) = start(Faults::default()).await;
+    let (_dir, db) = open();
+    let config = ReplicatorConfig {
+        direction: Direction::Pull,
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let replicator = Replicator::remote(db.clone(), RemoteConfig::new(url), config).unwrap();
+    replicator.run().await.unwrap();
+    let wire = replicator.status().wire;
+    let (read, written) = *fake.wire.lock().unwrap();
+    assert!(read > 0 && written > 0);
+    assert_eq!((wire.sent, wire.received), (read, written));
 }
 
 /// Pulls from a server with `faults`, which must work around them and

@@ -351,3 +351,62 @@ async fn a_run_that_completes_after_failed_attempts_reports_no_error() {
     assert!(done.error.is_none(), "the run completed: {:?}", done.error);
     listener.stop().await;
 }
+
+/// A body of about `len` bytes that compression shrinks by a quarter at
+/// most (base64 of a hash chain: 6 bits of entropy a byte).
+fn incompressible(seed: usize, len: usize) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let mut bytes = Vec::with_capacity(len);
+    let mut block = Sha256::digest(seed.to_le_bytes()).to_vec();
+    while bytes.len() * 4 / 3 < len {
+        block = Sha256::digest(&block).to_vec();
+        bytes.extend_from_slice(&block);
+    }
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    format!("{{\"photo_note\":\"{text}\"}}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_counts_the_bytes_each_way_on_the_wire() {
+    const DOCS: usize = 40;
+    const BODY: usize = 4_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone, tablet) = (
+        open(dir.path(), "hub.db"),
+        open(dir.path(), "phone.db"),
+        open(dir.path(), "tablet.db"),
+    );
+    let listener = listener(&hub).await;
+    let c = phone.default_collection().unwrap();
+    for i in 0..DOCS {
+        c.save(&format!("child-{i}"), None, &incompressible(i, BODY)).unwrap();
+    }
+    // What the bodies take at least on the wire, compressed.
+    let bodies = (DOCS * BODY) as u64 * 7 / 10;
+
+    let push = net_replicator(&phone, &listener, Direction::Push, false);
+    assert_eq!(push.status().wire.total(), 0, "nothing moved before the run");
+    let last_emitted = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = last_emitted.clone();
+    let _token = push.add_status_listener(move |s| *seen.lock().unwrap() = Some(s.wire));
+    push.run().await.unwrap();
+    let pushed = push.status().wire;
+    assert!(pushed.sent >= bodies, "{pushed:?} for {bodies} bytes of bodies");
+    assert!(pushed.received > 0 && pushed.received < pushed.sent / 4, "{pushed:?}");
+    // The stopped status emitted at the end carries the same totals.
+    assert_eq!(*last_emitted.lock().unwrap(), Some(pushed));
+
+    let pull = net_replicator(&tablet, &listener, Direction::Pull, false);
+    pull.run().await.unwrap();
+    let pulled = pull.status().wire;
+    assert!(pulled.received >= bodies, "{pulled:?}");
+    assert!(pulled.sent > 0 && pulled.sent < pulled.received / 4, "{pulled:?}");
+    assert_eq!(count(&tablet), DOCS as u64);
+
+    // Nothing new: a second push moves a small fraction of the first.
+    push.run().await.unwrap();
+    let again = push.status().wire;
+    assert!(again.sent - pushed.sent < bodies / 10, "{pushed:?} then {again:?}");
+    listener.stop().await;
+}

@@ -11,9 +11,12 @@
 //! each, pulled over that listener) runs only when named: its default is
 //! 500 documents (100 MB of blobs), not the others' 100,000. `query`
 //! (`bench_query`: Mango queries and full-text search, p50/p99 with and
-//! without indexes) and `encryption` (`batched`, `local-replication` and
-//! `pull` plain and encrypted in turn, with the ratios) also run only when
-//! named.
+//! without indexes), `encryption` (`batched`, `local-replication` and
+//! `pull` plain and encrypted in turn, with the ratios) and `delta`
+//! (10,000 documents of 10 KB pushed, one field of each changed, pushed
+//! again with the byte-saving features off and on; its last-line figures
+//! are the bytes on the wire of the second push and `delta_bytes_ratio`)
+//! also run only when named.
 //!
 //! Output: a table on stdout, row by row as scenarios finish, with each
 //! scenario's peak RSS (`VmHWM`, reset before each scenario where Linux
@@ -43,7 +46,19 @@ struct Workload {
     doc_size: usize,
     /// Documents of the `blobs` scenario: `--docs`, else [`BLOB_DOCS`].
     blob_docs: usize,
+    /// Documents of the `delta` scenario: `--docs`, else [`DELTA_DOCS`].
+    delta_docs: usize,
+    /// Body size of the `delta` scenario: `--doc-size`, else
+    /// [`DELTA_DOC_BYTES`].
+    delta_doc_size: usize,
 }
+
+/// The `delta` scenario's documents when `--docs` is not given.
+const DELTA_DOCS: usize = 10_000;
+
+/// The `delta` scenario's body size when `--doc-size` is not given (a
+/// registration with a few paragraphs of notes).
+const DELTA_DOC_BYTES: usize = 10_000;
 
 /// The `blobs` scenario's documents when `--docs` is not given (500 x 200 KB
 /// = 100 MB of blobs).
@@ -166,6 +181,13 @@ const SCENARIOS: &[Scenario] = &[
         run: encryption,
         by_default: false,
     },
+    Scenario {
+        name: "delta",
+        key: None,
+        label: "edit one field, push again",
+        run: |w| net::delta(w.delta_docs, w.delta_doc_size),
+        by_default: false,
+    },
 ];
 
 /// What the `encryption` scenario compares: its figure's key and the
@@ -262,12 +284,22 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .transpose()
         .map_err(|_| CliError::Usage("--docs is too large".to_owned()))?;
     let only_blobs = scenarios.iter().all(|s| s.name == "blobs");
-    let docs = given.unwrap_or(if only_blobs { BLOB_DOCS } else { DOCS });
+    let only_delta = scenarios.iter().all(|s| s.name == "delta");
+    let docs = given.unwrap_or(if only_blobs {
+        BLOB_DOCS
+    } else if only_delta {
+        DELTA_DOCS
+    } else {
+        DOCS
+    });
     let w = Workload {
         docs,
         doc_size,
         blob_docs: given.unwrap_or(BLOB_DOCS),
+        delta_docs: given.unwrap_or(DELTA_DOCS),
+        delta_doc_size: args.doc_size.unwrap_or(DELTA_DOC_BYTES),
     };
+    let doc_size = if only_delta { w.delta_doc_size } else { doc_size };
     let mut out = Lines::stdout();
     out.line(&format!(
         "outpost bench: {docs} documents of {doc_size} bytes (canonical JSON)"

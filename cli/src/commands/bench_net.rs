@@ -4,7 +4,9 @@
 //! continuous push-and-pull running, how long each of 200 documents saved
 //! one at a time takes to be readable on the other side; `blobs`: a pull,
 //! over the same listener, of documents that each carry a photo of random
-//! bytes (a blob), into an empty database.
+//! bytes (a blob), into an empty database; `delta`: the bytes on the wire
+//! of a push of one edited field per document, byte-saving features off
+//! and on.
 //!
 //! Only the replication is timed; filling the source database is not.
 
@@ -217,4 +219,99 @@ async fn time_arrivals(from: &Database, to: &Database, docs: &workload::Docs) ->
         latencies.push(start.elapsed());
     }
     Ok(latencies)
+}
+
+/// What one edit-and-resync run of the `delta` scenario measured.
+struct Resync {
+    /// Bytes on the wire (both ways, TLS included) of the second sync.
+    bytes: u64,
+    /// Time of the second sync.
+    elapsed: Duration,
+}
+
+/// `delta`: `docs` documents of `doc_size` bytes are pushed through the
+/// TLS listener, then one field of each is changed and pushed again; that
+/// second push is measured twice, with every byte-saving feature off and
+/// then on (today compressed frames, feature `deflate`). The figures are
+/// the second push's bytes on the wire each way, their ratio
+/// (`delta_bytes_ratio`, on divided by off) and both rates.
+pub fn delta(docs: usize, doc_size: usize) -> workload::Outcome<Measured> {
+    let plain = edit_and_resync(docs, doc_size, false)?;
+    let saving = edit_and_resync(docs, doc_size, true)?;
+    let rate = |r: &Resync| workload::per_second(docs, r.elapsed);
+    let ratio = saving.bytes as f64 / plain.bytes.max(1) as f64;
+    Ok(Measured {
+        docs,
+        elapsed: saving.elapsed,
+        extra: vec![
+            ("delta_full_bytes", plain.bytes.to_string()),
+            ("delta_bytes", saving.bytes.to_string()),
+            ("delta_full_docs_per_s", format!("{:.0}", rate(&plain))),
+            ("delta_docs_per_s", format!("{:.0}", rate(&saving))),
+            ("delta_bytes_ratio", format!("{ratio:.3}")),
+        ],
+    })
+}
+
+/// Pushes `docs` documents, flips one field of each, and measures the
+/// second push, with compressed frames offered or not.
+fn edit_and_resync(docs: usize, doc_size: usize, saving: bool) -> workload::Outcome<Resync> {
+    let dir = tempfile::tempdir()?;
+    let phone = open(&dir.path().join("phone.db"))?;
+    workload::fill(&phone, docs, doc_size)?;
+    let hub_db = open(&dir.path().join("hub.db"))?;
+    net::runtime()?.block_on(async {
+        let hub = Loopback::start(&hub_db, USER, PASSWORD).await?;
+        let config = ReplicatorConfig {
+            direction: Direction::Push,
+            ..Default::default()
+        };
+        let remote = hub.remote.clone().with_compression(saving);
+        let replicator = Replicator::remote(phone.clone(), remote, config)?;
+        replicator.run().await?;
+        flip_one_field(&phone, docs)?;
+        let before = replicator.status().wire.total();
+        let start = Instant::now();
+        replicator.run().await?;
+        let elapsed = start.elapsed();
+        let bytes = replicator.status().wire.total() - before;
+        hub.listener.stop().await;
+        let changed = hub_db
+            .default_collection()?
+            .get(&workload::doc_id(docs - 1))?
+            .is_some_and(|d| d.rev.to_string().starts_with("2-"));
+        if !changed {
+            return Err("the edits did not arrive".into());
+        }
+        workload::Outcome::Ok(Resync { bytes, elapsed })
+    })
+}
+
+/// Changes one field (`registered`) of each of the first `docs` documents,
+/// a thousand per transaction (read first: a batch holds the connection).
+fn flip_one_field(db: &Database, docs: usize) -> workload::Outcome<()> {
+    let coll = db.default_collection()?;
+    let mut start = 0;
+    while start < docs {
+        let end = (start + 1000).min(docs);
+        let mut edits = Vec::with_capacity(end - start);
+        for i in start..end {
+            let id = workload::doc_id(i);
+            let Some(doc) = coll.get(&id)? else { continue };
+            let body = if doc.body.contains(r#""registered":true"#) {
+                doc.body.replacen(r#""registered":true"#, r#""registered":false"#, 1)
+            } else {
+                doc.body.replacen(r#""registered":false"#, r#""registered":true"#, 1)
+            };
+            edits.push((id, doc.rev, body));
+        }
+        db.batch(|b| {
+            for (id, rev, body) in &edits {
+                b.save(&coll, id, Some(rev), body)?;
+            }
+            Ok(())
+        })?;
+        start = end;
+    }
+    Ok(())
 }

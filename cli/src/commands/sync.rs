@@ -5,7 +5,8 @@
 //! Status goes to stdout as lines, or to stderr as a bar on a terminal
 //! (see `progress`); when a one-shot sync completes (or a continuous one
 //! is stopped), one summary line goes to stdout: documents pushed and
-//! pulled, and the time taken. A permanent failure (login refused, certificate rejected,
+//! pulled, the time taken, and the bytes sent and received on the wire
+//! (TLS and framing included). A permanent failure (login refused, certificate rejected,
 //! read-only peer, ...) or a peer still unreachable after a few attempts is
 //! one line on stderr and exit code 1.
 //!
@@ -64,10 +65,13 @@ pub fn run(args: &SyncArgs) -> Result<(), CliError> {
                 run.await
             }
         };
+        let wire = replicator.status().wire;
         let summary = format!(
-            "sync: {} in {:.2} s",
+            "sync: {} in {:.2} s, {} bytes sent, {} received",
             progress.counts().describe(),
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            wire.sent,
+            wire.received
         );
         progress.finish(&replicator, outcome.is_err());
         outcome.map_err(|e| CliError::core(&context, e))?;

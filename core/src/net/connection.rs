@@ -39,8 +39,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::budget::{Budgets, ByteBudget, Reservation};
 use super::protocol::{
-    cut_to, decode_frame, decode_message, encode_binary, encode_reply, encode_request, error_from_wire, serving_bytes,
-    Frame, Request, WireError,
+    compress_message, cut_to, decode_frame, decode_message, encode_binary, encode_reply, encode_request,
+    error_from_wire, inflate_message, is_compressed, serving_bytes, Frame, ProtocolError, Request, WireError,
 };
 use crate::error::{Error, ReplicationError, Result};
 use crate::tuning::{
@@ -102,6 +102,10 @@ pub(crate) struct ConnectionOptions {
     /// The listener-wide budget this connection's bytes also count
     /// against (on a listener).
     pub listener_buffers: Option<Arc<ByteBudget>>,
+    /// Whether both peers offered compressed frames (feature `deflate`):
+    /// large JSON frames are sent compressed and compressed frames are
+    /// accepted. Without it a compressed frame is a protocol error.
+    pub compress: bool,
 }
 
 /// A frame to write and the bytes it holds until written.
@@ -126,6 +130,8 @@ struct Inner {
     closed: watch::Sender<Option<Error>>,
     /// The close frame to send when closing from this side.
     shutdown: watch::Sender<Option<CloseFrame>>,
+    /// [`ConnectionOptions::compress`].
+    compress: bool,
 }
 
 impl Connection {
@@ -141,6 +147,7 @@ impl Connection {
             in_flight: Semaphore::new(MAX_IN_FLIGHT_REQUESTS),
             closed: watch::channel(None).0,
             shutdown: watch::channel(None).0,
+            compress: options.compress,
         });
         let (sink, stream) = ws.split();
         let task_inner = inner.clone();
@@ -285,6 +292,13 @@ impl Inner {
     /// Queues `message` once its bytes are reserved (`reserved` holds some
     /// already). `false` if the connection closed first.
     async fn send(&self, message: Message, reserved: Option<Reservation>) -> bool {
+        let message = match &message {
+            Message::Text(text) if self.compress => match compress_message(text.as_bytes()) {
+                Some(packed) => Message::binary(packed),
+                None => message,
+            },
+            _ => message,
+        };
         let bytes = message.len();
         let reservation = match reserved {
             Some(reservation) => reservation.resize(bytes).await,
@@ -342,8 +356,16 @@ async fn read_loop(
             Ok(Some(Err(e))) => return read_error(&inner, e),
             Ok(Some(Ok(message))) => message,
         };
+        let mut inflated = None;
         let (decoded, frame_bytes) = match &message {
             Message::Text(text) => (decode_frame(text.as_bytes()).map(|f| (f, None)), text.len()),
+            Message::Binary(bytes) if is_compressed(bytes) => match inflate(&inner, bytes) {
+                Some(plain) => {
+                    let plain: &Vec<u8> = inflated.insert(plain);
+                    (decode_message(plain), plain.len())
+                }
+                None => return,
+            },
             Message::Binary(bytes) => (decode_message(bytes), bytes.len()),
             Message::Close(frame) => return inner.close_with(close_reason(frame.as_ref()), None),
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
@@ -387,6 +409,7 @@ async fn read_loop(
                 } else {
                     let serving = serving_bytes(&request, frame_bytes);
                     drop(message);
+                    drop(inflated.take());
                     tokio::select! {
                         taken = async {
                             let permit = slots.clone().acquire_owned().await.ok()?;
@@ -425,6 +448,36 @@ async fn reply(
     };
     // If the connection is gone, so is whoever would read the reply.
     let _ = inner.send(message, reserved).await;
+}
+
+/// The message inside a compressed one, or `None` once the connection
+/// is closed for it: compression was not negotiated, the stream is
+/// broken, or it inflates past the frame limit (a compression bomb,
+/// closed with [`CloseCode::Size`]).
+fn inflate(inner: &Inner, compressed: &[u8]) -> Option<Vec<u8>> {
+    if !inner.compress {
+        inner.protocol_violation("a compressed frame without the deflate feature".into());
+        return None;
+    }
+    match inflate_message(compressed, MAX_FRAME_BYTES) {
+        Ok(plain) => Some(plain),
+        Err(ProtocolError::TooLarge(_)) => {
+            let why = format!("a compressed frame inflates past the limit of {MAX_FRAME_BYTES} bytes");
+            tracing::info!(why, "closing a connection: the peer broke the protocol");
+            inner.close_with(
+                ReplicationError::PeerMisbehaved(why).into(),
+                Some(CloseFrame {
+                    code: CloseCode::Size,
+                    reason: "a compressed frame inflates past the frame limit".into(),
+                }),
+            );
+            None
+        }
+        Err(e) => {
+            inner.protocol_violation(e.to_string());
+            None
+        }
+    }
 }
 
 fn read_error(inner: &Inner, e: tungstenite::Error) {

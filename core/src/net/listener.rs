@@ -21,7 +21,7 @@ use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions};
 use super::http::{read_upgrade_request, refuse, refuse_couch, Rewind, UpgradeRequest};
 use super::log_safe::{log_safe, user_digest, user_tag};
 use super::peer_checkpoints::PeerCheckpoints;
-use super::protocol::{decode_frame, encode_reply, negotiate, Frame, HelloAck, Request, WireError};
+use super::protocol::{decode_frame, encode_reply, negotiate, Frame, HelloAck, Request, WireError, DEFLATE_FEATURE};
 use super::session::{ActivityCounters, Session};
 use super::tls::{fingerprint, server_config, StoredIdentity, TlsIdentity};
 use crate::couch::face::{serve_connection, FaceConnection, FaceState, Gate};
@@ -858,6 +858,7 @@ async fn open_session(
         idle_timeout: LISTENER_IDLE_TIMEOUT,
         write_timeout: shared.config.write_timeout,
         listener_buffers: Some(shared.counters.buffers.clone()),
+        compress: features.iter().any(|f| f == DEFLATE_FEATURE),
     };
     tracing::debug!(%peer, %principal, "peer connected");
     Ok(Some(Connection::spawn(ws, Some(Arc::new(session)), options)))

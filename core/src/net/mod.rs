@@ -13,7 +13,8 @@
 //!   after; `log_safe` escapes what peers control before it is logged;
 //! - `session` serves one peer from the local store (the peer's own
 //!   checkpoints through `peer_checkpoints`); `listener` accepts peers;
-//!   `remote` is the replicator's side.
+//!   `remote` is the replicator's side; `wire_count` counts the bytes
+//!   an endpoint's connections move.
 //!
 //! # Examples
 //! ```
@@ -52,6 +53,7 @@ pub mod protocol;
 mod remote;
 pub(crate) mod session;
 pub mod tls;
+mod wire_count;
 
 pub(crate) use auth::basic_header;
 pub use auth::{ClientAuth, ListenerAuthenticator, PasswordAuthenticator, UserTable};
@@ -60,3 +62,4 @@ pub use log_safe::hides_text;
 pub(crate) use remote::classify_io;
 pub use remote::{RemoteConfig, RemoteEndpoint};
 pub use tls::{fingerprint, ClientCertificates, FileKeyStore, KeyStore, ServerTrust, StoredIdentity, TlsIdentity};
+pub(crate) use wire_count::{Counted, WireCounter};

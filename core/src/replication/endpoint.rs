@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::sequence::Sequence;
+use super::status::WireBytes;
 use crate::blob::{BlobDigest, BlobRef};
 use crate::error::Result;
 use crate::revision::{RevId, RevisionTrust};
@@ -164,6 +165,12 @@ pub trait Endpoint: Send + Sync {
     /// [`crate::BlobError::BadOffset`], [`crate::BlobError::LengthMismatch`]
     /// or [`crate::BlobError::DigestMismatch`]: nothing becomes visible.
     async fn append_blob(&self, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> Result<u64>;
+
+    /// Bytes this endpoint's connections moved on the network so far
+    /// (zero for an endpoint that is not remote).
+    fn wire_bytes(&self) -> WireBytes {
+        WireBytes::default()
+    }
 
     /// Releases what the endpoint holds open (a network connection); the
     /// next call opens it again. Called when a replication run ends.

@@ -35,4 +35,4 @@ pub use endpoint::{ChangesPage, Endpoint, FetchedBatch, InsertOutcome, MissingRe
 pub use local::LocalEndpoint;
 pub use replicator::Replicator;
 pub use sequence::Sequence;
-pub use status::{ActivityLevel, DocumentEvent, Progress, ReplicatorStatus};
+pub use status::{ActivityLevel, DocumentEvent, Progress, ReplicatorStatus, WireBytes};

@@ -131,6 +131,9 @@ impl Replicator {
         self.shared.stop.send_replace(false);
         let outcome = self.shared.clone().run_with_retries().await;
         self.shared.remote.close().await;
+        // The bytes of the last exchanges (and of the close, as far as it
+        // is written by now).
+        self.shared.update(|_| {});
         *self.shared.running.lock().unwrap_or_else(|e| e.into_inner()) = false;
         outcome
     }
@@ -527,9 +530,21 @@ impl Shared {
     fn update(&self, f: impl FnOnce(&mut ReplicatorStatus)) {
         let mut snapshot = None;
         self.status.send_if_modified(|s| {
-            let before = (s.activity, s.progress, s.error.as_ref().map(ToString::to_string));
+            let before = (
+                s.activity,
+                s.progress,
+                s.wire,
+                s.error.as_ref().map(ToString::to_string),
+            );
             f(s);
-            let changed = before != (s.activity, s.progress, s.error.as_ref().map(ToString::to_string));
+            s.wire = self.remote.wire_bytes();
+            let changed = before
+                != (
+                    s.activity,
+                    s.progress,
+                    s.wire,
+                    s.error.as_ref().map(ToString::to_string),
+                );
             if changed {
                 snapshot = Some(s.clone());
             }

@@ -37,6 +37,35 @@ pub struct ReplicatorStatus {
     pub progress: Progress,
     /// The last error, if any (kept when the replicator stops on it).
     pub error: Option<Error>,
+    /// Bytes sent to and received from the remote on the wire (TLS,
+    /// HTTP and WebSocket framing included) since the replicator was
+    /// made, over every run and reconnection, as of the last status
+    /// change (statuses change at every batch and when a run ends). Zero
+    /// for a local remote.
+    pub wire: WireBytes,
+}
+
+/// Bytes an endpoint moved on the network.
+///
+/// # Examples
+/// ```
+/// use outpost_core::replication::WireBytes;
+/// let bytes = WireBytes { sent: 10, received: 32 };
+/// assert_eq!(bytes.total(), 42);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WireBytes {
+    /// Bytes written to the network.
+    pub sent: u64,
+    /// Bytes read from the network.
+    pub received: u64,
+}
+
+impl WireBytes {
+    /// Sent plus received.
+    pub fn total(&self) -> u64 {
+        self.sent.saturating_add(self.received)
+    }
 }
 
 impl Default for ReplicatorStatus {
@@ -45,6 +74,7 @@ impl Default for ReplicatorStatus {
             activity: ActivityLevel::Stopped,
             progress: Progress::default(),
             error: None,
+            wire: WireBytes::default(),
         }
     }
 }

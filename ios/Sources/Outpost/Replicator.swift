@@ -206,6 +206,10 @@ public struct ReplicatorStatus: Sendable, Equatable {
     public let total: Int64
     /// The last error (kept when it stopped the replicator), matched by case.
     public let error: OutpostError?
+    /// Bytes sent to the remote on the wire (TLS and framing included) since the replicator was made.
+    public let bytesSent: UInt64
+    /// Bytes received from the remote on the wire since the replicator was made.
+    public let bytesReceived: UInt64
 
     init(_ s: OutpostBindings.ReplicatorStatus) {
         activity = switch s.activity {
@@ -218,6 +222,8 @@ public struct ReplicatorStatus: Sendable, Equatable {
         completed = Int64(s.completed)
         total = Int64(s.total)
         error = s.error.map(OutpostError.init)
+        bytesSent = s.bytesSent
+        bytesReceived = s.bytesReceived
     }
 }
 

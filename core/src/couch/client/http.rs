@@ -29,13 +29,14 @@ use tokio_rustls::TlsConnector;
 
 use crate::couch::wire::CouchError;
 use crate::error::{Error, InvalidInput, ReplicationError, Result};
-use crate::net::{basic_header, classify_io};
+use crate::net::{basic_header, classify_io, Counted, WireCounter};
+use crate::replication::WireBytes;
 use crate::tuning::{COUCH_CONNECT_TIMEOUT, COUCH_REQUEST_TIMEOUT};
 
 /// A stream to the server, plain or inside TLS.
 enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Plain(Counted<TcpStream>),
+    Tls(Box<TlsStream<Counted<TcpStream>>>),
 }
 
 impl AsyncRead for Stream {
@@ -81,6 +82,8 @@ impl Connection for Stream {
 struct Connector {
     tcp: HttpConnector,
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Bytes every connection of the pool moved.
+    wire: Arc<WireCounter>,
 }
 
 impl tower_service::Service<Uri> for Connector {
@@ -95,10 +98,12 @@ impl tower_service::Service<Uri> for Connector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let mut tcp = self.tcp.clone();
         let tls = self.tls.clone();
+        let wire = self.wire.clone();
         let connecting = async move {
             let host = uri.host().unwrap_or_default().trim_matches(['[', ']']).to_owned();
             let tcp = tcp.call(uri).await.map_err(io::Error::other)?.into_inner();
             let _ = tcp.set_nodelay(true);
+            let tcp = Counted::new(tcp, wire);
             let Some(tls) = tls else {
                 return Ok(TokioIo::new(Stream::Plain(tcp)));
             };
@@ -151,19 +156,31 @@ pub(crate) struct HttpClient {
     authorization: Option<HeaderValue>,
     /// The URL for messages (no credentials).
     url: String,
+    /// Bytes the pool's connections moved.
+    wire: Arc<WireCounter>,
 }
 
 impl HttpClient {
+    /// Bytes the client's connections moved on the wire so far.
+    pub fn wire_bytes(&self) -> WireBytes {
+        self.wire.snapshot()
+    }
+
     /// A client with `tls` for `https://` (None for `http://`) and Basic
     /// credentials, if any.
     pub fn new(url: &str, tls: Option<Arc<rustls::ClientConfig>>, basic: Option<(&str, &str)>) -> Result<HttpClient> {
+        let wire = Arc::<WireCounter>::default();
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(Connector { tcp, tls });
+            .build(Connector {
+                tcp,
+                tls,
+                wire: wire.clone(),
+            });
         let authorization = basic
             .map(|(user, password)| {
                 HeaderValue::from_str(&basic_header(user, password)).map_err(|_| {
@@ -173,6 +190,7 @@ impl HttpClient {
             .transpose()?;
         Ok(HttpClient {
             client,
+            wire,
             authorization,
             url: url.to_owned(),
         })

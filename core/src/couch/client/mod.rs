@@ -37,7 +37,9 @@ use crate::blob::{BlobDigest, BlobRef};
 use crate::couch::wire::{BulkDocsResult, ChangeRow, RevsDiffReply};
 use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
 use crate::net::{ClientAuth, RemoteConfig};
-use crate::replication::{ChangesPage, Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision, Sequence};
+use crate::replication::{
+    ChangesPage, Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision, Sequence, WireBytes,
+};
 use crate::revision::{RevId, RevisionTrust};
 use crate::store::Change;
 use crate::tuning::{
@@ -467,6 +469,10 @@ impl CouchEndpoint {
 
 #[async_trait]
 impl Endpoint for CouchEndpoint {
+    fn wire_bytes(&self) -> WireBytes {
+        self.http.wire_bytes()
+    }
+
     async fn uuid(&self) -> Result<String> {
         // CouchDB's replicator names a remote by its URL too.
         let mut h = Sha256::new();

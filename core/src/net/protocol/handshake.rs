@@ -25,12 +25,18 @@ pub const BLOB_BINARY_FEATURE: &str = "blob_binary";
 /// them out of its `fetch` replies, a client leaves them out of its
 /// `insert`s (see docs/PROTOCOL.md).
 pub const FOREIGN_REVISIONS_FEATURE: &str = "foreign_revisions";
+/// Compressed frames: a message of at least
+/// [`COMPRESS_MIN_BYTES`](super::COMPRESS_MIN_BYTES) may go as raw
+/// DEFLATE behind the tag [`COMPRESSED_FRAME_TAG`](super::COMPRESSED_FRAME_TAG).
+/// A peer without it gets every frame as it is.
+pub const DEFLATE_FEATURE: &str = "deflate";
 /// Optional capabilities this build offers (none are required).
 pub const FEATURES: &[&str] = &[
     "long_poll",
     BLOBS_FEATURE,
     BLOB_BINARY_FEATURE,
     FOREIGN_REVISIONS_FEATURE,
+    DEFLATE_FEATURE,
 ];
 
 /// The client's opening request.

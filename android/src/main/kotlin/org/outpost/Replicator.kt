@@ -90,10 +90,21 @@ data class ReplicatorStatus(
     val total: Long,
     /** The last error (kept when it stopped the replicator); match `error?.exception` by type. */
     val error: Failure?,
+    /** Bytes sent to the remote on the wire (TLS and framing included) since the replicator was made. */
+    val bytesSent: Long = 0,
+    /** Bytes received from the remote on the wire since the replicator was made. */
+    val bytesReceived: Long = 0,
 )
 
 internal fun org.outpost.ffi.ReplicatorStatus.toPublic() =
-    ReplicatorStatus(activity, completed.toLong(), total.toLong(), error?.toPublic())
+    ReplicatorStatus(
+        activity,
+        completed.toLong(),
+        total.toLong(),
+        error?.toPublic(),
+        bytesSent.toLong(),
+        bytesReceived.toLong(),
+    )
 
 /** One document replicated (or refused) in one direction. */
 data class DocumentReplication(
