@@ -17,6 +17,7 @@ const path = require('node:path');
 const readline = require('node:readline');
 
 const PouchDB = require('pouchdb-node');
+const support = require('./support');
 
 const OUTPOST = process.env.OUTPOST_BIN;
 const SERVER = path.join(__dirname, '..', 'pouchdb', 'server.js');
@@ -24,15 +25,7 @@ const TIMEOUT_MS = 60000;
 const ADMIN = 'admin';
 const PASSWORD = 'camp secret';
 
-function withTimeout(promise, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: nothing after ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+const withTimeout = (promise, what) => support.withTimeout(promise, what, TIMEOUT_MS);
 
 // Starts express-pouchdb with an admin (anonymous requests refused) and
 // resolves once it prints its JSON line.

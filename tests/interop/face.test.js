@@ -8,32 +8,22 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const https = require('node:https');
 const os = require('node:os');
 const path = require('node:path');
-const readline = require('node:readline');
 const tls = require('node:tls');
 
 const PouchDB = require('pouchdb-node');
 PouchDB.plugin(require('pouchdb-adapter-memory'));
 
-const BIN = process.env.OUTPOST_BIN;
 const TIMEOUT_MS = 30000;
-const USER = 'amina';
-const PASSWORD = 'correct horse';
+const support = require('./support');
 
-function withTimeout(promise, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: nothing after ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+const { USER, PASSWORD } = support;
+
+const withTimeout = (promise, what) => support.withTimeout(promise, what, TIMEOUT_MS);
 
 let dbCounter = 0;
 function memoryDb() {
@@ -41,32 +31,8 @@ function memoryDb() {
   return new PouchDB(`local-${process.pid}-${dbCounter}`, { adapter: 'memory' });
 }
 
-// Starts `outpost serve` and resolves with its ready line (no sleeps).
-async function startServe(dir, { port = 0, tlsOn = false, readOnly = false } = {}) {
-  const args = ['serve', '--db', path.join(dir, 'camp.db'), '--port', String(port), '--bind', '127.0.0.1',
-    '--user', `${USER}:${PASSWORD}`];
-  if (!tlsOn) args.push('--no-tls');
-  if (readOnly) args.push('--read-only');
-  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => { stderr += d; });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const lines = readline.createInterface({ input: child.stdout });
-  const first = new Promise((resolve, reject) => {
-    lines.once('line', resolve);
-    exited.then(({ code }) => reject(new Error(`outpost serve exited (${code}): ${stderr}`)));
-  });
-  const info = JSON.parse(await withTimeout(first, 'outpost serve start'));
-  const scheme = tlsOn ? 'https' : 'http';
-  return { child, exited, info, url: `${scheme}://127.0.0.1:${info.port}/camp`, stderr: () => stderr };
-}
-
-async function stopServe(server) {
-  if (server.child.exitCode === null) server.child.kill('SIGTERM');
-  const { code } = await withTimeout(server.exited, 'outpost serve exit');
-  assert.equal(code, 0, server.stderr());
-}
+const startServe = (dir, options) => support.startServe(dir, TIMEOUT_MS, options);
+const { stopServe } = support;
 
 function remoteDb(server, { password = PASSWORD, agent } = {}) {
   const opts = { auth: { username: USER, password }, skip_setup: false };

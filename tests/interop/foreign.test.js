@@ -8,52 +8,23 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const readline = require('node:readline');
 
 const PouchDB = require('pouchdb-node');
 PouchDB.plugin(require('pouchdb-adapter-memory'));
 
-const BIN = process.env.OUTPOST_BIN;
 const TIMEOUT_MS = 30000;
-const USER = 'amina';
-const PASSWORD = 'correct horse';
+const support = require('./support');
 
-function withTimeout(promise, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: nothing after ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+const { BIN, USER, PASSWORD } = support;
 
-// Starts `outpost serve` without TLS and resolves with its ready line.
-async function startServe(dir) {
-  const args = ['serve', '--db', path.join(dir, 'camp.db'), '--port', '0', '--bind', '127.0.0.1',
-    '--user', `${USER}:${PASSWORD}`, '--no-tls'];
-  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => { stderr += d; });
-  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  const lines = readline.createInterface({ input: child.stdout });
-  const first = new Promise((resolve, reject) => {
-    lines.once('line', resolve);
-    exited.then((code) => reject(new Error(`outpost serve exited (${code}): ${stderr}`)));
-  });
-  const info = JSON.parse(await withTimeout(first, 'outpost serve start'));
-  return { child, exited, info, http: `http://127.0.0.1:${info.port}/camp`, ws: `ws://127.0.0.1:${info.port}/camp` };
-}
+const withTimeout = (promise, what) => support.withTimeout(promise, what, TIMEOUT_MS);
 
-async function stopServe(server) {
-  if (server.child.exitCode === null) server.child.kill('SIGTERM');
-  assert.equal(await withTimeout(server.exited, 'outpost serve exit'), 0);
-}
+const startServe = (dir, options) => support.startServe(dir, TIMEOUT_MS, options);
+const { stopServe } = support;
 
 function ok(args) {
   const r = spawnSync(BIN, args, { timeout: TIMEOUT_MS });
@@ -65,7 +36,7 @@ test('a conflict PouchDB resolved by deleting the loser: PouchDB, hub and phone 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-foreign-'));
   const server = await startServe(dir);
   t.after(() => stopServe(server));
-  const remote = new PouchDB(server.http, { auth: { username: USER, password: PASSWORD } });
+  const remote = new PouchDB(server.url, { auth: { username: USER, password: PASSWORD } });
   const app = new PouchDB(`app-${process.pid}`, { adapter: 'memory' });
 
   // A record, then two edits of it on two devices: a conflict.
