@@ -73,6 +73,9 @@ pub struct CouchEndpoint {
     create_target: bool,
     /// Database paths known to exist.
     checked: tokio::sync::Mutex<HashSet<String>>,
+    /// Database paths this endpoint created (create-target): they lack
+    /// every revision but those pushed since, so pushes skip `_revs_diff`.
+    created: Mutex<HashSet<String>>,
     /// The `_rev` of each `_local` document read or written, by path.
     local_revs: Mutex<HashMap<String, String>>,
     /// Cleared once the server fails a `_bulk_get`: fetch then uses
@@ -160,6 +163,7 @@ impl CouchEndpoint {
             pushes,
             create_target: config.create_target,
             checked: tokio::sync::Mutex::new(HashSet::new()),
+            created: Mutex::new(HashSet::new()),
             local_revs: Mutex::new(HashMap::new()),
             bulk_get: AtomicBool::new(true),
             include_docs: AtomicBool::new(true),
@@ -216,6 +220,12 @@ impl CouchEndpoint {
             }
             StatusCode::NOT_FOUND if self.create_target && self.pushes => {
                 let created = self.call(Method::PUT, &uri, None, MAX_COUCH_ANSWER_BYTES).await?;
+                if created.status == StatusCode::CREATED {
+                    self.created
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(db.clone());
+                }
                 if !created.ok() && created.status != StatusCode::PRECONDITION_FAILED {
                     return Err(created.error());
                 }
@@ -701,6 +711,17 @@ impl Endpoint for CouchEndpoint {
     }
 
     async fn revs_diff(&self, collection: &str, revs: Vec<(String, Vec<RevId>)>) -> Result<Vec<MissingRevs>> {
+        let db = self.db(collection);
+        if self.created.lock().unwrap_or_else(|e| e.into_inner()).contains(&db) {
+            // A database created by this endpoint holds only what it was
+            // sent since (or what others write meanwhile, which sending
+            // again with `new_edits:false` leaves as it is): everything
+            // is missing, without costing the server a `_revs_diff`.
+            return Ok(revs
+                .into_iter()
+                .map(|(id, missing)| MissingRevs { id, missing })
+                .collect());
+        }
         let mut asked: HashMap<String, HashSet<RevId>> = HashMap::new();
         let mut request = Map::new();
         for (id, list) in revs {
