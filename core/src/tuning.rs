@@ -609,3 +609,18 @@ pub const ENCRYPTED_PAGE_CACHE_KIB: u32 = 16 * 1024;
 /// a typical `changes` or `revs_diff` page and any batch of bodies is
 /// well above it.
 pub const COMPRESS_MIN_BYTES: usize = 1024;
+
+// ---------------------------------------------------------------------------
+// CouchDB attachments moved only when missing (issue 13)
+// ---------------------------------------------------------------------------
+
+/// Ancestors of a pushed revision asked about in the `_revs_diff` that
+/// finds the nearest one a CouchDB-protocol server holds (when it did not
+/// name `possible_ancestors`): 10 ids cover a document edited ten times
+/// between two pushes, and keep the request about 1 KB per document.
+pub const COUCH_ANCESTOR_PROBE_DEPTH: usize = 10;
+
+/// Documents whose `possible_ancestors` the CouchDB client keeps between a
+/// `_revs_diff` and the `_bulk_docs` that follows (forgotten all at once
+/// past it): a few push batches' worth, at most a few MB of ids.
+pub const MAX_COUCH_ANCESTORS_KEPT: usize = 10_000;

@@ -28,6 +28,8 @@ struct Faults {
     /// `_changes` with `include_docs=true` answers 20 MB (pages without
     /// documents are fine).
     huge_with_docs: bool,
+    /// `GET /db` answers 404 until a `PUT /db` creates it.
+    absent_db: bool,
 }
 
 /// What the fake server received in `_bulk_docs` bodies.
@@ -43,6 +45,8 @@ struct Fake {
     pushed: Pushed,
     /// Bytes read from and written to every connection, as `(read, written)`.
     wire: Mutex<(u64, u64)>,
+    /// Whether a `PUT /db` created the database.
+    created: Mutex<bool>,
 }
 
 const SEQ: &str = "1-g1AAAA";
@@ -62,6 +66,13 @@ impl Fake {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let json_answer = |status, v: Value| (status, v.to_string().into_bytes(), true);
         match (method, path) {
+            ("GET", "/db") if self.faults.absent_db && !*self.created.lock().unwrap() => {
+                json_answer(404, json!({"error": "not_found", "reason": "Database does not exist."}))
+            }
+            ("PUT", "/db") => {
+                *self.created.lock().unwrap() = true;
+                json_answer(201, json!({"ok": true}))
+            }
             ("GET", "/db") => json_answer(
                 200,
                 json!({"db_name": "db", "update_seq": SEQ, "instance_start_time": "0"}),
@@ -187,6 +198,7 @@ async fn start(faults: Faults) -> (Arc<Fake>, String) {
         local: Mutex::new(None),
         pushed: Mutex::new(Vec::new()),
         wire: Mutex::new((0, 0)),
+        created: Mutex::new(false),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/db", listener.local_addr().unwrap());
@@ -350,6 +362,48 @@ async fn push_sends_histories_and_reports_each_refused_document() {
     assert_eq!(b["_revisions"]["start"], 2);
     assert_eq!(b["_revisions"]["ids"].as_array().unwrap().len(), 2);
     assert_eq!(b["camp"], "north");
+    // The database existed: the push asked which revisions it lacks.
+    assert!(fake.requests.lock().unwrap().iter().any(|r| r == "POST /db/_revs_diff"));
+}
+
+#[tokio::test]
+async fn a_push_into_the_database_it_created_does_not_ask_what_is_missing() {
+    let (fake, url) = start(Faults {
+        absent_db: true,
+        ..Default::default()
+    })
+    .await;
+    let (_dir, db) = open();
+    let docs = db.default_collection().unwrap();
+    let first = docs.save("c", None, r#"{"name":"Chen"}"#).unwrap();
+    docs.save("c", Some(&first), r#"{"name":"Chen","camp":"north"}"#)
+        .unwrap();
+    docs.save("d", None, r#"{"name":"Dia"}"#).unwrap();
+    let config = ReplicatorConfig {
+        direction: Direction::Push,
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let remote = RemoteConfig::new(&url).with_create_target(true);
+    Replicator::remote(db.clone(), remote, config)
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    let requests = fake.requests.lock().unwrap().clone();
+    assert!(requests.iter().any(|r| r == "PUT /db"), "{requests:?}");
+    assert!(!requests.iter().any(|r| r.contains("_revs_diff")), "{requests:?}");
+    let mut pushed: Vec<String> = fake
+        .pushed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| format!("{} {}", d["_id"], d["_rev"]))
+        .collect();
+    pushed.sort();
+    let c = docs.get("c").unwrap().unwrap().rev;
+    let d = docs.get("d").unwrap().unwrap().rev;
+    assert_eq!(pushed, vec![format!("\"c\" \"{c}\""), format!("\"d\" \"{d}\"")]);
 }
 
 #[tokio::test]

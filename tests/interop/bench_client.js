@@ -8,7 +8,10 @@
 //   - push: the pulled documents into a new empty server database
 //     (`outpost sync --push --create-target`; PouchDB.replicate to it).
 // Each side runs in its own process, so peak RSS is that process's own
-// (`/usr/bin/time -f %M` for outpost, VmHWM for node).
+// (`/usr/bin/time -f %M` for outpost, VmHWM for node). CPU seconds are
+// printed too, of each client and of the server during its replication, so
+// what bounds a run shows (a run about as long as the server's CPU time is
+// bound by the server).
 //
 //   OUTPOST_BIN=target/release/outpost NODE_PATH=tests/pouchdb/node_modules \
 //     node tests/interop/bench_client.js [--docs 20000] [--runs 3]
@@ -23,7 +26,7 @@ const readline = require('node:readline');
 const SERVER = path.join(__dirname, '..', 'pouchdb', 'server.js');
 
 function args() {
-  const opts = { docs: 20000, runs: 3, role: 'main', url: null, target: null };
+  const opts = { docs: 20000, runs: 3, role: 'main', url: null, target: null, serverPid: 0 };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
     const v = () => argv[++i];
@@ -33,6 +36,7 @@ function args() {
       case '--role': opts.role = v(); break;
       case '--url': opts.url = v(); break;
       case '--target': opts.target = v(); break;
+      case '--server-pid': opts.serverPid = Number(v()); break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -44,6 +48,18 @@ function body(i) {
   const base = { name: `child ${i}`, camp: `camp-${i % 17}`, age: i % 15, notes: '' };
   base.notes = 'x'.repeat(1000 - JSON.stringify(base).length);
   return base;
+}
+
+// CPU seconds (user + system) of this process so far.
+function cpuOfSelf() {
+  const used = process.cpuUsage();
+  return (used.user + used.system) / 1e6;
+}
+
+// CPU seconds (user + system) a process has spent so far (USER_HZ = 100).
+function cpuSeconds(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function peakRssKiB() {
@@ -74,15 +90,20 @@ async function rolePouch(opts) {
   const pulled = await PouchDB.replicate(new PouchDB(opts.url), local);
   const pull = Number(process.hrtime.bigint() - t) / 1e9;
   if (pulled.docs_written !== opts.docs) throw new Error(`pouch pulled ${pulled.docs_written}`);
+  const pullServerCpu = cpuSeconds(opts.serverPid);
+  const pullCpu = cpuOfSelf();
   t = process.hrtime.bigint();
   const pushed = await PouchDB.replicate(local, new PouchDB(opts.target));
   const push = Number(process.hrtime.bigint() - t) / 1e9;
   if (pushed.docs_written !== opts.docs) throw new Error(`pouch pushed ${pushed.docs_written}`);
-  process.stdout.write(JSON.stringify({ pull, push, rss_kib: peakRssKiB() }) + '\n');
+  process.stdout.write(JSON.stringify({
+    pull, push, rss_kib: peakRssKiB(), pull_cpu: pullCpu, push_cpu: cpuOfSelf() - pullCpu, pull_server_cpu: pullServerCpu,
+  }) + '\n');
 }
 
-function runPouch(url, target, docs) {
-  const r = spawnSync(process.execPath, [__filename, '--role', 'pouch', '--url', url, '--target', target, '--docs', String(docs)],
+function runPouch(url, target, docs, serverPid) {
+  const r = spawnSync(process.execPath, [__filename, '--role', 'pouch', '--url', url, '--target', target, '--docs', String(docs),
+    '--server-pid', String(serverPid)],
     { encoding: 'utf8', maxBuffer: 16 << 20 });
   if (r.status !== 0) throw new Error(`pouch child: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
@@ -91,12 +112,13 @@ function runPouch(url, target, docs) {
 // One `outpost sync`, timed, with its peak RSS.
 function runOutpost(syncArgs) {
   const started = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', 'peak_rss_kib=%M', process.env.OUTPOST_BIN, 'sync', ...syncArgs],
+  const r = spawnSync('/usr/bin/time', ['-f', 'peak_rss_kib=%M cpu=%U+%S', process.env.OUTPOST_BIN, 'sync', ...syncArgs],
     { encoding: 'utf8', maxBuffer: 16 << 20 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (r.status !== 0) throw new Error(`outpost sync ${syncArgs.join(' ')}: ${r.stderr}`);
   const rss = Number((/peak_rss_kib=(\d+)/.exec(r.stderr) || [0, 0])[1]);
-  return { seconds, rss_kib: rss, summary: r.stdout.trim().split('\n').pop() };
+  const cpu = /cpu=([\d.]+)\+([\d.]+)/.exec(r.stderr);
+  return { seconds, rss_kib: rss, cpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : 0, summary: r.stdout.trim().split('\n').pop() };
 }
 
 async function main(opts) {
@@ -118,10 +140,21 @@ async function main(opts) {
     }
     const rows = [];
     for (let run = 1; run <= opts.runs; run++) {
-      const pouch = runPouch(source, `${base}/pouch-push-${run}`, opts.docs);
+      let serverCpu = cpuSeconds(server.pid);
+      const serverSpent = () => {
+        const before = serverCpu;
+        serverCpu = cpuSeconds(server.pid);
+        return serverCpu - before;
+      };
+      const pouch = runPouch(source, `${base}/pouch-push-${run}`, opts.docs, server.pid);
+      const pouchServerCpu = serverSpent();
+      // The child read the server's CPU between its pull and its push.
+      const pouchPullServerCpu = pouch.pull_server_cpu - (serverCpu - pouchServerCpu);
       const db = path.join(dir, `run-${run}.db`);
       const pull = runOutpost(['--db', db, '--url', source, '--pull']);
+      const pullServerCpu = serverSpent();
       const push = runOutpost(['--db', db, '--url', `${base}/outpost-push-${run}`, '--push', '--create-target']);
+      const pushServerCpu = serverSpent();
       const info = await request('GET', `${base}/outpost-push-${run}`);
       if (info.doc_count !== opts.docs) throw new Error(`outpost pushed ${info.doc_count} documents`);
       const row = {
@@ -132,6 +165,14 @@ async function main(opts) {
         pouch_push_docs_per_s: opts.docs / pouch.push,
         outpost_peak_rss_mb: Math.max(pull.rss_kib, push.rss_kib) / 1024,
         pouch_peak_rss_mb: pouch.rss_kib / 1024,
+        outpost_pull_cpu_s: pull.cpu,
+        outpost_pull_server_cpu_s: pullServerCpu,
+        pouch_pull_cpu_s: pouch.pull_cpu,
+        pouch_pull_server_cpu_s: pouchPullServerCpu,
+        outpost_push_cpu_s: push.cpu,
+        outpost_push_server_cpu_s: pushServerCpu,
+        pouch_push_cpu_s: pouch.push_cpu,
+        pouch_push_server_cpu_s: pouchServerCpu - pouchPullServerCpu,
         load1: os.loadavg()[0],
       };
       rows.push(row);

@@ -233,6 +233,61 @@ test('outpost sync pulls from and pushes to express-pouchdb, both sides identica
   await assertSame(copy, db);
 });
 
+// The bytes `outpost sync` reports on its wire: {sent, received}.
+function wireBytes(stdout) {
+  const m = stdout.toString().match(/(\d+) bytes sent, (\d+) received/);
+  assert.ok(m, `no byte counts in ${stdout}`);
+  return { sent: Number(m[1]), received: Number(m[2]) };
+}
+
+test('an edit of a document with a 1 MB attachment does not move the attachment again', async (t) => {
+  const { dir, db, url, remote } = await setup(t, 'photos');
+  const MB = 1024 * 1024;
+  // Well below the photo (1 MB, 1.33 MB as base64), above a body and the replication requests.
+  const small = 128 * 1024;
+  const photo = crypto.randomBytes(MB);
+  await remote.put({
+    _id: 'child-1',
+    name: 'Amina',
+    _attachments: { photo: { content_type: 'image/jpeg', data: photo.toString('base64') } },
+  });
+  const first = sync(db, url, ['--pull']);
+  assert.equal(first.status, 0, first.stderr);
+  assert.ok(wireBytes(first.stdout).received > MB, first.stdout.toString());
+
+  // PouchDB renames the child (the attachment stays): the pull matches the
+  // stub with the photo Outpost holds.
+  const doc = await remote.get('child-1');
+  await remote.put({ ...doc, name: 'Amina K.' });
+  const pulled = sync(db, url, ['--pull']);
+  assert.equal(pulled.status, 0, pulled.stderr);
+  const { received } = wireBytes(pulled.stdout);
+  assert.ok(received < small, `the pull of a rename received ${received} bytes`);
+  await assertSame(remote, db);
+
+  // Outpost renames the child twice, then pushes: the photo goes as a stub.
+  for (const name of ['Amina Kamara', 'Amina Kamara (7)']) {
+    const mine = outpostGet(db, 'child-1');
+    const body = Object.fromEntries(Object.entries(mine).filter(([k]) => !k.startsWith('_')));
+    ok(['put', '--db', db, 'child-1', JSON.stringify({ ...body, name })]);
+  }
+  const pushed = sync(db, url, ['--push']);
+  assert.equal(pushed.status, 0, pushed.stderr);
+  const { sent } = wireBytes(pushed.stdout);
+  assert.ok(sent < small, `the push of a rename sent ${sent} bytes`);
+  await assertSame(remote, db);
+  assert.ok((await remote.getAttachment('child-1', 'photo')).equals(photo));
+
+  // A new attachment does move.
+  const scan = path.join(dir, 'scan.bin');
+  fs.writeFileSync(scan, crypto.randomBytes(MB));
+  ok(['attach', '--db', db, '--content-type', 'application/pdf', 'child-1', 'scan', scan]);
+  const again = sync(db, url, ['--push']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.ok(wireBytes(again.stdout).sent > MB, again.stdout.toString());
+  await assertSame(remote, db);
+});
+
 test('outpost sync --continuous pulls a PouchDB change as it happens (longpoll)', async (t) => {
   const { db, url, remote } = await setup(t, 'live');
   await remote.put({ _id: 'child-1', name: 'Amina' });

@@ -610,7 +610,7 @@ impl Replicator {
     pub fn remote(local: Database, remote: RemoteConfig, config: ReplicatorConfig) -> Result<Replicator> {
         let pushes = config.direction.pushes();
         let endpoint: Arc<dyn Endpoint> = if crate::couch::client::is_couch_url(&remote.url) {
-            Arc::new(crate::couch::client::CouchEndpoint::new(remote, pushes)?)
+            Arc::new(crate::couch::client::CouchEndpoint::new(remote, pushes)?.with_local(local.clone()))
         } else {
             Arc::new(RemoteEndpoint::new(remote, local.uuid(), pushes)?)
         };

@@ -20,10 +20,11 @@ mod checkpoint_doc;
 mod docs;
 mod held_blobs;
 mod http;
+mod stubs;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -34,14 +35,15 @@ use sha2::{Digest, Sha256};
 use self::held_blobs::{PulledBlobs, StagedBlobs};
 use self::http::{encode, is_too_large, Answer, HttpClient};
 use crate::blob::{BlobDigest, BlobRef};
-use crate::couch::wire::{BulkDocsResult, ChangeRow, RevsDiffReply};
+use crate::couch::known_blobs::Md5Cache;
+use crate::couch::wire::{Attachment, BulkDocsResult, ChangeRow, RevsDiffReply};
 use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
 use crate::net::{ClientAuth, RemoteConfig};
 use crate::replication::{
     ChangesPage, Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision, Sequence, WireBytes,
 };
 use crate::revision::{RevId, RevisionTrust};
-use crate::store::Change;
+use crate::store::{Change, Database};
 use crate::tuning::{
     COUCH_FETCHES_IN_FLIGHT, COUCH_FETCH_BATCH, COUCH_LONGPOLL_HEARTBEAT, COUCH_LONGPOLL_TIMEOUT,
     COUCH_PUSHES_IN_FLIGHT, COUCH_PUSH_BATCH, COUCH_REQUEST_TIMEOUT, MAX_COUCH_ANSWER_BYTES,
@@ -71,6 +73,9 @@ pub struct CouchEndpoint {
     create_target: bool,
     /// Database paths known to exist.
     checked: tokio::sync::Mutex<HashSet<String>>,
+    /// Database paths this endpoint created (create-target): they lack
+    /// every revision but those pushed since, so pushes skip `_revs_diff`.
+    created: Mutex<HashSet<String>>,
     /// The `_rev` of each `_local` document read or written, by path.
     local_revs: Mutex<HashMap<String, String>>,
     /// Cleared once the server fails a `_bulk_get`: fetch then uses
@@ -84,6 +89,14 @@ pub struct CouchEndpoint {
     from_feed: Mutex<HashMap<(String, RevId), Map<String, Value>>>,
     pulled: PulledBlobs,
     staged: StagedBlobs,
+    /// The local database replicating with this server, when known: its
+    /// blobs match the server's attachment stubs, so bytes already held do
+    /// not move again ([`stubs`]).
+    local: Option<Database>,
+    /// MD5 digests of the local database's blobs.
+    md5: Arc<Md5Cache>,
+    /// `possible_ancestors` of the last `_revs_diff`s, by (collection, id).
+    ancestors: Mutex<HashMap<(String, String), Vec<RevId>>>,
 }
 
 impl std::fmt::Debug for CouchEndpoint {
@@ -150,13 +163,27 @@ impl CouchEndpoint {
             pushes,
             create_target: config.create_target,
             checked: tokio::sync::Mutex::new(HashSet::new()),
+            created: Mutex::new(HashSet::new()),
             local_revs: Mutex::new(HashMap::new()),
             bulk_get: AtomicBool::new(true),
             include_docs: AtomicBool::new(true),
             from_feed: Mutex::new(HashMap::new()),
             pulled: PulledBlobs::default(),
             staged: StagedBlobs::default(),
+            local: None,
+            md5: Arc::default(),
+            ancestors: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The endpoint replicating with `local`: pulled attachment stubs are
+    /// matched with the blobs `local` holds, so an edit of a document moves
+    /// only the attachments that changed. Pushes send stubs for bytes the
+    /// server holds whether or not this is set.
+    #[must_use]
+    pub fn with_local(mut self, local: Database) -> CouchEndpoint {
+        self.local = Some(local);
+        self
     }
 
     /// The database path of a collection.
@@ -193,6 +220,12 @@ impl CouchEndpoint {
             }
             StatusCode::NOT_FOUND if self.create_target && self.pushes => {
                 let created = self.call(Method::PUT, &uri, None, MAX_COUCH_ANSWER_BYTES).await?;
+                if created.status == StatusCode::CREATED {
+                    self.created
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(db.clone());
+                }
                 if !created.ok() && created.status != StatusCode::PRECONDITION_FAILED {
                     return Err(created.error());
                 }
@@ -250,12 +283,22 @@ impl CouchEndpoint {
 
     /// Fetches `wanted` with one `_bulk_get`; `None` if the server lacks it
     /// (or answers it with something unusable).
-    async fn bulk_get(&self, collection: &str, wanted: &[(String, RevId)]) -> Result<Option<Vec<Map<String, Value>>>> {
+    async fn bulk_get(
+        &self,
+        collection: &str,
+        wanted: &[(String, RevId)],
+        attachments: bool,
+    ) -> Result<Option<Vec<Map<String, Value>>>> {
         let docs: Vec<Value> = wanted
             .iter()
             .map(|(id, rev)| serde_json::json!({"id": id, "rev": rev.to_string()}))
             .collect();
-        let uri = self.uri(collection, "/_bulk_get?revs=true&attachments=true");
+        let query = if attachments {
+            "?revs=true&attachments=true"
+        } else {
+            "?revs=true"
+        };
+        let uri = self.uri(collection, &format!("/_bulk_get{query}"));
         let answer = self
             .call(
                 Method::POST,
@@ -288,7 +331,12 @@ impl CouchEndpoint {
     }
 
     /// Fetches `wanted` one document at a time with `open_revs`.
-    async fn open_revs(&self, collection: &str, wanted: &[(String, RevId)]) -> Result<Vec<Map<String, Value>>> {
+    async fn open_revs(
+        &self,
+        collection: &str,
+        wanted: &[(String, RevId)],
+        attachments: bool,
+    ) -> Result<Vec<Map<String, Value>>> {
         let mut found = Vec::new();
         let mut i = 0;
         while i < wanted.len() {
@@ -303,7 +351,7 @@ impl CouchEndpoint {
             let uri = self.uri(
                 collection,
                 &format!(
-                    "/{}?revs=true&latest=true&attachments=true&open_revs={}",
+                    "/{}?revs=true&latest=true&attachments={attachments}&open_revs={}",
                     encode(id),
                     encode(&open)
                 ),
@@ -342,16 +390,38 @@ impl CouchEndpoint {
         }
     }
 
-    /// Fetches `part` by `_bulk_get`, or `open_revs` where that fails.
+    /// Fetches `part`: with attachment bytes, but as stubs for documents
+    /// the local database holds with blobs ([`stubs`]).
     async fn fetch_part(&self, collection: &str, part: &[(String, RevId)]) -> Result<Vec<Map<String, Value>>> {
+        let held = self.docs_with_blobs(collection, part).await;
+        if held.is_empty() {
+            return self.fetch_with(collection, part, true).await;
+        }
+        let (stubbed, inline): (Vec<_>, Vec<_>) = part.iter().cloned().partition(|(id, _)| held.contains(id));
+        let mut docs = Vec::new();
+        if !inline.is_empty() {
+            docs = self.fetch_with(collection, &inline, true).await?;
+        }
+        docs.extend(self.fetch_with(collection, &stubbed, false).await?);
+        Ok(docs)
+    }
+
+    /// Fetches `part` by `_bulk_get`, or `open_revs` where that fails;
+    /// attachment bytes inline if `attachments`, else stubs.
+    async fn fetch_with(
+        &self,
+        collection: &str,
+        part: &[(String, RevId)],
+        attachments: bool,
+    ) -> Result<Vec<Map<String, Value>>> {
         if self.bulk_get.load(Ordering::Relaxed) {
-            if let Some(docs) = self.bulk_get(collection, part).await? {
+            if let Some(docs) = self.bulk_get(collection, part, attachments).await? {
                 return Ok(docs);
             }
             tracing::info!(url = %self.url, "the server has no usable _bulk_get; fetching with open_revs");
             self.bulk_get.store(false, Ordering::Relaxed);
         }
-        self.open_revs(collection, part).await
+        self.open_revs(collection, part, attachments).await
     }
 
     /// Documents for the start of `wanted` and how many entries they
@@ -430,6 +500,71 @@ impl CouchEndpoint {
         self.call(Method::PUT, uri, Some(&doc), MAX_COUCH_ANSWER_BYTES).await
     }
 
+    /// Pushes the revisions of `revisions` at `indices` in a few
+    /// `_bulk_docs` at once (so the server stores one while the next
+    /// crosses the network), blobs `held` by the server as its stubs.
+    /// Records each refusal in `outcomes`; returns the indices refused for
+    /// a stub, to be sent again with their bytes.
+    async fn push_group(
+        &self,
+        collection: &str,
+        revisions: &[Revision],
+        indices: &[usize],
+        held: &HashMap<usize, BTreeMap<String, Attachment>>,
+        outcomes: &mut [InsertOutcome],
+    ) -> Result<Vec<usize>> {
+        let none = BTreeMap::new();
+        let mut groups: Vec<PushGroup> = Vec::new();
+        for &index in indices {
+            let revision = &revisions[index];
+            let stubs = held.get(&index).unwrap_or(&none);
+            let (doc, stubbed) = match docs::to_couch(revision, |b| self.staged.complete(b), stubs) {
+                Ok((doc, stubbed)) => (doc.to_string(), stubbed),
+                Err(e) => {
+                    outcomes[index].result = Err(e);
+                    continue;
+                }
+            };
+            if doc.len() > MAX_COUCH_PUSH_REQUEST_BYTES {
+                outcomes[index].result = Err(InvalidInput::BodyTooLarge {
+                    size: doc.len(),
+                    limit: MAX_COUCH_PUSH_REQUEST_BYTES,
+                }
+                .into());
+                continue;
+            }
+            let fits = groups.last().is_some_and(|g| {
+                g.docs.len() < COUCH_PUSH_BATCH && g.bytes + doc.len() <= MAX_COUCH_PUSH_REQUEST_BYTES
+            });
+            if !fits {
+                groups.push(PushGroup::default());
+            }
+            if let Some(group) = groups.last_mut() {
+                group.bytes += doc.len() + 1;
+                group.docs.push(PushDoc {
+                    index,
+                    id: revision.id.clone(),
+                    rev: revision.rev().map(ToString::to_string).unwrap_or_default(),
+                    json: doc,
+                    stubbed,
+                });
+            }
+        }
+        let mut again = Vec::new();
+        let mut sending = futures_util::stream::iter(groups.into_iter().map(|g| self.bulk_docs(collection, g)))
+            .buffer_unordered(COUCH_PUSHES_IN_FLIGHT);
+        while let Some(refused) = sending.next().await {
+            for (index, code, reason) in refused? {
+                if stubs::is_missing_stub(&code) && !held.is_empty() {
+                    again.push(index);
+                } else {
+                    outcomes[index].result = Err(ReplicationError::Refused { code, message: reason }.into());
+                }
+            }
+        }
+        Ok(again)
+    }
+
     /// Sends one `_bulk_docs` request of `group`'s documents; returns the
     /// refusals as (index in the insert, error, reason).
     async fn bulk_docs(&self, collection: &str, group: PushGroup) -> Result<Vec<(usize, String, String)>> {
@@ -447,6 +582,16 @@ impl CouchEndpoint {
             .http
             .call(Method::POST, &uri, Some(body.into_bytes()), MAX_COUCH_ANSWER_BYTES)
             .await?;
+        if answer.status == StatusCode::PRECONDITION_FAILED && group.docs.iter().any(|d| d.stubbed) {
+            // PouchDB refuses the whole request when one stub names bytes
+            // it lacks: nothing was stored.
+            let code = String::from(stubs::MISSING_STUB);
+            return Ok(group
+                .docs
+                .iter()
+                .map(|d| (d.index, code.clone(), String::new()))
+                .collect());
+        }
         if !answer.ok() {
             return Err(answer.error());
         }
@@ -566,6 +711,17 @@ impl Endpoint for CouchEndpoint {
     }
 
     async fn revs_diff(&self, collection: &str, revs: Vec<(String, Vec<RevId>)>) -> Result<Vec<MissingRevs>> {
+        let db = self.db(collection);
+        if self.created.lock().unwrap_or_else(|e| e.into_inner()).contains(&db) {
+            // A database created by this endpoint holds only what it was
+            // sent since (or what others write meanwhile, which sending
+            // again with `new_edits:false` leaves as it is): everything
+            // is missing, without costing the server a `_revs_diff`.
+            return Ok(revs
+                .into_iter()
+                .map(|(id, missing)| MissingRevs { id, missing })
+                .collect());
+        }
         let mut asked: HashMap<String, HashSet<RevId>> = HashMap::new();
         let mut request = Map::new();
         for (id, list) in revs {
@@ -589,6 +745,9 @@ impl Endpoint for CouchEndpoint {
         for (id, entry) in reply {
             // Only what was asked: a server cannot make us send other revisions.
             let Some(known) = asked.get(&id) else { continue };
+            if let Some(ancestors) = &entry.possible_ancestors {
+                self.note_ancestors(collection, &id, ancestors);
+            }
             let missing: Vec<RevId> = entry
                 .missing
                 .iter()
@@ -614,10 +773,16 @@ impl Endpoint for CouchEndpoint {
         }
         let (consumed, docs) = self.fetch_some(collection, wanted).await?;
         let asked: HashSet<(&str, &RevId)> = wanted[..consumed].iter().map(|(id, r)| (id.as_str(), r)).collect();
+        let known = self.resolve_stubs(collection, &docs).await?;
+        let none = HashMap::new();
         let mut by_key: HashMap<(String, RevId), Revision> = HashMap::new();
         let mut blobs = Vec::new();
         for doc in docs {
-            let pulled = docs::from_couch(doc, max_history)?;
+            let key = match (doc.get("_id"), doc.get("_rev")) {
+                (Some(Value::String(id)), Some(Value::String(rev))) => (id.clone(), rev.clone()),
+                _ => Default::default(),
+            };
+            let pulled = docs::from_couch(doc, max_history, known.get(&key).unwrap_or(&none))?;
             let revision = pulled.revision;
             let Some(rev) = revision.rev().cloned() else { continue };
             if !asked.contains(&(revision.id.as_str(), &rev)) {
@@ -638,56 +803,36 @@ impl Endpoint for CouchEndpoint {
 
     async fn insert(&self, collection: &str, revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>> {
         self.ensure_db(collection).await?;
-        let mut outcomes: Vec<InsertOutcome> = Vec::with_capacity(revisions.len());
-        let mut groups: Vec<PushGroup> = Vec::new();
-        let mut sent_blobs = Vec::new();
-        for (index, revision) in revisions.iter().enumerate() {
-            outcomes.push(InsertOutcome {
-                id: revision.id.clone(),
+        let held = self.held_attachments(collection, &revisions).await;
+        let mut outcomes: Vec<InsertOutcome> = revisions
+            .iter()
+            .map(|r| InsertOutcome {
+                id: r.id.clone(),
                 result: Ok(true),
-            });
-            let doc = match docs::to_couch(revision, |b| self.staged.complete(b)) {
-                Ok(doc) => doc.to_string(),
-                Err(e) => {
-                    outcomes[index].result = Err(e);
-                    continue;
-                }
-            };
-            if doc.len() > MAX_COUCH_PUSH_REQUEST_BYTES {
-                outcomes[index].result = Err(InvalidInput::BodyTooLarge {
-                    size: doc.len(),
-                    limit: MAX_COUCH_PUSH_REQUEST_BYTES,
-                }
-                .into());
-                continue;
-            }
-            sent_blobs.extend(crate::blob::reference::blobs_of_canonical(&revision.body).unwrap_or_default());
-            let fits = groups.last().is_some_and(|g| {
-                g.docs.len() < COUCH_PUSH_BATCH && g.bytes + doc.len() <= MAX_COUCH_PUSH_REQUEST_BYTES
-            });
-            if !fits {
-                groups.push(PushGroup::default());
-            }
-            if let Some(group) = groups.last_mut() {
-                group.bytes += doc.len() + 1;
-                group.docs.push(PushDoc {
-                    index,
-                    id: revision.id.clone(),
-                    rev: revision.rev().map(ToString::to_string).unwrap_or_default(),
-                    json: doc,
-                });
-            }
+            })
+            .collect();
+        let everything: Vec<usize> = (0..revisions.len()).collect();
+        let mut again = self
+            .push_group(collection, &revisions, &everything, &held, &mut outcomes)
+            .await?;
+        if !again.is_empty() {
+            // The server lacks bytes a stub named: send those with their bytes.
+            tracing::info!(url = %self.url, documents = again.len(), "the server refused attachment stubs; sending the bytes");
+            again = self
+                .push_group(collection, &revisions, &again, &HashMap::new(), &mut outcomes)
+                .await?;
         }
-        // A few `_bulk_docs` at once, so the server stores one while the
-        // next crosses the network.
-        let mut sending = futures_util::stream::iter(groups.into_iter().map(|g| self.bulk_docs(collection, g)))
-            .buffer_unordered(COUCH_PUSHES_IN_FLIGHT);
-        while let Some(refused) = sending.next().await {
-            for (index, code, reason) in refused? {
-                outcomes[index].result = Err(ReplicationError::Refused { code, message: reason }.into());
+        for index in again {
+            outcomes[index].result = Err(ReplicationError::Refused {
+                code: stubs::MISSING_STUB.into(),
+                message: "the server refused the attachments".into(),
             }
+            .into());
         }
-        drop(sending);
+        let sent_blobs: Vec<BlobRef> = revisions
+            .iter()
+            .flat_map(|r| crate::blob::reference::blobs_of_canonical(&r.body).unwrap_or_default())
+            .collect();
         self.staged.forget(Some(&sent_blobs));
         Ok(outcomes)
     }
@@ -754,12 +899,14 @@ struct PushGroup {
     bytes: usize,
 }
 
-/// One pushed revision: its index in the insert, id, revision and JSON.
+/// One pushed revision: its index in the insert, id, revision, JSON, and
+/// whether it names attachments by stub.
 struct PushDoc {
     index: usize,
     id: String,
     rev: String,
     json: String,
+    stubbed: bool,
 }
 
 /// Whether a document a `_changes` row carried is a whole revision:

@@ -1,25 +1,23 @@
-//! The face's side of attachments: MD5 digests of stored blobs (computed
-//! from the bytes when first needed and cached, since CouchDB clients
-//! compare attachments by MD5 and PouchDB skips bytes whose digest it
-//! has), turning incoming attachments into stored blobs, and attachment
-//! bytes for `GET /{db}/{id}/{name}`.
+//! The face's side of attachments: their MD5 digests and bytes in
+//! documents sent out (CouchDB clients compare attachments by MD5 and
+//! PouchDB skips bytes whose digest it has), turning incoming attachments
+//! into stored blobs, and attachment bytes for `GET /{db}/{id}/{name}`.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use md5::Digest;
-use serde_json::{Map, Value};
 
 use crate::blob::{BlobDigest, BlobRef};
 use crate::couch::attachments::{attachments_into_body, md5_digest};
+use crate::couch::known_blobs::earlier_blob_with_md5;
+pub(crate) use crate::couch::known_blobs::Md5Cache;
 use crate::couch::wire::{Attachment, CouchDoc, CouchError};
 use crate::revision::RevTree;
 use crate::store::Collection;
-use crate::tuning::{BLOB_IO_BUFFER_BYTES, MAX_FACE_MD5_CACHE, MAX_FACE_REPLY_BYTES};
+use crate::tuning::MAX_FACE_REPLY_BYTES;
 
 /// Where documents sent out get their attachments' MD5 digests and, with
 /// `attachments=true`, their bytes (inline, at most
@@ -72,61 +70,6 @@ impl AttachmentSource {
             })
             .map_err(|e| CouchError::from_core(&e))?;
         Ok(Some(bytes))
-    }
-}
-
-/// MD5 digests of blobs, both ways, at most [`MAX_FACE_MD5_CACHE`] of them
-/// (forgotten all at once past that; they are computed again as needed).
-#[derive(Default)]
-pub(crate) struct Md5Cache {
-    maps: Mutex<Md5Maps>,
-}
-
-#[derive(Default)]
-struct Md5Maps {
-    by_blob: HashMap<BlobDigest, String>,
-    by_md5: HashMap<String, BlobDigest>,
-}
-
-impl Md5Cache {
-    /// The `md5-` digest of a stored blob, reading its bytes on a miss;
-    /// `None` when the blob cannot be read.
-    pub(crate) fn of(&self, collection: &Collection, blob: &BlobRef) -> Option<String> {
-        if let Some(md5) = self.lock().by_blob.get(&blob.digest) {
-            return Some(md5.clone());
-        }
-        let mut reader = collection.blob(&blob.digest).ok()?;
-        let mut hasher = md5::Md5::new();
-        let mut buffer = vec![0u8; BLOB_IO_BUFFER_BYTES];
-        loop {
-            let n = reader.read(&mut buffer).ok()?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-        }
-        let md5 = format!("md5-{}", STANDARD.encode(hasher.finalize()));
-        self.remember(blob.digest, md5.clone());
-        Some(md5)
-    }
-
-    /// Remembers a blob's MD5.
-    pub(crate) fn remember(&self, digest: BlobDigest, md5: String) {
-        let mut maps = self.lock();
-        if maps.by_blob.len() >= MAX_FACE_MD5_CACHE {
-            maps.by_blob.clear();
-            maps.by_md5.clear();
-        }
-        maps.by_md5.insert(md5.clone(), digest);
-        maps.by_blob.insert(digest, md5);
-    }
-
-    fn blob_with(&self, md5: &str) -> Option<BlobDigest> {
-        self.lock().by_md5.get(md5).copied()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Md5Maps> {
-        self.maps.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -240,10 +183,7 @@ fn find_stub(
             content_type: att.content_type.clone(),
         })
     } else {
-        let known = cache.blob_with(digest);
-        earlier_blobs(tree, name)
-            .into_iter()
-            .find(|b| Some(b.digest) == known || cache.of(collection, b).as_deref() == Some(digest))
+        earlier_blob_with_md5(collection, cache, tree, name, digest)
     };
     let blob = found.ok_or_else(missing)?;
     let held = collection
@@ -258,19 +198,4 @@ fn find_stub(
         content_type: att.content_type.clone().or(blob.content_type),
         ..blob
     })
-}
-
-/// The blobs at top-level field `name` in the revisions of a tree that
-/// still have bodies.
-fn earlier_blobs(tree: Option<&RevTree>, name: &str) -> Vec<BlobRef> {
-    let Some(tree) = tree else { return Vec::new() };
-    tree.nodes()
-        .iter()
-        .filter_map(|n| n.body.as_deref())
-        .filter_map(|body| serde_json::from_str::<Map<String, Value>>(body).ok())
-        .filter_map(|body| match body.get(name) {
-            Some(Value::Object(o)) => BlobRef::from_object(o).ok().flatten(),
-            _ => None,
-        })
-        .collect()
 }

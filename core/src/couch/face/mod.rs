@@ -270,6 +270,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 async fn handle(connection: &FaceConnection, request: Request<Incoming>) -> Response<FaceBody> {
+    let started = std::time::Instant::now();
     let state = &*connection.state;
     let route = match routes::parse(request.uri().path(), &state.name) {
         Ok(route) => route,
@@ -289,10 +290,20 @@ async fn handle(connection: &FaceConnection, request: Request<Incoming>) -> Resp
         principal,
         query,
     };
+    let (kind, method) = (route.kind(), request.method().clone());
     let response = match dispatch(&ctx, route, request).await {
         Ok(response) => response,
         Err(e) => error_response(&e),
     };
+    // Where a replication's time goes on this side (a feed's time is its
+    // first page; the rest streams after): `RUST_LOG=outpost_core::couch::face=debug`.
+    tracing::debug!(
+        endpoint = kind,
+        method = %method,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "face request"
+    );
     hold_until_written(connection, response).await
 }
 

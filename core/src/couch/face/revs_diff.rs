@@ -1,5 +1,8 @@
 //! `POST /{db}/_revs_diff`: which of the client's revisions are missing
 //! here. Ids with nothing missing are left out of the reply, as CouchDB does.
+//! Like CouchDB, an entry names the `possible_ancestors` held here (leaves
+//! older than a missing revision), so a client can send attachments this
+//! side holds as stubs.
 
 use hyper::body::Incoming;
 use hyper::Request;
@@ -8,11 +11,12 @@ use super::http::{json_response, read_json, Reply};
 use super::routes::DbPath;
 use super::Ctx;
 use crate::couch::wire::{parse_rev, CouchError, RevsDiffEntry, RevsDiffReply, RevsDiffRequest};
-use crate::replication::{Endpoint, LocalEndpoint};
+use crate::replication::{Endpoint, LocalEndpoint, MissingRevs};
+use crate::store::Collection;
 use crate::tuning::MAX_FACE_ENTRIES;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incoming>) -> Reply {
-    ctx.collection(path).await?;
+    let collection = ctx.collection(path).await?;
     let asked: RevsDiffRequest = read_json(ctx, request).await?;
     let total: usize = asked.values().map(Vec::len).sum();
     if total > MAX_FACE_ENTRIES {
@@ -29,15 +33,36 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incomi
         .revs_diff(&path.collection, revs)
         .await
         .map_err(|e| CouchError::from_core(&e))?;
-    let reply: RevsDiffReply = missing
+    let reply = super::blocking(move || Ok(with_ancestors(&collection, missing))).await?;
+    json_response(200, &reply)
+}
+
+/// The reply, each entry with the leaves held here older than its newest
+/// missing revision. Only documents past their first generation can have
+/// any, so a push of new documents reads no revision tree.
+fn with_ancestors(collection: &Collection, missing: Vec<MissingRevs>) -> RevsDiffReply {
+    missing
         .into_iter()
         .map(|m| {
+            let newest = m.missing.iter().map(|r| r.generation()).max().unwrap_or(0);
+            let ancestors: Vec<String> = if newest > 1 {
+                match collection.revision_tree(&m.id) {
+                    Ok(Some(tree)) => tree
+                        .leaves()
+                        .into_iter()
+                        .filter(|n| n.rev.generation() < newest)
+                        .map(|n| n.rev.to_string())
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            } else {
+                Vec::new()
+            };
             let entry = RevsDiffEntry {
                 missing: m.missing.iter().map(ToString::to_string).collect(),
-                possible_ancestors: None,
+                possible_ancestors: (!ancestors.is_empty()).then_some(ancestors),
             };
             (m.id, entry)
         })
-        .collect();
-    json_response(200, &reply)
+        .collect()
 }

@@ -39,6 +39,26 @@ pub(crate) enum Route {
     Attachment(DbPath, String, String),
 }
 
+impl Route {
+    /// The endpoint's name for logs (never a peer's text).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Route::Root => "/",
+            Route::Session => "_session",
+            Route::Db(_) => "db",
+            Route::EnsureFullCommit(_) => "_ensure_full_commit",
+            Route::Local(..) => "_local",
+            Route::Changes(_) => "_changes",
+            Route::RevsDiff(_) => "_revs_diff",
+            Route::BulkDocs(_) => "_bulk_docs",
+            Route::BulkGet(_) => "_bulk_get",
+            Route::AllDocs(_) => "_all_docs",
+            Route::Doc(..) => "doc",
+            Route::Attachment(..) => "attachment",
+        }
+    }
+}
+
 /// Parses a request path (still percent-encoded).
 ///
 /// # Errors
