@@ -38,7 +38,7 @@ public struct SystemUser: Sendable, Equatable {
 /// removed user, or one whose password changed, is refused and disconnected within a second.
 ///
 /// ```swift
-/// let users = try await SystemUsers.open(database: db)
+/// let users = try await SystemUsers.open(in: db)
 /// try await users.add("camp-2", password: password, role: .sync)
 /// let listener = try await Listener.start(database: db, config: ListenerConfig(authenticator: .systemUsers(users)))
 /// ```
@@ -48,7 +48,7 @@ public final class SystemUsers: @unchecked Sendable {
     private init(_ ffi: OutpostBindings.SystemUsers) { self.ffi = ffi }
 
     /// The system users of `database`.
-    public static func open(database: Database) async throws -> SystemUsers {
+    public static func open(in database: Database) async throws -> SystemUsers {
         try await detached { SystemUsers(try OutpostBindings.SystemUsers.open(database: database.ffi)) }
     }
 
@@ -200,7 +200,7 @@ public struct ServerStatus: Sendable, Equatable {
 /// while it runs. It runs until `stop()`, whether or not the app keeps a reference.
 ///
 /// ```swift
-/// let manager = try await ReplicationManager.open(database: db)
+/// let manager = try await ReplicationManager.open(in: db)
 /// try await manager.add(ConfiguredServer(name: "camp-1", url: "wss://10.0.0.5:4984/camp",
 ///     username: "camp-2", serverTrust: .pinnedFingerprint(camp1Fingerprint)), password: password)
 /// for await statuses in manager.statusStream() { show(statuses) }
@@ -212,7 +212,7 @@ public final class ReplicationManager: @unchecked Sendable {
 
     /// Opens the configured servers of `database` and starts running them. Passwords are sealed
     /// with a key in the Keychain, or in a file key store at `keyStoreDirectory`.
-    public static func open(database: Database, keyStoreDirectory: String? = nil) async throws -> ReplicationManager {
+    public static func open(in database: Database, keyStoreDirectory: String? = nil) async throws -> ReplicationManager {
         try await detached {
             ReplicationManager(try OutpostBindings.ReplicationManager.open(database: database.ffi, keyStoreDirectory: keyStoreDirectory))
         }

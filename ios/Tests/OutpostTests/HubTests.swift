@@ -8,7 +8,7 @@ import Outpost
 final class HubTests: XCTestCase {
     /// Hub A: `camp-b` as a stored system user, served on 127.0.0.1.
     private func startHubA(_ a: Database) async throws -> (SystemUsers, Listener) {
-        let users = try await SystemUsers.open(database: a)
+        let users = try await SystemUsers.open(in: a)
         try await users.add("camp-b", password: "camp b password", role: .sync)
         var config = ListenerConfig(authenticator: .systemUsers(users))
         config.networkInterface = "127.0.0.1"
@@ -36,7 +36,7 @@ final class HubTests: XCTestCase {
         try await a.defaultCollection().save("child-1", json: #"{"name":"Amina"}"#)
 
         let keys = dir.appendingPathComponent("keys").path
-        let manager = try await ReplicationManager.open(database: b, keyStoreDirectory: keys)
+        let manager = try await ReplicationManager.open(in: b, keyStoreDirectory: keys)
         let server = ConfiguredServer(
             name: "camp-a", url: listener.urls[0], username: "camp-b",
             serverTrust: .pinnedFingerprint(listener.fingerprint ?? ""))
@@ -52,7 +52,7 @@ final class HubTests: XCTestCase {
         let stopped = try await manager.statuses()
         XCTAssertEqual(stopped.map(\.state), [.stopped])
         try await a.defaultCollection().save("child-2", json: #"{"name":"Juma"}"#)
-        let reopened = try await ReplicationManager.open(database: b, keyStoreDirectory: keys)
+        let reopened = try await ReplicationManager.open(in: b, keyStoreDirectory: keys)
         _ = try await statuses(of: reopened) { $0.first?.state == .idle }
         let second = try await b.defaultCollection().document("child-2")
         XCTAssertEqual(second?.json, #"{"name":"Juma"}"#)
@@ -69,7 +69,7 @@ final class HubTests: XCTestCase {
         let a = try await openDb(dir, "camp-a.db")
         let b = try await openDb(dir, "camp-b.db")
         let (_, listener) = try await startHubA(a)
-        let manager = try await ReplicationManager.open(database: b, keyStoreDirectory: dir.appendingPathComponent("keys").path)
+        let manager = try await ReplicationManager.open(in: b, keyStoreDirectory: dir.appendingPathComponent("keys").path)
         let server = ConfiguredServer(
             name: "camp-a", url: listener.urls[0], username: "camp-b", serverTrust: .selfSignedOnly, direction: .pull)
         try await manager.add(server, password: "wrong")

@@ -11,13 +11,56 @@ import kotlinx.coroutines.flow.distinctUntilChanged
 import kotlinx.coroutines.flow.map
 import org.outpost.ffi.ConfiguredServer as FfiServer
 import org.outpost.ffi.ReplicationManager as FfiManager
+import org.outpost.ffi.ServerTrust as FfiServerTrust
 import org.outpost.ffi.SystemUsers as FfiUsers
 
 /** What a system user may do: `SYNC` (push and pull) or `READ` (pull only). */
 typealias SystemUserRole = org.outpost.ffi.SystemUserRole
 
-/** Which certificates of a server are trusted (public CAs, pinned, self-signed only...). */
-typealias ServerTrust = org.outpost.ffi.ServerTrust
+/** Which certificates of a configured server are trusted. */
+sealed class ServerTrust {
+    /** Certificates issued for the URL's host by a public CA. */
+    data object SystemRoots : ServerTrust()
+    /** Exactly the certificate with this fingerprint (`sha256:HEX`, from `Listener.fingerprint`). */
+    data class PinnedFingerprint(val fingerprint: String) : ServerTrust()
+    /** Any self-signed certificate and nothing CA-issued: stops eavesdroppers, not an active attacker. */
+    data object SelfSignedOnly : ServerTrust()
+    /** Any certificate at all. Development only: an active attacker can read everything. */
+    data object InsecureAcceptAny : ServerTrust()
+
+    /** Exactly this certificate (DER). */
+    class PinnedCertificate(val certificate: ByteArray) : ServerTrust() {
+        override fun equals(other: Any?) = other is PinnedCertificate && other.certificate.contentEquals(certificate)
+        override fun hashCode() = certificate.contentHashCode()
+    }
+
+    /** Certificates issued for the URL's host by one of these CAs (DER, or PEM bytes). */
+    class CaCertificates(val certificates: List<ByteArray>) : ServerTrust() {
+        override fun equals(other: Any?) = other is CaCertificates && other.certificates.size == certificates.size &&
+            other.certificates.zip(certificates).all { (a, b) -> a.contentEquals(b) }
+        override fun hashCode() = certificates.fold(0) { h, c -> 31 * h + c.contentHashCode() }
+    }
+
+    internal fun toFfi(): FfiServerTrust = when (this) {
+        SystemRoots -> FfiServerTrust.SystemRoots
+        is PinnedFingerprint -> FfiServerTrust.PinnedFingerprint(fingerprint)
+        SelfSignedOnly -> FfiServerTrust.SelfSignedOnly
+        InsecureAcceptAny -> FfiServerTrust.InsecureAcceptAny
+        is PinnedCertificate -> FfiServerTrust.PinnedCertificate(certificate)
+        is CaCertificates -> FfiServerTrust.CaCertificates(certificates)
+    }
+
+    internal companion object {
+        fun of(ffi: FfiServerTrust): ServerTrust = when (ffi) {
+            is FfiServerTrust.SystemRoots -> SystemRoots
+            is FfiServerTrust.PinnedFingerprint -> PinnedFingerprint(ffi.fingerprint)
+            is FfiServerTrust.SelfSignedOnly -> SelfSignedOnly
+            is FfiServerTrust.InsecureAcceptAny -> InsecureAcceptAny
+            is FfiServerTrust.PinnedCertificate -> PinnedCertificate(ffi.certificate)
+            is FfiServerTrust.CaCertificates -> CaCertificates(ffi.certificates)
+        }
+    }
+}
 
 /** Where a configured server's replication is: running, idle, offline, error or stopped. */
 typealias ServerState = org.outpost.ffi.ServerState
@@ -80,7 +123,7 @@ data class ConfiguredServer(
     /** Collections replicated (made locally when missing); empty: every collection the server serves, asked at each connection. */
     val collections: List<String> = emptyList(),
 ) {
-    internal fun toFfi() = FfiServer(name, url, username, serverTrust, direction, collections)
+    internal fun toFfi() = FfiServer(name, url, username, serverTrust.toFfi(), direction, collections)
 }
 
 /** A configured server's replication status; times in seconds since the epoch. */
@@ -107,7 +150,7 @@ private fun org.outpost.ffi.ServerStatus.toPublic() = ServerStatus(
     docsFailed.toLong(), pending.toLong(), lastSuccessSecs?.toLong(),
 )
 
-private fun FfiServer.toPublic() = ConfiguredServer(name, url, username, serverTrust, direction, collections)
+private fun FfiServer.toPublic() = ConfiguredServer(name, url, username, ServerTrust.of(serverTrust), direction, collections)
 
 /**
  * Runs every configured server of a hub's database continuously (CouchDB's `_replicator`, for
