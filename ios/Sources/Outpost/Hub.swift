@@ -242,8 +242,13 @@ public final class ReplicationManager: @unchecked Sendable {
     /// Every server's status now, then again after each change, until the stream is dropped.
     public func statusStream() -> AsyncStream<[ServerStatus]> {
         AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
+            // Each status written is a cue to read them all again, off the replication thread and
+            // in order (one serial queue), so the last element is always the newest.
+            let reads = DispatchQueue(label: "org.outpost.hub.statuses")
             let read: @Sendable () -> Void = { [ffi] in
-                if let statuses = try? ffi.statuses() { continuation.yield(statuses.map(ServerStatus.init)) }
+                reads.async {
+                    if let statuses = try? ffi.statuses() { continuation.yield(statuses.map(ServerStatus.init)) }
+                }
             }
             let handle = ffi.addStatusListener(listener: ClosureServerStatusListener { _ in read() })
             read()
