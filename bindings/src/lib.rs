@@ -16,6 +16,10 @@
 //!   [`ServerTrust`]).
 //! - [`Listener`]: serves a database to other devices ([`ListenerConfig`],
 //!   [`ListenerAuthenticator`]); [`TlsIdentity`] for its certificate.
+//! - Camp hubs: [`SystemUsers`] stored in the database (checked by
+//!   `ListenerAuthenticator::system_users`) and [`ReplicationManager`]
+//!   ([`ConfiguredServer`]s replicated continuously, [`ServerStatus`],
+//!   [`ServerStatusListener`]).
 //! - Foreign traits implemented in Kotlin or Swift: [`ConflictResolver`],
 //!   [`ReplicationFilter`], [`ChangeListener`], [`ReplicatorStatusListener`],
 //!   [`DocumentReplicationListener`], [`PasswordAuthenticator`]. Registering a listener returns a
@@ -42,6 +46,7 @@ mod collection;
 mod database;
 mod encryption;
 mod error;
+mod hub;
 mod listener;
 mod logging;
 mod net_listener;
@@ -57,6 +62,10 @@ pub use collection::{ChangeEvent, ChangeListener, ChangesPage, Collection, Docum
 pub use database::{Database, DatabaseConfig};
 pub use encryption::DatabaseEncryption;
 pub use error::{ErrorKind, Failure, OutpostError};
+pub use hub::{
+    ConfiguredServer, ReplicationManager, ServerState, ServerStatus, ServerStatusListener, SystemUser, SystemUserRole,
+    SystemUsers,
+};
 pub use listener::ListenerHandle;
 pub use logging::{set_log_sink, LogLevel, LogSink};
 pub use net_listener::{ConnectionStatus, Listener, ListenerAuthenticator, ListenerConfig, PasswordAuthenticator};

@@ -73,6 +73,19 @@ impl ListenerAuthenticator {
         Ok(Self::new(core::ListenerAuthenticator::Users(table)))
     }
 
+    /// Basic credentials checked against the system users stored in a
+    /// hub's database (`SystemUsers`), read at each login: users added,
+    /// removed or given a new password count at once, a removed user's (or
+    /// changed password's) open connections are closed, and a `Read` user
+    /// may only pull.
+    #[uniffi::constructor]
+    pub fn system_users(users: Arc<crate::hub::SystemUsers>) -> Arc<Self> {
+        Self::new(core::ListenerAuthenticator::SystemUsers {
+            stored: users.inner.clone(),
+            also: UserTable::new(),
+        })
+    }
+
     /// Basic credentials checked by `authenticator` (Kotlin or Swift).
     #[uniffi::constructor]
     pub fn password(authenticator: Arc<dyn PasswordAuthenticator>) -> Arc<Self> {

@@ -554,7 +554,8 @@ pub struct ServerAddArgs {
     /// Only receive the server's changes [default: push and pull].
     #[arg(long)]
     pub pull: bool,
-    /// A collection to replicate; repeat for several [default: _default].
+    /// A collection to replicate; repeat for several [default: every
+    /// collection the server serves, asked at each connection].
     #[arg(long, value_name = "NAME")]
     pub collection: Vec<String>,
     /// Send the password to a ws:// or http:// server (no TLS) anyway.

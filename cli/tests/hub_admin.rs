@@ -359,6 +359,13 @@ fn three_camps_replicate_through_configured_servers_and_survive_sigkill() {
 
     // Passwords: in no log (-vv) and in no file in clear.
     kill_all([&mut sa, &mut sb, &mut sc]);
+    // Killed, nobody marked C's servers stopped: once the hub stops
+    // confirming them they read as stopped, not idle or running forever.
+    wait_until("C's servers shown stopped once its hub is gone", || {
+        c.statuses()
+            .iter()
+            .all(|s| s["state"] == "stopped" && s["error"].as_str().is_some_and(|e| e.contains("stopped without")))
+    });
     for (_, password) in PW {
         assert_eq!(
             file_contains(dir.path(), password),
@@ -432,4 +439,35 @@ fn a_wrong_password_is_an_error_with_backoff_until_the_server_is_added_again() {
     assert!(d.statuses()[0]["docs_read"].as_u64().unwrap() >= 5);
     ok(&["servers", "remove", "--db", s(&d.db), "camp-a"]);
     assert_eq!(ok(&["servers", "list", "--db", s(&d.db)]), "");
+}
+
+#[test]
+fn servers_status_watch_draws_a_progress_bar_on_a_terminal_during_a_first_big_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (Camp::new(dir.path(), "a"), Camp::new(dir.path(), "b"));
+    import(&a, &docs("a", 0..20_000));
+    add_user(&a.db, "b-from-a", "sync", "pw-b-at-a-5be1d0");
+    add_user(&b.db, "tablet", "sync", "pw-tablet-at-b-8c7");
+    let (sa, _sb) = (a.serve(), b.serve());
+    // Both watchers start before the server is added, so they see the
+    // whole first sync: one on a terminal, one piped.
+    let watch = ["servers", "status", "--db", s(&b.db), "--watch"];
+    let mut on_terminal = common::process::Proc::spawn_on_terminal("watch on a terminal", &watch);
+    let mut piped = common::process::Proc::spawn("watch piped", &watch);
+    b.add_server("camp-a", &sa, "b-from-a", "pw-b-at-a-5be1d0");
+    let bar = on_terminal.wait_line(Stream::Out, Duration::from_secs(120), |l| {
+        l.contains("[=") && l.contains(" documents")
+    });
+    assert!(bar.contains("/"), "{bar}");
+    wait_until("B idle with A's 20,000 documents", || {
+        b.statuses().pop().unwrap_or_default()["state"] == "idle"
+    });
+    piped.wait_line(Stream::Out, Duration::from_secs(30), |l| l.starts_with("camp-a: idle"));
+    assert!(
+        piped.lines(Stream::Out).iter().all(|l| !l.contains("[=")),
+        "no bar when piped: {:?}",
+        piped.lines(Stream::Out)
+    );
+    on_terminal.signal("TERM");
+    piped.signal("TERM");
 }

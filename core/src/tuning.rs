@@ -624,3 +624,23 @@ pub const COUCH_ANCESTOR_PROBE_DEPTH: usize = 10;
 /// `_revs_diff` and the `_bulk_docs` that follows (forgotten all at once
 /// past it): a few push batches' worth, at most a few MB of ids.
 pub const MAX_COUCH_ANCESTORS_KEPT: usize = 10_000;
+// Camp hub administration, the missing pieces (issue 16)
+// ---------------------------------------------------------------------------
+
+/// How often a running hub confirms each configured server's status in the
+/// database (its heartbeat): often enough that a status reader learns soon
+/// that the hub is gone, rare enough to cost nothing (one small row write
+/// per server every 5 s).
+pub const SERVER_STATUS_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A status not confirmed for this long is shown as `stopped` (the hub
+/// that wrote it was killed): four missed heartbeats, so a hub whose
+/// database is busy for a few seconds (a large batch holding the write
+/// lock) is not taken for dead.
+pub const SERVER_STATUS_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Collections a replicator asked to replicate everything a peer serves
+/// (a configured server without `--collection`) takes from one peer, at
+/// most: a camp has a handful; a peer listing more is refused rather than
+/// let create collections here without bound.
+pub const MAX_SERVED_COLLECTIONS_REPLICATED: usize = 100;

@@ -618,3 +618,128 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_are_served() {
         .unwrap();
     assert_eq!(hub.send("GET", "/hub", &[], b"").await.status, 200);
 }
+
+/// A hub whose listener checks the stored system users, `USER` among them.
+async fn system_users_hub() -> (Hub, outpost_core::hub::SystemUsers) {
+    use outpost_core::hub::{Role, SystemUsers};
+    use outpost_core::net::{ListenerAuthenticator, UserTable};
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), "hub.db");
+    let stored = SystemUsers::open(&db).unwrap();
+    stored.add(USER, PASSWORD, Role::Sync).unwrap();
+    let mut config = listener_config(ListenerAuthenticator::SystemUsers {
+        stored: stored.clone(),
+        also: UserTable::new(),
+    });
+    config.disable_tls = true;
+    let listener = Listener::start(db.clone(), config).await.unwrap();
+    let hub = Hub {
+        _dir: dir,
+        db,
+        listener,
+    };
+    (hub, stored)
+}
+
+/// Sends `GET path` with Basic credentials on an open (keep-alive)
+/// connection and reads the one reply.
+async fn get_on(stream: &mut TcpStream, path: &str) -> Reply {
+    let head = format!("GET {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: {}\r\n\r\n", basic());
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        raw.extend_from_slice(&buf[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        if let Ok(httparse::Status::Complete(head_len)) = response.parse(&raw) {
+            let length = response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.parse::<usize>().ok());
+            let complete = match length {
+                Some(length) => raw.len() >= head_len + length,
+                None => raw.ends_with(b"0\r\n\r\n"),
+            };
+            if complete || n == 0 {
+                return parse_reply(&raw);
+            }
+        }
+        assert!(n > 0, "the connection closed before a whole reply");
+    }
+}
+
+#[tokio::test]
+async fn a_removed_system_user_is_refused_at_once_despite_cached_credentials() {
+    let (hub, stored) = system_users_hub().await;
+    // Checked once: the header is cached listener-wide and on this connection.
+    assert_eq!(hub.send("GET", "/hub", &[], b"").await.status, 200);
+    let mut kept = TcpStream::connect(("127.0.0.1", hub.listener.port())).await.unwrap();
+    assert_eq!(get_on(&mut kept, "/hub").await.status, 200);
+
+    assert!(stored.remove(USER).unwrap());
+    // Well within the credential cache's lifetime: refused on a new connection
+    // and on the connection that already passed.
+    hub.send("GET", "/hub", &[], b"")
+        .await
+        .assert_error(401, "unauthorized");
+    get_on(&mut kept, "/hub").await.assert_error(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn a_changed_password_ends_cached_credentials_and_session_cookies() {
+    let (hub, stored) = system_users_hub().await;
+    let login = hub.log_in(PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", String::from_utf8_lossy(&login.body));
+    let cookie = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let with_cookie = [("Authorization", ""), ("Cookie", cookie.as_str())];
+    assert_eq!(hub.send("GET", "/hub", &with_cookie, b"").await.status, 200);
+    assert_eq!(hub.send("GET", "/hub", &[], b"").await.status, 200);
+
+    stored.set_password(USER, "a new password").unwrap();
+    hub.send("GET", "/hub", &with_cookie, b"")
+        .await
+        .assert_error(401, "unauthorized");
+    let session = hub.send("GET", "/_session", &with_cookie, b"").await.json();
+    assert_eq!(session["userCtx"]["name"], Value::Null);
+    hub.send("GET", "/hub", &[], b"")
+        .await
+        .assert_error(401, "unauthorized");
+
+    // The new password works, by Basic and for a new cookie; a user removed
+    // after logging in loses that cookie too.
+    use base64::Engine;
+    let renewed = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:a new password"))
+    );
+    assert_eq!(
+        hub.send("GET", "/hub", &[("Authorization", &renewed)], b"")
+            .await
+            .status,
+        200
+    );
+    let again = hub.log_in("a new password").await;
+    assert_eq!(again.status, 200);
+    let cookie = again
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let with_cookie = [("Authorization", ""), ("Cookie", cookie.as_str())];
+    assert_eq!(hub.send("GET", "/hub", &with_cookie, b"").await.status, 200);
+    stored.remove(USER).unwrap();
+    hub.send("GET", "/hub", &with_cookie, b"")
+        .await
+        .assert_error(401, "unauthorized");
+}

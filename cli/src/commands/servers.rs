@@ -1,15 +1,20 @@
 //! `outpost servers add|list|remove|status`: the servers a hub's `outpost
 //! serve` replicates with continuously (see
 //! [`outpost_core::hub::ReplicationManager`]), and their status as the
-//! running hub keeps it in the database.
+//! running hub keeps it in the database (`--watch` on a terminal: a line
+//! per server with a progress bar while it runs; plain lines otherwise).
 
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use outpost_core::hub::{ReplicationManager, ServerConfig, ServerStatus};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use outpost_core::hub::{ReplicationManager, ServerConfig, ServerState, ServerStatus};
 use outpost_core::net::ServerTrust;
 use outpost_core::replication::Direction;
-use outpost_core::{Database, DEFAULT_COLLECTION};
+use outpost_core::Database;
 
 use super::{identity, open_db, open_existing_db, password, sync};
 use crate::args::{ServerAddArgs, ServerStatusArgs, ServersCommand};
@@ -61,11 +66,8 @@ fn add(args: &ServerAddArgs) -> Result<(), CliError> {
         (_, true) => Direction::Pull,
         _ => Direction::PushAndPull,
     };
-    if !args.collection.is_empty() {
-        config.collections = args.collection.clone();
-    } else {
-        config.collections = vec![DEFAULT_COLLECTION.to_owned()];
-    }
+    // None named: every collection the server serves, asked at each connection.
+    config.collections = args.collection.clone();
     let db = open_db(&args.server.db.db)?;
     let keys = identity::key_store(&identity::key_dir(args.key_dir.as_deref())?)?;
     let manager = ReplicationManager::open(&db, Arc::new(keys))
@@ -78,6 +80,9 @@ fn add(args: &ServerAddArgs) -> Result<(), CliError> {
 
 fn status(args: &ServerStatusArgs) -> Result<(), CliError> {
     let db = open_existing_db(&args.db.db)?;
+    if args.watch && !args.json && std::io::stdout().is_terminal() {
+        return watch_with_bars(&db);
+    }
     let mut shown: Option<Vec<ServerStatus>> = None;
     loop {
         let statuses = read_statuses(&db)?;
@@ -94,6 +99,40 @@ fn status(args: &ServerStatusArgs) -> Result<(), CliError> {
         }
         if !args.watch {
             return Ok(());
+        }
+        std::thread::sleep(WATCH_EVERY);
+    }
+}
+
+/// `--watch` on a terminal, until interrupted: one line per server, redrawn
+/// in place, with a bar of the documents done out of those known while it
+/// is `running` (a first big sync).
+fn watch_with_bars(db: &Database) -> Result<(), CliError> {
+    let lines = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
+    let running = ProgressStyle::with_template("{msg}\n  [{bar:40}] {pos}/{len} documents")
+        .map_err(|e| CliError::Usage(e.to_string()))?
+        .progress_chars("=> ");
+    let still = ProgressStyle::with_template("{msg}").map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut shown: BTreeMap<String, ProgressBar> = BTreeMap::new();
+    loop {
+        let statuses = read_statuses(db)?;
+        shown.retain(|name, line| {
+            let kept = statuses.iter().any(|s| &s.name == name);
+            if !kept {
+                line.finish_and_clear();
+            }
+            kept
+        });
+        for status in &statuses {
+            let line = shown
+                .entry(status.name.clone())
+                .or_insert_with(|| lines.add(ProgressBar::new(0)));
+            let done = status.docs_read.saturating_add(status.docs_written);
+            let busy = status.state == ServerState::Running && status.pending > 0;
+            line.set_style(if busy { running.clone() } else { still.clone() });
+            line.set_length(done.saturating_add(status.pending));
+            line.set_position(done);
+            line.set_message(human(status));
         }
         std::thread::sleep(WATCH_EVERY);
     }

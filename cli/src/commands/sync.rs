@@ -47,6 +47,7 @@ pub fn run(args: &SyncArgs) -> Result<(), CliError> {
         },
         continuous: args.continuous,
         collections: collections.into_iter().map(CollectionConfig::new).collect(),
+        all_served_collections: false,
         max_attempts: (!args.continuous && !args.retry).then_some(ONE_SHOT_ATTEMPTS),
         max_attempt_wait: MAX_RETRY_WAIT,
     };

@@ -39,7 +39,29 @@ fn forward(stream: impl Read + Send + 'static, which: Stream, to: std::sync::mps
 impl Proc {
     /// Starts `outpost` with `args`; `name` labels it in failure messages.
     pub fn spawn(name: &str, args: &[&str]) -> Proc {
-        let mut child = super::spawn(args, Stdio::null());
+        Proc::start(name, super::spawn(args, Stdio::null()))
+    }
+
+    /// Starts `outpost` with `args` on a pseudo-terminal (util-linux
+    /// `script`), so that it draws as for a person at a terminal; both
+    /// streams then arrive as `Stream::Out`. `signal("TERM")` ends it.
+    pub fn spawn_on_terminal(name: &str, args: &[&str]) -> Proc {
+        let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
+        let command: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_outpost"))
+            .chain(args.iter().copied())
+            .map(quote)
+            .collect();
+        let child = Command::new("script")
+            .args(["-qfec", &command.join(" "), "/dev/null"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run script (util-linux)");
+        Proc::start(name, child)
+    }
+
+    fn start(name: &str, mut child: Child) -> Proc {
         let (tx, lines) = channel();
         forward(child.stdout.take().expect("piped stdout"), Stream::Out, tx.clone());
         forward(child.stderr.take().expect("piped stderr"), Stream::Err, tx);

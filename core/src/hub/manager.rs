@@ -24,13 +24,15 @@ use super::seal::CredentialSeal;
 use super::servers::{ServerConfig, ServerTable, StoredServer};
 use super::status::{ServerState, ServerStatus, StatusTable};
 use crate::error::{InvalidInput, Result};
+use crate::listeners::{ListenerToken, Listeners};
 use crate::net::{ClientAuth, KeyStore, RemoteConfig};
 use crate::replication::{
     ActivityLevel, CollectionConfig, Direction, DocumentEvent, Replicator, ReplicatorConfig, ReplicatorStatus,
 };
 use crate::store::Database;
 use crate::tuning::{
-    SERVER_CONFIG_RECHECK_INTERVAL, SERVER_ERROR_RETRY_FIRST, SERVER_ERROR_RETRY_MAX, SERVER_STATUS_WRITE_INTERVAL,
+    SERVER_CONFIG_RECHECK_INTERVAL, SERVER_ERROR_RETRY_FIRST, SERVER_ERROR_RETRY_MAX, SERVER_STATUS_HEARTBEAT,
+    SERVER_STATUS_WRITE_INTERVAL,
 };
 
 /// The configured servers of a hub's database, and (once started) their
@@ -68,6 +70,8 @@ struct Context {
     seal: Mutex<Option<Arc<CredentialSeal>>>,
     /// Bumped at every status written: the status stream.
     generation: watch::Sender<u64>,
+    /// Called with every status written.
+    listeners: Listeners<ServerStatus>,
 }
 
 impl Context {
@@ -108,6 +112,7 @@ impl ReplicationManager {
             key_store,
             seal: Mutex::new(None),
             generation: watch::channel(0).0,
+            listeners: Listeners::default(),
         };
         Ok(ReplicationManager {
             ctx: Arc::new(ctx),
@@ -151,7 +156,8 @@ impl ReplicationManager {
     }
 
     /// The status of each server configured in `db`, as the running hub
-    /// last wrote it (`stopped` for a server no hub has run yet).
+    /// last wrote it (`stopped` for a server no hub has run yet, and for
+    /// one whose hub stopped confirming it: see [`ServerStatus::seen_at`]).
     ///
     /// # Errors
     /// [`crate::Error::Storage`] or [`crate::Error::Corrupt`].
@@ -160,7 +166,7 @@ impl ReplicationManager {
         Ok(Self::servers(db)?
             .into_iter()
             .map(|server| {
-                let status = written.remove(&server.name);
+                let status = written.remove(&server.name).map(|s| s.seen_at(now()));
                 status.unwrap_or_else(|| ServerStatus::stopped(&server.name, 0))
             })
             .collect())
@@ -170,6 +176,13 @@ impl ReplicationManager {
     /// with [`ReplicationManager::statuses`].
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.ctx.generation.subscribe()
+    }
+
+    /// Calls `listener` with each status this manager writes (on a task of
+    /// the runtime it was started on; keep the callback short), until the
+    /// token is dropped.
+    pub fn add_status_listener(&self, listener: impl Fn(&ServerStatus) + Send + Sync + 'static) -> ListenerToken {
+        self.ctx.listeners.add(Arc::new(listener))
     }
 
     /// Starts running every configured server on the current tokio runtime
@@ -338,13 +351,31 @@ impl Reporter {
         if recent && !changed {
             return;
         }
+        if self.write().await {
+            self.ctx.generation.send_modify(|g| *g += 1);
+            self.ctx.listeners.emit(&self.status);
+        }
+    }
+
+    /// Writes the status as it is with a new heartbeat; whether it was.
+    async fn write(&mut self) -> bool {
         self.last_write = Some(tokio::time::Instant::now());
+        self.status.heartbeat = now();
         let (statuses, status) = (self.ctx.statuses.clone(), self.status.clone());
         match blocking(move || statuses.put(&status)).await {
-            Ok(()) => {
-                self.ctx.generation.send_modify(|g| *g += 1);
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(server = %self.status.name, error = %e, "cannot write the server status");
+                false
             }
-            Err(e) => tracing::warn!(server = %self.status.name, error = %e, "cannot write the server status"),
+        }
+    }
+
+    /// Confirms the status (the heartbeat) unless it was written lately.
+    async fn beat(&mut self) {
+        let recent = self.last_write.is_some_and(|t| t.elapsed() < SERVER_STATUS_HEARTBEAT);
+        if !recent {
+            self.write().await;
         }
     }
 
@@ -358,8 +389,12 @@ impl Reporter {
         let error = (state == ServerState::Offline)
             .then(|| status.error.as_ref().map(ToString::to_string))
             .flatten();
+        let next_retry = (state == ServerState::Offline)
+            .then(|| status.next_attempt.and_then(|t| t.duration_since(UNIX_EPOCH).ok()))
+            .flatten()
+            .map(|d| d.as_secs());
         let pending = status.progress.total.saturating_sub(status.progress.completed);
-        self.report(state, error, None, pending).await;
+        self.report(state, error, next_retry, pending).await;
     }
 }
 
@@ -375,6 +410,7 @@ fn replicator(db: &Database, config: &ServerConfig, password: &str) -> Result<Re
         direction: config.direction,
         continuous: true,
         collections: config.collections.iter().map(CollectionConfig::new).collect(),
+        all_served_collections: config.collections.is_empty(),
         max_attempts: None,
         ..Default::default()
     };
@@ -394,6 +430,8 @@ async fn supervise(ctx: Arc<Context>, config: ServerConfig, sealed: Vec<u8>, mut
     let counters = Arc::new(DocCounters::default());
     let mut reporter = Reporter::new(ctx.clone(), &config.name, counters.clone()).await;
     let mut failures = 0u32;
+    let mut heartbeat = tokio::time::interval(SERVER_STATUS_HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let started: Result<Replicator> = ctx
             .seal()
@@ -425,6 +463,7 @@ async fn supervise(ctx: Arc<Context>, config: ServerConfig, sealed: Vec<u8>, mut
                             let _ = run.await;
                             break None;
                         }
+                        _ = heartbeat.tick() => reporter.beat().await,
                     }
                 }
             }
@@ -444,9 +483,17 @@ async fn supervise(ctx: Arc<Context>, config: ServerConfig, sealed: Vec<u8>, mut
                 0,
             )
             .await;
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = stopped(&mut stop) => break,
+        let retry = tokio::time::sleep(wait);
+        tokio::pin!(retry);
+        loop {
+            tokio::select! {
+                () = &mut retry => break,
+                () = stopped(&mut stop) => {
+                    reporter.report(ServerState::Stopped, None, None, 0).await;
+                    return;
+                }
+                _ = heartbeat.tick() => reporter.beat().await,
+            }
         }
     }
     reporter.report(ServerState::Stopped, None, None, 0).await;
@@ -455,6 +502,39 @@ async fn supervise(ctx: Arc<Context>, config: ServerConfig, sealed: Vec<u8>, mut
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_its_hub_stopped_confirming_reads_as_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path().join("hub.db"), crate::DatabaseConfig::default()).unwrap();
+        let servers = ServerTable::open(&db).unwrap();
+        let statuses = StatusTable::open(&db).unwrap();
+        for name in ["killed", "alive"] {
+            servers
+                .save(&ServerConfig::new(name, "wss://h:1/db", "u"), b"sealed")
+                .unwrap();
+        }
+        let running = |name: &str, heartbeat: u64| ServerStatus {
+            state: ServerState::Running,
+            heartbeat,
+            ..ServerStatus::stopped(name, heartbeat)
+        };
+        // The hub running "killed" was SIGKILLed a minute ago: nobody marked it stopped.
+        let killed_at = now() - 60;
+        statuses.put(&running("killed", killed_at)).unwrap();
+        statuses.put(&running("alive", now())).unwrap();
+        let shown = ReplicationManager::statuses(&db).unwrap();
+        assert_eq!(shown[0].name, "alive");
+        assert_eq!(shown[0].state, ServerState::Running);
+        assert_eq!(shown[1].name, "killed");
+        assert_eq!(shown[1].state, ServerState::Stopped);
+        assert_eq!(shown[1].state_time, killed_at);
+        assert!(shown[1]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("stopped without"));
+    }
 
     #[test]
     fn error_retries_double_from_the_first_wait_up_to_the_ceiling() {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::error::{Error, InvalidInput, Result};
 use crate::net::ServerTrust;
 use crate::replication::Direction;
-use crate::store::{Database, DEFAULT_COLLECTION};
+use crate::store::Database;
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS hub_servers (
     name TEXT PRIMARY KEY,
@@ -26,7 +26,7 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS hub_servers (
 /// use outpost_core::net::ServerTrust;
 /// let camp1 = ServerConfig::new("camp-1", "wss://10.0.0.5:4984/camp", "camp-2")
 ///     .with_trust(ServerTrust::PinnedFingerprint("sha256:ab".into()));
-/// assert_eq!(camp1.collections, vec!["_default".to_owned()]);
+/// assert!(camp1.collections.is_empty()); // every collection camp 1 serves
 /// ```
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -40,12 +40,15 @@ pub struct ServerConfig {
     pub trust: ServerTrust,
     /// Push, pull or both.
     pub direction: Direction,
-    /// Collections replicated (created locally if missing).
+    /// Collections replicated (created locally if missing); empty: every
+    /// collection the server serves, asked at each connection (another
+    /// hub lists them in its hello; a CouchDB gives the database the URL
+    /// names, as the default collection).
     pub collections: Vec<String>,
 }
 
 impl ServerConfig {
-    /// Both directions, the default collection, system roots.
+    /// Both directions, every collection the server serves, system roots.
     pub fn new(name: impl Into<String>, url: impl Into<String>, username: impl Into<String>) -> Self {
         ServerConfig {
             name: name.into(),
@@ -53,7 +56,7 @@ impl ServerConfig {
             username: username.into(),
             trust: ServerTrust::SystemRoots,
             direction: Direction::PushAndPull,
-            collections: vec![DEFAULT_COLLECTION.to_owned()],
+            collections: Vec::new(),
         }
     }
 
@@ -79,9 +82,6 @@ impl ServerConfig {
         }
         if self.username.is_empty() || self.username.contains(':') {
             return bad("a server's user name must be non-empty, without ':'".into());
-        }
-        if self.collections.is_empty() {
-            return bad("a server needs at least one collection".into());
         }
         Ok(())
     }

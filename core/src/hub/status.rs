@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::store::Database;
+use crate::tuning::SERVER_STATUS_STALE_AFTER;
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS hub_server_status (
     name TEXT PRIMARY KEY,
@@ -31,7 +32,8 @@ pub enum ServerState {
     /// Stopped on an error (`error` says which); retried after a long
     /// backoff, or at once when the server is added again.
     Error,
-    /// Not running (the hub is not serving, or the server was removed).
+    /// Not running (the hub is not serving, or the server was removed; or
+    /// the hub that ran it is gone: see [`ServerStatus::seen_at`]).
     Stopped,
 }
 
@@ -67,6 +69,11 @@ pub struct ServerStatus {
     pub pending: u64,
     /// When the replication last caught up (seconds since the Unix epoch).
     pub last_success: Option<u64>,
+    /// When the running hub last confirmed this status (seconds since the
+    /// Unix epoch; it does every
+    /// [`crate::tuning::SERVER_STATUS_HEARTBEAT`]).
+    #[serde(default)]
+    pub heartbeat: u64,
 }
 
 impl ServerStatus {
@@ -83,6 +90,35 @@ impl ServerStatus {
             docs_failed: 0,
             pending: 0,
             last_success: None,
+            heartbeat: state_time,
+        }
+    }
+
+    /// This status as a reader at `now` should show it: a status the hub no
+    /// longer confirms (not for [`SERVER_STATUS_STALE_AFTER`]: the hub was
+    /// killed, or its machine lost power) is `stopped` since its last
+    /// heartbeat, with an error saying so, instead of `running` forever.
+    ///
+    /// # Examples
+    /// ```
+    /// use outpost_core::hub::{ServerState, ServerStatus};
+    /// let mut status = ServerStatus::stopped("camp-1", 1_000);
+    /// status.state = ServerState::Running;
+    /// assert_eq!(status.seen_at(1_005).state, ServerState::Running);
+    /// assert_eq!(status.seen_at(9_000).state, ServerState::Stopped);
+    /// ```
+    pub fn seen_at(&self, now: u64) -> ServerStatus {
+        let stale = now.saturating_sub(self.heartbeat) > SERVER_STATUS_STALE_AFTER.as_secs();
+        if self.state == ServerState::Stopped || !stale {
+            return self.clone();
+        }
+        ServerStatus {
+            state: ServerState::Stopped,
+            state_time: self.heartbeat,
+            next_retry: None,
+            error: Some("the hub process running it stopped without saying so (killed?)".into()),
+            pending: 0,
+            ..self.clone()
         }
     }
 }

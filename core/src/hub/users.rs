@@ -283,6 +283,19 @@ impl SystemUsers {
         Ok(Some((role, hash)))
     }
 
+    /// The current hash of `name`, if the user exists: a login that matched
+    /// another hash no longer holds.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the database cannot be read.
+    pub(crate) fn hash_of(&self, name: &str) -> Result<Option<String>> {
+        self.db.read(|conn| {
+            Ok(conn
+                .query_row("SELECT hash FROM hub_users WHERE name = ?1", [name], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
     /// Every user's current hash, to find logins that are no longer valid.
     pub(crate) fn current_hashes(&self) -> Result<HashMap<String, String>> {
         self.db.read(|conn| {

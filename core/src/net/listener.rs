@@ -24,7 +24,7 @@ use super::peer_checkpoints::PeerCheckpoints;
 use super::protocol::{decode_frame, encode_reply, negotiate, Frame, HelloAck, Request, WireError, DEFLATE_FEATURE};
 use super::session::{ActivityCounters, Session};
 use super::tls::{fingerprint, server_config, StoredIdentity, TlsIdentity};
-use crate::couch::face::{serve_connection, FaceConnection, FaceState, Gate};
+use crate::couch::face::{cookie_user, serve_connection, FaceConnection, FaceState, Gate, Login, StoredLogins};
 use crate::couch::wire::CouchError;
 use crate::error::{Error, InvalidInput, ReplicationError, Result};
 use crate::replication::LocalEndpoint;
@@ -242,6 +242,10 @@ impl Listener {
             counters.buffers.clone(),
             tls.is_some(),
             config.write_timeout,
+            StoredLogins::new(match &config.authenticator {
+                ListenerAuthenticator::SystemUsers { stored, .. } => Some(stored.clone()),
+                _ => None,
+            }),
         ));
         let shared = Arc::new(Shared {
             collections: Arc::new(config.collections.iter().cloned().collect()),
@@ -657,20 +661,31 @@ async fn face_door(
     let (principal, verified) = match (&ambient, &request.authorization, &request.session_cookie) {
         (Some(principal), _, _) => (principal.clone(), None),
         (None, Some(authorization), _) => {
-            let checked = match (
-                shared.face.credentials.lookup(authorization),
-                parse_basic_header(authorization),
-            ) {
-                (Some(principal), _) => Ok(principal),
-                (None, Some((user, password))) => check_password(shared, peer.ip(), user, password)
-                    .await
-                    .map(|(principal, _)| principal),
+            let cached = shared.face.credentials.lookup(authorization);
+            let cached = match cached {
+                Some(login) if shared.face.stored_logins.holds(&login).await => Some(login),
+                Some(_) => {
+                    shared.face.credentials.forget(authorization);
+                    None
+                }
+                None => None,
+            };
+            let checked = match (cached, parse_basic_header(authorization)) {
+                (Some(login), _) => Ok(login),
+                (None, Some((user, password))) => {
+                    check_password(shared, peer.ip(), user, password)
+                        .await
+                        .map(|(principal, granted)| Login {
+                            principal,
+                            stored_hash: granted.stored_hash,
+                        })
+                }
                 (None, None) => Err(Refusal::unauthorized("Only HTTP Basic credentials are accepted.")),
             };
             match checked {
-                Ok(principal) => {
-                    shared.face.credentials.remember(authorization, &principal);
-                    (principal.clone(), Some((authorization.clone(), principal)))
+                Ok(login) => {
+                    shared.face.credentials.remember(authorization, &login);
+                    (login.principal.clone(), Some((authorization.clone(), login)))
                 }
                 Err(refusal) => {
                     refusal.send_couch(&mut io).await;
@@ -678,17 +693,11 @@ async fn face_door(
                 }
             }
         }
-        (None, None, Some(cookie)) if shared.face.cookies.verify(cookie).is_some() => {
-            let user = shared.face.cookies.verify(cookie).unwrap_or_default();
-            (Principal::User(user), None)
-        }
-        (None, _, _) => {
-            // No credentials: this one request, under the handshake's limits.
-            let io: BoxIo = Box::new(Rewind::new(request.head, io));
-            let face = FaceConnection::new(shared.face.clone(), gate, peer.ip(), None, None);
-            serve_connection(io, Arc::new(face), false).await;
-            return Ok(None);
-        }
+        (None, None, Some(cookie)) => match cookie_user(&shared.face, cookie).await {
+            Some(user) => (Principal::User(user), None),
+            None => return serve_one_unauthenticated(shared, gate, io, request.head, peer).await,
+        },
+        (None, None, None) => return serve_one_unauthenticated(shared, gate, io, request.head, peer).await,
     };
     tracing::debug!(%peer, %principal, "authenticated (CouchDB face)");
     let Some(slot) = shared.admission.open_session() else {
@@ -703,6 +712,21 @@ async fn face_door(
         slot,
         face: Some(face),
     }))
+}
+
+/// Serves the one request in `head` without credentials (under the
+/// handshake's limits), then closes the connection.
+async fn serve_one_unauthenticated(
+    shared: &Arc<Shared>,
+    gate: Arc<dyn Gate>,
+    io: BoxIo,
+    head: Vec<u8>,
+    peer: SocketAddr,
+) -> Result<Option<Entered>> {
+    let io: BoxIo = Box::new(Rewind::new(head, io));
+    let face = FaceConnection::new(shared.face.clone(), gate, peer.ip(), None, None);
+    serve_connection(io, Arc::new(face), false).await;
+    Ok(None)
 }
 
 async fn refuse_connection_limit_couch(io: &mut BoxIo) {
@@ -721,10 +745,13 @@ impl Gate for ListenerGate {
         ip: IpAddr,
         user: String,
         password: zeroize::Zeroizing<String>,
-    ) -> std::result::Result<Principal, CouchError> {
+    ) -> std::result::Result<Login, CouchError> {
         check_password(&self.0, ip, user, password)
             .await
-            .map(|(principal, _)| principal)
+            .map(|(principal, granted)| Login {
+                principal,
+                stored_hash: granted.stored_hash,
+            })
             .map_err(|r| {
                 let error = match r.status {
                     401 => "unauthorized",

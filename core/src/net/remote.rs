@@ -476,6 +476,10 @@ impl Endpoint for RemoteEndpoint {
         Ok(self.session().await?.1.uuid)
     }
 
+    async fn served_collections(&self) -> Result<Option<Vec<String>>> {
+        Ok(Some(self.session().await?.1.collections))
+    }
+
     async fn changes(&self, collection: &str, since: &Sequence, limit: usize) -> Result<ChangesPage> {
         let request = Request::Changes {
             collection: collection.to_owned(),

@@ -140,6 +140,11 @@ pub struct ReplicatorConfig {
     pub continuous: bool,
     /// Collections to replicate; the default collection by default.
     pub collections: Vec<CollectionConfig>,
+    /// Replicate every collection the peer serves instead, asked at each
+    /// connection (made locally when missing), each with its settings in
+    /// `collections` if named there, else the defaults. A peer that cannot
+    /// say (a CouchDB-protocol server) gives the default collection.
+    pub all_served_collections: bool,
     /// Attempts before a transient error stops the replicator; `None` means
     /// 10 for one-shot and unlimited for continuous.
     pub max_attempts: Option<u32>,
@@ -153,6 +158,7 @@ impl Default for ReplicatorConfig {
             direction: Direction::PushAndPull,
             continuous: false,
             collections: vec![CollectionConfig::new(DEFAULT_COLLECTION)],
+            all_served_collections: false,
             max_attempts: None,
             max_attempt_wait: Duration::from_secs(300),
         }
@@ -167,7 +173,7 @@ impl ReplicatorConfig {
     /// collection, `max_attempts` of 0 or a zero `max_attempt_wait`.
     pub fn validate(&self) -> Result<()> {
         let bad = |why: &str| Err(InvalidInput::BadConfig(why.to_owned()).into());
-        if self.collections.is_empty() {
+        if self.collections.is_empty() && !self.all_served_collections {
             return bad("at least one collection must be replicated");
         }
         let names: HashSet<&str> = self.collections.iter().map(|c| c.name.as_str()).collect();

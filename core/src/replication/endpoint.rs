@@ -94,6 +94,13 @@ pub trait Endpoint: Send + Sync {
     /// replication id that keys checkpoints).
     async fn uuid(&self) -> Result<String>;
 
+    /// The collections this endpoint serves, asked of the peer (a listener
+    /// says so in its hello); `None` when it cannot tell (a local database,
+    /// a CouchDB-protocol server), which means the default collection only.
+    async fn served_collections(&self) -> Result<Option<Vec<String>>> {
+        Ok(None)
+    }
+
     /// Changes of `collection` after `since`, at most `limit`, each listing
     /// every leaf revision.
     async fn changes(&self, collection: &str, since: &Sequence, limit: usize) -> Result<ChangesPage>;

@@ -22,7 +22,8 @@ use super::sequence::Sequence;
 use super::status::{ActivityLevel, DocumentEvent, ReplicatorStatus};
 use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
 use crate::listeners::{ListenerToken, Listeners};
-use crate::store::Database;
+use crate::store::{Database, DEFAULT_COLLECTION};
+use crate::tuning::MAX_SERVED_COLLECTIONS_REPLICATED;
 
 /// Replicates a local database with another endpoint: push, pull or both,
 /// one-shot or continuous, resuming from checkpoints.
@@ -257,16 +258,21 @@ impl Shared {
                 Err(e) if e.is_transient() && failures + 1 < attempts => {
                     failures += 1;
                     tracing::info!(error = %crate::net::log_safe::log_safe(&e.to_string()), attempt = failures, "replication failed; retrying");
+                    let wait = backoff(failures, self.config.max_attempt_wait);
                     self.update(|s| {
                         s.activity = ActivityLevel::Offline;
                         s.error = Some(e.clone());
+                        s.next_attempt = std::time::SystemTime::now().checked_add(wait);
                     });
                     let mut stop = self.stop.subscribe();
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff(failures, self.config.max_attempt_wait)) => {}
+                        _ = tokio::time::sleep(wait) => {}
                         _ = stop.wait_for(|s| *s) => {}
                     }
-                    self.update(|s| s.activity = ActivityLevel::Connecting);
+                    self.update(|s| {
+                        s.activity = ActivityLevel::Connecting;
+                        s.next_attempt = None;
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %crate::net::log_safe::log_safe(&e.to_string()), "replication stopped");
@@ -282,8 +288,13 @@ impl Shared {
 
     /// One attempt: every collection and direction at once.
     async fn attempt(self: Arc<Self>) -> Result<()> {
+        // Reach the peer once before the passes start side by side: each
+        // pass asks for its id, and a refused login must cost the peer one
+        // password check, not one per pass racing to connect.
+        self.remote.uuid().await?;
+        let collections = self.collections().await?;
         let mut planned = Vec::new();
-        for collection in &self.config.collections {
+        for collection in &collections {
             if self.config.direction.pushes() {
                 planned.push((collection.clone(), Direction::Push));
             }
@@ -295,10 +306,6 @@ impl Shared {
             total: planned.len(),
             ..Default::default()
         };
-        // Reach the peer once before the passes start side by side: each
-        // pass asks for its id, and a refused login must cost the peer one
-        // password check, not one per pass racing to connect.
-        self.remote.uuid().await?;
         let mut passes = JoinSet::new();
         for (collection, direction) in planned {
             passes.spawn(self.clone().pass(collection, direction));
@@ -311,6 +318,46 @@ impl Shared {
             }
         }
         Ok(())
+    }
+
+    /// The collections of this attempt: the configured ones, or every one
+    /// the peer serves now (made locally when missing).
+    async fn collections(&self) -> Result<Vec<CollectionConfig>> {
+        if !self.config.all_served_collections {
+            return Ok(self.config.collections.clone());
+        }
+        let served = self
+            .remote
+            .served_collections()
+            .await?
+            .unwrap_or_else(|| vec![DEFAULT_COLLECTION.to_owned()]);
+        if served.len() > MAX_SERVED_COLLECTIONS_REPLICATED {
+            return Err(ReplicationError::PeerMisbehaved(format!(
+                "the peer serves {} collections, more than the {MAX_SERVED_COLLECTIONS_REPLICATED} replicated at most",
+                served.len()
+            ))
+            .into());
+        }
+        let db = self.local_db.clone();
+        let names = served.clone();
+        tokio::task::spawn_blocking(move || names.iter().try_for_each(|name| db.create_collection(name).map(drop)))
+            .await
+            .map_err(|e| Error::Corrupt(format!("a replication task failed: {e}")))?
+            .map_err(|e| match e {
+                Error::InvalidInput(why) => {
+                    ReplicationError::PeerMisbehaved(format!("a served collection: {why}")).into()
+                }
+                other => other,
+            })?;
+        let mut collections = Vec::with_capacity(served.len());
+        for name in served {
+            if collections.iter().any(|c: &CollectionConfig| c.name == name) {
+                continue;
+            }
+            let configured = self.config.collections.iter().find(|c| c.name == name);
+            collections.push(configured.cloned().unwrap_or_else(|| CollectionConfig::new(name)));
+        }
+        Ok(collections)
     }
 
     /// Replicates one collection in one direction, as a pipeline of two

@@ -37,6 +37,8 @@ pub struct ReplicatorStatus {
     pub progress: Progress,
     /// The last error, if any (kept when the replicator stops on it).
     pub error: Option<Error>,
+    /// While [`ActivityLevel::Offline`]: when the next attempt is due.
+    pub next_attempt: Option<std::time::SystemTime>,
     /// Bytes sent to and received from the remote on the wire (TLS,
     /// HTTP and WebSocket framing included) since the replicator was
     /// made, over every run and reconnection, as of the last status
@@ -74,6 +76,7 @@ impl Default for ReplicatorStatus {
             activity: ActivityLevel::Stopped,
             progress: Progress::default(),
             error: None,
+            next_attempt: None,
             wire: WireBytes::default(),
         }
     }

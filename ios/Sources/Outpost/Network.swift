@@ -65,6 +65,12 @@ public final class ListenerAuthenticator: @unchecked Sendable {
         try await detached { ListenerAuthenticator(try .users(users: users)) }
     }
 
+    /// Accepts the `SystemUsers` stored in the hub's database, read at each login: a removed user
+    /// (or a changed password) is refused and disconnected at once; a `.read` user may only pull.
+    public static func systemUsers(_ users: SystemUsers) -> ListenerAuthenticator {
+        ListenerAuthenticator(.systemUsers(users: users.ffi))
+    }
+
     /// Accepts TLS client certificates with these fingerprints (`sha256:HEX`).
     public static func clientCertificates(_ fingerprints: [String]) -> ListenerAuthenticator {
         ListenerAuthenticator(.clientCertificates(fingerprints: fingerprints))

@@ -45,7 +45,7 @@ use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub(crate) use auth::{CredentialCache, Gate};
+pub(crate) use auth::{cookie_user, CredentialCache, Gate, Login, StoredLogins};
 pub(crate) use session::SessionKey;
 
 use self::http::{error_response, FaceBody, Query, Reply};
@@ -75,6 +75,9 @@ pub(crate) struct FaceState {
     pub(crate) cookies: SessionKey,
     /// Basic credentials that passed lately.
     pub(crate) credentials: CredentialCache,
+    /// The stored system users whose logins (cached, per connection, or
+    /// cookies) end when they are removed or change password.
+    pub(crate) stored_logins: StoredLogins,
     /// MD5 digests of blobs, as attachments name them.
     pub(crate) md5: Arc<blobs::Md5Cache>,
     /// Live document counts by collection, with the sequence they were
@@ -89,7 +92,9 @@ pub(crate) struct FaceState {
 }
 
 impl FaceState {
-    /// The face of a listener serving `collections` of `db` as `name`.
+    /// The face of a listener serving `collections` of `db` as `name`,
+    /// checking logins against `stored_logins`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         db: Database,
         name: String,
@@ -98,6 +103,7 @@ impl FaceState {
         buffers: Arc<ByteBudget>,
         tls: bool,
         write_timeout: Duration,
+        stored_logins: StoredLogins,
     ) -> FaceState {
         FaceState {
             db,
@@ -107,6 +113,7 @@ impl FaceState {
             served: Mutex::new(collections.into_iter().collect()),
             cookies: SessionKey::random(),
             credentials: CredentialCache::new(),
+            stored_logins,
             md5: Arc::default(),
             doc_counts: Arc::default(),
             buffers,
@@ -139,7 +146,7 @@ pub(crate) struct FaceConnection {
     /// listener, or the client certificate TLS accepted.
     ambient: Option<Principal>,
     /// The `Authorization` header accepted on this connection, and whom it names.
-    verified: Mutex<Option<(Vec<u8>, Principal)>>,
+    verified: Mutex<Option<(Vec<u8>, Login)>>,
     budgets: Budgets,
 }
 
@@ -153,7 +160,7 @@ impl FaceConnection {
         gate: Arc<dyn Gate>,
         ip: IpAddr,
         ambient: Option<Principal>,
-        verified: Option<(Vec<u8>, Principal)>,
+        verified: Option<(Vec<u8>, Login)>,
     ) -> FaceConnection {
         let budgets = Budgets::new(CONNECTION_BUFFER_BYTES, Some(state.buffers.clone()));
         FaceConnection {

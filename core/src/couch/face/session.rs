@@ -2,7 +2,9 @@
 //! replicator use it. `POST` checks a name and password (through the
 //! listener's throttle) and sets an `AuthSession` cookie: the user name and
 //! an expiry, signed with HMAC-SHA256 under a key drawn at random when the
-//! listener starts (so cookies die with it). Never the password.
+//! listener starts (so cookies die with it). Never the password. The
+//! signature also covers the stored system user's password hash (not sent),
+//! so a cookie dies when its user is removed or given a new password.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -37,24 +39,40 @@ impl SessionKey {
         SessionKey { key }
     }
 
-    /// A cookie value for `user`, valid until `expires` (seconds since 1970).
-    pub(crate) fn issue(&self, user: &str, expires: u64) -> String {
+    /// What is signed: `payload` for a user whose login is bound to
+    /// `binding` (a stored user's hash, or `""`).
+    fn signed(payload: &str, binding: &str) -> Vec<u8> {
+        [payload.as_bytes(), b"\n", binding.as_bytes()].concat()
+    }
+
+    /// A cookie value for `user`, valid until `expires` (seconds since
+    /// 1970) while the user's login stays bound to `binding`.
+    pub(crate) fn issue(&self, user: &str, expires: u64, binding: &str) -> String {
         let payload = format!("{}.{expires:x}", URL_SAFE_NO_PAD.encode(user));
-        let tag = hmac::sign(&self.key, payload.as_bytes());
+        let tag = hmac::sign(&self.key, &Self::signed(&payload, binding));
         format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
     }
 
-    /// The user a cookie value names, if it is ours, intact and not expired.
-    pub(crate) fn verify(&self, value: &str) -> Option<String> {
+    /// The user a cookie value claims to be, unchecked: to look up what
+    /// [`SessionKey::verify`] needs.
+    pub(crate) fn claimed_user(&self, value: &str) -> Option<String> {
+        let (payload, _) = value.rsplit_once('.')?;
+        let (user, _) = payload.split_once('.')?;
+        String::from_utf8(URL_SAFE_NO_PAD.decode(user).ok()?).ok()
+    }
+
+    /// The user a cookie value names, if it is ours, intact, not expired
+    /// and issued for `binding`.
+    pub(crate) fn verify(&self, value: &str, binding: &str) -> Option<String> {
         let (payload, tag) = value.rsplit_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        hmac::verify(&self.key, payload.as_bytes(), &tag).ok()?;
-        let (user, expires) = payload.split_once('.')?;
+        hmac::verify(&self.key, &Self::signed(payload, binding), &tag).ok()?;
+        let (_, expires) = payload.split_once('.')?;
         let expires = u64::from_str_radix(expires, 16).ok()?;
         if expires <= now_secs() {
             return None;
         }
-        String::from_utf8(URL_SAFE_NO_PAD.decode(user).ok()?).ok()
+        self.claimed_user(value)
     }
 }
 
@@ -123,16 +141,17 @@ async fn log_in(ctx: &Ctx<'_>, request: Request<Incoming>) -> Reply {
     let (Some(name), Some(password)) = (name, password) else {
         return Err(CouchError::bad_request("name and password are required"));
     };
-    let principal = ctx
+    let login = ctx
         .connection
         .gate
         .check_password(ctx.connection.ip, name, password)
         .await?;
-    let Principal::User(user) = principal else {
+    let Principal::User(user) = login.principal else {
         return Err(CouchError::unauthorized("This listener does not take passwords."));
     };
     let ttl = FACE_SESSION_COOKIE_TTL.as_secs();
-    let cookie = ctx.state.cookies.issue(&user, now_secs() + ttl);
+    let binding = login.stored_hash.unwrap_or_default();
+    let cookie = ctx.state.cookies.issue(&user, now_secs() + ttl, &binding);
     let secure = if ctx.state.tls { "; Secure" } else { "" };
     let header = format!("AuthSession={cookie}; Version=1; Path=/; HttpOnly; Max-Age={ttl}{secure}");
     let mut response = json_response(200, &json!({"ok": true, "name": user, "roles": []}))?;
@@ -148,14 +167,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cookies_verify_only_when_intact_ours_and_fresh() {
+    fn cookies_verify_only_when_intact_ours_fresh_and_bound_to_the_same_hash() {
         let key = SessionKey::random();
-        let cookie = key.issue("amina", now_secs() + 60);
-        assert_eq!(key.verify(&cookie).as_deref(), Some("amina"));
-        assert_eq!(SessionKey::random().verify(&cookie), None);
-        assert_eq!(key.verify(&key.issue("amina", now_secs() - 1)), None);
+        let cookie = key.issue("amina", now_secs() + 60, "hash-1");
+        assert_eq!(key.verify(&cookie, "hash-1").as_deref(), Some("amina"));
+        assert_eq!(key.claimed_user(&cookie).as_deref(), Some("amina"));
+        assert_eq!(key.verify(&cookie, "hash-2"), None, "a new password ends the cookie");
+        assert_eq!(key.verify(&cookie, ""), None, "a removed user's cookie ends");
+        assert_eq!(SessionKey::random().verify(&cookie, "hash-1"), None);
+        assert_eq!(key.verify(&key.issue("amina", now_secs() - 1, ""), ""), None);
         let forged = cookie.replacen(&URL_SAFE_NO_PAD.encode("amina"), &URL_SAFE_NO_PAD.encode("admin"), 1);
-        assert_eq!(key.verify(&forged), None);
-        assert_eq!(key.verify("garbage"), None);
+        assert_eq!(key.verify(&forged, "hash-1"), None);
+        assert_eq!(key.verify("garbage", ""), None);
     }
 }

@@ -55,6 +55,12 @@ class ListenerAuthenticator private constructor(internal val ffi: FfiAuthenticat
         /** Accepts these users (name to password), hashed (salted Argon2id, deliberately slow) and not kept. */
         suspend fun users(vararg users: Pair<String, String>) = io { ListenerAuthenticator(FfiAuthenticator.users(mapOf(*users))) }
 
+        /**
+         * Accepts the [SystemUsers] stored in the hub's database, read at each login: a removed
+         * user (or a changed password) is refused and disconnected at once; a `READ` user may only pull.
+         */
+        fun systemUsers(users: SystemUsers) = ListenerAuthenticator(FfiAuthenticator.systemUsers(users.ffi))
+
         /** Accepts TLS client certificates with these fingerprints (`sha256:HEX`). */
         fun clientCertificates(fingerprints: List<String>) = ListenerAuthenticator(FfiAuthenticator.clientCertificates(fingerprints))
 
