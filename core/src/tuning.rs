@@ -600,6 +600,8 @@ pub const BLOB_SEAL_RECORD_BYTES: usize = 64 * 1024;
 /// keeps encryption's cost low on reads (replication, queries). 16 MiB per
 /// open database is affordable on a phone and a hub.
 pub const ENCRYPTED_PAGE_CACHE_KIB: u32 = 16 * 1024;
+
+// ---------------------------------------------------------------------------
 // Delta sync and compression (issue 17)
 // ---------------------------------------------------------------------------
 
@@ -624,6 +626,8 @@ pub const COUCH_ANCESTOR_PROBE_DEPTH: usize = 10;
 /// `_revs_diff` and the `_bulk_docs` that follows (forgotten all at once
 /// past it): a few push batches' worth, at most a few MB of ids.
 pub const MAX_COUCH_ANCESTORS_KEPT: usize = 10_000;
+
+// ---------------------------------------------------------------------------
 // Camp hub administration, the missing pieces (issue 16)
 // ---------------------------------------------------------------------------
 
