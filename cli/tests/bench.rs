@@ -52,6 +52,7 @@ fn blobs_runs_only_when_named_and_prints_its_keys() {
         "blob_size=200000",
         "blob_pull_docs_per_s=",
         "blob_pull_mb_per_s=",
+        "blob_pull_cpu_s=",
         "peak_rss_mb=",
     ] {
         assert!(last.contains(key), "{key} missing from {last:?}");
@@ -62,6 +63,12 @@ fn blobs_runs_only_when_named_and_prints_its_keys() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no number for blob_pull_mb_per_s in {last:?}"));
     assert!(rate > 0.0, "{last}");
+    let cpu: f64 = last
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("blob_pull_cpu_s="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no number for blob_pull_cpu_s in {last:?}"));
+    assert!(cpu >= 0.0, "{last}");
     assert!(out.contains("blob pull"), "{out}");
 }
 

@@ -247,6 +247,20 @@ async fn chunked_receive_resumes_and_verifies_before_the_blob_is_visible() {
     // The transfer is cut; a new endpoint (a restart) resumes where it stopped.
     let endpoint = LocalEndpoint::new(Database::open(db.path(), Default::default()).unwrap());
     assert_eq!(endpoint.blob_receive_offset(&blob).await.unwrap(), 100_000);
+    // The missing blobs come with where each resumes, in one call; one too
+    // large to receive is left to `blob_receive_offset`, which refuses it.
+    let huge = BlobRef {
+        digest: BlobDigest::of_bytes(b"huge"),
+        length: MAX_BLOB_BYTES + 1,
+        content_type: None,
+    };
+    assert_eq!(
+        endpoint
+            .missing_blobs_resuming(vec![blob.clone(), huge.clone()])
+            .await
+            .unwrap(),
+        [(blob.clone(), Some(100_000)), (huge, None)]
+    );
     let e = endpoint
         .append_blob(&blob, 50_000, bytes[50_000..].to_vec())
         .await
@@ -263,6 +277,11 @@ async fn chunked_receive_resumes_and_verifies_before_the_blob_is_visible() {
         300_000
     );
     assert!(endpoint.missing_blobs(vec![blob.clone()]).await.unwrap().is_empty());
+    assert!(endpoint
+        .missing_blobs_resuming(vec![blob.clone()])
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         endpoint.read_blob(&blob.digest, 299_990, 100).await.unwrap(),
         &bytes[299_990..]

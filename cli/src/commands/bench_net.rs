@@ -85,7 +85,8 @@ pub const BLOB_BYTES: usize = 200_000;
 /// `blobs`: `docs` documents, each with one [`BLOB_BYTES`] photo of random
 /// bytes, come from the listener's database into an empty one. The peak RSS
 /// is reset once the source is full, so it is the pull's (listener and
-/// puller, both in this process). The rate is blob bytes / 10^6 / seconds,
+/// puller, both in this process), and so is `blob_pull_cpu_s`, the CPU the
+/// process used during the pull. The rate is blob bytes / 10^6 / seconds,
 /// as PouchDB's `tests/pouchdb/bench.js --scenario blobs` counts it.
 pub fn pull_blobs(docs: usize) -> workload::Outcome<Measured> {
     let dir = tempfile::tempdir()?;
@@ -93,7 +94,11 @@ pub fn pull_blobs(docs: usize) -> workload::Outcome<Measured> {
     let last_digest = fill_with_photos(&full, docs)?;
     let empty = open(&dir.path().join("empty.db"))?;
     super::reset_peak_rss();
+    let cpu_before = process_cpu_seconds();
     let elapsed = timed_sync(&full, &empty, Direction::Pull)?;
+    let cpu = cpu_before
+        .zip(process_cpu_seconds())
+        .map_or_else(|| "unknown".to_owned(), |(a, b)| format!("{:.2}", b - a));
     check_photos(&empty, docs, last_digest)?;
     let mb_per_s = (docs * BLOB_BYTES) as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9);
     Ok(Measured {
@@ -102,8 +107,22 @@ pub fn pull_blobs(docs: usize) -> workload::Outcome<Measured> {
         extra: vec![
             ("blob_size", BLOB_BYTES.to_string()),
             ("blob_pull_mb_per_s", format!("{mb_per_s:.1}")),
+            ("blob_pull_cpu_s", cpu),
         ],
     })
+}
+
+/// CPU seconds (user and system, every thread) this process has used so
+/// far, from `/proc/self/stat` (Linux only; `None` elsewhere). On a shared
+/// machine the pull's CPU time varies far less than its wall time.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields 14 (utime) and 15 (stime) of proc(5); what follows the
+    // command name's `)` starts at field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    // Linux reports these in USER_HZ, 100 per second on every architecture.
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
 /// The id of the `i`th document of the `blobs` scenario.

@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::{self, Bytes, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use super::budget::{Budgets, ByteBudget, Reservation};
@@ -111,8 +111,9 @@ pub(crate) struct ConnectionOptions {
 /// A frame to write and the bytes it holds until written.
 type Outgoing = (Message, Reservation);
 
-/// A reply as it arrived: the JSON payload and the bytes of a binary frame.
-type Reply = std::result::Result<(Box<RawValue>, Option<Vec<u8>>), Error>;
+/// A reply as it arrived: the JSON payload and the bytes of a binary frame
+/// (a view into the received message, not a copy).
+type Reply = std::result::Result<(Box<RawValue>, Option<Bytes>), Error>;
 
 /// A live connection. Dropping it closes the connection.
 pub(crate) struct Connection {
@@ -205,7 +206,7 @@ impl Connection {
         let (raw, bytes) = rx.await.map_err(|_| self.closed_error())??;
         let reply = serde_json::from_str(raw.get())
             .map_err(|e| ReplicationError::PeerMisbehaved(format!("malformed reply to {}: {e}", request.name())))?;
-        Ok((reply, bytes))
+        Ok((reply, bytes.map(Vec::from)))
     }
 
     /// Closes the connection, telling the peer why. Pending requests fail
@@ -310,18 +311,14 @@ impl Inner {
         }
     }
 
-    fn deliver(&self, re: u64, result: std::result::Result<Box<RawValue>, WireError>, bytes: Option<&[u8]>) -> bool {
+    fn deliver(&self, re: u64, result: std::result::Result<Box<RawValue>, WireError>, bytes: Option<Bytes>) -> bool {
         let tx = match self.pending.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             Some(pending) => pending.remove(&re),
             None => return true,
         };
         match tx {
             Some(tx) => {
-                let _ = tx.send(
-                    result
-                        .map(|raw| (raw, bytes.map(<[u8]>::to_vec)))
-                        .map_err(error_from_wire),
-                );
+                let _ = tx.send(result.map(|raw| (raw, bytes)).map_err(error_from_wire));
                 true
             }
             None => false,
@@ -372,7 +369,7 @@ async fn read_loop(
         };
         let (frame, payload) = match decoded {
             Err(e) => return inner.protocol_violation(e.to_string()),
-            Ok(decoded) => decoded,
+            Ok((frame, payload)) => (frame, payload.map(|p| payload_of(&message, p))),
         };
         match frame {
             Frame::Reply { re, result } => {
@@ -389,7 +386,6 @@ async fn read_loop(
                     reply(&inner, id, Err(&WireError::bad_request(why)), None).await;
                     continue;
                 }
-                let payload = payload.map(<[u8]>::to_vec);
                 let Some(handler) = handler.clone() else {
                     reply(
                         &inner,
@@ -423,13 +419,31 @@ async fn read_loop(
                 };
                 let inner = inner.clone();
                 handlers.spawn(async move {
-                    let result = handler.handle(request, payload).await;
+                    let result = handler.handle(request, payload.map(Vec::from)).await;
                     reply(&inner, id, result.as_ref(), reserved).await;
                     drop(permit);
                 });
             }
         }
     }
+}
+
+/// The bytes after a binary frame's JSON, as a view into `message` when
+/// they lie in it (so that, once the message is dropped, they become a
+/// `Vec` without a copy into fresh memory), else copied (an inflated
+/// frame's).
+fn payload_of(message: &Message, payload: &[u8]) -> Bytes {
+    match message {
+        Message::Binary(whole) if within(whole, payload) => whole.slice_ref(payload),
+        _ => Bytes::copy_from_slice(payload),
+    }
+}
+
+/// Whether `part` is a slice of `whole`'s bytes.
+fn within(whole: &[u8], part: &[u8]) -> bool {
+    let range = whole.as_ptr_range();
+    let part = part.as_ptr_range();
+    range.start <= part.start && part.end <= range.end
 }
 
 async fn reply(

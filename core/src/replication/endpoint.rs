@@ -149,6 +149,17 @@ pub trait Endpoint: Send + Sync {
     /// replicator transfers only these.
     async fn missing_blobs(&self, blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>>;
 
+    /// [`Endpoint::missing_blobs`], each with where receiving it resumes
+    /// when this endpoint can tell in the same call; `None` leaves that to
+    /// [`Endpoint::blob_receive_offset`], one blob at a time (the default:
+    /// for a remote peer that is one request per blob either way, and
+    /// those run side by side). A local store answers both in one storage
+    /// task, saving a task and a hop between threads per blob.
+    async fn missing_blobs_resuming(&self, blobs: Vec<BlobRef>) -> Result<Vec<(BlobRef, Option<u64>)>> {
+        let missing = self.missing_blobs(blobs).await?;
+        Ok(missing.into_iter().map(|b| (b, None)).collect())
+    }
+
     /// At most `max_len` bytes of a stored blob from `offset` (fewer at the
     /// end, none past it). A transfer is a series of these, so memory on
     /// both sides is one chunk whatever the blob's size, and it can resume

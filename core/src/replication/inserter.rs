@@ -109,14 +109,14 @@ async fn transfer_blobs(
         return Ok(failed);
     }
     let mut unavailable: HashMap<BlobDigest, Error> = HashMap::new();
-    match target.missing_blobs(wanted.into_values().collect()).await {
+    match target.missing_blobs_resuming(wanted.into_values().collect()).await {
         Ok(missing) => {
             // A few blobs at a time, so one blob's round trips and the
             // target's fsyncs overlap another's (one at a time, the pull of
             // 200 KB photos waited on them with the CPU idle).
             let mut results = futures_util::stream::iter(missing)
-                .map(|blob| async move {
-                    let result = transfer_one(source, target, &blob).await;
+                .map(|(blob, offset)| async move {
+                    let result = transfer_one(source, target, &blob, offset).await;
                     (blob.digest, result)
                 })
                 .buffer_unordered(BLOBS_IN_FLIGHT);
@@ -145,9 +145,13 @@ async fn transfer_blobs(
     Ok(failed)
 }
 
-/// Moves one blob a chunk at a time, from where the target's bytes end.
-async fn transfer_one(source: &dyn Endpoint, target: &dyn Endpoint, blob: &BlobRef) -> Result<()> {
-    let mut offset = target.blob_receive_offset(blob).await?;
+/// Moves one blob a chunk at a time, from where the target's bytes end
+/// (`resume`, when the target told it with the missing blobs).
+async fn transfer_one(source: &dyn Endpoint, target: &dyn Endpoint, blob: &BlobRef, resume: Option<u64>) -> Result<()> {
+    let mut offset = match resume {
+        Some(offset) => offset,
+        None => target.blob_receive_offset(blob).await?,
+    };
     while offset < blob.length {
         let want = (blob.length - offset).min(MAX_BLOB_CHUNK_BYTES as u64) as usize;
         let chunk = source.read_blob(&blob.digest, offset, want).await?;

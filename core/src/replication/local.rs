@@ -203,12 +203,20 @@ impl Endpoint for LocalEndpoint {
     }
 
     async fn missing_blobs(&self, blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>> {
+        let missing = self.missing_blobs_resuming(blobs).await?;
+        Ok(missing.into_iter().map(|(b, _)| b).collect())
+    }
+
+    async fn missing_blobs_resuming(&self, blobs: Vec<BlobRef>) -> Result<Vec<(BlobRef, Option<u64>)>> {
         self.blocking_db(move |db| {
             let store = db.blob_store();
             let mut missing = Vec::new();
             for blob in blobs {
                 if !store.contains(&blob)? {
-                    missing.push(blob);
+                    // A blob refused here (too large) is refused again, as
+                    // its document's error, when its offset is asked alone.
+                    let offset = store.receive_offset(&blob).ok();
+                    missing.push((blob, offset));
                 }
             }
             Ok(missing)
