@@ -7,9 +7,11 @@
 //! raw key: it already is a key). A passphrase becomes a key through
 //! Argon2id with a random salt ([`PassphraseSalt`]). Blob files are sealed
 //! with keys derived from a random blob key kept inside the encrypted
-//! database ([`blob_key`], and `crate::blob::seal` for the file format).
+//! database ([`blob_key`], and `crate::blob::seal` for the file format);
+//! a key change converts them too ([`blob_switch`]).
 
 pub(crate) mod blob_key;
+mod blob_switch;
 mod key;
 mod passphrase;
 pub(crate) mod rekey;

@@ -69,8 +69,15 @@ fn starts_plain(path: &Path) -> bool {
 
 /// Copies the whole database behind `conn` into a new file at `dest`
 /// (created 0600; it must not exist) encrypted with `key`, or plain for
-/// `None`, and syncs it to disk. `conn` itself is not changed.
-pub(crate) fn export_to(conn: &Connection, dest: &Path, key: Option<&EncryptionKey>) -> Result<()> {
+/// `None`, and syncs it to disk. The copy's blob key is `blob_key` (none
+/// in a plain file, never even in a freed page). `conn` itself is not
+/// changed.
+pub(crate) fn export_to(
+    conn: &Connection,
+    dest: &Path,
+    key: Option<&EncryptionKey>,
+    blob_key: Option<&EncryptionKey>,
+) -> Result<()> {
     private_files::create_new(dest).map_err(|e| Error::Encryption(format!("cannot create {}: {e}", dest.display())))?;
     let literal = key.map(EncryptionKey::sqlcipher_literal);
     let key_value = literal.as_ref().map(|l| l.as_str()).unwrap_or("");
@@ -84,11 +91,14 @@ pub(crate) fn export_to(conn: &Connection, dest: &Path, key: Option<&EncryptionK
             // The schema version is not always carried over; set it.
             let version: i64 = conn.query_row("PRAGMA main.user_version", [], |r| r.get(0))?;
             conn.execute_batch(&format!("PRAGMA outpost_export.user_version = {version}"))?;
-            if key.is_none() {
-                // A plain file never holds the blob key, not even in a freed page.
-                conn.execute_batch(
-                    "PRAGMA outpost_export.secure_delete = ON;
-                     DELETE FROM outpost_export.info WHERE key = 'blob_key';",
+            conn.execute_batch(
+                "PRAGMA outpost_export.secure_delete = ON;
+                 DELETE FROM outpost_export.info WHERE key = 'blob_key';",
+            )?;
+            if let Some(blob_key) = blob_key {
+                conn.execute(
+                    "INSERT INTO outpost_export.info (key, value) VALUES ('blob_key', ?1)",
+                    [blob_key.as_bytes()],
                 )?;
             }
             Ok(())
