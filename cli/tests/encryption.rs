@@ -310,7 +310,7 @@ fn key_changes_of_a_database_with_photos_killed_with_sigkill_leave_one_key_that_
     for step in 0..15u32 {
         let mut child = spawn(state);
         // A kill point, not a synchronisation: anywhere from the start to the end.
-        std::thread::sleep(whole * (step * 7 % 15 + 1) / 16);
+        std::thread::sleep(whole * (step * 7 % 15 + 2) / 14);
         child.kill().ok();
         child.wait().unwrap();
         mid_switch += usize::from(

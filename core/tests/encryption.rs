@@ -384,6 +384,24 @@ fn wrong_or_missing_key_is_typed_and_changes_nothing() {
 }
 
 #[test]
+fn a_file_keyed_with_sqlciphers_default_settings_is_refused_as_a_wrong_key() {
+    // Our cipher settings (HMAC-SHA256) are part of the file format: a file
+    // SQLCipher wrote with its defaults (HMAC-SHA512) under the same key
+    // does not open, which shows the settings are in force.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("default.db");
+    let key = EncryptionKey::generate().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let keying = format!(
+        "PRAGMA key = \"x'{}'\"; CREATE TABLE t (x);",
+        hex::encode(key.as_bytes())
+    );
+    conn.execute_batch(&keying).unwrap();
+    drop(conn);
+    assert!(matches!(Database::open(&path, keyed(&key)), Err(Error::WrongKey)));
+}
+
+#[test]
 fn key_never_in_debug_output() {
     let key = EncryptionKey::from_bytes(&[0xAB; 32]).unwrap();
     let shown = format!("{:?}", keyed(&key));
