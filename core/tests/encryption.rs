@@ -197,35 +197,161 @@ fn a_flipped_byte_in_a_blob_record_is_a_read_error_and_changes_nothing() {
     assert_eq!(read_blob(&db, &blob).unwrap(), bytes);
 }
 
+/// The names of the files under `dir` (recursively), relative to it.
+fn names_under(dir: &Path) -> Vec<String> {
+    files_under(dir)
+        .into_iter()
+        .map(|(p, _)| p.strip_prefix(dir).unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The bytes of the blob file of `blob` in the database at `db`.
+fn blob_file(db: &Path, blob: &outpost_core::BlobRef) -> Vec<u8> {
+    let mut dir = db.as_os_str().to_owned();
+    dir.push(".blobs");
+    std::fs::read(Path::new(&dir).join(blob.digest.to_hex())).unwrap()
+}
+
 #[test]
-fn a_database_with_blobs_is_not_encrypted_or_decrypted_in_place() {
+fn blobs_are_sealed_resealed_and_opened_with_the_database_in_place() {
     let dir = tempfile::tempdir().unwrap();
-    let key = EncryptionKey::generate().unwrap();
-    let db = Database::open(dir.path().join("camp.db"), DatabaseConfig::default()).unwrap();
+    let path = dir.path().join("camp.db");
+    let db = Database::open(&path, DatabaseConfig::default()).unwrap();
+    fill(&db, 50);
+    let docs = db.default_collection().unwrap();
+    let small = docs.save_blob(&photo(1000)[..], None).unwrap();
+    let large = docs.save_blob(&photo(200_000)[..], None).unwrap();
+    let clone = db.clone();
+    assert!(
+        !files_containing(dir.path(), PATTERN).is_empty(),
+        "plain blobs show the pattern"
+    );
+
+    let first = EncryptionKey::generate().unwrap();
+    db.change_encryption_key(Some(&first)).unwrap();
+    assert_eq!(files_containing(dir.path(), PATTERN), Vec::<PathBuf>::new());
+    assert_eq!(files_containing(dir.path(), MARKER.as_bytes()), Vec::<PathBuf>::new());
+    assert_eq!(read_blob(&clone, &large).unwrap(), photo(200_000), "a clone reads them");
+    let sealed_under_first = blob_file(&path, &large);
+    db.close().unwrap();
+    let db = Database::open(&path, keyed(&first)).unwrap();
+    assert_eq!(read_blob(&db, &small).unwrap(), photo(1000));
+    assert_eq!(read_blob(&db, &large).unwrap(), photo(200_000));
+
+    let second = EncryptionKey::generate().unwrap();
+    db.change_encryption_key(Some(&second)).unwrap();
+    assert_ne!(
+        blob_file(&path, &large),
+        sealed_under_first,
+        "sealed again under a new blob key"
+    );
+    assert_eq!(files_containing(dir.path(), PATTERN), Vec::<PathBuf>::new());
+    db.close().unwrap();
+    let db = Database::open(&path, keyed(&second)).unwrap();
+    assert_eq!(read_blob(&db, &large).unwrap(), photo(200_000));
+
+    db.change_encryption_key(None).unwrap();
+    assert_eq!(blob_file(&path, &large), photo(200_000), "plain again");
+    db.close().unwrap();
+    let db = Database::open(&path, DatabaseConfig::default()).unwrap();
+    assert_eq!(read_blob(&db, &small).unwrap(), photo(1000));
+    assert_eq!(count_docs(&db), 50);
+    let names = names_under(dir.path());
+    assert!(
+        names.iter().all(|n| !n.contains("rekey") && !n.contains("blobs-old")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_damaged_blob_stops_a_key_change_and_leaves_everything_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, key) = closed_encrypted(dir.path(), 20);
+    let db = Database::open(&path, keyed(&key)).unwrap();
     let blob = db
         .default_collection()
         .unwrap()
-        .save_blob(&photo(1000)[..], None)
+        .save_blob(&photo(100_000)[..], None)
         .unwrap();
-    assert!(matches!(
-        db.change_encryption_key(Some(&key)),
-        Err(Error::Encryption(_))
-    ));
-    assert_eq!(read_blob(&db, &blob).unwrap(), photo(1000), "still plain and readable");
-    // Re-keying an encrypted one with blobs keeps them readable.
-    let enc = Database::open(dir.path().join("enc.db"), keyed(&key)).unwrap();
-    let blob = enc
+    let mut sealed = blob_file(&path, &blob);
+    sealed[500] ^= 1;
+    let mut blob_dir = path.as_os_str().to_owned();
+    blob_dir.push(".blobs");
+    std::fs::write(Path::new(&blob_dir).join(blob.digest.to_hex()), &sealed).unwrap();
+    // The same files, and the same blob files (the database file itself
+    // may have taken in its WAL).
+    let on_disk = || (names_under(dir.path()), files_under(Path::new(&blob_dir)));
+    let before = on_disk();
+
+    let result = db.change_encryption_key(None);
+    assert!(matches!(result, Err(Error::Blob(_))), "{result:?}");
+    assert!(on_disk() == before, "{:?} became {:?}", before.0, on_disk().0);
+    assert_eq!(count_docs(&db), 20, "the handle still works, with the old key");
+    db.close().unwrap();
+    assert_eq!(open_and_read_all(&path, &key).unwrap(), 20);
+}
+
+/// A plain database `camp.db` in `dir` with documents and one blob, its
+/// blob directory copied aside as `plain-blobs`, then encrypted in place:
+/// the two halves of a switch, to stage a crash between them.
+fn encrypted_with_plain_blobs_aside(dir: &Path) -> (PathBuf, EncryptionKey, outpost_core::BlobRef) {
+    let path = dir.join("camp.db");
+    let db = Database::open(&path, DatabaseConfig::default()).unwrap();
+    fill(&db, 30);
+    let blob = db
         .default_collection()
         .unwrap()
-        .save_blob(&photo(70_000)[..], None)
+        .save_blob(&photo(150_000)[..], None)
         .unwrap();
-    assert!(matches!(enc.change_encryption_key(None), Err(Error::Encryption(_))));
-    let second = EncryptionKey::generate().unwrap();
-    enc.change_encryption_key(Some(&second)).unwrap();
-    assert_eq!(read_blob(&enc, &blob).unwrap(), photo(70_000));
-    enc.close().unwrap();
-    let enc = Database::open(dir.path().join("enc.db"), keyed(&second)).unwrap();
-    assert_eq!(read_blob(&enc, &blob).unwrap(), photo(70_000));
+    std::fs::create_dir(dir.join("plain-blobs")).unwrap();
+    std::fs::copy(
+        dir.join("camp.db.blobs").join(blob.digest.to_hex()),
+        dir.join("plain-blobs").join(blob.digest.to_hex()),
+    )
+    .unwrap();
+    let key = EncryptionKey::generate().unwrap();
+    db.change_encryption_key(Some(&key)).unwrap();
+    db.close().unwrap();
+    (path, key, blob)
+}
+
+#[test]
+fn an_open_finishes_a_blob_switch_interrupted_after_the_commit() {
+    // Crashed after the commit, before the blob directory was switched
+    // (`rename_old`: false), or between its two renames (true).
+    for rename_old in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, key, blob) = encrypted_with_plain_blobs_aside(dir.path());
+        let at = |suffix: &str| dir.path().join(format!("camp.db{suffix}"));
+        std::fs::rename(at(".blobs"), at(".blobs-rekey")).unwrap();
+        let plain_to = if rename_old { ".blobs-old" } else { ".blobs" };
+        std::fs::rename(dir.path().join("plain-blobs"), at(plain_to)).unwrap();
+
+        let db = Database::open(&path, keyed(&key)).unwrap();
+        assert_eq!(
+            read_blob(&db, &blob).unwrap(),
+            photo(150_000),
+            "rename_old {rename_old}"
+        );
+        assert_eq!(files_containing(dir.path(), PATTERN), Vec::<PathBuf>::new());
+        assert!(!at(".blobs-rekey").exists() && !at(".blobs-old").exists());
+    }
+}
+
+#[test]
+fn an_open_undoes_a_key_change_interrupted_before_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, key, blob) = encrypted_with_plain_blobs_aside(dir.path());
+    let at = |suffix: &str| dir.path().join(format!("camp.db{suffix}"));
+    // A half-written export and a half-converted blob directory.
+    std::fs::write(at(".rekey"), b"half an export").unwrap();
+    std::fs::rename(dir.path().join("plain-blobs"), at(".blobs-rekey")).unwrap();
+
+    let db = Database::open(&path, keyed(&key)).unwrap();
+    assert_eq!(read_blob(&db, &blob).unwrap(), photo(150_000));
+    assert_eq!(count_docs(&db), 30);
+    assert!(!at(".rekey").exists() && !at(".blobs-rekey").exists());
+    assert_eq!(files_containing(dir.path(), PATTERN), Vec::<PathBuf>::new());
 }
 
 #[test]
@@ -255,6 +381,24 @@ fn wrong_or_missing_key_is_typed_and_changes_nothing() {
         Database::open(&plain, keyed(&key)),
         Err(Error::InvalidInput(InvalidInput::BadConfig(_)))
     ));
+}
+
+#[test]
+fn a_file_keyed_with_sqlciphers_default_settings_is_refused_as_a_wrong_key() {
+    // Our cipher settings (HMAC-SHA256) are part of the file format: a file
+    // SQLCipher wrote with its defaults (HMAC-SHA512) under the same key
+    // does not open, which shows the settings are in force.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("default.db");
+    let key = EncryptionKey::generate().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let keying = format!(
+        "PRAGMA key = \"x'{}'\"; CREATE TABLE t (x);",
+        hex::encode(key.as_bytes())
+    );
+    conn.execute_batch(&keying).unwrap();
+    drop(conn);
+    assert!(matches!(Database::open(&path, keyed(&key)), Err(Error::WrongKey)));
 }
 
 #[test]

@@ -199,6 +199,7 @@ impl BlobStore {
     /// removed, so the next attempt starts from zero.
     pub(crate) fn append_chunk(&self, blob: &BlobRef, offset: u64, bytes: &[u8]) -> Result<u64> {
         check_receivable(blob)?;
+        let _writing = self.writing();
         if self.contains(blob)? {
             return Ok(blob.length);
         }

@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sha2::{Digest, Sha256};
 
@@ -44,6 +44,10 @@ pub(crate) struct BlobStore {
     synced: AtomicU64,
     /// The sealer of an encrypted database's blob files; `None`: plain files.
     sealer: RwLock<Option<Arc<BlobSealer>>>,
+    /// Held shared by every write into the directory, and exclusively by a
+    /// key change while it converts the directory, so that no blob is
+    /// written into the directory being replaced.
+    writes: RwLock<()>,
 }
 
 /// A blob opened for reading: [`Read`] and [`Seek`] over the file, so
@@ -127,13 +131,32 @@ impl BlobStore {
                 .into());
             }
         }
-        Ok(BlobStore {
+        Ok(BlobStore::at(dir))
+    }
+
+    /// The store of the directory `dir` (not checked), writing plain files
+    /// until [`BlobStore::set_sealer`].
+    pub(crate) fn at(dir: PathBuf) -> BlobStore {
+        BlobStore {
             dir,
             receiving: Receiving::default(),
             published: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             sealer: RwLock::new(None),
-        })
+            writes: RwLock::new(()),
+        }
+    }
+
+    /// Shared while a write into the directory runs (see
+    /// [`BlobStore::hold_writes`]).
+    pub(super) fn writing(&self) -> RwLockReadGuard<'_, ()> {
+        self.writes.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for the writes in progress to end and holds off new ones until
+    /// the guard is dropped (a key change converting the directory).
+    pub(crate) fn hold_writes(&self) -> RwLockWriteGuard<'_, ()> {
+        self.writes.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Seals blob files written from now on with `sealer` (an encrypted
@@ -159,11 +182,6 @@ impl BlobStore {
     /// The directory.
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// Whether the directory holds any file (blob, partial or temporary).
-    pub(crate) fn holds_files(&self) -> bool {
-        std::fs::read_dir(&self.dir).is_ok_and(|mut entries| entries.next().is_some())
     }
 
     fn path_of(&self, digest: &BlobDigest) -> PathBuf {
@@ -200,6 +218,7 @@ impl BlobStore {
     /// [`BlobError::Io`]. Nothing is stored on error (the temporary file is
     /// removed).
     pub(crate) fn write(&self, mut reader: impl Read, expected: Option<&BlobRef>) -> Result<(BlobDigest, u64)> {
+        let _writing = self.writing();
         self.ensure_dir()?;
         let (temp, file) = self.create_temp()?;
         let mut guard = TempGuard(Some(temp.clone()));

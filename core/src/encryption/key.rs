@@ -61,6 +61,11 @@ impl EncryptionKey {
         self.bytes.as_ref()
     }
 
+    /// The key's bytes as an array (to key another cipher with).
+    pub(crate) fn as_array(&self) -> &[u8; Self::LEN] {
+        &self.bytes
+    }
+
     /// The key as SQLCipher's raw-key literal `x'…'`, in a buffer that is
     /// wiped when dropped.
     pub(crate) fn sqlcipher_literal(&self) -> Zeroizing<String> {

@@ -1,19 +1,24 @@
-//! Crash-safe encryption, re-keying and decryption of a database file.
+//! Crash-safe encryption, re-keying and decryption of a database file and
+//! its blob files.
 //!
 //! The database is exported under the new key into `<file>.rekey`, which
-//! is synced, then renamed over the file. The rename is the commit point:
-//! before it the old file is whole (and a leftover `<file>.rekey` is
-//! removed by the next open), after it the new file is. An in-place
-//! `PRAGMA rekey` is never used, since a crash in it could leave pages
-//! under two keys.
+//! is synced; the blob files are converted into a new directory
+//! ([`super::blob_switch`]); then the export is renamed over the file. The
+//! rename is the commit point: before it the old file and blobs are whole
+//! (and the next open removes the leftovers), after it the new file is,
+//! and the next open finishes putting the new blob directory in place. An
+//! in-place `PRAGMA rekey` is never used, since a crash in it could leave
+//! pages under two keys.
 
 use std::path::{Path, PathBuf};
-
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode};
 
-use super::{sqlcipher, EncryptionKey};
+use super::{blob_switch, sqlcipher, EncryptionKey};
+use crate::blob::seal::BlobSealer;
+use crate::blob::store::BlobStore;
 use crate::error::{Error, Result};
 use crate::private_files;
 use crate::tuning::BUSY_TIMEOUT_MS;
@@ -28,10 +33,16 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Removes what an interrupted re-key of `path` left (its unfinished
-/// export and that export's journal); the database itself is whole.
+/// Finishes what an interrupted key change of `path` left: before its
+/// commit, removes the new blob directory and then the unfinished export
+/// (and its journal); after it, puts the new blob directory in place.
 pub(crate) fn finish_interrupted(path: &Path) -> Result<()> {
-    for leftover in [REKEY_SUFFIX, ".rekey-journal"].map(|s| with_suffix(path, s)) {
+    let export = with_suffix(path, REKEY_SUFFIX);
+    if std::fs::symlink_metadata(&export).is_err() {
+        return blob_switch::complete(path);
+    }
+    blob_switch::abandon(path)?;
+    for leftover in [export, with_suffix(path, ".rekey-journal")] {
         match std::fs::remove_file(&leftover) {
             Ok(()) => tracing::info!(path = %leftover.display(), "removed the leftover of an interrupted re-key"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -42,19 +53,32 @@ pub(crate) fn finish_interrupted(path: &Path) -> Result<()> {
 }
 
 /// Re-keys the database at `path` behind the connection in `slot` to
-/// `new_key` (plain for `None`). The connection is closed (and `slot`
+/// `new_key` (plain for `None`), with its blob files in `blobs`: sealed
+/// under a fresh blob key, or plain. The connection is closed (and `slot`
 /// left empty) once the export is written; a failure before that leaves
-/// it open and usable in `slot`.
-pub(crate) fn change_key(slot: &mut Option<Connection>, path: &Path, new_key: Option<&EncryptionKey>) -> Result<()> {
+/// it open and usable in `slot`. No blob may be written into `blobs`
+/// meanwhile ([`BlobStore::hold_writes`]).
+pub(crate) fn change_key(
+    slot: &mut Option<Connection>,
+    path: &Path,
+    new_key: Option<&EncryptionKey>,
+    blobs: &BlobStore,
+) -> Result<()> {
     let conn = slot.as_ref().ok_or(Error::Closed)?;
-    if let Err(e) = export_locked(conn, path, new_key) {
+    let blob_key = new_key.map(|_| EncryptionKey::generate()).transpose()?;
+    let prepared = export_locked(conn, path, new_key, blob_key.as_ref()).and_then(|()| {
+        let sealer = blob_key.as_ref().map(|k| Arc::new(BlobSealer::new(k.as_array())));
+        blob_switch::prepare(path, blobs, sealer)
+    });
+    if let Err(e) = prepared {
+        finish_interrupted(path).ok();
         release_lock(conn);
         return Err(e);
     }
     let conn = slot.take().ok_or(Error::Closed)?;
     let export = with_suffix(path, REKEY_SUFFIX);
     let fail = |e: Error| {
-        std::fs::remove_file(&export).ok();
+        finish_interrupted(path).ok();
         e
     };
     conn.close().map_err(|(_, e)| fail(e.into()))?;
@@ -75,12 +99,17 @@ pub(crate) fn change_key(slot: &mut Option<Connection>, path: &Path, new_key: Op
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         private_files::sync_dir(dir).map_err(|e| Error::Encryption(format!("cannot sync {}: {e}", dir.display())))?;
     }
-    Ok(())
+    blob_switch::complete(path)
 }
 
 /// Takes the file's exclusive lock (so no other connection has it open),
 /// checkpoints the WAL, and exports the database to `<path>.rekey`.
-fn export_locked(conn: &Connection, path: &Path, new_key: Option<&EncryptionKey>) -> Result<()> {
+fn export_locked(
+    conn: &Connection,
+    path: &Path,
+    new_key: Option<&EncryptionKey>,
+    blob_key: Option<&EncryptionKey>,
+) -> Result<()> {
     finish_interrupted(path)?;
     conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
     // Waiting would only delay the same answer: fail at once if busy.
@@ -96,7 +125,7 @@ fn export_locked(conn: &Connection, path: &Path, new_key: Option<&EncryptionKey>
         other => other?,
     }
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    sqlcipher::export_to(conn, &with_suffix(path, REKEY_SUFFIX), new_key)
+    sqlcipher::export_to(conn, &with_suffix(path, REKEY_SUFFIX), new_key, blob_key)
 }
 
 /// Goes back to normal locking after a failed re-key, so other

@@ -151,10 +151,19 @@ impl Database {
     /// Encrypts, re-keys or decrypts the file: `Some(key)` encrypts it with
     /// `key` (a plain file is encrypted in place), `None` makes it plain.
     ///
+    /// Blob files change with it: sealed (encrypting), opened (decrypting)
+    /// or sealed again under a fresh blob key (re-keying, so that the old
+    /// key opens none of the blobs saved from now on), each checked against
+    /// its digest; partly received blobs are dropped (their transfer starts
+    /// again). Blob writes through this handle wait for the change.
+    ///
     /// Crash-safe: the database is exported under the new key into
-    /// `<file>.rekey` (synced), then renamed over the file; after a crash at
-    /// any point the file opens with the old key or with the new one, and
-    /// nothing is lost. Every clone of this handle keeps working, with the
+    /// `<file>.rekey` (synced), the blob files are written into
+    /// `<file>.blobs-rekey/` (synced), then the export is renamed over the
+    /// file (the commit point) and the new blob directory put in place of
+    /// the old one; after a crash at any point the file opens with the old
+    /// key or with the new one, with every blob readable (the next open
+    /// finishes or undoes the blob switch), and nothing is lost. Every clone of this handle keeps working, with the
     /// new key. No other handle (in this process or another) may have the
     /// file open meanwhile: the change takes SQLite's exclusive lock and
     /// fails with a busy storage error if one does.
@@ -177,27 +186,27 @@ impl Database {
     ///
     /// # Errors
     /// [`Error::Closed`]; [`Error::Encryption`] if another handle has the
-    /// file open, if a database holding blob files would change between
-    /// plain and encrypted (not supported yet: its blob files would have to
-    /// be sealed or opened too), or if the new file cannot be written; a
-    /// storage error from SQLite. The database is left as it was.
+    /// file open, or if the new file or blob directory cannot be written; a
+    /// blob error if a blob file is damaged (it cannot be converted); a
+    /// storage error from SQLite. The database and its blobs are left as
+    /// they were.
     pub fn change_encryption_key(&self, new_key: Option<&EncryptionKey>) -> Result<()> {
         let mut guard = self.inner.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let was_encrypted = self.inner.blobs.sealer().is_some();
-        if was_encrypted != new_key.is_some() && self.inner.blobs.holds_files() {
-            return Err(Error::Encryption(format!(
-                "{} holds blob files: encrypting or decrypting a database with blobs in place is not supported \
-                 yet (sync it into a new database opened with the key instead)",
-                self.inner.blobs.dir().display()
-            )));
+        if guard.is_none() {
+            return Err(Error::Closed);
         }
-        rekey::change_key(&mut guard, &self.inner.path, new_key)?;
-        let conn = connect(&self.inner.path, new_key, self.inner.config.durability)?;
-        self.inner
-            .blobs
-            .set_sealer(blob_key::blob_sealer(&conn, new_key.is_some())?);
-        *guard = Some(conn);
-        Ok(())
+        let blobs = &self.inner.blobs;
+        let _no_blob_writes = blobs.hold_writes();
+        let changed = rekey::change_key(&mut guard, &self.inner.path, new_key, blobs);
+        if guard.is_none() {
+            // Closed for the switch: reopen if it committed (the new key
+            // opens the file); if not, the handle stays closed.
+            if let Ok(conn) = connect(&self.inner.path, new_key, self.inner.config.durability) {
+                blobs.set_sealer(blob_key::blob_sealer(&conn, new_key.is_some())?);
+                *guard = Some(conn);
+            }
+        }
+        changed
     }
 
     /// The database's UUID, made when the file was created.
