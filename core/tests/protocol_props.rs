@@ -93,6 +93,7 @@ proptest! {
                 deleted,
                 body: serde_json::json!({ "v": value }).to_string(),
                 foreign: false,
+                delta: None,
             })
             .collect();
         let text = WireFetched::encode(&revisions, consumed);

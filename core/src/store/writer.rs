@@ -297,12 +297,17 @@ impl<'a> Batch<'a> {
             }
             .into());
         }
+        let mut encoded = encode_row(tree, id)?;
+        // The bodies kept as delta bases are a saving only: they give way
+        // before the document is refused.
+        if encoded.0 > MAX_DOC_TREE_BYTES && tree.drop_ancestor_bodies() {
+            encoded = encode_row(tree, id)?;
+        }
+        let (size, blob) = encoded;
         let winner = tree
             .winner()
             .ok_or_else(|| Error::Corrupt(format!("document {id:?} has no revision")))?;
         let body = winner.body.as_deref().unwrap_or(EMPTY_BODY);
-        let blob = encode_tree(tree, &winner.rev);
-        let size = blob.len() + body.len();
         if size > MAX_DOC_TREE_BYTES {
             return Err(InvalidInput::TreeTooLarge {
                 id: id.to_owned(),
@@ -440,4 +445,15 @@ fn check_no_alias(tree: &RevTree, history: &[RevId], deleted: bool, canonical: &
         }
         _ => Ok(()),
     }
+}
+
+/// The stored size of a document's row (tree and winner body) and its
+/// encoded tree.
+fn encode_row(tree: &RevTree, id: &str) -> Result<(usize, Vec<u8>)> {
+    let winner = tree
+        .winner()
+        .ok_or_else(|| Error::Corrupt(format!("document {id:?} has no revision")))?;
+    let body = winner.body.as_deref().unwrap_or(EMPTY_BODY);
+    let blob = encode_tree(tree, &winner.rev);
+    Ok((blob.len() + body.len(), blob))
 }

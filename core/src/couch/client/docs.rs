@@ -59,6 +59,7 @@ pub(crate) fn from_couch(object: Map<String, Value>, max_history: usize) -> Resu
             deleted: doc.deleted,
             body,
             foreign: true,
+            delta: None,
         },
         blobs,
     })
