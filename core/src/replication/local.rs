@@ -192,7 +192,11 @@ impl Endpoint for LocalEndpoint {
                     }
                     let Some((_, tree)) = &loaded else { continue };
                     let Some(node) = tree.get(rev) else { continue };
-                    let Some(body) = &node.body else { continue };
+                    // Leaves only: an ancestor's body kept as a delta base
+                    // has lost its deleted flag.
+                    let Some(body) = node.body.as_ref().filter(|_| tree.is_leaf(rev)) else {
+                        continue;
+                    };
                     bytes += body.len();
                     batch.revisions.push(Revision {
                         id: id.clone(),

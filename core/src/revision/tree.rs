@@ -466,10 +466,25 @@ mod tests {
         t.insert(&[rev("2-c"), rev("1-a")], false, "{}".into()).unwrap();
         assert_eq!(t.winner().unwrap().rev, rev("2-c"));
         assert_eq!(t.conflicts(), vec![rev("2-b")]);
-        // A leaf's parent keeps its body (a delta base); one known only
-        // from a history never had one.
-        assert!(t.get(&rev("1-a")).unwrap().body.is_some());
+        // 1-a lost its body when it became a grandparent (of 3-a); one
+        // known only from a history never had one.
+        assert!(t.get(&rev("1-a")).unwrap().body.is_none());
         assert!(t.get(&rev("2-a")).unwrap().body.is_none());
+    }
+
+    #[test]
+    fn a_leaf_parent_keeps_its_body_until_it_is_a_grandparent() {
+        let mut t = RevTree::default();
+        let first = t.add_child(None, false, r#"{"n":1}"#.into()).unwrap();
+        let second = t.add_child(Some(&first), false, r#"{"n":2}"#.into()).unwrap();
+        assert_eq!(t.get(&first).unwrap().body.as_deref(), Some(r#"{"n":1}"#));
+        assert_eq!(t.delta_bases(4), vec![second.clone(), first.clone()]);
+        let third = t.add_child(Some(&second), false, r#"{"n":3}"#.into()).unwrap();
+        assert!(t.get(&first).unwrap().body.is_none());
+        assert_eq!(t.get(&second).unwrap().body.as_deref(), Some(r#"{"n":2}"#));
+        assert!(t.drop_ancestor_bodies());
+        assert!(t.get(&second).unwrap().body.is_none());
+        assert_eq!(t.get(&third).unwrap().body.as_deref(), Some(r#"{"n":3}"#));
     }
 
     #[test]

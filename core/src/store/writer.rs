@@ -435,11 +435,14 @@ pub(crate) fn load_doc(conn: &rusqlite::Connection, collection: i64, id: &str) -
 fn check_no_alias(tree: &RevTree, history: &[RevId], deleted: bool, canonical: &str) -> Result<()> {
     let Some(rev) = history.first() else { return Ok(()) };
     match tree.get(rev) {
+        // Leaves only: an ancestor's body kept as a delta base has lost
+        // its deleted flag.
         Some(node)
-            if node
-                .body
-                .as_deref()
-                .is_some_and(|b| b != canonical || node.deleted != deleted) =>
+            if tree.is_leaf(rev)
+                && node
+                    .body
+                    .as_deref()
+                    .is_some_and(|b| b != canonical || node.deleted != deleted) =>
         {
             Err(InvalidInput::RevIdMismatch(rev.to_string()).into())
         }
