@@ -22,6 +22,9 @@ use serde_json::{json, Value};
 /// Documents the edits touch (few, so edits pile up on the same ones).
 const DOCS: u64 = 4;
 
+/// A leaf as compared: document id, revision, deleted flag, body.
+type Leaf = (String, String, bool, Option<String>);
+
 #[derive(Clone, Debug)]
 enum Op {
     /// Create or edit document `doc` on replica `at` (0, 1: phones; 2: hub).
@@ -118,7 +121,7 @@ async fn plain_listener(db: &Database, delta_sync: bool) -> Listener {
 
 /// Applies `ops` to two phones and two hubs, ends with a full exchange,
 /// and returns every replica's leaves.
-fn run(ops: &[Op], delta_sync: bool) -> Vec<Vec<(String, String, bool, Option<String>)>> {
+fn run(ops: &[Op], delta_sync: bool) -> Vec<Vec<Leaf>> {
     let dir = tempfile::tempdir().unwrap();
     let dbs = [
         open(dir.path(), "phone0.db", 100),
@@ -197,7 +200,7 @@ fn run(ops: &[Op], delta_sync: bool) -> Vec<Vec<(String, String, bool, Option<St
 }
 
 /// Every leaf of every document, with its deleted flag and body.
-fn leaves(db: &Database) -> Vec<(String, String, bool, Option<String>)> {
+fn leaves(db: &Database) -> Vec<Leaf> {
     let c = db.default_collection().unwrap();
     let mut out = Vec::new();
     for change in c.changes(0, usize::MAX).unwrap().changes {
