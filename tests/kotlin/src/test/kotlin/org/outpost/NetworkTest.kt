@@ -46,10 +46,11 @@ class NetworkTest {
 
     @Test
     fun deltaSyncSendsAnEditAsItsChangesAndFewerBytes() = withPhoneAndHub(dir) { phone, hub ->
-        // Notes that do not repeat, so compression alone cannot shrink them.
-        val notes = (1..300L).joinToString("") { "%08x".format(it * 2654435761L % 4294967296L) }
+        // Notes that differ per document and do not repeat, so compression
+        // alone cannot shrink them.
+        fun notes(i: Int) = (1..300L).joinToString("") { "%08x".format((it + 1000L * i) * 2654435761L % 4294967296L) }
         val docs = 20
-        fun body(camp: String, i: Int) = "{\"camp\":\"$camp\",\"notes\":\"$notes$i\"}"
+        fun body(camp: String, i: Int) = "{\"camp\":\"$camp\",\"notes\":\"${notes(i)}\"}"
         val revs = (0 until docs).map { phone.defaultCollection().saveJson("child-$it", body("A", it)) }.toMutableList()
         val listener = Listener.start(hub, ListenerConfig(workerOnly(), networkInterface = "127.0.0.1", deltaSync = true))
         fun replicator(delta: Boolean) = phone.replicator(UrlEndpoint(listener.urls.first())) {
