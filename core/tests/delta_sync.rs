@@ -185,11 +185,16 @@ fn distinct_registration(i: usize) -> String {
     format!(r#"{{"name":"child {i}","camp":"Zone B","notes":"{notes}"}}"#)
 }
 
-/// Pushes the registrations to a fresh hub, edits one field of each, and
-/// returns the bytes the second push put on the wire.
-async fn second_push_bytes(delta_sync: bool) -> u64 {
+/// Pushes the registrations to a fresh hub (and a tablet pulls them),
+/// edits one field of each, pushes and pulls again, and returns the bytes
+/// the second push sent and the second pull received on the wire.
+async fn second_sync_bytes(delta_sync: bool) -> (u64, u64) {
     let dir = tempfile::tempdir().unwrap();
-    let (hub, phone) = (open(dir.path(), "hub.db"), open(dir.path(), "phone.db"));
+    let (hub, phone, tablet) = (
+        open(dir.path(), "hub.db"),
+        open(dir.path(), "phone.db"),
+        open(dir.path(), "tablet.db"),
+    );
     let mut config = listener_config(common::net::users());
     config.delta_sync = true;
     let listener = Listener::start(hub.clone(), config).await.unwrap();
@@ -199,24 +204,39 @@ async fn second_push_bytes(delta_sync: bool) -> u64 {
     }
     let mut config = common::net::config(Direction::Push, false);
     config.delta_sync = delta_sync;
-    let push = Replicator::remote(phone.clone(), common::net::remote(&listener), config).unwrap();
+    let push = Replicator::remote(phone.clone(), common::net::remote(&listener), config.clone()).unwrap();
+    config.direction = Direction::Pull;
+    let pull = Replicator::remote(tablet.clone(), common::net::remote(&listener), config).unwrap();
     push.run().await.unwrap();
+    pull.run().await.unwrap();
     edit_all(&phone, 1);
-    let before = push.status().wire.total();
+    let before = (push.status().wire.total(), pull.status().wire.total());
     push.run().await.unwrap();
-    let bytes = push.status().wire.total() - before;
+    pull.run().await.unwrap();
+    let bytes = (
+        push.status().wire.total() - before.0,
+        pull.status().wire.total() - before.1,
+    );
     common::assert_same(&phone, &hub);
+    common::assert_same(&tablet, &hub);
     listener.stop().await;
     bytes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delta_sync_sends_an_edit_as_its_changes() {
-    let full = second_push_bytes(false).await;
-    let delta = second_push_bytes(true).await;
+    let (full_push, full_pull) = second_sync_bytes(false).await;
+    let (delta_push, delta_pull) = second_sync_bytes(true).await;
     // Compressed frames are on in both: the saving is delta sync's (the
     // TLS handshake of the new connection is in both figures).
-    assert!(delta * 3 < full, "{delta} bytes with delta sync, {full} without");
+    assert!(
+        delta_push * 3 < full_push,
+        "push: {delta_push} bytes with delta sync, {full_push} without"
+    );
+    assert!(
+        delta_pull * 3 < full_pull,
+        "pull: {delta_pull} bytes with delta sync, {full_pull} without"
+    );
 }
 
 /// A fake peer for fault injection: the real endpoint `inner`, except that
