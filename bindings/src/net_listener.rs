@@ -155,6 +155,11 @@ pub struct ListenerConfig {
     /// platform key store (in app-private storage).
     #[uniffi(default = None)]
     pub key_store_directory: Option<String>,
+    /// Allow delta sync with replicators that ask for it (their
+    /// `deltaSync`): an edited document moves as its changes. Off by
+    /// default, as in Couchbase Lite.
+    #[uniffi(default = false)]
+    pub delta_sync: bool,
 }
 
 impl TryFrom<ListenerConfig> for core::ListenerConfig {
@@ -170,6 +175,7 @@ impl TryFrom<ListenerConfig> for core::ListenerConfig {
         config.identity = c.tls_identity.map(|id| id.inner.clone());
         config.disable_tls = c.disable_tls;
         config.read_only = c.read_only;
+        config.delta_sync = c.delta_sync;
         config.max_connections = usize::try_from(c.max_connections).unwrap_or(usize::MAX);
         config.stored_identity = match (c.identity_label, c.key_store_directory) {
             (None, None) => None,
@@ -296,6 +302,7 @@ impl ListenerConfig {
             max_connections: 64,
             identity_label: None,
             key_store_directory: None,
+            delta_sync: false,
         }
     }
 }

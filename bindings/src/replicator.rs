@@ -18,6 +18,7 @@
 //!     collections: vec![],
 //!     max_attempts: None,
 //!     max_attempt_wait_ms: 300_000,
+//!     delta_sync: false,
 //! };
 //! let replicator = Replicator::new(phone, ReplicatorTarget::local_database(hub.clone()), config).unwrap();
 //! replicator.run_blocking().unwrap();
@@ -176,6 +177,11 @@ pub struct ReplicatorConfig {
     /// Longest wait between attempts, in milliseconds (backoff doubles up to it).
     #[uniffi(default = 300000)]
     pub max_attempt_wait_ms: u64,
+    /// Delta sync: an edited document moves as the changes from the
+    /// revision the other side holds, when the listener allows it too
+    /// (its `deltaSync`). Off by default, as in Couchbase Lite.
+    #[uniffi(default = false)]
+    pub delta_sync: bool,
 }
 
 /// What the replicator is doing.
@@ -392,6 +398,7 @@ impl TryFrom<ReplicatorConfig> for core::ReplicatorConfig {
             continuous: c.continuous,
             max_attempts: c.max_attempts,
             max_attempt_wait: Duration::from_millis(c.max_attempt_wait_ms),
+            delta_sync: c.delta_sync,
             ..Default::default()
         };
         if !c.collections.is_empty() {

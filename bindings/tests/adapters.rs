@@ -18,6 +18,7 @@ fn config(collection: CollectionReplication, direction: Direction) -> Replicator
         collections: vec![collection],
         max_attempts: None,
         max_attempt_wait_ms: 300_000,
+        delta_sync: false,
     }
 }
 

@@ -347,6 +347,11 @@ pub struct ServeArgs {
     /// Refuse pushes: peers may only pull.
     #[arg(long)]
     pub read_only: bool,
+    /// Allow delta sync with peers that ask for it (`outpost sync
+    /// --delta-sync`): an edited document moves as the changes from the
+    /// revision the other side holds, not the whole body. Off by default.
+    #[arg(long)]
+    pub delta_sync: bool,
     /// Serve plain ws:// without TLS: passwords and documents cross the
     /// network readable by anyone on it.
     #[arg(long, conflicts_with_all = ["identity", "cert"])]
@@ -438,6 +443,11 @@ pub struct SyncArgs {
     /// error.
     #[arg(long)]
     pub create_target: bool,
+    /// Delta sync: send and receive an edited document as the changes from
+    /// the revision the other side holds, when the peer allows it (`outpost
+    /// serve --delta-sync`). Off by default.
+    #[arg(long)]
+    pub delta_sync: bool,
 }
 
 /// `outpost users`: the hub's stored system users.

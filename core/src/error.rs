@@ -226,6 +226,11 @@ pub enum InvalidInput {
     /// malformed.
     #[error("bad blob reference: {0}")]
     BadBlob(String),
+    /// A revision sent as a delta (feature `delta_sync`) could not be
+    /// rebuilt, or what it built does not match its revision id. Nothing
+    /// of it is stored; the replicator fetches its full body instead.
+    #[error("bad delta: {0}")]
+    BadDelta(String),
 }
 
 /// Failures of a replication endpoint, sorted into what a replicator retries

@@ -31,6 +31,7 @@
 mod blob;
 mod body;
 pub mod couch;
+mod delta;
 mod encryption;
 mod error;
 pub mod hub;

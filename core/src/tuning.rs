@@ -670,3 +670,28 @@ pub const MAX_SERVED_COLLECTIONS_REPLICATED: usize = 100;
 /// (about twice, for the few pages it dirties), which is why not 16384. A
 /// file-format choice: it cannot change for existing files.
 pub const ENCRYPTED_PAGE_BYTES: u32 = 8192;
+
+// ---------------------------------------------------------------------------
+// Delta sync (issue 17, deltas)
+// ---------------------------------------------------------------------------
+
+/// How many revisions above each leaf keep their bodies as delta bases
+/// (feature `delta_sync`): 1 keeps the body of each leaf's parent, so a
+/// peer one edit behind gets a delta. Each kept body costs its size on
+/// disk (docs/ARCHITECTURE.md, "Ancestor bodies"); peers further behind
+/// get full bodies.
+pub const DELTA_BASE_DEPTH: usize = 1;
+
+/// Most revisions a `revs_diff` answer names per document as possible
+/// delta bases (the receiver's leaves and kept ancestors holding bodies,
+/// newest first), and most a `fetch` request may name per revision: a
+/// document rarely has more than a leaf and its parent, and the list is
+/// sent per missing document.
+pub const MAX_DELTA_BASES: usize = 4;
+
+/// Deepest nesting of a delta's objects (docs/PROTOCOL.md, "Delta sync").
+/// A change nested deeper is sent as its whole value instead; a peer's
+/// delta nesting deeper is refused ([`crate::InvalidInput::BadDelta`]) and
+/// the body fetched in full. Well under serde_json's parser limit of 128,
+/// so the check, not the parser, is what refuses it.
+pub const MAX_DELTA_DEPTH: usize = 32;

@@ -31,6 +31,7 @@ fn foreign(id: &str, history: Vec<RevId>, deleted: bool, body: &str) -> Revision
         deleted,
         body: body.to_owned(),
         foreign: true,
+        delta: None,
     }
 }
 

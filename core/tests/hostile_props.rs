@@ -112,6 +112,7 @@ fn live(id: &str, history: Vec<RevId>, body: String) -> Revision {
         deleted: false,
         body,
         foreign: false,
+        delta: None,
     }
 }
 

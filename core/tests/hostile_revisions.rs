@@ -33,6 +33,7 @@ fn revision(id: &str, history: Vec<RevId>, deleted: bool, body: &str) -> Revisio
         deleted,
         body: body.to_owned(),
         foreign: false,
+        delta: None,
     }
 }
 

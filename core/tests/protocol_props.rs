@@ -19,14 +19,17 @@ fn request_strategy() -> impl Strategy<Value = Request> {
         any::<u64>().prop_map(|since| Request::WaitChanges { since }),
         (
             name,
-            prop::collection::vec((id, prop::collection::vec(rev, 0..4)), 0..5)
+            prop::collection::vec(
+                (id, prop::collection::vec(rev, 0..4), prop::collection::vec(rev, 0..3)),
+                0..5
+            )
         )
             .prop_map(|(collection, docs)| {
                 Request::RevsDiff {
                     collection,
                     revs: docs
                         .into_iter()
-                        .map(|(id, revs)| outpost_core::net::protocol::WireDocRevs { id, revs })
+                        .map(|(id, revs, ancestors)| outpost_core::net::protocol::WireDocRevs { id, revs, ancestors })
                         .collect(),
                 }
             }),
@@ -34,13 +37,15 @@ fn request_strategy() -> impl Strategy<Value = Request> {
             name,
             prop::collection::vec((id, rev), 0..5),
             any::<usize>(),
-            any::<usize>()
+            any::<usize>(),
+            prop::collection::vec(prop::collection::vec(rev, 0..5), 0..6)
         )
-            .prop_map(|(collection, wanted, max_history, max_bytes)| Request::Fetch {
+            .prop_map(|(collection, wanted, max_history, max_bytes, bases)| Request::Fetch {
                 collection,
                 wanted,
                 max_history,
-                max_bytes
+                max_bytes,
+                bases
             }),
         (name, id, "[a-z]{0,8}", any::<i64>()).prop_map(|(collection, id, key, value)| Request::PutCheckpoint {
             collection,
@@ -93,6 +98,7 @@ proptest! {
                 deleted,
                 body: serde_json::json!({ "v": value }).to_string(),
                 foreign: false,
+                delta: None,
             })
             .collect();
         let text = WireFetched::encode(&revisions, consumed);

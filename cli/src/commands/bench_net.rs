@@ -5,8 +5,8 @@
 //! one at a time takes to be readable on the other side; `blobs`: a pull,
 //! over the same listener, of documents that each carry a photo of random
 //! bytes (a blob), into an empty database; `delta`: the bytes on the wire
-//! of a push of one edited field per document, byte-saving features off
-//! and on.
+//! of a push of one edited field per document, byte-saving features
+//! (compression, delta sync) off and on.
 //!
 //! Only the replication is timed; filling the source database is not.
 
@@ -246,14 +246,20 @@ struct Resync {
     bytes: u64,
     /// Time of the second sync.
     elapsed: Duration,
+    /// The hub's database file and its WAL after the second sync.
+    db_bytes: u64,
+    /// Bytes of the bodies the hub keeps above its leaves (delta bases).
+    base_bytes: u64,
 }
 
 /// `delta`: `docs` documents of `doc_size` bytes are pushed through the
 /// TLS listener, then one field of each is changed and pushed again; that
 /// second push is measured twice, with every byte-saving feature off and
-/// then on (today compressed frames, feature `deflate`). The figures are
-/// the second push's bytes on the wire each way, their ratio
-/// (`delta_bytes_ratio`, on divided by off) and both rates.
+/// then on (compressed frames, feature `deflate`, and delta sync on both
+/// the listener and the replicator). The figures are the second push's
+/// bytes on the wire each way, their ratio (`delta_bytes_ratio`, on
+/// divided by off), both rates, and the hub's database size with the
+/// bodies it keeps as delta bases (`delta_db_bytes`, `delta_base_bytes`).
 pub fn delta(docs: usize, doc_size: usize) -> workload::Outcome<Measured> {
     let plain = edit_and_resync(docs, doc_size, false)?;
     let saving = edit_and_resync(docs, doc_size, true)?;
@@ -267,22 +273,45 @@ pub fn delta(docs: usize, doc_size: usize) -> workload::Outcome<Measured> {
             ("delta_bytes", saving.bytes.to_string()),
             ("delta_full_docs_per_s", format!("{:.0}", rate(&plain))),
             ("delta_docs_per_s", format!("{:.0}", rate(&saving))),
+            ("delta_db_bytes", saving.db_bytes.to_string()),
+            ("delta_base_bytes", saving.base_bytes.to_string()),
             ("delta_bytes_ratio", format!("{ratio:.3}")),
         ],
     })
 }
 
+/// Bytes of the bodies `db` keeps for revisions that are not leaves.
+fn ancestor_body_bytes(db: &Database, docs: usize) -> workload::Outcome<u64> {
+    let coll = db.default_collection()?;
+    let mut bytes = 0;
+    for i in 0..docs {
+        let Some(tree) = coll.revision_tree(&workload::doc_id(i))? else {
+            continue;
+        };
+        bytes += tree
+            .nodes()
+            .iter()
+            .filter(|n| !tree.is_leaf(&n.rev))
+            .filter_map(|n| n.body.as_ref())
+            .map(|b| b.len() as u64)
+            .sum::<u64>();
+    }
+    Ok(bytes)
+}
+
 /// Pushes `docs` documents, flips one field of each, and measures the
-/// second push, with compressed frames offered or not.
+/// second push, with compressed frames and delta sync on or off.
 fn edit_and_resync(docs: usize, doc_size: usize, saving: bool) -> workload::Outcome<Resync> {
     let dir = tempfile::tempdir()?;
     let phone = open(&dir.path().join("phone.db"))?;
     workload::fill(&phone, docs, doc_size)?;
-    let hub_db = open(&dir.path().join("hub.db"))?;
+    let hub_path = dir.path().join("hub.db");
+    let hub_db = open(&hub_path)?;
     net::runtime()?.block_on(async {
-        let hub = Loopback::start(&hub_db, USER, PASSWORD).await?;
+        let hub = Loopback::start_with(&hub_db, USER, PASSWORD, saving).await?;
         let config = ReplicatorConfig {
             direction: Direction::Push,
+            delta_sync: saving,
             ..Default::default()
         };
         let remote = hub.remote.clone().with_compression(saving);
@@ -302,7 +331,15 @@ fn edit_and_resync(docs: usize, doc_size: usize, saving: bool) -> workload::Outc
         if !changed {
             return Err("the edits did not arrive".into());
         }
-        workload::Outcome::Ok(Resync { bytes, elapsed })
+        let size = |p: std::path::PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
+        let db_bytes = size(hub_path.clone()) + size(hub_path.with_extension("db-wal"));
+        let base_bytes = ancestor_body_bytes(&hub_db, docs)?;
+        workload::Outcome::Ok(Resync {
+            bytes,
+            elapsed,
+            db_bytes,
+            base_bytes,
+        })
     })
 }
 

@@ -94,11 +94,17 @@ pub struct Loopback {
 impl Loopback {
     /// Starts a listener serving `db` to `user` with `password`.
     pub async fn start(db: &Database, user: &str, password: &str) -> Result<Loopback, CliError> {
+        Loopback::start_with(db, user, password, false).await
+    }
+
+    /// [`Loopback::start`], allowing delta sync or not.
+    pub async fn start_with(db: &Database, user: &str, password: &str, delta_sync: bool) -> Result<Loopback, CliError> {
         let users = UserTable::new()
             .with_user(user, password)
             .map_err(|e| CliError::core("adding a user", e))?;
         let mut config = ListenerConfig::new(ListenerAuthenticator::Users(users));
         config.interface = Some("127.0.0.1".to_owned());
+        config.delta_sync = delta_sync;
         let listener = Listener::start(db.clone(), config)
             .await
             .map_err(|e| CliError::core("starting a listener on 127.0.0.1", e))?;

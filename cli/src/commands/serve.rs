@@ -33,6 +33,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     config.stored_identity = stored_identity;
     config.disable_tls = args.no_tls;
     config.read_only = args.read_only;
+    config.delta_sync = args.delta_sync;
 
     net::runtime()?.block_on(async {
         let listener = Listener::start(db, config)

@@ -50,6 +50,7 @@ pub fn run(args: &SyncArgs) -> Result<(), CliError> {
         all_served_collections: false,
         max_attempts: (!args.continuous && !args.retry).then_some(ONE_SHOT_ATTEMPTS),
         max_attempt_wait: MAX_RETRY_WAIT,
+        delta_sync: args.delta_sync,
     };
     let context = format!("syncing with {}", args.url);
     let replicator = Replicator::remote(db, remote, config).map_err(|e| CliError::core(&context, e))?;

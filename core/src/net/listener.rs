@@ -21,7 +21,9 @@ use super::connection::{websocket_config, BoxIo, Connection, ConnectionOptions};
 use super::http::{read_upgrade_request, refuse, refuse_couch, Rewind, UpgradeRequest};
 use super::log_safe::{log_safe, user_digest, user_tag};
 use super::peer_checkpoints::PeerCheckpoints;
-use super::protocol::{decode_frame, encode_reply, negotiate, Frame, HelloAck, Request, WireError, DEFLATE_FEATURE};
+use super::protocol::{
+    decode_frame, encode_reply, negotiate, Frame, HelloAck, Request, WireError, DEFLATE_FEATURE, DELTA_SYNC_FEATURE,
+};
 use super::session::{ActivityCounters, Session};
 use super::tls::{fingerprint, server_config, StoredIdentity, TlsIdentity};
 use crate::couch::face::{cookie_user, serve_connection, FaceConnection, FaceState, Gate, Login, StoredLogins};
@@ -84,6 +86,10 @@ pub struct ListenerConfig {
     pub database_name: Option<String>,
     /// A peer that does not read a frame within this long is disconnected.
     pub write_timeout: Duration,
+    /// Allow delta sync (feature `delta_sync`) with replicators that ask
+    /// for it (`ReplicatorConfig::delta_sync`); off by default, as in
+    /// Couchbase Lite.
+    pub delta_sync: bool,
 }
 
 impl ListenerConfig {
@@ -101,6 +107,7 @@ impl ListenerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             database_name: None,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
+            delta_sync: false,
         }
     }
 
@@ -879,6 +886,7 @@ async fn open_session(
         checkpoints: PeerCheckpoints::new(&peer_scope, read_only),
         readable_blobs: Default::default(),
         foreign_revisions: features.iter().any(|f| f == super::protocol::FOREIGN_REVISIONS_FEATURE),
+        delta_sync: features.iter().any(|f| f == DELTA_SYNC_FEATURE),
     };
     let options = ConnectionOptions {
         heartbeat: None,
@@ -970,7 +978,10 @@ async fn hello(shared: &Shared, read_only: bool, ws: &mut super::connection::Ws)
             return Ok(None);
         }
     };
-    let features = super::protocol::common_features(&hello.features);
+    let mut features = super::protocol::common_features(&hello.features);
+    if !shared.config.delta_sync {
+        features.retain(|f| f != DELTA_SYNC_FEATURE);
+    }
     let ack = HelloAck {
         protocol,
         uuid: shared.db.uuid().to_owned(),

@@ -23,7 +23,8 @@ use super::http::ERROR_HEADER;
 use super::protocol::{
     blob_from_wire, blob_to_wire, decode_chunk, decode_frame, encode_chunk, encode_request, error_from_wire, Frame,
     Hello, HelloAck, Request, WireBinaryChunk, WireBlob, WireBlobChunk, WireChanges, WireDocRevs, WireFetched,
-    WireInsertResult, WireRevision, BLOBS_FEATURE, BLOB_BINARY_FEATURE, DEFLATE_FEATURE, FOREIGN_REVISIONS_FEATURE,
+    WireInsertResult, WireRevision, BLOBS_FEATURE, BLOB_BINARY_FEATURE, DEFLATE_FEATURE, DELTA_SYNC_FEATURE,
+    FOREIGN_REVISIONS_FEATURE,
 };
 use super::tls::{client_config, ServerTrust};
 use super::wire_count::{Counted, WireCounter};
@@ -36,7 +37,8 @@ use crate::replication::{
 use crate::revision::RevId;
 use crate::store::Database;
 use crate::tuning::{
-    DEFAULT_HEARTBEAT, DEFAULT_WRITE_TIMEOUT, HANDSHAKE_TIMEOUT, MAX_BLOB_CHUNK_BYTES, MAX_MISSING_BLOBS_PER_REQUEST,
+    DEFAULT_HEARTBEAT, DEFAULT_WRITE_TIMEOUT, HANDSHAKE_TIMEOUT, MAX_BLOB_CHUNK_BYTES, MAX_DELTA_BASES,
+    MAX_MISSING_BLOBS_PER_REQUEST,
 };
 
 /// Where and how to reach a listener.
@@ -144,6 +146,16 @@ fn parse_url(url: &str) -> Result<Target> {
     Ok(Target { uri, host, port, tls })
 }
 
+/// How revisions are written for a listener: as deltas where they have
+/// one if it allows delta sync, else with full bodies.
+fn wire_form(ack: &HelloAck) -> fn(Revision) -> Result<WireRevision> {
+    if ack.features.iter().any(|f| f == DELTA_SYNC_FEATURE) {
+        WireRevision::from_revision_delta
+    } else {
+        WireRevision::from_revision
+    }
+}
+
 /// A listener as a replication endpoint.
 pub struct RemoteEndpoint {
     config: RemoteConfig,
@@ -243,6 +255,7 @@ impl RemoteEndpoint {
         connection: &Connection,
         collection: &str,
         revisions: Vec<Revision>,
+        wire: fn(Revision) -> Result<WireRevision>,
     ) -> Result<Vec<InsertOutcome>> {
         let (foreign, native): (Vec<_>, Vec<_>) = revisions.into_iter().enumerate().partition(|(_, r)| r.foreign);
         let mut outcomes: Vec<Option<InsertOutcome>> = (0..foreign.len() + native.len()).map(|_| None).collect();
@@ -259,10 +272,7 @@ impl RemoteEndpoint {
         if !native.is_empty() {
             let request = Request::Insert {
                 collection: collection.to_owned(),
-                revisions: native
-                    .iter()
-                    .map(|(_, r)| WireRevision::from_revision(r.clone()))
-                    .collect::<Result<_>>()?,
+                revisions: native.iter().map(|(_, r)| wire(r.clone())).collect::<Result<_>>()?,
             };
             let results: Vec<WireInsertResult> = connection.request(&request).await?;
             if results.len() != native.len() {
@@ -528,13 +538,35 @@ impl Endpoint for RemoteEndpoint {
         max_history: usize,
         max_bytes: usize,
     ) -> Result<FetchedBatch> {
+        self.fetch_deltas(collection, wanted, &[], max_history, max_bytes).await
+    }
+
+    async fn fetch_deltas(
+        &self,
+        collection: &str,
+        wanted: &[(String, RevId)],
+        bases: &[Vec<RevId>],
+        max_history: usize,
+        max_bytes: usize,
+    ) -> Result<FetchedBatch> {
+        let (connection, ack) = self.session().await?;
+        // Bases only to a listener that allows deltas.
+        let bases = match ack.features.iter().any(|f| f == DELTA_SYNC_FEATURE) {
+            true => bases
+                .iter()
+                .take(wanted.len())
+                .map(|revs| revs.iter().take(MAX_DELTA_BASES).map(ToString::to_string).collect())
+                .collect(),
+            false => Vec::new(),
+        };
         let request = Request::Fetch {
             collection: collection.to_owned(),
             wanted: wanted.iter().map(|(id, rev)| (id.clone(), rev.to_string())).collect(),
             max_history,
             max_bytes,
+            bases,
         };
-        let fetched: WireFetched = self.connection().await?.request(&request).await?;
+        let fetched: WireFetched = connection.request(&request).await?;
         if fetched.consumed > wanted.len() || fetched.revisions.len() > fetched.consumed {
             return Err(ReplicationError::PeerMisbehaved("fetch reply does not match the request".into()).into());
         }
@@ -550,15 +582,15 @@ impl Endpoint for RemoteEndpoint {
 
     async fn insert(&self, collection: &str, revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>> {
         let (connection, ack) = self.session().await?;
+        let wire = wire_form(&ack);
         if !ack.features.iter().any(|f| f == FOREIGN_REVISIONS_FEATURE) && revisions.iter().any(|r| r.foreign) {
-            return self.insert_without_foreign(&connection, collection, revisions).await;
+            return self
+                .insert_without_foreign(&connection, collection, revisions, wire)
+                .await;
         }
         let request = Request::Insert {
             collection: collection.to_owned(),
-            revisions: revisions
-                .into_iter()
-                .map(WireRevision::from_revision)
-                .collect::<Result<_>>()?,
+            revisions: revisions.into_iter().map(wire).collect::<Result<_>>()?,
         };
         let results: Vec<WireInsertResult> = connection.request(&request).await?;
         Ok(results.into_iter().map(InsertOutcome::from).collect())

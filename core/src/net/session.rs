@@ -21,10 +21,10 @@ use super::protocol::{
 use crate::blob::reference::blobs_of_canonical;
 use crate::blob::BlobDigest;
 use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
-use crate::replication::{Endpoint, LocalEndpoint, Sequence};
+use crate::replication::{Endpoint, InsertOutcome, LocalEndpoint, Sequence};
 use crate::revision::RevId;
 use crate::tuning::{
-    CHANGES_BATCH_SIZE, MAX_BLOB_CHUNK_BYTES, MAX_INSERT_REVISIONS, MAX_MISSING_BLOBS_PER_REQUEST,
+    CHANGES_BATCH_SIZE, MAX_BLOB_CHUNK_BYTES, MAX_DELTA_BASES, MAX_INSERT_REVISIONS, MAX_MISSING_BLOBS_PER_REQUEST,
     MAX_SESSION_READABLE_BLOBS,
 };
 
@@ -56,6 +56,10 @@ pub(crate) struct Session {
     /// `fetch` replies leave foreign revisions out (it would refuse them)
     /// and a `foreign` mark it sends is ignored (the id is verified).
     pub foreign_revisions: bool,
+    /// Whether delta sync was negotiated (feature `delta_sync`): only then
+    /// do `revs_diff` replies name delta bases, `fetch` take them, and
+    /// `insert` take deltas.
+    pub delta_sync: bool,
 }
 
 impl Session {
@@ -96,6 +100,63 @@ impl RequestHandler for Session {
 }
 
 impl Session {
+    /// The delta bases of a `fetch` request, parsed: none unless delta
+    /// sync was negotiated.
+    ///
+    /// # Errors
+    /// [`ReplicationError::PeerMisbehaved`] for more than
+    /// [`MAX_DELTA_BASES`] bases for one revision; a bad revision id.
+    fn delta_bases(&self, bases: Vec<Vec<String>>) -> Result<Vec<Vec<RevId>>> {
+        if !self.delta_sync {
+            return Ok(Vec::new());
+        }
+        bases
+            .into_iter()
+            .map(|revs| {
+                if revs.len() > MAX_DELTA_BASES {
+                    return Err(ReplicationError::PeerMisbehaved(format!(
+                        "{} delta bases for one revision; the most is {MAX_DELTA_BASES}",
+                        revs.len()
+                    ))
+                    .into());
+                }
+                revs.iter().map(|r| Ok(r.parse::<RevId>()?)).collect()
+            })
+            .collect()
+    }
+
+    /// Inserts revisions, rebuilding those sent as deltas first; one that
+    /// does not rebuild gets its error (`delta_mismatch`) in its place.
+    async fn insert_rebuilding(
+        &self,
+        collection: &str,
+        revisions: Vec<crate::replication::Revision>,
+    ) -> Result<Vec<InsertOutcome>> {
+        let rebuilt = self.endpoint.apply_deltas(collection, revisions).await?;
+        let mut outcomes: Vec<Option<InsertOutcome>> = Vec::with_capacity(rebuilt.len());
+        let mut ready = Vec::new();
+        for (r, error) in rebuilt {
+            match error {
+                Some(e) => outcomes.push(Some(InsertOutcome {
+                    id: r.id,
+                    result: Err(e),
+                })),
+                None => {
+                    outcomes.push(None);
+                    ready.push(r);
+                }
+            }
+        }
+        let mut stored = self.endpoint.insert(collection, ready).await?.into_iter();
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.or_else(|| stored.next())
+                    .ok_or_else(|| Error::Corrupt("an insert answered fewer revisions than given".into()))
+            })
+            .collect()
+    }
+
     async fn serve(&self, request: Request) -> Result<String> {
         let ep = &self.endpoint;
         match request {
@@ -126,7 +187,10 @@ impl Session {
                 let missing = ep.revs_diff(&collection, revs).await?;
                 let wire: Vec<WireDocRevs> = missing
                     .into_iter()
-                    .map(|m| WireDocRevs::new(m.id, &m.missing))
+                    .map(|m| match self.delta_sync {
+                        true => WireDocRevs::with_ancestors(m),
+                        false => WireDocRevs::new(m.id, &m.missing),
+                    })
                     .collect();
                 json(&wire)
             }
@@ -135,8 +199,10 @@ impl Session {
                 wanted,
                 max_history,
                 max_bytes,
+                bases,
             } => {
                 self.check_collection(&collection)?;
+                let bases = self.delta_bases(bases)?;
                 // Served in part when the whole would not fit the size the
                 // connection reserved for the reply.
                 let limits = FetchLimits::new(wanted.len(), max_history, max_bytes);
@@ -145,8 +211,9 @@ impl Session {
                     .take(limits.revisions)
                     .map(|(id, rev)| Ok((id, rev.parse::<RevId>()?)))
                     .collect::<Result<Vec<_>>>()?;
+                let bases = &bases[..bases.len().min(wanted.len())];
                 let mut fetched = ep
-                    .fetch(&collection, &wanted, limits.max_history, limits.max_bytes)
+                    .fetch_deltas(&collection, &wanted, bases, limits.max_history, limits.max_bytes)
                     .await?;
                 if !self.foreign_revisions {
                     // Left out like a revision no longer known: the peer
@@ -172,7 +239,12 @@ impl Session {
                 if !self.foreign_revisions {
                     revisions.iter_mut().for_each(|r| r.foreign = false);
                 }
-                let outcomes = ep.insert(&collection, revisions).await?;
+                if !self.delta_sync && revisions.iter().any(|r| r.delta.is_some()) {
+                    return Err(
+                        ReplicationError::PeerMisbehaved("a delta without the delta_sync feature".into()).into(),
+                    );
+                }
+                let outcomes = self.insert_rebuilding(&collection, revisions).await?;
                 let wire: Vec<WireInsertResult> = outcomes.into_iter().map(WireInsertResult::from).collect();
                 json(&wire)
             }

@@ -150,6 +150,12 @@ pub struct ReplicatorConfig {
     pub max_attempts: Option<u32>,
     /// Longest wait between attempts (backoff doubles up to this); 300 s.
     pub max_attempt_wait: Duration,
+    /// Delta sync, off by default (as in Couchbase Lite): a revision whose
+    /// ancestor the other side holds moves as the changes from that
+    /// ancestor's body instead of the full body. Used only with a listener
+    /// that allows it too (`ListenerConfig::delta_sync`, feature
+    /// `delta_sync`); revisions with foreign ids always move in full.
+    pub delta_sync: bool,
 }
 
 impl Default for ReplicatorConfig {
@@ -161,6 +167,7 @@ impl Default for ReplicatorConfig {
             all_served_collections: false,
             max_attempts: None,
             max_attempt_wait: Duration::from_secs(300),
+            delta_sync: false,
         }
     }
 }

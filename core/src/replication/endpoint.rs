@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::sequence::Sequence;
 use super::status::WireBytes;
 use crate::blob::{BlobDigest, BlobRef};
-use crate::error::Result;
+use crate::error::{Error, InvalidInput, Result};
 use crate::revision::{RevId, RevisionTrust};
 use crate::store::{Change, ChangesBatch};
 
@@ -49,6 +49,32 @@ pub struct MissingRevs {
     pub id: String,
     /// Revisions the target does not have.
     pub missing: Vec<RevId>,
+    /// Revisions of the document the target holds bodies of, newest
+    /// first (at most [`crate::tuning::MAX_DELTA_BASES`]): the bases a
+    /// sender may write a delta from (feature `delta_sync`). Empty when
+    /// the target has none or does not say.
+    pub ancestors: Vec<RevId>,
+}
+
+impl MissingRevs {
+    /// Missing revisions, with no delta bases.
+    pub fn new(id: String, missing: Vec<RevId>) -> Self {
+        MissingRevs {
+            id,
+            missing,
+            ancestors: Vec::new(),
+        }
+    }
+}
+
+/// A revision's body written as the changes from another revision's body
+/// (feature `delta_sync`; the format is in docs/PROTOCOL.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delta {
+    /// The revision whose body the delta applies to.
+    pub base: RevId,
+    /// The delta, JSON.
+    pub patch: String,
 }
 
 /// A revision with its history, as replication moves it.
@@ -65,12 +91,23 @@ pub struct Revision {
     /// Whether the id is foreign (from CouchDB or PouchDB, not our hash):
     /// stored with [`RevisionTrust::Unverified`] when inserted.
     pub foreign: bool,
+    /// The body as a delta, when one is smaller. A store fetching with
+    /// delta bases ([`Endpoint::fetch_deltas`]) sets it beside the full
+    /// `body`, and a remote endpoint sends it instead of the body. A
+    /// revision received that way has an empty `body` until the target
+    /// rebuilds it ([`Endpoint::apply_deltas`]).
+    pub delta: Option<Delta>,
 }
 
 impl Revision {
     /// The revision id (`history[0]`).
     pub fn rev(&self) -> Option<&RevId> {
         self.history.first()
+    }
+
+    /// Whether the body is still to be rebuilt from [`Revision::delta`].
+    pub fn needs_rebuild(&self) -> bool {
+        self.delta.is_some() && self.body.is_empty()
     }
 }
 
@@ -135,6 +172,43 @@ pub trait Endpoint: Send + Sync {
         max_history: usize,
         max_bytes: usize,
     ) -> Result<FetchedBatch>;
+
+    /// [`Endpoint::fetch`], where each wanted revision may name revisions
+    /// the target holds bodies of (`bases[i]` for `wanted[i]`, possibly
+    /// fewer entries than `wanted`): a revision may then come with a
+    /// [`Revision::delta`] from one of them. Endpoints without delta sync
+    /// ignore the bases.
+    async fn fetch_deltas(
+        &self,
+        collection: &str,
+        wanted: &[(String, RevId)],
+        bases: &[Vec<RevId>],
+        max_history: usize,
+        max_bytes: usize,
+    ) -> Result<FetchedBatch> {
+        let _ = bases;
+        self.fetch(collection, wanted, max_history, max_bytes).await
+    }
+
+    /// Rebuilds, from the bodies held here, the revisions that arrived as
+    /// deltas ([`Revision::needs_rebuild`]), and checks each against its
+    /// revision id. Returns every revision in order: rebuilt ones with
+    /// their body (and no delta), each paired with the error that keeps it
+    /// from being stored (its full body must be fetched instead). Revisions
+    /// with a body pass unchanged. An endpoint that stores nothing locally
+    /// cannot rebuild.
+    async fn apply_deltas(&self, collection: &str, revisions: Vec<Revision>) -> Result<Vec<(Revision, Option<Error>)>> {
+        let _ = collection;
+        Ok(revisions
+            .into_iter()
+            .map(|r| {
+                let error = r
+                    .needs_rebuild()
+                    .then(|| InvalidInput::BadDelta("this endpoint cannot rebuild deltas".into()).into());
+                (r, error)
+            })
+            .collect())
+    }
 
     /// Stores revisions as given, merging them into revision trees.
     async fn insert(&self, collection: &str, revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>>;

@@ -13,6 +13,9 @@ pub struct Fetcher {
     source: Arc<dyn Endpoint>,
     collection: String,
     wanted: Vec<(String, RevId)>,
+    /// Per wanted revision, the target's delta bases (empty unless delta
+    /// sync is on).
+    bases: Vec<Vec<RevId>>,
     next: usize,
     max_history: usize,
 }
@@ -29,8 +32,28 @@ impl Fetcher {
             source,
             collection: collection.to_owned(),
             wanted,
+            bases: Vec::new(),
             next: 0,
             max_history,
+        }
+    }
+
+    /// A fetcher of `missing` that offers the source the target's delta
+    /// bases ([`MissingRevs::ancestors`]), so revisions may come as deltas
+    /// (delta sync).
+    pub fn with_deltas(
+        source: Arc<dyn Endpoint>,
+        collection: &str,
+        missing: Vec<MissingRevs>,
+        max_history: usize,
+    ) -> Self {
+        let bases = missing
+            .iter()
+            .flat_map(|m| m.missing.iter().map(|_| m.ancestors.clone()))
+            .collect();
+        Fetcher {
+            bases,
+            ..Fetcher::new(source, collection, missing, max_history)
         }
     }
 
@@ -50,10 +73,16 @@ impl Fetcher {
             return Ok(None);
         }
         let rest = &self.wanted[self.next..];
-        let batch = self
-            .source
-            .fetch(&self.collection, rest, self.max_history, FETCH_BATCH_BYTES)
-            .await?;
+        let bases = self.bases.get(self.next..).unwrap_or_default();
+        let batch = if bases.iter().all(Vec::is_empty) {
+            self.source
+                .fetch(&self.collection, rest, self.max_history, FETCH_BATCH_BYTES)
+                .await?
+        } else {
+            self.source
+                .fetch_deltas(&self.collection, rest, bases, self.max_history, FETCH_BATCH_BYTES)
+                .await?
+        };
         if batch.consumed == 0 || batch.consumed > rest.len() {
             return Err(ReplicationError::PeerMisbehaved(format!(
                 "fetch consumed {} of {} requested revisions",

@@ -15,12 +15,17 @@ use super::endpoint::{Endpoint, Revision};
 use super::status::DocumentEvent;
 use crate::blob::reference::blobs_of_canonical;
 use crate::blob::{BlobDigest, BlobRef};
-use crate::error::{BlobError, Error, ReplicationError, Result};
-use crate::tuning::{BLOBS_IN_FLIGHT, MAX_BLOB_CHUNK_BYTES};
+use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
+use crate::revision::RevId;
+use crate::tuning::{BLOBS_IN_FLIGHT, FETCH_BATCH_BYTES, MAX_BLOB_CHUNK_BYTES};
 
 /// Inserts `revisions` (those `filter` accepts) into `target`, after
 /// bringing the blobs they name from `source`; returns the events of the
-/// revisions that were new or refused.
+/// revisions that were new or refused. Revisions that came as deltas are
+/// rebuilt by the target first (so filters see whole bodies); one the
+/// target cannot rebuild or check, or refuses as a bad delta, is fetched
+/// from `source` again in full (at most `max_history` ids of history) and
+/// stored from that.
 pub async fn insert(
     source: &dyn Endpoint,
     target: &dyn Endpoint,
@@ -28,7 +33,9 @@ pub async fn insert(
     direction: Direction,
     revisions: Vec<Revision>,
     filter: Option<&ReplicationFilter>,
+    max_history: usize,
 ) -> Result<Vec<DocumentEvent>> {
+    let revisions = rebuild_deltas(source, target, collection, revisions, max_history).await?;
     let accepted: Vec<Revision> = revisions
         .into_iter()
         .filter(|r| r.rev().is_some() && filter.is_none_or(|f| f(r)))
@@ -58,6 +65,32 @@ pub async fn insert(
         return Ok(events);
     }
     let heads: Vec<_> = ready.iter().map(|r| event(r, None)).collect();
+    let refused = store(target, collection, ready, heads, &mut events).await?;
+    if !refused.is_empty() {
+        // The target refused these deltas (a damaged delta, a base it no
+        // longer holds): the full bodies go instead.
+        let wanted: Vec<(String, RevId)> = refused.into_iter().map(|e| (e.id, e.rev)).collect();
+        let full = fetch_full(source, collection, wanted, max_history).await?;
+        let heads: Vec<_> = full.iter().map(|r| event(r, None)).collect();
+        let refused = store(target, collection, full, heads, &mut events).await?;
+        events.extend(refused);
+    }
+    Ok(events)
+}
+
+/// Inserts `ready` into `target`, adding to `events` the event of each
+/// revision that was new or refused, except those refused as bad deltas,
+/// which are returned (with their error).
+async fn store(
+    target: &dyn Endpoint,
+    collection: &str,
+    ready: Vec<Revision>,
+    heads: Vec<DocumentEvent>,
+    events: &mut Vec<DocumentEvent>,
+) -> Result<Vec<DocumentEvent>> {
+    if ready.is_empty() {
+        return Ok(Vec::new());
+    }
     let outcomes = target.insert(collection, ready).await?;
     if outcomes.len() != heads.len() {
         return Err(ReplicationError::PeerMisbehaved(format!(
@@ -67,18 +100,71 @@ pub async fn insert(
         ))
         .into());
     }
-    events.extend(
-        outcomes
-            .into_iter()
-            .zip(heads)
-            .filter(|(o, _)| !matches!(o.result, Ok(false)))
-            .map(|(o, mut e)| {
-                e.id = o.id;
-                e.error = o.result.err();
-                e
-            }),
-    );
-    Ok(events)
+    let mut refused = Vec::new();
+    for (o, mut e) in outcomes.into_iter().zip(heads) {
+        if matches!(o.result, Ok(false)) {
+            continue;
+        }
+        e.error = o.result.err();
+        if matches!(e.error, Some(Error::InvalidInput(InvalidInput::BadDelta(_)))) {
+            refused.push(e);
+        } else {
+            e.id = o.id;
+            events.push(e);
+        }
+    }
+    Ok(refused)
+}
+
+/// Has `target` rebuild the revisions that came as deltas; those it cannot
+/// rebuild or check are fetched from `source` in full instead.
+async fn rebuild_deltas(
+    source: &dyn Endpoint,
+    target: &dyn Endpoint,
+    collection: &str,
+    revisions: Vec<Revision>,
+    max_history: usize,
+) -> Result<Vec<Revision>> {
+    if !revisions.iter().any(Revision::needs_rebuild) {
+        return Ok(revisions);
+    }
+    let mut rebuilt = Vec::with_capacity(revisions.len());
+    let mut wanted = Vec::new();
+    for (r, error) in target.apply_deltas(collection, revisions).await? {
+        match (error, r.rev()) {
+            (None, _) => rebuilt.push(r),
+            (Some(e), Some(rev)) => {
+                tracing::info!(error = %crate::net::log_safe::log_safe(&e.to_string()), "a delta did not rebuild; fetching the full body");
+                wanted.push((r.id.clone(), rev.clone()));
+            }
+            (Some(_), None) => {}
+        }
+    }
+    rebuilt.extend(fetch_full(source, collection, wanted, max_history).await?);
+    Ok(rebuilt)
+}
+
+/// The full bodies of `wanted` from `source` (no delta bases offered).
+async fn fetch_full(
+    source: &dyn Endpoint,
+    collection: &str,
+    wanted: Vec<(String, RevId)>,
+    max_history: usize,
+) -> Result<Vec<Revision>> {
+    let mut out = Vec::new();
+    let mut next = 0;
+    while next < wanted.len() {
+        let rest = &wanted[next..];
+        let batch = source.fetch(collection, rest, max_history, FETCH_BATCH_BYTES).await?;
+        if batch.consumed == 0 || batch.consumed > rest.len() || batch.revisions.iter().any(|r| r.delta.is_some()) {
+            return Err(
+                ReplicationError::PeerMisbehaved("a fetch of full bodies did not answer with them".into()).into(),
+            );
+        }
+        next += batch.consumed;
+        out.extend(batch.revisions);
+    }
+    Ok(out)
 }
 
 /// Makes every blob the revisions name present on `target`. Returns, by

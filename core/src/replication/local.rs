@@ -5,12 +5,14 @@
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
+use super::deltas::{delta_for, rebuild};
 use super::endpoint::{ChangesPage, Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision};
 use super::sequence::Sequence;
 use crate::blob::{BlobDigest, BlobRef};
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidInput, Result};
 use crate::revision::{RevId, RevisionTrust};
 use crate::store::{load_doc_or_skip, Collection, Database};
+use crate::tuning::MAX_DELTA_BASES;
 
 /// A local database as a replication endpoint.
 ///
@@ -106,6 +108,7 @@ impl Endpoint for LocalEndpoint {
                 let mut winner_of =
                     conn.prepare_cached("SELECT rev, branched FROM docs WHERE collection = ?1 AND id = ?2")?;
                 for (id, revs) in revs {
+                    let mut ancestors = Vec::new();
                     let winner: Option<(String, bool)> = winner_of
                         .query_row(params![c.id, id], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()?;
@@ -125,13 +128,27 @@ impl Endpoint for LocalEndpoint {
                             // unverifiable ancestor) is asked for again: its
                             // history brings the checked links. Honest trees cut
                             // at revs_limit lack a parent only at that depth.
-                            revs.into_iter()
+                            let missing: Vec<RevId> = revs
+                                .into_iter()
                                 .filter(|r| tree.get(r).is_none() || tree.lacks_parent_link(r, link_depth))
-                                .collect()
+                                .collect();
+                            // The revisions held with bodies: a sender's
+                            // delta bases (feature `delta_sync`).
+                            let newest = missing.iter().map(RevId::generation).max().unwrap_or(0);
+                            ancestors = tree
+                                .delta_bases(MAX_DELTA_BASES)
+                                .into_iter()
+                                .filter(|b| b.generation() < newest)
+                                .collect();
+                            missing
                         }
                     };
                     if !missing.is_empty() {
-                        out.push(MissingRevs { id, missing });
+                        out.push(MissingRevs {
+                            id,
+                            missing,
+                            ancestors: std::mem::take(&mut ancestors),
+                        });
                     }
                 }
                 Ok(out)
@@ -147,13 +164,25 @@ impl Endpoint for LocalEndpoint {
         max_history: usize,
         max_bytes: usize,
     ) -> Result<FetchedBatch> {
+        self.fetch_deltas(collection, wanted, &[], max_history, max_bytes).await
+    }
+
+    async fn fetch_deltas(
+        &self,
+        collection: &str,
+        wanted: &[(String, RevId)],
+        bases: &[Vec<RevId>],
+        max_history: usize,
+        max_bytes: usize,
+    ) -> Result<FetchedBatch> {
         let wanted = wanted.to_vec();
+        let bases = bases.to_vec();
         self.blocking(collection, move |c| {
             c.database().read(|conn| {
                 let mut batch = FetchedBatch::default();
                 let mut bytes = 0;
                 let mut loaded: Option<(String, crate::RevTree)> = None;
-                for (id, rev) in &wanted {
+                for (i, (id, rev)) in wanted.iter().enumerate() {
                     if bytes >= max_bytes {
                         break;
                     }
@@ -163,7 +192,11 @@ impl Endpoint for LocalEndpoint {
                     }
                     let Some((_, tree)) = &loaded else { continue };
                     let Some(node) = tree.get(rev) else { continue };
-                    let Some(body) = &node.body else { continue };
+                    // Leaves only: an ancestor's body kept as a delta base
+                    // has lost its deleted flag.
+                    let Some(body) = node.body.as_ref().filter(|_| tree.is_leaf(rev)) else {
+                        continue;
+                    };
                     bytes += body.len();
                     batch.revisions.push(Revision {
                         id: id.clone(),
@@ -172,9 +205,32 @@ impl Endpoint for LocalEndpoint {
                         deleted: node.deleted,
                         body: body.clone(),
                         foreign: node.foreign,
+                        delta: bases.get(i).and_then(|b| delta_for(tree, node, b)),
                     });
                 }
                 Ok(batch)
+            })
+        })
+        .await
+    }
+
+    async fn apply_deltas(&self, collection: &str, revisions: Vec<Revision>) -> Result<Vec<(Revision, Option<Error>)>> {
+        if !revisions.iter().any(Revision::needs_rebuild) {
+            return Ok(revisions.into_iter().map(|r| (r, None)).collect());
+        }
+        self.blocking(collection, move |c| {
+            c.database().read(|conn| {
+                let mut out = Vec::with_capacity(revisions.len());
+                for mut r in revisions {
+                    if !r.needs_rebuild() {
+                        out.push((r, None));
+                        continue;
+                    }
+                    let tree = load_doc_or_skip(conn, c.id, &r.id)?.map(|d| d.tree);
+                    let error = rebuild(tree.as_ref(), &mut r).err();
+                    out.push((r, error));
+                }
+                Ok(out)
             })
         })
         .await
@@ -189,6 +245,14 @@ impl Endpoint for LocalEndpoint {
                     // A revision marked foreign cannot be checked; every other
                     // rule (history, generations, bounds, no aliasing) holds.
                     let trust = if r.foreign { RevisionTrust::Unverified } else { trust };
+                    if r.needs_rebuild() {
+                        let unbuilt = InvalidInput::BadDelta("a delta was not rebuilt before insert".into());
+                        outcomes.push(InsertOutcome {
+                            id: r.id,
+                            result: Err(unbuilt.into()),
+                        });
+                        continue;
+                    }
                     let result = match b.insert_revision(&c, &r.id, &r.history, r.deleted, &r.body, trust) {
                         Ok(added) => Ok(added),
                         Err(e @ (Error::InvalidInput(_) | Error::Corrupt(_) | Error::Blob(_))) => Err(e),

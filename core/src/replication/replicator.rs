@@ -193,10 +193,7 @@ impl Replicator {
                     let missing = batch
                         .changes
                         .into_iter()
-                        .map(|c| super::MissingRevs {
-                            id: c.id,
-                            missing: vec![c.rev],
-                        })
+                        .map(|c| super::MissingRevs::new(c.id, vec![c.rev]))
                         .collect();
                     let mut fetcher = Fetcher::new(self.shared.local.clone(), collection, missing, max_history);
                     while let Some(revs) = fetcher.next_batch().await? {
@@ -436,7 +433,11 @@ impl Shared {
             for m in &missing {
                 branched.remove(&m.id);
             }
-            let mut fetcher = Fetcher::new(source.clone(), name, missing, max_history);
+            let mut fetcher = if self.config.delta_sync {
+                Fetcher::with_deltas(source.clone(), name, missing, max_history)
+            } else {
+                Fetcher::new(source.clone(), name, missing, max_history)
+            };
             while let Some(revisions) = fetcher.next_batch().await? {
                 self.check_stop()?;
                 if !send(Stage::Revisions(revisions)).await {
@@ -489,7 +490,17 @@ impl Shared {
                 }
                 Stage::Revisions(revisions) => {
                     self.check_stop()?;
-                    let mut events = insert(&*source, &*target, name, direction, revisions, filter.as_ref()).await?;
+                    let max_history = self.local_db.config().revs_limit as usize;
+                    let mut events = insert(
+                        &*source,
+                        &*target,
+                        name,
+                        direction,
+                        revisions,
+                        filter.as_ref(),
+                        max_history,
+                    )
+                    .await?;
                     if direction == Direction::Pull {
                         // A document that refused a revision for its bounds
                         // is resolved too: closing its branches makes room,

@@ -3,13 +3,15 @@
 //! The tree is a set of nodes, each naming its parent. Merging a revision
 //! history adds the nodes and parent links it does not have yet, so merging is
 //! a set union: order-independent and idempotent. Leaves (revisions nobody
-//! descends from) keep their bodies; the winner is chosen among leaves by
+//! descends from) keep their bodies, and so do their parents (the bases of
+//! delta sync) while they are within `DELTA_BASE_DEPTH`; the winner is chosen among leaves by
 //! CouchDB's rule, so every replica holding the same tree agrees on it.
 
 use std::collections::HashSet;
 
 use super::RevId;
 use crate::error::InvalidInput;
+use crate::tuning::DELTA_BASE_DEPTH;
 
 /// Body of the tombstone that conflict resolution puts on a losing branch.
 /// It tells a closed branch apart from a branch a user deleted, which still
@@ -28,7 +30,9 @@ pub struct RevNode {
     /// only: ancestors are always `false`, as whether an ancestor was learnt
     /// with its flag depends on the order histories arrived in.
     pub deleted: bool,
-    /// Canonical JSON body; kept for leaves, dropped for ancestors.
+    /// Canonical JSON body; kept for leaves and for the revisions up to
+    /// [`DELTA_BASE_DEPTH`] above a leaf (delta sync's bases), dropped for
+    /// older ancestors.
     pub body: Option<String>,
     /// Whether the id is foreign: stored with
     /// [`RevisionTrust::Unverified`](super::RevisionTrust) (from CouchDB or
@@ -214,12 +218,68 @@ impl RevTree {
         for parent in &linked {
             if let Ok(at) = self.nodes.binary_search_by(|n| n.rev.cmp(parent)) {
                 let node = &mut self.nodes[at];
-                node.body = None;
                 node.deleted = false;
                 node.foreign = false;
             }
         }
+        if changed {
+            self.keep_bodies_near_leaves(DELTA_BASE_DEPTH);
+        }
         Ok(Merged { added, changed })
+    }
+
+    /// Drops the bodies of revisions more than `depth` generations above
+    /// every leaf. The bodies kept (a leaf's parent, for `depth` 1) are the
+    /// bases of delta sync; a body once dropped is not learnt again.
+    fn keep_bodies_near_leaves(&mut self, depth: usize) {
+        let parents: HashSet<RevId> = self.parents().into_iter().cloned().collect();
+        let mut near: HashSet<RevId> = HashSet::new();
+        for leaf in self.nodes.iter().filter(|n| !parents.contains(&n.rev)) {
+            let mut next = leaf.parent.as_ref();
+            for _ in 0..depth {
+                let Some(p) = next else { break };
+                near.insert(p.clone());
+                next = self.get(p).and_then(|n| n.parent.as_ref());
+            }
+        }
+        for node in &mut self.nodes {
+            if parents.contains(&node.rev) && !near.contains(&node.rev) {
+                node.body = None;
+            }
+        }
+    }
+
+    /// Drops the body of every revision that is not a leaf (the delta
+    /// bases); returns whether any was held. For a document that would
+    /// otherwise pass its size bound: the bases are only a saving.
+    pub(crate) fn drop_ancestor_bodies(&mut self) -> bool {
+        let parents: HashSet<RevId> = self.parents().into_iter().cloned().collect();
+        let mut dropped = false;
+        for node in &mut self.nodes {
+            if parents.contains(&node.rev) && node.body.is_some() {
+                node.body = None;
+                dropped = true;
+            }
+        }
+        dropped
+    }
+
+    /// Revisions of this tree that hold a body, newest generation first,
+    /// that a peer may write a delta against: live leaves and the kept
+    /// bodies above them, at most `max`.
+    pub fn delta_bases(&self, max: usize) -> Vec<RevId> {
+        let mut bases: Vec<&RevNode> = self
+            .nodes
+            .iter()
+            .filter(|n| n.body.is_some() && !n.deleted && !n.foreign)
+            .collect();
+        bases.sort_by(|a, b| {
+            b.rev
+                .generation()
+                .cmp(&a.rev.generation())
+                .then_with(|| b.rev.cmp(&a.rev))
+        });
+        bases.into_iter().take(max).map(|n| n.rev.clone()).collect()
     }
 
     /// Merges sorted nodes absent from the tree in one linear pass.
@@ -406,7 +466,25 @@ mod tests {
         t.insert(&[rev("2-c"), rev("1-a")], false, "{}".into()).unwrap();
         assert_eq!(t.winner().unwrap().rev, rev("2-c"));
         assert_eq!(t.conflicts(), vec![rev("2-b")]);
+        // 1-a lost its body when it became a grandparent (of 3-a); one
+        // known only from a history never had one.
         assert!(t.get(&rev("1-a")).unwrap().body.is_none());
+        assert!(t.get(&rev("2-a")).unwrap().body.is_none());
+    }
+
+    #[test]
+    fn a_leaf_parent_keeps_its_body_until_it_is_a_grandparent() {
+        let mut t = RevTree::default();
+        let first = t.add_child(None, false, r#"{"n":1}"#.into()).unwrap();
+        let second = t.add_child(Some(&first), false, r#"{"n":2}"#.into()).unwrap();
+        assert_eq!(t.get(&first).unwrap().body.as_deref(), Some(r#"{"n":1}"#));
+        assert_eq!(t.delta_bases(4), vec![second.clone(), first.clone()]);
+        let third = t.add_child(Some(&second), false, r#"{"n":3}"#.into()).unwrap();
+        assert!(t.get(&first).unwrap().body.is_none());
+        assert_eq!(t.get(&second).unwrap().body.as_deref(), Some(r#"{"n":2}"#));
+        assert!(t.drop_ancestor_bodies());
+        assert!(t.get(&second).unwrap().body.is_none());
+        assert_eq!(t.get(&third).unwrap().body.as_deref(), Some(r#"{"n":3}"#));
     }
 
     #[test]

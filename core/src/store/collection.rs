@@ -89,14 +89,15 @@ impl Collection {
         })
     }
 
-    /// A given revision of a document, if it is known with its body (leaf
-    /// revisions keep their bodies; older ones may not).
+    /// A given revision of a document, if it is a leaf (the bodies kept
+    /// for older revisions, delta sync's bases, are not documents).
     pub fn get_revision(&self, id: &str, rev: &RevId) -> Result<Option<Document>> {
         let Some(doc) = self.db.read(|c| load_doc(c, self.id, id))? else {
             return Ok(None);
         };
         let sequence = doc.seq as u64;
-        Ok(doc.tree.get(rev).and_then(|node| {
+        let leaf = doc.tree.is_leaf(rev);
+        Ok(doc.tree.get(rev).filter(|_| leaf).and_then(|node| {
             Some(Document {
                 id: id.to_owned(),
                 rev: node.rev.clone(),

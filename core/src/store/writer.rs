@@ -297,12 +297,17 @@ impl<'a> Batch<'a> {
             }
             .into());
         }
+        let mut encoded = encode_row(tree, id)?;
+        // The bodies kept as delta bases are a saving only: they give way
+        // before the document is refused.
+        if encoded.0 > MAX_DOC_TREE_BYTES && tree.drop_ancestor_bodies() {
+            encoded = encode_row(tree, id)?;
+        }
+        let (size, blob) = encoded;
         let winner = tree
             .winner()
             .ok_or_else(|| Error::Corrupt(format!("document {id:?} has no revision")))?;
         let body = winner.body.as_deref().unwrap_or(EMPTY_BODY);
-        let blob = encode_tree(tree, &winner.rev);
-        let size = blob.len() + body.len();
         if size > MAX_DOC_TREE_BYTES {
             return Err(InvalidInput::TreeTooLarge {
                 id: id.to_owned(),
@@ -430,14 +435,28 @@ pub(crate) fn load_doc(conn: &rusqlite::Connection, collection: i64, id: &str) -
 fn check_no_alias(tree: &RevTree, history: &[RevId], deleted: bool, canonical: &str) -> Result<()> {
     let Some(rev) = history.first() else { return Ok(()) };
     match tree.get(rev) {
+        // Leaves only: an ancestor's body kept as a delta base has lost
+        // its deleted flag.
         Some(node)
-            if node
-                .body
-                .as_deref()
-                .is_some_and(|b| b != canonical || node.deleted != deleted) =>
+            if tree.is_leaf(rev)
+                && node
+                    .body
+                    .as_deref()
+                    .is_some_and(|b| b != canonical || node.deleted != deleted) =>
         {
             Err(InvalidInput::RevIdMismatch(rev.to_string()).into())
         }
         _ => Ok(()),
     }
+}
+
+/// The stored size of a document's row (tree and winner body) and its
+/// encoded tree.
+fn encode_row(tree: &RevTree, id: &str) -> Result<(usize, Vec<u8>)> {
+    let winner = tree
+        .winner()
+        .ok_or_else(|| Error::Corrupt(format!("document {id:?} has no revision")))?;
+    let body = winner.body.as_deref().unwrap_or(EMPTY_BODY);
+    let blob = encode_tree(tree, &winner.rev);
+    Ok((blob.len() + body.len(), blob))
 }

@@ -102,6 +102,8 @@ public struct ListenerConfig: Sendable {
     public var identityLabel: String?
     /// A file key store directory for `identityLabel` instead of the Keychain.
     public var keyStoreDirectory: String?
+    /// Allow delta sync with replicators that ask for it (`ReplicatorConfiguration.deltaSync`); off by default.
+    public var deltaSync = false
 
     public init(authenticator: ListenerAuthenticator) { self.authenticator = authenticator }
 
@@ -111,7 +113,8 @@ public struct ListenerConfig: Sendable {
         return OutpostBindings.ListenerConfig(
             authenticator: authenticator.ffi, collections: collections, port: UInt16(port), networkInterface: networkInterface,
             tlsIdentity: tlsIdentity?.ffi, disableTls: disableTLS, readOnly: readOnly,
-            maxConnections: UInt32(clamping: maxConnections), identityLabel: identityLabel, keyStoreDirectory: keyStoreDirectory)
+            maxConnections: UInt32(clamping: maxConnections), identityLabel: identityLabel, keyStoreDirectory: keyStoreDirectory,
+            deltaSync: deltaSync)
     }
 }
 

@@ -188,6 +188,9 @@ public struct ReplicatorConfiguration: Sendable {
     public var serverTrust: ServerTrust = .systemRoots
     /// URL endpoints: interval of heartbeats; a link silent for three intervals is taken as lost.
     public var heartbeat: Duration = .seconds(30)
+    /// Delta sync: an edited document moves as the changes from the revision the other side holds,
+    /// when the listener allows it too (`ListenerConfig.deltaSync`). Off by default.
+    public var deltaSync = false
 
     public init(endpoint: Endpoint) { self.endpoint = endpoint }
 }
@@ -271,7 +274,8 @@ public final class Replicator: @unchecked Sendable {
         if let attempts = c.maxAttempts, attempts < 0 { throw OutpostError.invalidInput("maxAttempts must not be negative") }
         let config = ReplicatorConfig(
             direction: c.direction.ffi, continuous: c.continuous, collections: c.collections.map(\.ffi),
-            maxAttempts: c.maxAttempts.map { UInt32(clamping: $0) }, maxAttemptWaitMs: milliseconds(c.maxAttemptWait))
+            maxAttempts: c.maxAttempts.map { UInt32(clamping: $0) }, maxAttemptWaitMs: milliseconds(c.maxAttemptWait),
+            deltaSync: c.deltaSync)
         ffi = try rethrowing {
             let target: ReplicatorTarget
             switch c.endpoint {

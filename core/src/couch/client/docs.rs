@@ -79,6 +79,7 @@ pub(crate) fn from_couch(
             deleted: doc.deleted,
             body,
             foreign: true,
+            delta: None,
         },
         blobs,
     })

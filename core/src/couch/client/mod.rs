@@ -755,7 +755,7 @@ impl Endpoint for CouchEndpoint {
                 .filter(|r| known.contains(r))
                 .collect();
             if !missing.is_empty() {
-                out.push(MissingRevs { id, missing });
+                out.push(MissingRevs::new(id, missing));
             }
         }
         Ok(out)

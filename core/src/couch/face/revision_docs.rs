@@ -39,7 +39,11 @@ pub(crate) fn revision_object(
     attachments: &AttachmentSource,
 ) -> Result<Option<Map<String, Value>>, CouchError> {
     let Some(node) = tree.get(rev) else { return Ok(None) };
-    let Some(body) = &node.body else { return Ok(None) };
+    // An ancestor's body kept as a delta base is not served: its deleted
+    // flag is not kept, so it could not be told apart from a tombstone.
+    let Some(body) = node.body.as_ref().filter(|_| tree.is_leaf(rev)) else {
+        return Ok(None);
+    };
     let mut body: Map<String, Value> = serde_json::from_str(body).map_err(|e| {
         CouchError::new(
             500,

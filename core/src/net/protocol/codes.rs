@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::handshake::PROTOCOL_VERSION;
-use crate::error::{BlobError, Error, ReplicationError};
+use crate::error::{BlobError, Error, InvalidInput, ReplicationError};
 use crate::tuning::MAX_WIRE_ERROR_MESSAGE_BYTES;
 
 /// An error as sent in a reply's `err`.
@@ -49,6 +49,9 @@ pub const BLOB_MISMATCH: &str = "blob_mismatch";
 pub const BLOB_BAD_OFFSET: &str = "blob_bad_offset";
 /// A blob past the size limit (per document).
 pub const BLOB_TOO_LARGE: &str = "blob_too_large";
+/// A revision sent as a delta that could not be rebuilt or does not match
+/// its id (per document; the sender sends the full body instead).
+pub const DELTA_MISMATCH: &str = "delta_mismatch";
 
 impl WireError {
     fn new(code: &str, message: impl Into<String>) -> Self {
@@ -96,6 +99,7 @@ pub fn error_to_wire(e: &Error) -> WireError {
             BlobError::TooLarge { .. } => BLOB_TOO_LARGE,
             BlobError::Io(_) => INTERNAL,
         },
+        Error::InvalidInput(InvalidInput::BadDelta(_)) => DELTA_MISMATCH,
         Error::InvalidInput(_) | Error::NotFound { .. } | Error::Conflict { .. } => INVALID_INPUT,
         Error::CollectionNotFound(_) | Error::Replication(ReplicationError::NotServed(_)) => NOT_SERVED,
         Error::Replication(ReplicationError::ReadOnly) => READ_ONLY,
@@ -152,6 +156,7 @@ pub fn error_from_wire(w: WireError) -> Error {
             ReplicationError::PeerMisbehaved(format!("the peer refused a request as malformed: {}", w.message))
         }
         UNAVAILABLE | INTERNAL => ReplicationError::Unreachable(format!("the peer could not serve: {}", w.message)),
+        DELTA_MISMATCH => return InvalidInput::BadDelta(w.message).into(),
         _ => ReplicationError::Refused {
             code: w.code,
             message: w.message,

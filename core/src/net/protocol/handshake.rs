@@ -30,6 +30,12 @@ pub const FOREIGN_REVISIONS_FEATURE: &str = "foreign_revisions";
 /// DEFLATE behind the tag [`COMPRESSED_FRAME_TAG`](super::COMPRESSED_FRAME_TAG).
 /// A peer without it gets every frame as it is.
 pub const DEFLATE_FEATURE: &str = "deflate";
+/// Delta sync: `revs_diff` replies name the delta bases the answerer
+/// holds (`ancestors`), `fetch` requests may name them (`bases`), and a
+/// revision may cross as a delta from one (`delta_from`). A listener
+/// offers it only when its `ListenerConfig::delta_sync` allows; a
+/// replicator uses it only when its `ReplicatorConfig::delta_sync` does.
+pub const DELTA_SYNC_FEATURE: &str = "delta_sync";
 /// Optional capabilities this build offers (none are required).
 pub const FEATURES: &[&str] = &[
     "long_poll",
@@ -37,6 +43,7 @@ pub const FEATURES: &[&str] = &[
     BLOB_BINARY_FEATURE,
     FOREIGN_REVISIONS_FEATURE,
     DEFLATE_FEATURE,
+    DELTA_SYNC_FEATURE,
 ];
 
 /// The client's opening request.

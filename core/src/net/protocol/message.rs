@@ -12,9 +12,10 @@ use serde_json::value::RawValue;
 
 use crate::blob::BlobRef;
 use crate::error::{InvalidInput, Result};
-use crate::replication::{InsertOutcome, MissingRevs, Revision};
+use crate::replication::{Delta, InsertOutcome, MissingRevs, Revision};
 use crate::revision::RevId;
 use crate::store::{Change, ChangesBatch};
+use crate::tuning::MAX_DELTA_BASES;
 
 use super::codes::{error_from_wire, error_to_wire, WireError};
 use super::handshake::Hello;
@@ -64,6 +65,12 @@ pub enum Request {
         max_history: usize,
         /// Stop once this many body bytes are gathered.
         max_bytes: usize,
+        /// Per entry of `wanted` (possibly fewer), revisions of that
+        /// document the asker holds bodies of: the listener may answer with
+        /// a delta from one of them (feature `delta_sync`). At most
+        /// [`MAX_DELTA_BASES`] each.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bases: Vec<Vec<String>>,
     },
     /// Store revisions as given; replies `[WireInsertResult]`.
     Insert {
@@ -275,6 +282,11 @@ pub struct WireDocRevs {
     pub id: String,
     /// Revision ids.
     pub revs: Vec<String>,
+    /// In a `revs_diff` reply (feature `delta_sync`): revisions of the
+    /// document the answerer holds bodies of, newest first, at most
+    /// [`MAX_DELTA_BASES`] (more are ignored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ancestors: Vec<String>,
 }
 
 /// One document's missing revisions in a `revs_diff` reply.
@@ -291,8 +303,13 @@ pub struct WireRevision {
     /// Whether it is a deletion.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
-    /// The body (a JSON object), inline.
+    /// The body (a JSON object), inline; with `delta_from`, the delta
+    /// from that revision's body instead.
     pub body: Box<RawValue>,
+    /// The body is a delta from this revision's body (feature
+    /// `delta_sync`; docs/PROTOCOL.md, "Delta sync").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_from: Option<String>,
     /// The id is foreign and cannot be checked (feature
     /// `foreign_revisions` only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -342,8 +359,15 @@ impl WireFetched {
             if r.foreign {
                 out.push_str(",\"foreign\":true");
             }
+            let body = match &r.delta {
+                Some(delta) => {
+                    let _ = write!(out, ",\"delta_from\":\"{}\"", delta.base);
+                    &delta.patch
+                }
+                None => &r.body,
+            };
             out.push_str(",\"body\":");
-            out.push_str(&r.body);
+            out.push_str(body);
             out.push('}');
         }
         let _ = write!(out, "],\"consumed\":{consumed}}}");
@@ -434,6 +458,15 @@ impl WireDocRevs {
         WireDocRevs {
             id,
             revs: rev_strings(revs),
+            ancestors: Vec::new(),
+        }
+    }
+
+    /// A `revs_diff` reply entry naming the delta bases too.
+    pub fn with_ancestors(missing: MissingRevs) -> Self {
+        WireDocRevs {
+            ancestors: rev_strings(&missing.ancestors),
+            ..WireDocRevs::new(missing.id, &missing.missing)
         }
     }
 
@@ -449,9 +482,11 @@ impl WireDocRevs {
     ///
     /// # Errors
     /// [`InvalidInput::BadRevId`] for a malformed revision id.
-    pub fn into_missing(self) -> Result<MissingRevs> {
+    pub fn into_missing(mut self) -> Result<MissingRevs> {
+        self.ancestors.truncate(MAX_DELTA_BASES);
+        let ancestors = parse_revs(&self.ancestors)?;
         let (id, missing) = self.parse()?;
-        Ok(MissingRevs { id, missing })
+        Ok(MissingRevs { id, missing, ancestors })
     }
 }
 
@@ -467,6 +502,23 @@ impl WireRevision {
             id: r.id,
             deleted: r.deleted,
             foreign: r.foreign,
+            delta_from: None,
+        })
+    }
+
+    /// [`WireRevision::from_revision`], sending the revision's delta
+    /// instead of its body when it has one (feature `delta_sync`).
+    ///
+    /// # Errors
+    /// [`InvalidInput::InvalidJson`] if the body or delta is not JSON.
+    pub fn from_revision_delta(mut r: Revision) -> Result<Self> {
+        let Some(delta) = r.delta.take() else {
+            return Self::from_revision(r);
+        };
+        r.body = delta.patch;
+        Ok(WireRevision {
+            delta_from: Some(delta.base.to_string()),
+            ..Self::from_revision(r)?
         })
     }
 
@@ -476,12 +528,24 @@ impl WireRevision {
     /// # Errors
     /// [`InvalidInput::BadRevId`] for a malformed revision id.
     pub fn into_revision(self) -> Result<Revision> {
+        let (body, delta) = match &self.delta_from {
+            // Rebuilt by the receiving store (`Endpoint::apply_deltas`).
+            Some(base) => (
+                String::new(),
+                Some(Delta {
+                    base: base.parse::<RevId>()?,
+                    patch: self.body.get().to_owned(),
+                }),
+            ),
+            None => (self.body.get().to_owned(), None),
+        };
         Ok(Revision {
             history: parse_revs(&self.history)?,
-            body: self.body.get().to_owned(),
+            body,
             id: self.id,
             deleted: self.deleted,
             foreign: self.foreign,
+            delta,
         })
     }
 }

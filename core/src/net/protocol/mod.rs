@@ -17,8 +17,8 @@ pub(crate) use codes::{cut_to, limit_exceeded};
 pub use codes::{error_from_wire, error_to_wire, WireError, LIMIT_EXCEEDED};
 pub use compress::{compress_message, inflate_message, is_compressed, COMPRESSED_FRAME_TAG, COMPRESS_MIN_BYTES};
 pub use handshake::{
-    common_features, negotiate, Hello, HelloAck, BLOBS_FEATURE, BLOB_BINARY_FEATURE, DEFLATE_FEATURE, FEATURES,
-    FOREIGN_REVISIONS_FEATURE, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+    common_features, negotiate, Hello, HelloAck, BLOBS_FEATURE, BLOB_BINARY_FEATURE, DEFLATE_FEATURE,
+    DELTA_SYNC_FEATURE, FEATURES, FOREIGN_REVISIONS_FEATURE, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 pub use limits::{reply_bytes, serving_bytes, FetchLimits};
 pub use message::{

@@ -91,13 +91,15 @@ data class ListenerConfig(
     val identityLabel: String? = null,
     /** A file key store directory for [identityLabel] instead of the platform key store. */
     val keyStoreDirectory: String? = null,
+    /** Allow delta sync with replicators that ask for it ([ReplicatorConfigBuilder.deltaSync]); off by default. */
+    val deltaSync: Boolean = false,
 ) {
     internal fun toFfi(): FfiListenerConfig {
         require(port in 0..65535) { "port must be 0..65535" }
         require(maxConnections >= 0) { "maxConnections must not be negative" }
         return FfiListenerConfig(
             authenticator.ffi, collections, port.toUShort(), networkInterface, tlsIdentity?.ffi, disableTls, readOnly,
-            maxConnections.toUInt(), identityLabel, keyStoreDirectory,
+            maxConnections.toUInt(), identityLabel, keyStoreDirectory, deltaSync,
         )
     }
 }

@@ -173,6 +173,11 @@ class ReplicatorConfigBuilder internal constructor(private val endpoint: Endpoin
     var maxAttemptWait: Duration = 5.minutes
     /** URL endpoints: interval of heartbeats; a link silent for three intervals is taken as lost. */
     var heartbeat: Duration = 30.seconds
+    /**
+     * Delta sync: an edited document moves as the changes from the revision the other side
+     * holds, when the listener allows it too ([ListenerConfig.deltaSync]). Off by default.
+     */
+    var deltaSync: Boolean = false
     private val collections = mutableListOf<FfiCollectionReplication>()
     private var authentication: (() -> FfiClientAuthentication)? = null
     private var serverTrust: FfiServerTrust = FfiServerTrust.SystemRoots
@@ -215,6 +220,7 @@ class ReplicatorConfigBuilder internal constructor(private val endpoint: Endpoin
             direction, continuous, collections.toList(),
             maxAttempts?.also { require(it >= 0) { "maxAttempts must not be negative" } }?.toUInt(),
             maxAttemptWait.inWholeMilliseconds.coerceAtLeast(0).toULong(),
+            deltaSync,
         )
         val target = when (endpoint) {
             is DatabaseEndpoint -> {

@@ -45,6 +45,40 @@ class NetworkTest {
     }
 
     @Test
+    fun deltaSyncSendsAnEditAsItsChangesAndFewerBytes() = withPhoneAndHub(dir) { phone, hub ->
+        // Notes that differ per document and do not repeat, so compression
+        // alone cannot shrink them.
+        fun notes(i: Int) = (1..300L).joinToString("") { "%08x".format((it + 1000L * i) * 2654435761L % 4294967296L) }
+        val docs = 20
+        fun body(camp: String, i: Int) = "{\"camp\":\"$camp\",\"notes\":\"${notes(i)}\"}"
+        val revs = (0 until docs).map { phone.defaultCollection().saveJson("child-$it", body("A", it)) }.toMutableList()
+        val listener = Listener.start(hub, ListenerConfig(workerOnly(), networkInterface = "127.0.0.1", deltaSync = true))
+        fun replicator(delta: Boolean) = phone.replicator(UrlEndpoint(listener.urls.first())) {
+            basicAuth("worker", "correct horse")
+            pinFingerprint(listener.fingerprint!!)
+            direction = Direction.PUSH
+            deltaSync = delta
+        }
+        val plain = replicator(false)
+        val delta = replicator(true)
+        plain.run()
+        suspend fun editAndPush(r: Replicator, camp: String): Long {
+            for (i in 0 until docs) {
+                revs[i] = phone.defaultCollection().saveJson("child-$i", body(camp, i), revs[i])
+            }
+            val before = r.status.bytesSent
+            r.run()
+            assertNull(r.status.error)
+            return r.status.bytesSent - before
+        }
+        val full = editAndPush(plain, "B")
+        val changes = editAndPush(delta, "C")
+        assertTrue(changes * 3 < full, "$changes bytes sent with delta sync, $full without")
+        assertEquals(body("C", docs - 1), bodyOf(hub, "child-${docs - 1}"))
+        listener.stop()
+    }
+
+    @Test
     fun aListenerKeptWithoutAReferenceSurvivesGarbageCollection() = withPhoneAndHub(dir) { phone, hub ->
         hub.defaultCollection().saveJson("notice-1", "{}")
         val (weak, url, fingerprint) = startWithoutKeepingIt(hub)
