@@ -12,7 +12,7 @@
 //!   ([`Collection::find`], [`Collection::search`]).
 //! - [`replication`]: the transport-independent replication algorithm
 //!   between two [`replication::Endpoint`]s.
-//! - [`couch`]: the CouchDB replication protocol (PouchDB and CouchDB peers).
+//! - [`net::couch`]: the CouchDB replication protocol (PouchDB and CouchDB peers).
 //! - [`hub`]: camp hub administration (stored system users).
 //!
 //! # Examples
@@ -30,7 +30,6 @@
 
 mod blob;
 mod body;
-pub mod couch;
 mod delta;
 mod encryption;
 mod error;

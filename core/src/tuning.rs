@@ -307,13 +307,13 @@ pub const BLOBS_IN_FLIGHT: usize = 8;
 pub const MAX_RECEIVING_HASH_STATES: usize = 64;
 
 // ---------------------------------------------------------------------------
-// CouchDB face (core/src/couch): limits on what CouchDB clients send.
+// CouchDB face (core/src/net/couch): limits on what CouchDB clients send.
 
 /// Longest `reason` in a CouchDB error body, in bytes: reasons may quote
 /// client input, so they are cut rather than echoed whole.
 pub const MAX_COUCH_REASON_BYTES: usize = 512;
 
-// ---- CouchDB-protocol client (core/src/couch/client) and opaque sequences ----
+// ---- CouchDB-protocol client (core/src/net/couch/client) and opaque sequences ----
 
 /// Longest changes sequence accepted from a peer, in bytes. CouchDB 3's
 /// opaque sequences grow with the number of shards (about 60 bytes per

@@ -9,8 +9,8 @@ mod common;
 
 use common::net::{listener_config, users, PASSWORD, USER};
 use common::open;
-use outpost_core::couch::attachments::md5_digest;
-use outpost_core::couch::multipart::{boundary_of, parse, MultipartWriter};
+use outpost_core::net::couch::attachments::md5_digest;
+use outpost_core::net::couch::multipart::{boundary_of, parse, MultipartWriter};
 use outpost_core::net::Listener;
 use outpost_core::tuning::{MAX_FACE_DOC_IDS, MAX_FACE_REQUEST_BYTES, MAX_FAILED_LOGINS};
 use outpost_core::Database;

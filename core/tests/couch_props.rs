@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use outpost_core::couch::attachments::{attachments_into_body, stubs_from_body};
-use outpost_core::couch::multipart::{boundary_of, parse, MultipartWriter};
-use outpost_core::couch::wire::{
+use outpost_core::net::couch::attachments::{attachments_into_body, stubs_from_body};
+use outpost_core::net::couch::multipart::{boundary_of, parse, MultipartWriter};
+use outpost_core::net::couch::wire::{
     parse_since, parse_since_value, Attachment, BulkDocsRequest, BulkGetRequest, CouchDoc, CouchError, Revisions,
     RevsDiffRequest,
 };

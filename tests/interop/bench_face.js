@@ -64,7 +64,7 @@ async function firstLine(child, what) {
 }
 
 async function startOutpost(dir) {
-  const env = TRACE ? { ...process.env, RUST_LOG: 'warn,outpost_core::couch::face=debug' } : process.env;
+  const env = TRACE ? { ...process.env, RUST_LOG: 'warn,outpost_core::net::couch::face=debug' } : process.env;
   const child = spawn(BIN, ['serve', '--db', path.join(dir, 'bench.db'), '--port', '0', '--bind', '127.0.0.1',
     '--no-tls', '--user', `${USER}:${PASSWORD}`], { stdio: ['ignore', 'pipe', TRACE ? 'pipe' : 'inherit'], env });
   const requests = [];

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use outpost_core::couch::multipart::{boundary_of, parse};
+use outpost_core::net::couch::multipart::{boundary_of, parse};
 
 fuzz_target!(|data: &[u8]| {
     let (boundary, body) = match data.split_first() {

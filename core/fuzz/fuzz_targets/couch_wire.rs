@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use outpost_core::couch::attachments::attachments_into_body;
-use outpost_core::couch::wire::{
+use outpost_core::net::couch::attachments::attachments_into_body;
+use outpost_core::net::couch::wire::{
     parse_since, BulkDocsRequest, BulkGetRequest, CouchDoc, RevsDiffRequest, StoredLocalDoc,
 };
 use outpost_core::{BlobDigest, BlobRef};

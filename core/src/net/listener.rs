@@ -26,9 +26,9 @@ use super::protocol::{
 };
 use super::session::{ActivityCounters, Session};
 use super::tls::{fingerprint, server_config, StoredIdentity, TlsIdentity};
-use crate::couch::face::{cookie_user, serve_connection, FaceConnection, FaceState, Gate, Login, StoredLogins};
-use crate::couch::wire::CouchError;
 use crate::error::{Error, InvalidInput, ReplicationError, Result};
+use crate::net::couch::face::{cookie_user, serve_connection, FaceConnection, FaceState, Gate, Login, StoredLogins};
+use crate::net::couch::wire::CouchError;
 use crate::replication::LocalEndpoint;
 use crate::store::{Database, DEFAULT_COLLECTION};
 use crate::tuning::{

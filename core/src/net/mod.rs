@@ -14,7 +14,10 @@
 //! - `session` serves one peer from the local store (the peer's own
 //!   checkpoints through `peer_checkpoints`); `listener` accepts peers;
 //!   `remote` is the replicator's side; `wire_count` counts the bytes
-//!   an endpoint's connections move.
+//!   an endpoint's connections move;
+//! - [`couch`]: the CouchDB replication protocol on the same port (the
+//!   HTTP face PouchDB and CouchDB replicate with) and the HTTP endpoint
+//!   through which a replicator replicates with any CouchDB-protocol server.
 //!
 //! # Examples
 //! ```
@@ -45,6 +48,7 @@ mod admission;
 pub(crate) mod auth;
 pub(crate) mod budget;
 mod connection;
+pub mod couch;
 mod http;
 mod listener;
 pub(crate) mod log_safe;

@@ -625,7 +625,7 @@ impl Replicator {
     /// A replicator between `local` and the peer described by `remote`,
     /// chosen by the URL's scheme: `wss://`/`ws://` is an Outpost listener
     /// (its WebSocket protocol), `https://`/`http://` a CouchDB-protocol
-    /// server ([`crate::couch::client::CouchEndpoint`]).
+    /// server ([`crate::net::couch::client::CouchEndpoint`]).
     ///
     /// # Examples
     /// ```
@@ -645,8 +645,8 @@ impl Replicator {
     /// [`InvalidInput::BadConfig`] for a bad URL or configuration.
     pub fn remote(local: Database, remote: RemoteConfig, config: ReplicatorConfig) -> Result<Replicator> {
         let pushes = config.direction.pushes();
-        let endpoint: Arc<dyn Endpoint> = if crate::couch::client::is_couch_url(&remote.url) {
-            Arc::new(crate::couch::client::CouchEndpoint::new(remote, pushes)?.with_local(local.clone()))
+        let endpoint: Arc<dyn Endpoint> = if crate::net::couch::client::is_couch_url(&remote.url) {
+            Arc::new(crate::net::couch::client::CouchEndpoint::new(remote, pushes)?.with_local(local.clone()))
         } else {
             Arc::new(RemoteEndpoint::new(remote, local.uuid(), pushes)?)
         };

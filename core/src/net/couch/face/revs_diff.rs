@@ -10,7 +10,7 @@ use hyper::Request;
 use super::http::{json_response, read_json, Reply};
 use super::routes::DbPath;
 use super::Ctx;
-use crate::couch::wire::{parse_rev, CouchError, RevsDiffEntry, RevsDiffReply, RevsDiffRequest};
+use crate::net::couch::wire::{parse_rev, CouchError, RevsDiffEntry, RevsDiffReply, RevsDiffRequest};
 use crate::replication::{Endpoint, LocalEndpoint, MissingRevs};
 use crate::store::Collection;
 use crate::tuning::MAX_FACE_ENTRIES;

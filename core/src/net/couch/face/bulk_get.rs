@@ -11,7 +11,7 @@ use super::http::{json_response, read_json, Reply};
 use super::revision_docs::{latest_of, revision_object, DocOptions};
 use super::routes::DbPath;
 use super::Ctx;
-use crate::couch::wire::{
+use crate::net::couch::wire::{
     parse_rev, BulkGetError, BulkGetItem, BulkGetReply, BulkGetRequest, BulkGetResult, CouchError,
 };
 use crate::revision::{RevId, RevTree};

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::http::{json_response, Reply};
 use super::routes::DbPath;
 use super::Ctx;
-use crate::couch::wire::{encode_seq, CouchError};
+use crate::net::couch::wire::{encode_seq, CouchError};
 use crate::tuning::MAX_FACE_CACHED_COUNTS;
 
 /// The CouchDB version whose replication protocol the face speaks.

@@ -21,9 +21,9 @@ use zeroize::Zeroizing;
 
 use super::http::{error_response, FaceBody};
 use super::FaceConnection;
-use crate::couch::wire::CouchError;
 use crate::hub::SystemUsers;
 use crate::net::auth::{parse_basic_header, Principal};
+use crate::net::couch::wire::CouchError;
 use crate::tuning::{FACE_CREDENTIAL_CACHE_TTL, MAX_FACE_CACHED_CREDENTIALS};
 
 /// A password check that passed: who it let in and, for a stored system

@@ -17,7 +17,7 @@ use crate::tuning::{MAX_COUCH_REASON_BYTES, MAX_REV_GENERATION};
 ///
 /// # Examples
 /// ```
-/// use outpost_core::couch::wire::CouchError;
+/// use outpost_core::net::couch::wire::CouchError;
 /// let e = CouchError::not_found("missing");
 /// assert_eq!(e.status, 404);
 /// assert_eq!(e.body(), r#"{"error":"not_found","reason":"missing"}"#);

@@ -35,9 +35,9 @@ use sha2::{Digest, Sha256};
 use self::held_blobs::{PulledBlobs, StagedBlobs};
 use self::http::{encode, is_too_large, Answer, HttpClient};
 use crate::blob::{BlobDigest, BlobRef};
-use crate::couch::known_blobs::Md5Cache;
-use crate::couch::wire::{Attachment, BulkDocsResult, ChangeRow, RevsDiffReply};
 use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
+use crate::net::couch::known_blobs::Md5Cache;
+use crate::net::couch::wire::{Attachment, BulkDocsResult, ChangeRow, RevsDiffReply};
 use crate::net::{ClientAuth, RemoteConfig};
 use crate::replication::{
     ChangesPage, Endpoint, FetchedBatch, InsertOutcome, MissingRevs, Revision, Sequence, WireBytes,
@@ -54,7 +54,7 @@ use crate::tuning::{
 ///
 /// # Examples
 /// ```
-/// use outpost_core::couch::client::CouchEndpoint;
+/// use outpost_core::net::couch::client::CouchEndpoint;
 /// use outpost_core::net::{ClientAuth, RemoteConfig};
 /// let remote = RemoteConfig::new("https://central.example.org/children")
 ///     .with_auth(ClientAuth::basic("amina", "correct horse"));

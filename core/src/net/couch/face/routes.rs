@@ -1,7 +1,7 @@
 //! Which endpoint a request path names.
 
 use super::collection_of;
-use crate::couch::wire::CouchError;
+use crate::net::couch::wire::CouchError;
 
 /// The collection a `/{db}` or `/{db}.{collection}` path segment names.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use super::http::{json_response, read_json, Reply};
 use super::revision_docs::{revision_object, DocOptions};
 use super::routes::DbPath;
 use super::Ctx;
-use crate::couch::wire::CouchError;
+use crate::net::couch::wire::CouchError;
 use crate::tuning::{CHANGES_BATCH_SIZE, MAX_FACE_ENTRIES};
 
 #[derive(Deserialize)]

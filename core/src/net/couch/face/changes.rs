@@ -25,7 +25,7 @@ use super::http::{bytes_response, parse_json, read_body, streaming_response, Rep
 use super::revision_docs::{revision_object, DocOptions};
 use super::routes::DbPath;
 use super::Ctx;
-use crate::couch::wire::{encode_seq, parse_since, ChangeRow, ChangesRequest, CouchError, RevEntry, Since};
+use crate::net::couch::wire::{encode_seq, parse_since, ChangeRow, ChangesRequest, CouchError, RevEntry, Since};
 use crate::store::{Change, Collection};
 use crate::tuning::{
     CHANGES_BATCH_SIZE, FACE_DEFAULT_FEED_TIMEOUT, MAX_FACE_BUFFERED_CHANGES, MAX_FACE_DOC_IDS, MAX_FACE_FEED_TIMEOUT,

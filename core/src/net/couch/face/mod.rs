@@ -303,7 +303,7 @@ async fn handle(connection: &FaceConnection, request: Request<Incoming>) -> Resp
         Err(e) => error_response(&e),
     };
     // Where a replication's time goes on this side (a feed's time is its
-    // first page; the rest streams after): `RUST_LOG=outpost_core::couch::face=debug`.
+    // first page; the rest streams after): `RUST_LOG=outpost_core::net::couch::face=debug`.
     tracing::debug!(
         endpoint = kind,
         method = %method,

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use super::http::{json_response, read_json, Reply};
 use super::routes::DbPath;
 use super::Ctx;
-use crate::couch::wire::{CouchError, StoredLocalDoc};
+use crate::net::couch::wire::{CouchError, StoredLocalDoc};
 use crate::net::peer_checkpoints::PeerCheckpoints;
 use crate::net::session::Session;
 use crate::replication::LocalEndpoint;

@@ -11,10 +11,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use crate::blob::{BlobDigest, BlobRef};
-use crate::couch::attachments::{attachments_into_body, md5_digest};
-use crate::couch::known_blobs::earlier_blob_with_md5;
-pub(crate) use crate::couch::known_blobs::Md5Cache;
-use crate::couch::wire::{Attachment, CouchDoc, CouchError};
+use crate::net::couch::attachments::{attachments_into_body, md5_digest};
+use crate::net::couch::known_blobs::earlier_blob_with_md5;
+pub(crate) use crate::net::couch::known_blobs::Md5Cache;
+use crate::net::couch::wire::{Attachment, CouchDoc, CouchError};
 use crate::revision::RevTree;
 use crate::store::Collection;
 use crate::tuning::MAX_FACE_REPLY_BYTES;

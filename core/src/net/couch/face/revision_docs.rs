@@ -8,8 +8,8 @@ use base64::Engine;
 
 use super::blobs::AttachmentSource;
 use crate::blob::reference::blobs_in_body;
-use crate::couch::attachments::{stubs_from_body, NESTED_PREFIX};
-use crate::couch::wire::{doc_object, CouchError, Revisions};
+use crate::net::couch::attachments::{stubs_from_body, NESTED_PREFIX};
+use crate::net::couch::wire::{doc_object, CouchError, Revisions};
 use crate::revision::{RevId, RevTree};
 
 /// What to add to a document object besides its body.

@@ -143,7 +143,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 ///
 /// # Examples
 /// ```
-/// use outpost_core::couch::multipart::{parse, MultipartWriter};
+/// use outpost_core::net::couch::multipart::{parse, MultipartWriter};
 /// let mut w = MultipartWriter::new("b0undary");
 /// w.part(&[("Content-Type", "application/json")], br#"{"_id":"a"}"#);
 /// let body = w.finish();

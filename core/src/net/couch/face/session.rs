@@ -19,8 +19,8 @@ use zeroize::Zeroizing;
 
 use super::http::{json_response, parse_json, read_body, Reply};
 use super::Ctx;
-use crate::couch::wire::CouchError;
 use crate::net::auth::Principal;
+use crate::net::couch::wire::CouchError;
 use crate::tuning::{FACE_SESSION_COOKIE_TTL, MAX_FACE_SESSION_BODY_BYTES};
 
 /// The key that signs `AuthSession` cookies.

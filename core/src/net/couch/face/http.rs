@@ -14,8 +14,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::Ctx;
-use crate::couch::wire::CouchError;
 use crate::net::budget::Reservation;
+use crate::net::couch::wire::CouchError;
 use crate::tuning::{MAX_FACE_QUERY_BYTES, MAX_FACE_REQUEST_BYTES};
 
 /// The body of every reply.

@@ -27,8 +27,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use crate::couch::wire::CouchError;
 use crate::error::{Error, InvalidInput, ReplicationError, Result};
+use crate::net::couch::wire::CouchError;
 use crate::net::{basic_header, classify_io, Counted, WireCounter};
 use crate::replication::WireBytes;
 use crate::tuning::{COUCH_CONNECT_TIMEOUT, COUCH_REQUEST_TIMEOUT};

@@ -1,5 +1,5 @@
 //! CouchDB documents <-> replication [`Revision`]s, on the client side,
-//! over [`crate::couch::attachments`] (the mapping of attachments to blob
+//! over [`crate::net::couch::attachments`] (the mapping of attachments to blob
 //! fields the face uses too).
 //!
 //! Pulled, an attachment comes inline (its bytes kept with the revision)
@@ -15,9 +15,9 @@ use serde_json::{Map, Value};
 
 use crate::blob::{BlobDigest, BlobRef};
 use crate::body::canonical_object;
-use crate::couch::attachments::{attachments_into_body, md5_digest, stubs_from_body};
-use crate::couch::wire::{doc_object, Attachment, CouchDoc, Revisions};
 use crate::error::{Error, InvalidInput, ReplicationError, Result};
+use crate::net::couch::attachments::{attachments_into_body, md5_digest, stubs_from_body};
+use crate::net::couch::wire::{doc_object, Attachment, CouchDoc, Revisions};
 use crate::replication::Revision;
 use crate::tuning::{MAX_BLOB_BYTES, MAX_BLOB_CONTENT_TYPE_BYTES};
 
@@ -63,7 +63,7 @@ pub(crate) fn from_couch(
         found.map_err(|e| {
             let reason = e.to_string();
             failure = Some(e);
-            crate::couch::wire::CouchError::bad_request(reason)
+            crate::net::couch::wire::CouchError::bad_request(reason)
         })
     })
     .map_err(|e| {
