@@ -74,13 +74,22 @@ fn attach_list_read_export_and_compact() {
     assert_eq!(doc["photo"]["digest"], digest.as_str());
     assert!(exported.len() < 1000, "{} bytes exported", exported.len());
 
-    // Replacing the photo leaves the old one unnamed: compact removes it.
+    // Replacing the photo keeps the old one named by the parent's body,
+    // kept as a delta base (docs/ARCHITECTURE.md, "Ancestor bodies"):
+    // compact leaves it, even with no grace period.
     let second = bytes(2, 1000);
     let second_file = path(dir.path(), "new.jpg");
     std::fs::write(&second_file, &second).unwrap();
     ok(&["attach", "--db", db, "child-1", "photo", second_file.to_str().unwrap()]);
     assert_eq!(attachment(db, "child-1", "photo"), second);
-    // Within the default grace period nothing goes.
+    let kept = ok(&["compact", "--db", db, "--grace-secs", "0"]);
+    assert_eq!(
+        kept.lines().collect::<Vec<_>>(),
+        ["removed 0 blobs (0 bytes), 0 temporary files, 0 partial transfers"]
+    );
+    // One edit more drops that body, which leaves the old photo unnamed;
+    // within the default grace period nothing goes, then compact removes it.
+    ok(&["attach", "--db", db, "child-1", "photo", second_file.to_str().unwrap()]);
     let kept = ok(&["compact", "--db", db]);
     assert_eq!(
         kept.lines().collect::<Vec<_>>(),
