@@ -371,8 +371,13 @@ async function roleMain(opts) {
   }
 }
 
-const opts = parseArgs(process.argv.slice(2));
-(opts.role === 'pull' ? rolePull(opts) : roleMain(opts)).catch((err) => {
-  process.stderr.write(`bench.js: ${err && err.stack ? err.stack : err}\n`);
-  process.exit(1);
-});
+// bench_delta.js reuses the documents and the server's start and stop.
+module.exports = { docId, docBody, withTimeout, startServer, stopServer, request };
+
+if (require.main === module) {
+  const opts = parseArgs(process.argv.slice(2));
+  (opts.role === 'pull' ? rolePull(opts) : roleMain(opts)).catch((err) => {
+    process.stderr.write(`bench.js: ${err && err.stack ? err.stack : err}\n`);
+    process.exit(1);
+  });
+}
