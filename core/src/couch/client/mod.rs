@@ -719,7 +719,7 @@ impl Endpoint for CouchEndpoint {
             // is missing, without costing the server a `_revs_diff`.
             return Ok(revs
                 .into_iter()
-                .map(|(id, missing)| MissingRevs { id, missing })
+                .map(|(id, missing)| MissingRevs::new(id, missing))
                 .collect());
         }
         let mut asked: HashMap<String, HashSet<RevId>> = HashMap::new();
