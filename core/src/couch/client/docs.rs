@@ -259,6 +259,7 @@ mod tests {
             deleted: false,
             body: canonical_object(body.as_object().unwrap()).unwrap(),
             foreign: false,
+            delta: None,
         };
         let theirs = Attachment {
             digest: Some(md5_digest(&photo)),
