@@ -6,7 +6,10 @@
 mod common;
 
 use common::net::{listener, net_replicator, remote};
+use std::sync::{Arc, Mutex};
+
 use common::{live_export, open};
+use outpost_core::net::protocol::DOC_LIMIT;
 use outpost_core::net::{Listener, RemoteEndpoint};
 use outpost_core::replication::{Direction, Endpoint, InsertOutcome, Revision};
 use outpost_core::tuning::{DEFAULT_REVS_LIMIT, MAX_LIVE_LEAVES, MAX_REV_GENERATION};
@@ -44,12 +47,18 @@ fn compute(parent: Option<&RevId>, deleted: bool, body: &str) -> RevId {
 /// Asserts the outcome is the peer's refusal of that document as invalid
 /// input, with `needle` in the message.
 fn assert_refused(outcome: &InsertOutcome, needle: &str) {
-    match &outcome.result {
-        Err(Error::Replication(ReplicationError::Refused { code, message })) => {
-            assert_eq!(code, "invalid_input", "{message}");
+    assert_refused_as(&outcome.id, outcome.result.as_ref().err(), "invalid_input", needle);
+}
+
+/// Asserts `error` is the peer's refusal of document `id` with wire code
+/// `wanted`, with `needle` in the message.
+fn assert_refused_as(id: &str, error: Option<&Error>, wanted: &str, needle: &str) {
+    match error {
+        Some(Error::Replication(ReplicationError::Refused { code, message })) => {
+            assert_eq!(code, wanted, "{message}");
             assert!(message.contains(needle), "{message:?} lacks {needle:?}");
         }
-        other => panic!("{} was not refused: {other:?}", outcome.id),
+        other => panic!("{id} was not refused: {other:?}"),
     }
 }
 
@@ -308,7 +317,13 @@ async fn leaves_and_tree_bytes_past_their_caps_are_refused() {
         .collect();
     let outcomes = attack(&listener, leaves).await;
     assert!(outcomes[..MAX_LIVE_LEAVES].iter().all(|o| matches!(o.result, Ok(true))));
-    assert_refused(&outcomes[MAX_LIVE_LEAVES], "live conflicting revisions");
+    let over = &outcomes[MAX_LIVE_LEAVES];
+    assert_refused_as(
+        &over.id,
+        over.result.as_ref().err(),
+        DOC_LIMIT,
+        "live conflicting revisions",
+    );
     let tree = hub_docs.revision_tree("many").unwrap().unwrap();
     assert_eq!(tree.live_leaf_count(), MAX_LIVE_LEAVES);
 
@@ -326,6 +341,71 @@ async fn leaves_and_tree_bytes_past_their_caps_are_refused() {
     }
     let (at, outcome) = refused.expect("the tree byte cap refuses a leaf");
     assert_eq!(at, 4);
-    assert_refused(&outcome[0], "bytes of revisions");
+    assert_refused_as(
+        &outcome[0].id,
+        outcome[0].result.as_ref().err(),
+        DOC_LIMIT,
+        "bytes of revisions",
+    );
     assert_eq!(hub_docs.revision_tree("big").unwrap().unwrap().live_leaf_count(), 4);
+}
+
+/// A phone's revision that the hub refused at its live-leaf cap (wire code
+/// `doc_limit`) is not skipped for good: the refusal holds the push's
+/// checkpoint, so once the hub's conflicts are resolved the next push
+/// brings it, with no edit on the phone, and both keep the same winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revision_refused_at_the_leaf_cap_is_pushed_again_once_there_is_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let (phone, hub) = (open(dir.path(), "phone.db"), open(dir.path(), "hub.db"));
+    let listener = listener(&hub).await;
+    let (phone_docs, hub_docs) = (phone.default_collection().unwrap(), hub.default_collection().unwrap());
+    let root = phone_docs.save("many", None, r#"{"n":0}"#).unwrap();
+    let push = || async {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let r = net_replicator(&phone, &listener, Direction::Push, false);
+        let seen = events.clone();
+        let _token = r.add_document_listener(move |batch| seen.lock().unwrap().extend(batch.iter().cloned()));
+        r.run().await.expect("push");
+        let events = events.lock().unwrap().clone();
+        events
+    };
+    push().await;
+
+    // Mallory fills the hub's copy to its cap; the phone's edit is then
+    // one live leaf too many there.
+    let planted: Vec<Revision> = (0..MAX_LIVE_LEAVES)
+        .map(|i| {
+            let body = format!(r#"{{"n":{}}}"#, i + 1);
+            revision(
+                "many",
+                vec![compute(Some(&root), false, &body), root.clone()],
+                false,
+                &body,
+            )
+        })
+        .collect();
+    let outcomes = attack(&listener, planted).await;
+    assert!(outcomes.iter().all(|o| matches!(o.result, Ok(true))));
+    let edit = phone_docs.save("many", Some(&root), r#"{"n":"honest"}"#).unwrap();
+    let events = push().await;
+    let refused = events.iter().find(|e| e.rev == edit).expect("an event for the edit");
+    assert_refused_as(
+        &refused.id,
+        refused.error.as_ref(),
+        DOC_LIMIT,
+        "live conflicting revisions",
+    );
+
+    // The hub's owner closes the planted leaves; the next push brings the
+    // edit although the phone's document did not change since.
+    let tree = hub_docs.revision_tree("many").unwrap().unwrap();
+    for leaf in tree.leaves().into_iter().filter(|l| !l.deleted) {
+        hub_docs.delete("many", &leaf.rev).unwrap();
+    }
+    let events = push().await;
+    assert!(events.iter().any(|e| e.rev == edit && e.error.is_none()), "{events:?}");
+    let (on_hub, on_phone) = (winner(&hub, "many"), winner(&phone, "many"));
+    assert_eq!((&on_hub.rev, on_hub.deleted), (&edit, false));
+    assert_eq!(on_hub.rev, on_phone.rev);
 }

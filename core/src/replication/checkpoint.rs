@@ -26,10 +26,12 @@ const VERSION: u32 = 1;
 
 /// What this build's replication can carry. Raised when a build starts to
 /// move what an older one refused per document (generation 2: blobs over
-/// the network), so the first run after an upgrade finds no checkpoint and
-/// compares every document again (revs-diff keeps that cheap): documents
-/// an older build let the checkpoint pass are sent then.
-pub const REPLICATION_GENERATION: u32 = 2;
+/// the network; 3: revisions refused at a document's live-leaf or byte
+/// bound, offered again once there is room), so the first run after an
+/// upgrade finds no checkpoint and compares every document again
+/// (revs-diff keeps that cheap): documents an older build let the
+/// checkpoint pass are sent then.
+pub const REPLICATION_GENERATION: u32 = 3;
 
 #[derive(Serialize, Deserialize, PartialEq, Eq, Debug)]
 struct Body {

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use super::status::DocumentEvent;
 use super::Direction;
 use crate::body;
-use crate::error::{Error, InvalidInput, Result};
+use crate::error::{Error, InvalidInput, ReplicationError, Result};
+use crate::net::protocol::DOC_LIMIT;
 use crate::revision::{RevId, RevTree, RESOLVED_TOMBSTONE_BODY};
 use crate::store::{Batch, Collection};
 
@@ -87,12 +88,14 @@ impl ConflictResolver for DefaultConflictResolver {
 
 /// Whether resolving the conflicts of a document that refused a revision
 /// with `error` can make room for it: it was refused for the document's
-/// live leaves or stored bytes, which closing branches reduces.
+/// live leaves or stored bytes, which closing branches reduces (a peer's
+/// listener says so with the wire code `doc_limit`).
 pub(crate) fn resolving_makes_room(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::InvalidInput(InvalidInput::TooManyLeaves { .. } | InvalidInput::TreeTooLarge { .. })
-    )
+    match error {
+        Error::InvalidInput(InvalidInput::TooManyLeaves { .. } | InvalidInput::TreeTooLarge { .. }) => true,
+        Error::Replication(ReplicationError::Refused { code, .. }) => code == DOC_LIMIT,
+        _ => false,
+    }
 }
 
 /// The conflict in `tree`, if it has two or more open leaves.

@@ -475,10 +475,10 @@ impl Shared {
             .clone()
             .unwrap_or_else(|| Arc::new(DefaultConflictResolver));
         let mut busy = BusyGuard::new(self);
-        // Set once a document is refused only because a blob could not be
-        // moved for a reason outside the document (see `holds_checkpoint`):
-        // the checkpoint then stays where it was for the rest of the pass,
-        // so the next pass offers that document again.
+        // Set once a document is refused for a reason that clears without
+        // an edit of it (see `holds_checkpoint`): the checkpoint then stays
+        // where it was for the rest of the pass, so the next pass offers
+        // that document again.
         let mut held = false;
         while let Some(stage) = stages.recv().await {
             match stage {
@@ -516,7 +516,7 @@ impl Shared {
                         held = true;
                         tracing::info!(
                             collection = name,
-                            "a document waits for a blob the peer cannot move yet; the checkpoint stays before it"
+                            "a document waits for a blob the peer cannot move yet, or for room among its conflicts; the checkpoint stays before it"
                         );
                     }
                     self.emit(&events);
@@ -722,13 +722,19 @@ fn backoff(failures: u32, max: Duration) -> Duration {
 }
 
 /// Whether a document's error must keep the checkpoint from passing it:
-/// the peer cannot move blobs yet ([`BlobError::NotSupported`]), or the
+/// the peer cannot move blobs yet ([`BlobError::NotSupported`]), the
 /// source did not give a blob its revision names ([`BlobError::Missing`]:
-/// not readable there now, say after a reconnect). Either clears without
-/// an edit of the document (the peer upgrades, the source serves the blob
-/// again), and a photo must not be left behind for good. A document's own
-/// fault (bytes that do not match the digest, a bad body) does not hold
-/// the checkpoint: sending it again would fail the same way.
+/// not readable there now, say after a reconnect), or the target's copy of
+/// the document is at its live-leaf or byte bound
+/// ([`resolving_makes_room`]: which revisions a bound refuses depends on
+/// the order they arrive in, and resolving the document's conflicts, here
+/// after a pull or on the peer, makes room). Each clears without an edit of
+/// the document (the peer upgrades, the source serves the blob again, the
+/// conflict is resolved), and a photo or a revision must not be left
+/// behind for good: replicas that skipped different revisions would keep
+/// different winners. A document's own fault (bytes that do not match the
+/// digest, a bad body) does not hold the checkpoint: sending it again
+/// would fail the same way.
 fn holds_checkpoint(e: &Error) -> bool {
-    matches!(e, Error::Blob(BlobError::NotSupported | BlobError::Missing { .. }))
+    matches!(e, Error::Blob(BlobError::NotSupported | BlobError::Missing { .. })) || resolving_makes_room(e)
 }

@@ -52,6 +52,10 @@ pub const BLOB_TOO_LARGE: &str = "blob_too_large";
 /// A revision sent as a delta that could not be rebuilt or does not match
 /// its id (per document; the sender sends the full body instead).
 pub const DELTA_MISMATCH: &str = "delta_mismatch";
+/// A revision that would take its document past a bound that resolving
+/// the document's conflicts lowers: its live leaves or its stored bytes
+/// (per document; the sender offers it again once there is room).
+pub const DOC_LIMIT: &str = "doc_limit";
 
 impl WireError {
     fn new(code: &str, message: impl Into<String>) -> Self {
@@ -100,6 +104,7 @@ pub fn error_to_wire(e: &Error) -> WireError {
             BlobError::Io(_) => INTERNAL,
         },
         Error::InvalidInput(InvalidInput::BadDelta(_)) => DELTA_MISMATCH,
+        Error::InvalidInput(InvalidInput::TooManyLeaves { .. } | InvalidInput::TreeTooLarge { .. }) => DOC_LIMIT,
         Error::InvalidInput(_) | Error::NotFound { .. } | Error::Conflict { .. } => INVALID_INPUT,
         Error::CollectionNotFound(_) | Error::Replication(ReplicationError::NotServed(_)) => NOT_SERVED,
         Error::Replication(ReplicationError::ReadOnly) => READ_ONLY,

@@ -14,7 +14,7 @@ mod message;
 pub use binary::{decode_message, encode_binary, BINARY_FRAME_TAG, BINARY_PREFIX_BYTES};
 pub use codec::{decode_frame, encode_reply, encode_request, Frame, ProtocolError};
 pub(crate) use codes::{cut_to, limit_exceeded};
-pub use codes::{error_from_wire, error_to_wire, WireError, LIMIT_EXCEEDED};
+pub use codes::{error_from_wire, error_to_wire, WireError, DOC_LIMIT, LIMIT_EXCEEDED};
 pub use compress::{compress_message, inflate_message, is_compressed, COMPRESSED_FRAME_TAG, COMPRESS_MIN_BYTES};
 pub use handshake::{
     common_features, negotiate, Hello, HelloAck, BLOBS_FEATURE, BLOB_BINARY_FEATURE, DEFLATE_FEATURE,
