@@ -1,6 +1,7 @@
 //! Blobs on real files: dedup, refusals, compaction (with a property test
 //! over random save/delete/purge/compact sequences), crash leftovers, the
-//! grace rule, chunked receiving, and local replication carrying blobs.
+//! grace rule, chunked receiving, and local replication carrying blobs
+//! (an empty one too).
 
 mod common;
 
@@ -383,14 +384,15 @@ async fn replicate_counting(local: &Database, remote: &Database, direction: Dire
     counting.blob_bytes_read.load(Ordering::SeqCst)
 }
 
+/// Databases a, b and c in `dir`.
+fn open_three(dir: &Path) -> (Database, Database, Database) {
+    (open(dir, "a.db"), open(dir, "b.db"), open(dir, "c.db"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_replication_carries_blobs_fetching_only_missing_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (
-        open(dir.path(), "a.db"),
-        open(dir.path(), "b.db"),
-        open(dir.path(), "c.db"),
-    );
+    let (a, b, c) = open_three(dir.path());
     let ca = a.default_collection().unwrap();
     // 2.5 MiB: more than one chunk.
     let big = photo(6, 2_500_000);
@@ -430,6 +432,45 @@ async fn local_replication_carries_blobs_fetching_only_missing_ones() {
     let cd = d.default_collection().unwrap();
     assert_eq!(cd.count().unwrap(), 4);
     assert_eq!(read_all(&cd, &pb.digest), big);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_blob_replicates_beside_a_normal_one_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = open_three(dir.path());
+    let ca = a.default_collection().unwrap();
+    let empty = ca.save_blob(&b""[..], Some("text/plain")).unwrap();
+    assert_eq!(empty.length, 0);
+    let normal = photo(11, 5000);
+    let pn = ca.save_blob(&normal[..], Some("image/jpeg")).unwrap();
+    ca.save("notes", None, &body_with("empty notes", &empty)).unwrap();
+    ca.save(
+        "both",
+        None,
+        &serde_json::json!({"notes": empty.to_json(), "photo": pn.to_json()}).to_string(),
+    )
+    .unwrap();
+
+    // Pull into b, push into c: every replica ends with both documents and
+    // the empty blob, readable.
+    assert_eq!(replicate_counting(&b, &a, Direction::Pull).await, normal.len() as u64);
+    replicate_counting(&a, &c, Direction::Push).await;
+    for db in [&b, &c] {
+        let col = db.default_collection().unwrap();
+        assert_eq!(col.count().unwrap(), 2, "{}", db.path().display());
+        assert!(read_all(&col, &empty.digest).is_empty());
+        assert_eq!(read_all(&col, &pn.digest), normal);
+        common::assert_same(&a, db);
+        // A named empty file is a blob, not a leftover.
+        db.compact_with_grace(Duration::ZERO).unwrap();
+        assert!(read_all(&col, &empty.digest).is_empty());
+    }
+    // Nothing is held back: a later run moves nothing and a new document
+    // after them still arrives (the checkpoint passed them).
+    assert_eq!(replicate_counting(&b, &a, Direction::Pull).await, 0);
+    ca.save("after", None, r#"{"name":"later"}"#).unwrap();
+    replicate_counting(&b, &a, Direction::Pull).await;
+    assert_eq!(b.default_collection().unwrap().count().unwrap(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

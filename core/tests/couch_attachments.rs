@@ -1,7 +1,8 @@
 //! Attachments move only when missing, between Outpost's CouchDB client
 //! and Outpost's CouchDB face over real HTTP on 127.0.0.1: an edit of a
 //! document with a 1 MB photo moves the photo once each way, not again
-//! (bytes counted on the client's wire), and a changed photo moves. The
+//! (bytes counted on the client's wire), a changed photo moves, and an
+//! empty attachment crosses both ways beside a normal one. The
 //! same against express-pouchdb is in tests/interop/client.test.js.
 
 mod common;
@@ -65,14 +66,20 @@ fn photo_bytes(db: &Database, blob: &BlobRef) -> Vec<u8> {
     bytes
 }
 
-#[tokio::test]
-async fn an_edit_of_a_document_with_a_photo_moves_the_photo_once_each_way() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = open(dir.path(), "hub.db");
-    let phone = open(dir.path(), "phone.db");
+/// A hub serving its CouchDB face on plain HTTP, and a phone, in `dir`.
+async fn hub_and_phone(dir: &std::path::Path) -> (Database, Database, Listener) {
+    let hub = open(dir, "hub.db");
+    let phone = open(dir, "phone.db");
     let mut config = listener_config(users());
     config.disable_tls = true;
     let listener = Listener::start(hub.clone(), config).await.unwrap();
+    (hub, phone, listener)
+}
+
+#[tokio::test]
+async fn an_edit_of_a_document_with_a_photo_moves_the_photo_once_each_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone, listener) = hub_and_phone(dir.path()).await;
     let children = phone.default_collection().unwrap();
     let first = children.save_blob(&photo(1)[..], Some("image/jpeg")).unwrap();
 
@@ -120,4 +127,27 @@ async fn an_edit_of_a_document_with_a_photo_moves_the_photo_once_each_way() {
     assert!(sent > PHOTO as u64 && sent < PHOTO as u64 * 3 / 2, "sent {sent}");
     assert_eq!(body_of(&hub), body_of(&phone));
     assert_eq!(photo_bytes(&hub, &third), photo(3));
+}
+
+#[tokio::test]
+async fn an_empty_attachment_crosses_the_couch_face_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone, listener) = hub_and_phone(dir.path()).await;
+    let children = phone.default_collection().unwrap();
+    let empty = children.save_blob(&b""[..], Some("text/plain")).unwrap();
+    let normal = children.save_blob(&photo(4)[..1000], Some("image/jpeg")).unwrap();
+    let body = serde_json::json!({"notes": empty.to_json(), "photo": normal.to_json()});
+    children.save("child-1", None, &body.to_string()).unwrap();
+
+    sync(&phone, &listener, Direction::Push).await;
+    assert_eq!(body_of(&hub), body_of(&phone));
+    assert!(photo_bytes(&hub, &empty).is_empty());
+    assert_eq!(photo_bytes(&hub, &normal), photo(4)[..1000]);
+
+    // Pulled from the face into a fresh replica.
+    let other = open(dir.path(), "other.db");
+    sync(&other, &listener, Direction::Pull).await;
+    assert_eq!(body_of(&other), body_of(&hub));
+    assert!(photo_bytes(&other, &empty).is_empty());
+    assert_eq!(photo_bytes(&other, &normal), photo(4)[..1000]);
 }

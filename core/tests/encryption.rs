@@ -145,9 +145,15 @@ fn blobs_saved_and_received_are_sealed_and_read_back_whole() {
     let phone = Database::open(dir.path().join("phone.db"), keyed(&other_key)).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(common::replicate(&phone, &db, Direction::Pull));
-    // (An empty blob is not transferred by replication today, sealed or not.)
-    for (blob, bytes) in saved.iter().filter(|(b, _)| b.length > 0) {
-        assert_eq!(&read_blob(&phone, blob).unwrap(), bytes);
+    // Every one, the empty blob too, with its document.
+    assert_eq!(phone.default_collection().unwrap().count().unwrap(), saved.len() as u64);
+    for (blob, bytes) in &saved {
+        assert_eq!(
+            &read_blob(&phone, blob).unwrap(),
+            bytes,
+            "{} bytes received",
+            bytes.len()
+        );
     }
     assert_eq!(files_containing(dir.path(), PATTERN), Vec::<PathBuf>::new());
     db.close().unwrap();

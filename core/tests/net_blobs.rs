@@ -1,6 +1,7 @@
 //! Blobs over the WebSocket protocol, on a real TLS listener on 127.0.0.1:
 //! push and pull move only the blobs the other side lacks; a transfer cut
-//! midway resumes from the bytes received; bytes that do not match their
+//! midway resumes from the bytes received; an empty blob crosses both ways;
+//! bytes that do not match their
 //! digest are refused and only their document fails; a read-only listener
 //! refuses blob writes; a blob named only in an unserved collection cannot
 //! be read; oversize chunks are refused; and the checkpoint never passes a
@@ -136,6 +137,39 @@ async fn push_and_pull_over_tls_move_only_the_missing_blobs() {
     // Pulling again moves nothing.
     let again = endpoint(&phone, &listener, false);
     run(&phone, again.clone(), Direction::Pull).await;
+    assert_eq!(again.blob_bytes_received(), 0);
+    listener.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_blob_crosses_the_tls_listener_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone) = (open(dir.path(), "hub.db"), open(dir.path(), "phone.db"));
+    let listener = listener(&hub).await;
+    let (cp, ch) = (phone.default_collection().unwrap(), hub.default_collection().unwrap());
+    let empty = save_with_photo(&cp, "empty-notes", b"");
+    let normal = photo(5, 40_000);
+    let n = save_with_photo(&cp, "photo", &normal);
+
+    let push = endpoint(&phone, &listener, true);
+    let errors = run(&phone, push.clone(), Direction::Push).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(push.blob_bytes_sent(), normal.len() as u64);
+    assert!(ch.get("empty-notes").unwrap().is_some());
+    assert!(blob_bytes(&ch, &empty.digest).is_empty());
+    assert_eq!(blob_bytes(&ch, &n.digest), normal);
+
+    // Pulled into a fresh replica, and nothing is offered again after.
+    let other = open(dir.path(), "other.db");
+    let pull = endpoint(&other, &listener, false);
+    let errors = run(&other, pull.clone(), Direction::Pull).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let co = other.default_collection().unwrap();
+    assert!(blob_bytes(&co, &empty.digest).is_empty());
+    common::assert_same(&hub, &other);
+    let again = endpoint(&other, &listener, false);
+    let errors = run(&other, again.clone(), Direction::Pull).await;
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(again.blob_bytes_received(), 0);
     listener.stop().await;
 }

@@ -14,18 +14,13 @@ const readline = require('node:readline');
 const PouchDB = require('pouchdb-node');
 PouchDB.plugin(require('pouchdb-adapter-memory'));
 
+const bench = require('./bench.js');
+
 const SERVER = path.join(__dirname, 'server.js');
 const TIMEOUT_MS = 30000;
 
-function withTimeout(promise, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: nothing after ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+// `promise`, or a rejection naming `what` after TIMEOUT_MS (bench.js's helper).
+const withTimeout = (promise, what) => bench.withTimeout(promise, TIMEOUT_MS, what);
 
 // Spawns server.js and resolves once it prints its JSON line (no sleeps).
 async function startServer(args = []) {

@@ -232,8 +232,15 @@ async fn transfer_blobs(
 }
 
 /// Moves one blob a chunk at a time, from where the target's bytes end
-/// (`resume`, when the target told it with the missing blobs).
+/// (`resume`, when the target told it with the missing blobs). An empty
+/// blob has no chunk to read; one empty append at 0 publishes it (the
+/// target verifies the digest of no bytes), else it stayed missing and
+/// its documents were refused on every pass.
 async fn transfer_one(source: &dyn Endpoint, target: &dyn Endpoint, blob: &BlobRef, resume: Option<u64>) -> Result<()> {
+    if blob.length == 0 {
+        target.append_blob(blob, 0, Vec::new()).await?;
+        return Ok(());
+    }
     let mut offset = match resume {
         Some(offset) => offset,
         None => target.blob_receive_offset(blob).await?,
