@@ -35,8 +35,8 @@ use crate::net::budget::Budgets;
 use crate::net::couch::wire::{encode_seq, parse_since, ChangeRow, ChangesRequest, CouchError, RevEntry, Since};
 use crate::store::{Change, Collection};
 use crate::tuning::{
-    CHANGES_BATCH_SIZE, FACE_DEFAULT_FEED_TIMEOUT, MAX_FACE_BUFFERED_CHANGES, MAX_FACE_DOC_IDS, MAX_FACE_FEED_TIMEOUT,
-    MAX_FACE_REQUEST_BYTES, MIN_FACE_HEARTBEAT,
+    CHANGES_BATCH_SIZE, FACE_DEFAULT_FEED_TIMEOUT, FACE_FEED_PAGE_BYTES, MAX_FACE_BUFFERED_CHANGES, MAX_FACE_DOC_IDS,
+    MAX_FACE_FEED_TIMEOUT, MAX_FACE_REQUEST_BYTES, MIN_FACE_HEARTBEAT,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,7 +220,7 @@ async fn run_feed(collection: Collection, p: FeedParams, out: FeedOut) -> Result
             if !continuous && sent > 0 {
                 page.push_str(",\n");
             }
-            page.push_str(&row.to_string());
+            page.push_str(row);
             if continuous {
                 page.push('\n');
             }
@@ -262,14 +262,15 @@ async fn run_feed(collection: Collection, p: FeedParams, out: FeedOut) -> Result
     Ok(())
 }
 
-/// One page of rows after `since` (filtered), the sequence the feed is
-/// complete up to, and whether more rows may follow at once.
+/// One page of rows after `since` (filtered), as JSON text, the sequence
+/// the feed is complete up to, and whether more rows may follow at once.
+/// With documents, a page ends after [`FACE_FEED_PAGE_BYTES`].
 async fn read_page(
     collection: &Collection,
     p: &FeedParams,
     since: u64,
     left: Option<usize>,
-) -> Result<(Vec<Value>, (u64, bool)), FeedEnd> {
+) -> Result<(Vec<String>, (u64, bool)), FeedEnd> {
     let page = left.unwrap_or(CHANGES_BATCH_SIZE).min(CHANGES_BATCH_SIZE);
     let c = collection.clone();
     let batch = tokio::task::spawn_blocking(move || c.changes(since, page))
@@ -281,8 +282,15 @@ async fn read_page(
         .into_iter()
         .filter(|c| p.doc_ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
         .collect();
-    let rows = match &p.include_docs {
-        None => changes.into_iter().map(|c| row(c, p.all_leaves, None)).collect(),
+    let page_end = (batch.last_sequence, full);
+    let (rows, page_end) = match &p.include_docs {
+        None => (
+            changes
+                .into_iter()
+                .map(|c| row(c, p.all_leaves, None).to_string())
+                .collect(),
+            page_end,
+        ),
         Some(included) => {
             let (c, cache, all_leaves) = (collection.clone(), included.cache.clone(), p.all_leaves);
             let options = DocOptions {
@@ -291,22 +299,33 @@ async fn read_page(
             };
             tokio::task::spawn_blocking(move || {
                 let attachments = AttachmentSource::new(c.clone(), cache, false);
-                let mut rows = Vec::with_capacity(changes.len());
+                let mut rows: Vec<String> = Vec::with_capacity(changes.len());
+                let (mut bytes, mut end) = (0usize, page_end);
                 for change in changes {
+                    if bytes >= FACE_FEED_PAGE_BYTES {
+                        // The rest of the batch is read again for the next page.
+                        break;
+                    }
+                    end = (change.sequence, true);
                     let tree = c.revision_tree(&change.id)?;
                     let doc = tree
                         .as_ref()
                         .and_then(|t| revision_object(&change.id, t, &change.rev, options, &attachments).ok())
                         .flatten();
-                    rows.push(row(change, all_leaves, Some(doc.map_or(Value::Null, Value::Object))));
+                    let text = row(change, all_leaves, Some(doc.map_or(Value::Null, Value::Object))).to_string();
+                    bytes += text.len();
+                    rows.push(text);
                 }
-                Ok::<_, crate::Error>(rows)
+                if bytes < FACE_FEED_PAGE_BYTES {
+                    end = page_end;
+                }
+                Ok::<_, crate::Error>((rows, end))
             })
             .await
             .map_err(|e| crate::Error::Corrupt(e.to_string()))??
         }
     };
-    Ok((rows, (batch.last_sequence, full)))
+    Ok((rows, page_end))
 }
 
 /// A changes row, with `doc` when documents are included.
