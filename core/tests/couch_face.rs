@@ -624,7 +624,7 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_are_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_its_client_never_reads_holds_at_most_its_connection_budget() {
     let hub = hub_with(false, std::time::Duration::from_secs(1)).await;
-    // Three pages of rows with ~20 KiB documents: 60 MB, more than the
+    // Three batches of rows with ~20 KiB documents: 60 MB, more than the
     // connection's budget and than loopback socket buffers hold.
     let body = json!({ "filler": "x".repeat(20 * 1024) }).to_string();
     let c = hub.db.default_collection().unwrap();
@@ -654,7 +654,8 @@ async fn a_feed_its_client_never_reads_holds_at_most_its_connection_budget() {
         status.peak_connection_buffered_bytes <= CONNECTION_BUFFER_BYTES,
         "{status:?}"
     );
-    // The feed was counted: a page (~20 MB) was held while the next waited.
+    // The feed was counted: its pages filled much of the budget while the
+    // next waited (without the budget, the peak is 0).
     assert!(
         status.peak_connection_buffered_bytes > CONNECTION_BUFFER_BYTES / 2,
         "{status:?}"
