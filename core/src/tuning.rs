@@ -695,3 +695,17 @@ pub const MAX_DELTA_BASES: usize = 4;
 /// the body fetched in full. Well under serde_json's parser limit of 128,
 /// so the check, not the parser, is what refuses it.
 pub const MAX_DELTA_DEPTH: usize = 32;
+
+// ---------------------------------------------------------------------------
+// CouchDB face feeds in the byte budget (core/src/net/couch/face/changes.rs)
+// ---------------------------------------------------------------------------
+
+/// Most bytes of rows a `_changes` page with `include_docs` gathers before
+/// it is written (at least one row, whatever its size): a page of
+/// [`CHANGES_BATCH_SIZE`] rows with large documents would otherwise be
+/// tens of megabytes built before the byte budget sees it. Pages are held
+/// in the connection's budget ([`CONNECTION_BUFFER_BYTES`]) until written,
+/// so a feed whose client stops reading holds that budget plus one page
+/// being built; 1 MiB keeps the latter small and is still hundreds of rows
+/// of ordinary documents per write.
+pub const FACE_FEED_PAGE_BYTES: usize = 1024 * 1024;

@@ -12,7 +12,9 @@ use common::open;
 use outpost_core::net::couch::attachments::md5_digest;
 use outpost_core::net::couch::multipart::{boundary_of, parse, MultipartWriter};
 use outpost_core::net::Listener;
-use outpost_core::tuning::{MAX_FACE_DOC_IDS, MAX_FACE_REQUEST_BYTES, MAX_FAILED_LOGINS};
+use outpost_core::tuning::{
+    CHANGES_BATCH_SIZE, CONNECTION_BUFFER_BYTES, MAX_FACE_DOC_IDS, MAX_FACE_REQUEST_BYTES, MAX_FAILED_LOGINS,
+};
 use outpost_core::Database;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -617,6 +619,60 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_are_served() {
         .expect("the stalled connection was closed")
         .unwrap();
     assert_eq!(hub.send("GET", "/hub", &[], b"").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_its_client_never_reads_holds_at_most_its_connection_budget() {
+    let hub = hub_with(false, std::time::Duration::from_secs(1)).await;
+    // Three batches of rows with ~20 KiB documents: 60 MB, more than the
+    // connection's budget and than loopback socket buffers hold.
+    let body = json!({ "filler": "x".repeat(20 * 1024) }).to_string();
+    let c = hub.db.default_collection().unwrap();
+    hub.db
+        .batch(|b| {
+            for i in 0..3 * CHANGES_BATCH_SIZE {
+                b.save(&c, &format!("doc-{i:05}"), None, &body)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let mut connections = hub.listener.subscribe_connections();
+    let mut stalled = TcpStream::connect(("127.0.0.1", hub.listener.port())).await.unwrap();
+    let head = format!(
+        "GET /hub/_changes?include_docs=true HTTP/1.1\r\nHost: hub\r\nAuthorization: {}\r\n\r\n",
+        basic()
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    connections.wait_for(|n| *n >= 1).await.unwrap();
+    // Never read: the feed stops at the budget, and the write timeout ends it.
+    tokio::time::timeout(std::time::Duration::from_secs(60), connections.wait_for(|n| *n == 0))
+        .await
+        .expect("the stalled connection was closed")
+        .unwrap();
+    let status = hub.listener.connection_status();
+    assert!(
+        status.peak_connection_buffered_bytes <= CONNECTION_BUFFER_BYTES,
+        "{status:?}"
+    );
+    // The feed was counted: its pages filled much of the budget while the
+    // next waited (without the budget, the peak is 0).
+    assert!(
+        status.peak_connection_buffered_bytes > CONNECTION_BUFFER_BYTES / 2,
+        "{status:?}"
+    );
+    // A client that reads gets every row once, in order, across pages cut
+    // by bytes.
+    let feed = hub.send("GET", "/hub/_changes?include_docs=true", &[], b"").await;
+    assert_eq!(feed.status, 200);
+    let feed = feed.json();
+    let rows = feed["results"].as_array().unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let expected: Vec<String> = (0..3 * CHANGES_BATCH_SIZE).map(|i| format!("doc-{i:05}")).collect();
+    assert_eq!(ids, expected);
+    assert!(rows
+        .iter()
+        .all(|r| r["doc"]["filler"].as_str().map(str::len) == Some(20 * 1024)));
+    drop(stalled);
 }
 
 /// A hub whose listener checks the stored system users, `USER` among them.

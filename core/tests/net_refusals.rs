@@ -5,15 +5,18 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::net::{config, listener, listener_config, remote, users, TestCa, PASSWORD, USER};
 use common::{body, open};
 use futures_util::{SinkExt, StreamExt};
 use outpost_core::net::{
-    ClientAuth, ClientCertificates, Listener, ListenerAuthenticator, RemoteConfig, ServerTrust, TlsIdentity,
+    ClientAuth, ClientCertificates, Listener, ListenerAuthenticator, RemoteConfig, RemoteEndpoint, ServerTrust,
+    TlsIdentity,
 };
-use outpost_core::replication::{Direction, Replicator, ReplicatorConfig};
+use outpost_core::replication::{Direction, Endpoint, Replicator, ReplicatorConfig};
 use outpost_core::{Database, Error, ReplicationError};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -443,18 +446,25 @@ async fn connections_past_the_limit_are_told_to_retry_later() {
 /// A one-shot push-and-pull whose login is refused costs the listener one
 /// password check: the passes do not each race to connect (a slow check
 /// used to let both in, doubling what the login throttle counts).
+/// An authenticator that refuses every login after `delay`, and the
+/// number of password checks it made.
+fn counting_refusal(delay: Duration) -> (ListenerAuthenticator, Arc<AtomicUsize>) {
+    let checks = Arc::new(AtomicUsize::new(0));
+    let counted = checks.clone();
+    let refusal = ListenerAuthenticator::password(move |_: &str, _: &str| {
+        counted.fetch_add(1, SeqCst);
+        // Slow, like an app's accounts service: the window a race needs.
+        std::thread::sleep(delay);
+        false
+    });
+    (refusal, checks)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_login_is_checked_once_per_attempt() {
     let dir = tempfile::tempdir().unwrap();
     let (hub, phone) = (open(dir.path(), "hub.db"), open(dir.path(), "phone.db"));
-    let checks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = checks.clone();
-    let slow_refusal = ListenerAuthenticator::password(move |_: &str, _: &str| {
-        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        // Slow, like an app's accounts service: the window the race needed.
-        std::thread::sleep(Duration::from_millis(200));
-        false
-    });
+    let (slow_refusal, checks) = counting_refusal(Duration::from_millis(200));
     let listener = Listener::start(hub.clone(), listener_config(slow_refusal))
         .await
         .unwrap();
@@ -466,5 +476,40 @@ async fn a_refused_login_is_checked_once_per_attempt() {
         matches!(outcome, Err(Error::Replication(ReplicationError::Unauthorized(_)))),
         "{outcome:?}"
     );
-    assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(checks.load(SeqCst), 1);
+}
+
+/// The endpoint itself, under the replicator's pre-check: requests of one
+/// attempt running at once (as push, pull and several collections do after
+/// a lost connection) share one failed login; the next attempt logs in
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_waiting_on_a_refused_login_share_its_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone) = (open(dir.path(), "hub.db"), open(dir.path(), "phone.db"));
+    let (refusal, checks) = counting_refusal(Duration::ZERO);
+    let listener = Listener::start(hub.clone(), listener_config(refusal)).await.unwrap();
+    let endpoint = RemoteEndpoint::new(remote(&listener), phone.uuid(), true).unwrap();
+    let unauthorized = |outcome: Result<(), Error>| {
+        assert!(
+            matches!(outcome, Err(Error::Replication(ReplicationError::Unauthorized(_)))),
+            "{outcome:?}"
+        );
+    };
+    let (a, b, c, d, e) = tokio::join!(
+        endpoint.uuid(),
+        endpoint.served_collections(),
+        endpoint.get_checkpoint("default", "_local/a"),
+        endpoint.put_checkpoint("default", "_local/b", "{}"),
+        endpoint.uuid(),
+    );
+    for outcome in [a.map(drop), b.map(drop), c.map(drop), d, e.map(drop)] {
+        unauthorized(outcome);
+    }
+    unauthorized(endpoint.uuid().await.map(drop));
+    assert_eq!(checks.load(SeqCst), 1, "one login for the whole attempt");
+
+    endpoint.begin_attempt().await;
+    unauthorized(endpoint.uuid().await.map(drop));
+    assert_eq!(checks.load(SeqCst), 2, "the next attempt logs in again");
 }

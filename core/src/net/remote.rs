@@ -165,11 +165,28 @@ pub struct RemoteEndpoint {
     /// Whether the replication pushes (a read-only listener then refuses
     /// at once, before any data moves).
     pushes: bool,
-    connection: tokio::sync::Mutex<Option<(Arc<Connection>, HelloAck)>>,
+    connection: tokio::sync::Mutex<Slot>,
     /// Blob bytes received by `read_blob` and sent by `append_blob`.
     blob_bytes: BlobBytes,
     /// Bytes every connection moved on the wire.
     wire: Arc<WireCounter>,
+}
+
+/// What the endpoint holds of its connection between requests.
+#[derive(Default)]
+enum Slot {
+    /// Nothing yet, or forgotten: the next request connects.
+    #[default]
+    Empty,
+    /// Connected (until the connection closes).
+    Open(Arc<Connection>, HelloAck),
+    /// The connect of this attempt failed: the answer for every request
+    /// until the replicator's next attempt ([`Endpoint::begin_attempt`])
+    /// or [`Endpoint::close`], so that requests queued behind a refused
+    /// login or an unreachable peer do not each try again (a wrong
+    /// password would cost several lockout strikes, an unreachable peer
+    /// several timeouts).
+    Failed(Error),
 }
 
 /// Blob bytes an endpoint moved, for progress and for tests that check
@@ -218,7 +235,7 @@ impl RemoteEndpoint {
             tls,
             local_uuid: local_uuid.to_owned(),
             pushes,
-            connection: tokio::sync::Mutex::new(None),
+            connection: tokio::sync::Mutex::new(Slot::Empty),
             blob_bytes: BlobBytes::default(),
             wire: Arc::default(),
         })
@@ -289,23 +306,36 @@ impl RemoteEndpoint {
         Ok(self.session().await?.0)
     }
 
+    /// The open connection, connecting when there is none (or it was
+    /// lost). A failed connect is remembered: requests waiting on this one
+    /// (and those after it, in the same attempt) get its error rather than
+    /// connecting again.
     async fn session(&self) -> Result<(Arc<Connection>, HelloAck)> {
         let mut slot = self.connection.lock().await;
-        if let Some((connection, ack)) = slot.as_ref() {
-            if !connection.is_closed() {
-                return Ok((connection.clone(), ack.clone()));
-            }
+        match &*slot {
+            Slot::Open(connection, ack) if !connection.is_closed() => return Ok((connection.clone(), ack.clone())),
+            Slot::Failed(e) => return Err(e.clone()),
+            _ => {}
         }
-        *slot = None;
+        *slot = Slot::Empty;
+        let opened = self.open().await;
+        *slot = match &opened {
+            Ok((connection, ack)) => Slot::Open(connection.clone(), ack.clone()),
+            Err(e) => Slot::Failed(e.clone()),
+        };
+        opened
+    }
+
+    /// Connects within the handshake timeout and checks the listener
+    /// takes what this endpoint will send.
+    async fn open(&self) -> Result<(Arc<Connection>, HelloAck)> {
         let (connection, ack) = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connect())
             .await
             .map_err(|_| ReplicationError::Unreachable(format!("no answer from {} in time", self.config.url)))??;
         if ack.read_only && self.pushes {
             return Err(ReplicationError::ReadOnly.into());
         }
-        let connection = Arc::new(connection);
-        *slot = Some((connection.clone(), ack.clone()));
-        Ok((connection, ack))
+        Ok((Arc::new(connection), ack))
     }
 
     async fn connect(&self) -> Result<(Connection, HelloAck)> {
@@ -617,7 +647,14 @@ impl Endpoint for RemoteEndpoint {
 
     async fn close(&self) {
         // Dropping the last handle closes the WebSocket with a normal close.
-        self.connection.lock().await.take();
+        *self.connection.lock().await = Slot::Empty;
+    }
+
+    async fn begin_attempt(&self) {
+        let mut slot = self.connection.lock().await;
+        if matches!(*slot, Slot::Failed(_)) {
+            *slot = Slot::Empty;
+        }
     }
 }
 

@@ -267,6 +267,12 @@ pub trait Endpoint: Send + Sync {
     /// Releases what the endpoint holds open (a network connection); the
     /// next call opens it again. Called when a replication run ends.
     async fn close(&self) {}
+
+    /// A new replication attempt begins: an endpoint that remembers a
+    /// failed connect (so that the requests of one attempt share one
+    /// login, not one each) forgets it and connects again on next use.
+    /// Called by the replicator before each attempt, after its backoff.
+    async fn begin_attempt(&self) {}
 }
 
 /// The answer of [`Endpoint::fetch`].

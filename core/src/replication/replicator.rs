@@ -288,6 +288,7 @@ impl Shared {
         // Reach the peer once before the passes start side by side: each
         // pass asks for its id, and a refused login must cost the peer one
         // password check, not one per pass racing to connect.
+        self.remote.begin_attempt().await;
         self.remote.uuid().await?;
         let collections = self.collections().await?;
         let mut planned = Vec::new();

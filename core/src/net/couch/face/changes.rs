@@ -8,6 +8,12 @@
 //! writing a newline every `heartbeat` while it waits, and ends at its
 //! `timeout` (capped at [`MAX_FACE_FEED_TIMEOUT`]). Feeds are never
 //! compressed.
+//!
+//! A streamed feed holds each page it has read in the connection's and the
+//! listener's byte budgets until hyper has written it, as WebSocket replies
+//! are held: a client that asks for a big feed and stops reading stops the
+//! feed once its connection's budget is full (with the page read last
+//! waiting outside it), and the write timeout then closes it.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -21,15 +27,16 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::blobs::{AttachmentSource, Md5Cache};
-use super::http::{bytes_response, parse_json, read_body, streaming_response, Reply};
+use super::http::{bytes_response, parse_json, read_body, streaming_response, Chunk, Reply};
 use super::revision_docs::{revision_object, DocOptions};
 use super::routes::DbPath;
 use super::Ctx;
+use crate::net::budget::Budgets;
 use crate::net::couch::wire::{encode_seq, parse_since, ChangeRow, ChangesRequest, CouchError, RevEntry, Since};
 use crate::store::{Change, Collection};
 use crate::tuning::{
-    CHANGES_BATCH_SIZE, FACE_DEFAULT_FEED_TIMEOUT, MAX_FACE_BUFFERED_CHANGES, MAX_FACE_DOC_IDS, MAX_FACE_FEED_TIMEOUT,
-    MAX_FACE_REQUEST_BYTES, MIN_FACE_HEARTBEAT,
+    CHANGES_BATCH_SIZE, FACE_DEFAULT_FEED_TIMEOUT, FACE_FEED_PAGE_BYTES, MAX_FACE_BUFFERED_CHANGES, MAX_FACE_DOC_IDS,
+    MAX_FACE_FEED_TIMEOUT, MAX_FACE_REQUEST_BYTES, MIN_FACE_HEARTBEAT,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,11 +120,12 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incomi
     // A short normal feed (a replicator's batch) is answered whole, with
     // its length: clients read a sized reply faster than a chunked one.
     if feed == Feed::Normal && params.limit.is_some_and(|l| l <= MAX_FACE_BUFFERED_CHANGES) {
-        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
-        let run = run_feed(collection, params, tx);
+        let (tx, mut rx) = mpsc::channel::<Chunk>(16);
+        // Held whole in the budgets once built, as every sized reply.
+        let run = run_feed(collection, params, FeedOut { tx, budgets: None });
         let collect = async {
             let mut out = Vec::new();
-            while let Some(chunk) = rx.recv().await {
+            while let Some((chunk, _)) = rx.recv().await {
                 out.extend_from_slice(&chunk);
             }
             out
@@ -127,8 +135,12 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, path: &DbPath, request: Request<Incomi
         return Ok(bytes_response(200, content_type, out));
     }
     let (response, tx) = streaming_response(content_type);
+    let out = FeedOut {
+        tx,
+        budgets: Some(ctx.connection.budgets.clone()),
+    };
     tokio::spawn(async move {
-        if let Err(e) = run_feed(collection, params, tx).await {
+        if let Err(e) = run_feed(collection, params, out).await {
             tracing::debug!(error = %e, "a _changes feed ended early");
         }
     });
@@ -168,17 +180,36 @@ enum FeedEnd {
     Store(#[from] crate::Error),
 }
 
-async fn send(tx: &mpsc::Sender<Bytes>, text: impl Into<Bytes>) -> Result<(), FeedEnd> {
-    tx.send(text.into()).await.map_err(|_| FeedEnd::Gone)
+/// Where a feed's text goes: the reply's channel, each chunk held in the
+/// connection's budgets when the feed streams.
+struct FeedOut {
+    tx: mpsc::Sender<Chunk>,
+    budgets: Option<Budgets>,
 }
 
-async fn run_feed(collection: Collection, p: FeedParams, tx: mpsc::Sender<Bytes>) -> Result<(), FeedEnd> {
+impl FeedOut {
+    /// Sends `text`, first waiting for room for it in the budgets (or for
+    /// the client to go away).
+    async fn send(&self, text: impl Into<Bytes>) -> Result<(), FeedEnd> {
+        let text = text.into();
+        let held = match &self.budgets {
+            None => None,
+            Some(budgets) => tokio::select! {
+                held = budgets.reserve(text.len()) => Some(held.ok_or(FeedEnd::Gone)?),
+                () = self.tx.closed() => return Err(FeedEnd::Gone),
+            },
+        };
+        self.tx.send((text, held)).await.map_err(|_| FeedEnd::Gone)
+    }
+}
+
+async fn run_feed(collection: Collection, p: FeedParams, out: FeedOut) -> Result<(), FeedEnd> {
     let deadline = Instant::now() + p.timeout;
     let mut since = p.since;
     let mut sent = 0usize;
     let continuous = p.feed == Feed::Continuous;
     if !continuous {
-        send(&tx, "{\"results\":[\n").await?;
+        out.send("{\"results\":[\n").await?;
     }
     loop {
         let (rows, last) = read_page(&collection, &p, since, p.limit.map(|l| l - sent)).await?;
@@ -189,14 +220,14 @@ async fn run_feed(collection: Collection, p: FeedParams, tx: mpsc::Sender<Bytes>
             if !continuous && sent > 0 {
                 page.push_str(",\n");
             }
-            page.push_str(&row.to_string());
+            page.push_str(row);
             if continuous {
                 page.push('\n');
             }
             sent += 1;
         }
         if !page.is_empty() {
-            send(&tx, page).await?;
+            out.send(page).await?;
         }
         let limit_reached = p.limit.is_some_and(|l| sent >= l);
         if limit_reached {
@@ -211,34 +242,35 @@ async fn run_feed(collection: Collection, p: FeedParams, tx: mpsc::Sender<Bytes>
             Feed::Longpoll => sent == 0,
             Feed::Continuous => true,
         };
-        if !waits || !wait_for_change(&collection, since, deadline, p.heartbeat, &tx).await? {
+        if !waits || !wait_for_change(&collection, since, deadline, p.heartbeat, &out).await? {
             break;
         }
     }
     if continuous {
-        send(&tx, format!("{{\"last_seq\":{}}}\n", encode_seq(since))).await?;
+        out.send(format!("{{\"last_seq\":{}}}\n", encode_seq(since))).await?;
     } else {
         // Changes of the whole database after `since`: an upper bound
         // (other collections, superseded sequences), 0 when caught up, and
         // free; counting rows would scan the collection on every page.
         let pending = collection.database().subscribe().borrow().saturating_sub(since);
-        send(
-            &tx,
-            format!("\n],\n\"last_seq\":{},\"pending\":{pending}}}\n", encode_seq(since)),
-        )
+        out.send(format!(
+            "\n],\n\"last_seq\":{},\"pending\":{pending}}}\n",
+            encode_seq(since)
+        ))
         .await?;
     }
     Ok(())
 }
 
-/// One page of rows after `since` (filtered), the sequence the feed is
-/// complete up to, and whether more rows may follow at once.
+/// One page of rows after `since` (filtered), as JSON text, the sequence
+/// the feed is complete up to, and whether more rows may follow at once.
+/// With documents, a page ends after [`FACE_FEED_PAGE_BYTES`].
 async fn read_page(
     collection: &Collection,
     p: &FeedParams,
     since: u64,
     left: Option<usize>,
-) -> Result<(Vec<Value>, (u64, bool)), FeedEnd> {
+) -> Result<(Vec<String>, (u64, bool)), FeedEnd> {
     let page = left.unwrap_or(CHANGES_BATCH_SIZE).min(CHANGES_BATCH_SIZE);
     let c = collection.clone();
     let batch = tokio::task::spawn_blocking(move || c.changes(since, page))
@@ -250,8 +282,15 @@ async fn read_page(
         .into_iter()
         .filter(|c| p.doc_ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
         .collect();
-    let rows = match &p.include_docs {
-        None => changes.into_iter().map(|c| row(c, p.all_leaves, None)).collect(),
+    let page_end = (batch.last_sequence, full);
+    let (rows, page_end) = match &p.include_docs {
+        None => (
+            changes
+                .into_iter()
+                .map(|c| row(c, p.all_leaves, None).to_string())
+                .collect(),
+            page_end,
+        ),
         Some(included) => {
             let (c, cache, all_leaves) = (collection.clone(), included.cache.clone(), p.all_leaves);
             let options = DocOptions {
@@ -260,22 +299,33 @@ async fn read_page(
             };
             tokio::task::spawn_blocking(move || {
                 let attachments = AttachmentSource::new(c.clone(), cache, false);
-                let mut rows = Vec::with_capacity(changes.len());
+                let mut rows: Vec<String> = Vec::with_capacity(changes.len());
+                let (mut bytes, mut end) = (0usize, page_end);
                 for change in changes {
+                    if bytes >= FACE_FEED_PAGE_BYTES {
+                        // The rest of the batch is read again for the next page.
+                        break;
+                    }
+                    end = (change.sequence, true);
                     let tree = c.revision_tree(&change.id)?;
                     let doc = tree
                         .as_ref()
                         .and_then(|t| revision_object(&change.id, t, &change.rev, options, &attachments).ok())
                         .flatten();
-                    rows.push(row(change, all_leaves, Some(doc.map_or(Value::Null, Value::Object))));
+                    let text = row(change, all_leaves, Some(doc.map_or(Value::Null, Value::Object))).to_string();
+                    bytes += text.len();
+                    rows.push(text);
                 }
-                Ok::<_, crate::Error>(rows)
+                if bytes < FACE_FEED_PAGE_BYTES {
+                    end = page_end;
+                }
+                Ok::<_, crate::Error>((rows, end))
             })
             .await
             .map_err(|e| crate::Error::Corrupt(e.to_string()))??
         }
     };
-    Ok((rows, (batch.last_sequence, full)))
+    Ok((rows, page_end))
 }
 
 /// A changes row, with `doc` when documents are included.
@@ -307,7 +357,7 @@ async fn wait_for_change(
     since: u64,
     deadline: Instant,
     heartbeat: Option<Duration>,
-    tx: &mpsc::Sender<Bytes>,
+    out: &FeedOut,
 ) -> Result<bool, FeedEnd> {
     let mut changes = collection.database().subscribe();
     loop {
@@ -318,9 +368,9 @@ async fn wait_for_change(
                 if Instant::now() >= deadline {
                     return Ok(false);
                 }
-                send(tx, "\n").await?;
+                out.send("\n").await?;
             }
-            () = tx.closed() => return Err(FeedEnd::Gone),
+            () = out.tx.closed() => return Err(FeedEnd::Gone),
         }
     }
 }

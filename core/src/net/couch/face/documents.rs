@@ -374,7 +374,7 @@ fn blob_response(collection: crate::store::Collection, blob: BlobRef) -> Respons
             match reader.read(&mut buffer) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
-                    if tx.blocking_send(Bytes::copy_from_slice(&buffer[..n])).is_err() {
+                    if tx.blocking_send((Bytes::copy_from_slice(&buffer[..n]), None)).is_err() {
                         return;
                     }
                 }

@@ -57,15 +57,21 @@ pub(crate) fn error_response(e: &CouchError) -> Response<FaceBody> {
     response
 }
 
+/// A chunk of a streamed reply and the budget bytes that stand for it,
+/// if any: held until the body is asked for the chunk after it, when hyper
+/// has written this one (or queued it within its own small buffer).
+pub(crate) type Chunk = (Bytes, Option<Reservation>);
+
 /// A reply whose body is written as it is produced (feeds): each chunk
 /// sent on the returned channel is written at once, and the body ends when
 /// the sender is dropped. Never compressed.
-pub(crate) fn streaming_response(content_type: &'static str) -> (Response<FaceBody>, mpsc::Sender<Bytes>) {
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+pub(crate) fn streaming_response(content_type: &'static str) -> (Response<FaceBody>, mpsc::Sender<Chunk>) {
+    let (tx, rx) = mpsc::channel::<Chunk>(16);
+    let stream = futures_util::stream::unfold((rx, None), |(mut rx, written): (_, Option<Reservation>)| async move {
+        drop(written);
         rx.recv()
             .await
-            .map(|chunk| (Ok::<_, Infallible>(Frame::data(chunk)), rx))
+            .map(|(chunk, held)| (Ok::<_, Infallible>(Frame::data(chunk)), (rx, held)))
     });
     let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     response
