@@ -709,3 +709,25 @@ pub const MAX_DELTA_DEPTH: usize = 32;
 /// being built; 1 MiB keeps the latter small and is still hundreds of rows
 /// of ordinary documents per write.
 pub const FACE_FEED_PAGE_BYTES: usize = 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// Received blobs made durable a batch at a time (core/src/blob/pending.rs)
+// ---------------------------------------------------------------------------
+
+/// Most received blobs one blob store holds verified but not yet fsynced
+/// nor renamed, waiting for a revision naming them; at it, the whole set
+/// is published at once (one fsync wait for the set). Each keeps its
+/// partial file open, so this bounds open files (with
+/// [`MAX_RECEIVING_HASH_STATES`], well under the common limit of 1024);
+/// 256 is half a batch of the 500-photo benchmark, so a batch of photos
+/// waits on a few journal commits, not hundreds.
+pub const MAX_VERIFIED_BLOBS: usize = 256;
+
+/// Most plaintext bytes of blobs one store holds verified but not yet
+/// fsynced; at it, the set is published at once. It bounds how much data
+/// the write transaction's fsync waits for (writeback of each file starts
+/// when it is verified, so most of it is on disk by then) and how much a
+/// crash leaves to be read back and hashed again before its revisions
+/// commit. A blob larger than this (up to [`MAX_BLOB_BYTES`]) is
+/// published as soon as it is verified.
+pub const MAX_VERIFIED_BLOB_BYTES: u64 = 128 * 1024 * 1024;

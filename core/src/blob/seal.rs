@@ -433,6 +433,8 @@ mod tests {
             store.append_chunk(&blob, offset as u64, &bytes[offset..]).unwrap(),
             blob.length
         );
+        let body = serde_json::json!({ "photo": blob.to_json() }).to_string();
+        db.default_collection().unwrap().save("child", None, &body).unwrap();
         let mut back = Vec::new();
         store.open(&blob.digest).unwrap().read_to_end(&mut back).unwrap();
         assert_eq!(back, bytes);
