@@ -719,8 +719,8 @@ pub const FACE_FEED_PAGE_BYTES: usize = 1024 * 1024;
 /// is published at once (one fsync wait for the set). Each keeps its
 /// partial file open, so this bounds open files (with
 /// [`MAX_RECEIVING_HASH_STATES`], well under the common limit of 1024);
-/// 256 is half a batch of the 500-photo benchmark, so a batch of photos
-/// waits on a few journal commits, not hundreds.
+/// 256 holds a whole insert batch of the 500-photo benchmark (212 photos
+/// of 200 KB), so each batch waits on one journal commit, not hundreds.
 pub const MAX_VERIFIED_BLOBS: usize = 256;
 
 /// Most plaintext bytes of blobs one store holds verified but not yet
@@ -731,3 +731,13 @@ pub const MAX_VERIFIED_BLOBS: usize = 256;
 /// commit. A blob larger than this (up to [`MAX_BLOB_BYTES`]) is
 /// published as soon as it is verified.
 pub const MAX_VERIFIED_BLOB_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Threads that fsync the files of a batch of verified blobs at once. On
+/// a journalled file system the first fsync commits the journal for the
+/// whole batch, but each later one still waits for a disk cache flush
+/// (ext4 sends one per fsync of already committed data); flushes that wait
+/// together are merged by the block layer. The threads only wait on the
+/// disk, so more than the cores is fine: publishing 212 received photos on
+/// the 2-core VM (journalled ext4 on a loop device) took ~36 ms on 1
+/// thread, ~21 ms on 4 and ~17 ms on 8 (docs/benchmarks.md, "Blobs").
+pub const PUBLISH_SYNC_THREADS: usize = 8;

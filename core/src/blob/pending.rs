@@ -30,8 +30,8 @@ use super::receive::{hash_prefix, names, open_read_write, FileLock};
 use super::seal;
 use super::store::{io_error, BlobStore};
 use super::{BlobDigest, BlobRef};
-use crate::error::Result;
-use crate::tuning::{MAX_VERIFIED_BLOBS, MAX_VERIFIED_BLOB_BYTES};
+use crate::error::{BlobError, Result};
+use crate::tuning::{MAX_VERIFIED_BLOBS, MAX_VERIFIED_BLOB_BYTES, PUBLISH_SYNC_THREADS};
 
 /// The verified, not yet durable blobs of one store.
 #[derive(Default)]
@@ -130,10 +130,7 @@ impl BlobStore {
         }
         // All the fsyncs first: the first waits on the journal commit, the
         // others find their data already committed by it.
-        for (digest, file) in &batch {
-            file.sync_all()
-                .map_err(|e| io_error("cannot sync", &self.partial_path(digest), &e))?;
-        }
+        self.sync_all_of(&batch)?;
         for (digest, file) in &batch {
             let partial = self.partial_path(digest);
             let _lock = FileLock::take(file).map_err(|e| io_error("cannot lock", &partial, &e))?;
@@ -147,6 +144,40 @@ impl BlobStore {
         #[cfg(test)]
         self.verified.batches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Fsyncs every file of `batch`, on up to [`PUBLISH_SYNC_THREADS`]
+    /// threads at once: once the first fsync has committed the journal,
+    /// each of the others still waits for a disk cache flush, and the block
+    /// layer merges flushes that wait together. Falls back to this thread
+    /// if no thread can be started.
+    fn sync_all_of(&self, batch: &[(BlobDigest, File)]) -> Result<()> {
+        let sync = |part: &[(BlobDigest, File)]| -> Result<()> {
+            for (digest, file) in part {
+                file.sync_all()
+                    .map_err(|e| io_error("cannot sync", &self.partial_path(digest), &e))?;
+            }
+            Ok(())
+        };
+        let threads = PUBLISH_SYNC_THREADS.min(batch.len());
+        if threads <= 1 {
+            return sync(batch);
+        }
+        std::thread::scope(|scope| {
+            let mut running = Vec::with_capacity(threads);
+            for part in batch.chunks(batch.len().div_ceil(threads)) {
+                match std::thread::Builder::new().spawn_scoped(scope, move || sync(part)) {
+                    Ok(handle) => running.push(handle),
+                    Err(_) => sync(part)?,
+                }
+            }
+            for handle in running {
+                handle
+                    .join()
+                    .map_err(|_| BlobError::Io("a thread syncing blob files panicked".into()))??;
+            }
+            Ok(())
+        })
     }
 
     /// Whether `blob` is stored, publishing it first if it was received and
