@@ -128,8 +128,10 @@ impl BlobStore {
         if batch.is_empty() {
             return Ok(());
         }
-        // All the fsyncs first: the first waits on the journal commit, the
-        // others find their data already committed by it.
+        // All the fsyncs before any rename: the first to run waits on the
+        // journal commit, which covers the whole batch (their writeback
+        // started when each was verified); the others then wait only for
+        // a disk cache flush.
         self.sync_all_of(&batch)?;
         for (digest, file) in &batch {
             let partial = self.partial_path(digest);
