@@ -15,14 +15,15 @@ use crate::error::{InvalidInput, Result};
 use crate::tuning::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
 
 /// Creates `path`, which must not exist yet (not even as a symbolic link),
-/// for writing, readable and writable by its owner only.
+/// open for reading and writing (a sealed partial blob is read back
+/// through the same handle), readable and writable by its owner only.
 ///
 /// # Errors
 /// [`io::ErrorKind::AlreadyExists`] if anything is at `path`; any other
 /// I/O error of `open(2)`.
 pub(crate) fn create_new(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
+    options.read(true).write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

@@ -709,3 +709,35 @@ pub const MAX_DELTA_DEPTH: usize = 32;
 /// being built; 1 MiB keeps the latter small and is still hundreds of rows
 /// of ordinary documents per write.
 pub const FACE_FEED_PAGE_BYTES: usize = 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// Received blobs made durable a batch at a time (core/src/blob/pending.rs)
+// ---------------------------------------------------------------------------
+
+/// Most received blobs one blob store holds verified but not yet fsynced
+/// nor renamed, waiting for a revision naming them; at it, the whole set
+/// is published at once (one fsync wait for the set). Each keeps its
+/// partial file open, so this bounds open files (with
+/// [`MAX_RECEIVING_HASH_STATES`], well under the common limit of 1024);
+/// 256 holds a whole insert batch of the 500-photo benchmark (212 photos
+/// of 200 KB), so each batch waits on one journal commit, not hundreds.
+pub const MAX_VERIFIED_BLOBS: usize = 256;
+
+/// Most plaintext bytes of blobs one store holds verified but not yet
+/// fsynced; at it, the set is published at once. It bounds how much data
+/// the write transaction's fsync waits for (writeback of each file starts
+/// when it is verified, so most of it is on disk by then) and how much a
+/// crash leaves to be read back and hashed again before its revisions
+/// commit. A blob larger than this (up to [`MAX_BLOB_BYTES`]) is
+/// published as soon as it is verified.
+pub const MAX_VERIFIED_BLOB_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Threads that fsync the files of a batch of verified blobs at once. On
+/// a journalled file system the first fsync commits the journal for the
+/// whole batch, but each later one still waits for a disk cache flush
+/// (ext4 sends one per fsync of already committed data); flushes that wait
+/// together are merged by the block layer. The threads only wait on the
+/// disk, so more than the cores is fine: publishing 212 received photos on
+/// the 2-core VM (journalled ext4 on a loop device) took ~36 ms on 1
+/// thread, ~21 ms on 4 and ~17 ms on 8 (docs/benchmarks.md, "Blobs").
+pub const PUBLISH_SYNC_THREADS: usize = 8;

@@ -246,7 +246,8 @@ async fn chunked_receive_resumes_and_verifies_before_the_blob_is_visible() {
         std::slice::from_ref(&blob)
     );
     // The transfer is cut; a new endpoint (a restart) resumes where it stopped.
-    let endpoint = LocalEndpoint::new(Database::open(db.path(), Default::default()).unwrap());
+    let reopened = Database::open(db.path(), Default::default()).unwrap();
+    let endpoint = LocalEndpoint::new(reopened.clone());
     assert_eq!(endpoint.blob_receive_offset(&blob).await.unwrap(), 100_000);
     // The missing blobs come with where each resumes, in one call; one too
     // large to receive is left to `blob_receive_offset`, which refuses it.
@@ -277,6 +278,16 @@ async fn chunked_receive_resumes_and_verifies_before_the_blob_is_visible() {
             .unwrap(),
         300_000
     );
+    // Verified, but durable and visible only with the revision naming it:
+    // nothing is left to move, and no file is under its digest yet.
+    assert_eq!(
+        endpoint.missing_blobs_resuming(vec![blob.clone()]).await.unwrap(),
+        [(blob.clone(), Some(300_000))]
+    );
+    assert!(!blob_files(&reopened).contains(&blob.digest.to_hex()));
+    let child = reopened.default_collection().unwrap();
+    child.save("child", None, &body_with("Amina", &blob)).unwrap();
+    assert!(blob_files(&reopened).contains(&blob.digest.to_hex()));
     assert!(endpoint.missing_blobs(vec![blob.clone()]).await.unwrap().is_empty());
     assert!(endpoint
         .missing_blobs_resuming(vec![blob.clone()])

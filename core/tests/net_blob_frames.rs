@@ -166,7 +166,8 @@ async fn forged_or_malformed_binary_chunks_are_refused_and_nothing_is_stored() {
     assert_eq!(err_code(&next(&mut ws).await.0), "bad_request");
     assert!(blob_files(&hub).is_empty());
 
-    // Honest bytes on the same connection are stored.
+    // Honest bytes on the same connection are kept: verified, they wait
+    // whole as the partial file until a revision naming them is stored.
     send_binary(&mut ws, append(7, 0), &honest[..MAX_BLOB_CHUNK_BYTES]).await;
     assert_eq!(next(&mut ws).await.0["ok"], MAX_BLOB_CHUNK_BYTES);
     send_binary(
@@ -176,7 +177,7 @@ async fn forged_or_malformed_binary_chunks_are_refused_and_nothing_is_stored() {
     )
     .await;
     assert_eq!(next(&mut ws).await.0["ok"], honest.len());
-    assert_eq!(blob_files(&hub), [claimed.digest.to_hex()]);
+    assert_eq!(blob_files(&hub), [format!(".partial-{}", claimed.digest.to_hex())]);
 
     // A binary prefix naming more bytes than the frame holds: the
     // connection is closed as a protocol error.

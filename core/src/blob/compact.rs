@@ -13,6 +13,10 @@
 //!    commit meanwhile), the documents changed after `S`; then the
 //!    remaining candidates are removed before the lock is released.
 //!
+//! Partial files untouched for [`BLOB_PARTIAL_MAX_AGE`] go too, except a
+//! received blob verified and waiting to be published
+//! ([`super::pending`]) and one whose lock a call holds.
+//!
 //! A save checks its blobs inside its own write transaction, so it either
 //! commits before phase 2 (and phase 2 sees it) or after the removal (and
 //! is refused with [`crate::BlobError::Missing`]); a revision never names a
@@ -80,8 +84,10 @@ pub(crate) fn compact(db: &Database, grace: Duration) -> Result<CompactReport> {
                 if std::fs::remove_file(entry.path()).is_ok() {
                     report.temp_files_removed += 1;
                 }
-            } else if name.starts_with(PARTIAL_PREFIX) && old(modified, grace.max(BLOB_PARTIAL_MAX_AGE)) {
-                if std::fs::remove_file(entry.path()).is_ok() {
+            } else if let Some(hex) = name.strip_prefix(PARTIAL_PREFIX) {
+                if old(modified, grace.max(BLOB_PARTIAL_MAX_AGE))
+                    && store.remove_idle_partial(&entry.path(), BlobDigest::from_hex(hex))
+                {
                     report.partial_files_removed += 1;
                 }
             } else if let Some(digest) = BlobDigest::from_hex(name) {

@@ -9,6 +9,8 @@
 //!   streamed reads;
 //! - [`receive`]: chunked, resumable receiving from a peer, hashed as it
 //!   arrives, each partial file under its own lock;
+//! - [`pending`]: received blobs verified but not yet durable, fsynced and
+//!   renamed a batch at a time before a revision naming them commits;
 //! - [`compact`]: removing blobs no stored revision names;
 //! - [`seal`]: the sealed (ChaCha20-Poly1305) file format of an encrypted
 //!   database's blobs.
@@ -17,6 +19,7 @@
 
 pub(crate) mod compact;
 pub(crate) mod digest;
+pub(crate) mod pending;
 pub(crate) mod receive;
 pub(crate) mod reference;
 pub(crate) mod seal;
@@ -26,3 +29,13 @@ pub use compact::CompactReport;
 pub use digest::BlobDigest;
 pub use reference::{BlobRef, NamedBlob};
 pub use store::BlobReader;
+
+/// The reference of a blob holding `bytes` (no content type), for tests.
+#[cfg(test)]
+pub(crate) fn blob_of(bytes: &[u8]) -> BlobRef {
+    BlobRef {
+        digest: BlobDigest::of_bytes(bytes),
+        length: bytes.len() as u64,
+        content_type: None,
+    }
+}

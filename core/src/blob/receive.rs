@@ -16,11 +16,14 @@
 //! rename, removal after a bad chunk) happens under that `flock`, and the
 //! rename checks that the path still names the file just verified.
 //!
-//! Publishing: a complete file is verified, fsynced and renamed to its
-//! digest; the directory is not synced per blob. The rename is recorded
-//! as pending ([`BlobStore::sync_published`]), and the writer syncs the
-//! directory before it commits any revision that names a blob, so a
-//! revision never outlives its blob in a crash.
+//! Publishing: a complete file is verified and handed, still open and
+//! still a `.partial-<hex>`, to the set of verified blobs
+//! ([`super::pending`]); it is fsynced and renamed to its digest with the
+//! rest of its batch just before a revision naming one of them commits,
+//! and the directory is synced once for the batch
+//! ([`BlobStore::sync_published`]), so a revision never outlives its blob
+//! in a crash and a batch of blobs waits on one journal commit, not one
+//! per blob.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -92,11 +95,11 @@ impl Receiving {
 
 /// An exclusive `flock` on an open file, released on drop (the file may
 /// stay open, in a [`RunningHash`]).
-struct FileLock<'a>(&'a File);
+pub(super) struct FileLock<'a>(&'a File);
 
 impl<'a> FileLock<'a> {
     /// Waits for another writer's call to end, then locks.
-    fn take(file: &'a File) -> io::Result<FileLock<'a>> {
+    pub(super) fn take(file: &'a File) -> io::Result<FileLock<'a>> {
         #[cfg(unix)]
         rustix::fs::flock(file, rustix::fs::FlockOperation::LockExclusive)?;
         Ok(FileLock(file))
@@ -111,7 +114,7 @@ impl Drop for FileLock<'_> {
 }
 
 /// Whether `path` names the file `file` is open on.
-fn names(path: &Path, file: &File) -> bool {
+pub(super) fn names(path: &Path, file: &File) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -128,8 +131,8 @@ fn names(path: &Path, file: &File) -> bool {
 }
 
 /// The SHA-256 of the first `len` bytes of `file` (a partial file this
-/// store did not write last).
-fn hash_prefix(mut file: &File, len: u64) -> io::Result<Sha256> {
+/// store did not write last, or a complete one it did not verify).
+pub(super) fn hash_prefix(mut file: &File, len: u64) -> io::Result<Sha256> {
     file.seek(SeekFrom::Start(0))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BLOB_IO_BUFFER_BYTES.min(len as usize)];
@@ -146,7 +149,7 @@ fn hash_prefix(mut file: &File, len: u64) -> io::Result<Sha256> {
     Ok(hasher)
 }
 
-fn open_read_write(path: &Path) -> io::Result<File> {
+pub(super) fn open_read_write(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true);
     #[cfg(unix)]
@@ -189,8 +192,9 @@ impl BlobStore {
 
     /// Appends a chunk received for `blob` at `offset` (which must be where
     /// the partial file ends; 0 starts it again); once all `blob.length`
-    /// bytes are there, they are verified and the blob becomes visible.
-    /// Returns the bytes held.
+    /// bytes are there, they are verified, and the blob becomes visible
+    /// (fsynced, under its digest) with its batch when a revision naming it
+    /// is stored ([`BlobStore::publish_for_revision`]). Returns the bytes held.
     ///
     /// # Errors
     /// [`BlobError::BadOffset`] if `offset` is not where the partial file
@@ -199,14 +203,15 @@ impl BlobStore {
     /// removed, so the next attempt starts from zero.
     pub(crate) fn append_chunk(&self, blob: &BlobRef, offset: u64, bytes: &[u8]) -> Result<u64> {
         check_receivable(blob)?;
-        let _writing = self.writing();
-        if self.contains(blob)? {
+        let writing = self.writing();
+        if self.contains(blob)? || self.is_verified(blob) {
             return Ok(blob.length);
         }
         self.ensure_dir()?;
         let slot = self.receiving.slot(&blob.digest);
         let mut running = slot.lock().unwrap_or_else(|e| e.into_inner());
-        let result = self.append_locked(blob, offset, bytes, &mut running);
+        let mut verified = None;
+        let result = self.append_locked(blob, offset, bytes, &mut running, &mut verified);
         let done = matches!(result, Ok(held) if held == blob.length)
             || matches!(
                 result,
@@ -219,6 +224,9 @@ impl BlobStore {
             drop(running);
             self.receiving.forget(&blob.digest);
         }
+        if let Some(file) = verified {
+            self.hold_verified(blob, file, &writing)?;
+        }
         result
     }
 
@@ -228,9 +236,11 @@ impl BlobStore {
         offset: u64,
         bytes: &[u8],
         running: &mut Option<RunningHash>,
+        verified: &mut Option<File>,
     ) -> Result<u64> {
-        // Published by another call while this one waited for the lock.
-        if self.contains(blob)? {
+        // Verified or published by another call while this one waited for
+        // the lock.
+        if self.contains(blob)? || self.is_verified(blob) {
             *running = None;
             return Ok(blob.length);
         }
@@ -322,14 +332,15 @@ impl BlobStore {
             }
             .into());
         }
-        file.sync_all().map_err(|e| io_error("cannot sync", &partial, &e))?;
         // Under our lock no writer of this code replaces the file, but one
         // that started again before we locked left a new file at the path.
         if !names(&partial, &file) {
             return Err(BlobError::Io(format!("{} was replaced while it was received", partial.display())).into());
         }
-        self.publish_pending(&partial, &blob.digest)?;
+        // Not fsynced nor renamed here: the file waits, verified, for the
+        // batch it is published with (super::pending).
         drop(lock);
+        *verified = Some(file);
         Ok(end)
     }
 
@@ -361,15 +372,8 @@ fn check_receivable(blob: &BlobRef) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blob::blob_of;
     use crate::{Database, DatabaseConfig};
-
-    fn blob_of(bytes: &[u8]) -> BlobRef {
-        BlobRef {
-            digest: BlobDigest::of_bytes(bytes),
-            length: bytes.len() as u64,
-            content_type: None,
-        }
-    }
 
     fn bytes(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 % 251) as u8).collect()
@@ -394,10 +398,11 @@ mod tests {
         };
         assert!(files().is_empty(), "{:?}", files());
         assert_eq!(store.append_chunk(&blob, 0, &photo).unwrap(), 5000);
-        assert_eq!(files(), [blob.digest.to_hex()], "no partial file left");
-        assert!(store.has_unsynced_names(), "no directory sync per received blob");
+        let partial = format!("{}{}", super::super::store::PARTIAL_PREFIX, blob.digest.to_hex());
+        assert_eq!(files(), [partial], "verified, waiting for a revision");
         let body = serde_json::json!({ "photo": blob.to_json() }).to_string();
         db.default_collection().unwrap().save("child", None, &body).unwrap();
+        assert_eq!(files(), [blob.digest.to_hex()], "no partial file left");
         assert!(!store.has_unsynced_names(), "synced before the revision committed");
     }
 
@@ -444,6 +449,9 @@ mod tests {
                 .unwrap(),
             30_000
         );
+        // Verified by the other handle, published by this one's revision.
+        let body = serde_json::json!({ "photo": blob.to_json() }).to_string();
+        first.default_collection().unwrap().save("child", None, &body).unwrap();
         let mut stored = Vec::new();
         first
             .blob_store()

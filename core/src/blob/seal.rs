@@ -378,6 +378,28 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_blob_received_in_chunks_one_after_another_keeps_its_open_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DatabaseConfig {
+            encryption_key: Some(EncryptionKey::generate().unwrap()),
+            ..DatabaseConfig::default()
+        };
+        let db = Database::open(dir.path().join("a.db"), config).unwrap();
+        let bytes: Vec<u8> = (0..150_000u32).map(|i| (i % 253) as u8).collect();
+        let blob = BlobRef {
+            digest: BlobDigest::of_bytes(&bytes),
+            length: bytes.len() as u64,
+            content_type: None,
+        };
+        let store = db.blob_store();
+        // The second chunk appends through the file the first one created
+        // (its running hash kept), reading the sealed header back.
+        assert_eq!(store.append_chunk(&blob, 0, &bytes[..100_000]).unwrap(), 100_000);
+        assert_eq!(store.receiving.kept(), 1);
+        assert_eq!(store.append_chunk(&blob, 100_000, &bytes[100_000..]).unwrap(), 150_000);
+    }
+
+    #[test]
     fn a_blob_received_in_odd_chunks_across_record_boundaries_is_sealed_and_resumes() {
         let dir = tempfile::tempdir().unwrap();
         let config = DatabaseConfig {
@@ -411,6 +433,8 @@ mod tests {
             store.append_chunk(&blob, offset as u64, &bytes[offset..]).unwrap(),
             blob.length
         );
+        let body = serde_json::json!({ "photo": blob.to_json() }).to_string();
+        db.default_collection().unwrap().save("child", None, &body).unwrap();
         let mut back = Vec::new();
         store.open(&blob.digest).unwrap().read_to_end(&mut back).unwrap();
         assert_eq!(back, bytes);

@@ -6,11 +6,12 @@
 //! name (`O_CREAT | O_EXCL | O_NOFOLLOW`), hashing as they go; the file is
 //! fsynced, checked against the expected digest and length, renamed to its
 //! digest and the directory fsynced. A file under a digest name is
-//! therefore always complete and verified. Receiving from a peer
+//! therefore always complete, verified and fsynced. Receiving from a peer
 //! ([`super::receive`]) appends chunks to `.partial-<hex>` and verifies the
-//! whole before the rename, so a cut transfer resumes from the bytes
-//! already received; its directory syncs are folded into one per batch of
-//! revisions ([`BlobStore::sync_published`]).
+//! whole, so a cut transfer resumes from the bytes already received; the
+//! fsync and rename of received blobs wait for the batch they are
+//! published with ([`super::pending`]), and their directory syncs are
+//! folded into one per batch of revisions ([`BlobStore::sync_published`]).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -20,6 +21,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sha2::{Digest, Sha256};
 
+use super::pending::Verified;
 use super::receive::Receiving;
 use super::seal::{self, BlobSealer, SealWriter, SealedReader};
 use super::{BlobDigest, BlobRef};
@@ -38,6 +40,8 @@ pub(crate) struct BlobStore {
     dir: PathBuf,
     /// Partial files being received, each under its own lock.
     pub(super) receiving: Receiving,
+    /// Received blobs verified but not yet fsynced nor renamed.
+    pub(super) verified: Verified,
     /// Renames into digest names so far, and how many of them a directory
     /// sync has made durable (see [`BlobStore::sync_published`]).
     published: AtomicU64,
@@ -140,6 +144,7 @@ impl BlobStore {
         BlobStore {
             dir,
             receiving: Receiving::default(),
+            verified: Verified::default(),
             published: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             sealer: RwLock::new(None),
@@ -196,14 +201,20 @@ impl BlobStore {
         private_files::create_dir(&self.dir).map_err(|e| io_error("cannot create", &self.dir, &e))
     }
 
-    /// Whether the blob is stored with this length.
+    /// The size of the file of a complete blob of `length` bytes.
+    pub(super) fn stored_len(&self, length: u64) -> u64 {
+        match self.sealer() {
+            Some(_) => seal::sealed_len(length, true),
+            None => length,
+        }
+    }
+
+    /// Whether the blob is stored with this length (under its digest name:
+    /// a received blob waiting to be published is not, see
+    /// [`BlobStore::publish_for_revision`]).
     pub(crate) fn contains(&self, blob: &BlobRef) -> Result<bool> {
         match std::fs::symlink_metadata(self.path_of(&blob.digest)) {
-            Ok(meta) => Ok(meta.is_file()
-                && match self.sealer() {
-                    Some(_) => meta.len() == seal::sealed_len(blob.length, true),
-                    None => meta.len() == blob.length,
-                }),
+            Ok(meta) => Ok(meta.is_file() && meta.len() == self.stored_len(blob.length)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_error("cannot read", &self.path_of(&blob.digest), &e)),
         }

@@ -198,6 +198,9 @@ impl Database {
         let blobs = &self.inner.blobs;
         let _no_blob_writes = blobs.hold_writes();
         let changed = rekey::change_key(&mut guard, &self.inner.path, new_key, blobs);
+        // Partly received blobs are dropped, verified ones waiting to be
+        // published with them.
+        blobs.forget_verified();
         if guard.is_none() {
             // Closed for the switch: reopen if it committed (the new key
             // opens the file); if not, the handle stays closed.

@@ -244,16 +244,18 @@ impl<'a> Batch<'a> {
     }
 
     /// Refuses a body that names a blob this database does not hold: a
-    /// revision is never stored while a blob it names is missing. Runs
-    /// inside the write transaction, so compaction (which removes blobs
-    /// under the same lock) cannot interleave.
+    /// revision is never stored while a blob it names is missing. Received
+    /// blobs waiting to be published are made durable and visible first
+    /// (all of them at once: one fsync wait per batch). Runs inside the
+    /// write transaction, so compaction (which removes blobs under the same
+    /// lock) cannot interleave.
     ///
     /// # Errors
     /// [`BlobError::Missing`] naming the first missing digest.
     fn check_blobs(&self, canonical_body: &str) -> Result<()> {
         let blobs = blobs_of_canonical(canonical_body)?;
         for blob in &blobs {
-            if !self.blobs.contains(blob)? {
+            if !self.blobs.publish_for_revision(blob)? {
                 return Err(BlobError::Missing {
                     digest: blob.digest.to_string(),
                 }
