@@ -709,3 +709,19 @@ pub const MAX_DELTA_DEPTH: usize = 32;
 /// being built; 1 MiB keeps the latter small and is still hundreds of rows
 /// of ordinary documents per write.
 pub const FACE_FEED_PAGE_BYTES: usize = 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// Blob chunks a listener sends (core/src/net/chunk_buffer.rs)
+// ---------------------------------------------------------------------------
+
+/// Room a listener leaves before a blob chunk it reads, for the binary
+/// frame's header (tag, length and the reply's JSON, about 50 bytes), so
+/// the reply is framed in place; a header that does not fit is copied.
+pub const CHUNK_HEADROOM_BYTES: usize = 64;
+
+/// Bytes of chunk buffers a process keeps for reuse once their frames are
+/// written: one per request a peer may have served at once
+/// ([`MAX_CONCURRENT_REQUESTS`]), each at most a chunk
+/// ([`MAX_BLOB_CHUNK_BYTES`]). Held while idle, so small; a pull whose
+/// chunks are in flight past it allocates the rest as before.
+pub const CHUNK_POOL_BYTES: usize = MAX_CONCURRENT_REQUESTS * (MAX_BLOB_CHUNK_BYTES + CHUNK_HEADROOM_BYTES);

@@ -38,6 +38,7 @@ use tokio_tungstenite::tungstenite::{self, Bytes, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use super::budget::{Budgets, ByteBudget, Reservation};
+use super::chunk_buffer::ChunkBuffer;
 use super::protocol::{
     compress_message, cut_to, decode_frame, decode_message, encode_binary, encode_reply, encode_request,
     error_from_wire, inflate_message, is_compressed, serving_bytes, Frame, ProtocolError, Request, WireError,
@@ -76,12 +77,11 @@ pub(crate) trait RequestHandler: Send + Sync + 'static {
 /// A reply to send: its JSON payload, and the raw bytes that follow it in
 /// a binary frame, if any (a `read_blob` chunk, see
 /// [`super::protocol::encode_binary`]).
-#[derive(Debug)]
 pub(crate) struct Answer {
     /// The reply's JSON text (the `ok` of the frame).
     pub json: String,
-    /// Bytes after the JSON, in a binary frame.
-    pub bytes: Option<Vec<u8>>,
+    /// Bytes after the JSON, in a binary frame framed in place.
+    pub bytes: Option<ChunkBuffer>,
 }
 
 impl From<String> for Answer {
@@ -383,14 +383,14 @@ async fn read_loop(
                         Some(_) => "this request takes no binary payload",
                         None => "append_blob without data needs its bytes in a binary frame",
                     };
-                    reply(&inner, id, Err(&WireError::bad_request(why)), None).await;
+                    reply(&inner, id, Err(WireError::bad_request(why)), None).await;
                     continue;
                 }
                 let Some(handler) = handler.clone() else {
                     reply(
                         &inner,
                         id,
-                        Err(&WireError::bad_request("this peer serves no requests")),
+                        Err(WireError::bad_request("this peer serves no requests")),
                         None,
                     )
                     .await;
@@ -420,7 +420,7 @@ async fn read_loop(
                 let inner = inner.clone();
                 handlers.spawn(async move {
                     let result = handler.handle(request, payload.map(Vec::from)).await;
-                    reply(&inner, id, result.as_ref(), reserved).await;
+                    reply(&inner, id, result, reserved).await;
                     drop(permit);
                 });
             }
@@ -446,19 +446,14 @@ fn within(whole: &[u8], part: &[u8]) -> bool {
     range.start <= part.start && part.end <= range.end
 }
 
-async fn reply(
-    inner: &Inner,
-    id: u64,
-    result: std::result::Result<&Answer, &WireError>,
-    reserved: Option<Reservation>,
-) {
+async fn reply(inner: &Inner, id: u64, result: std::result::Result<Answer, WireError>, reserved: Option<Reservation>) {
     let message = match result {
         Ok(Answer {
             json,
             bytes: Some(bytes),
-        }) => Message::binary(encode_binary(&encode_reply(id, Ok(json)), bytes)),
+        }) => Message::binary(bytes.into_frame(&encode_reply(id, Ok(&json)))),
         Ok(answer) => Message::text(encode_reply(id, Ok(&answer.json))),
-        Err(e) => Message::text(encode_reply(id, Err(e))),
+        Err(e) => Message::text(encode_reply(id, Err(&e))),
     };
     // If the connection is gone, so is whoever would read the reply.
     let _ = inner.send(message, reserved).await;
