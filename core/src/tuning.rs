@@ -711,7 +711,7 @@ pub const MAX_DELTA_DEPTH: usize = 32;
 pub const FACE_FEED_PAGE_BYTES: usize = 1024 * 1024;
 
 // ---------------------------------------------------------------------------
-// Blob chunks a listener sends (core/src/net/chunk_buffer.rs)
+// Blob chunks in memory (core/src/net/chunk_buffer.rs, core/src/blob/chunk_pool.rs)
 // ---------------------------------------------------------------------------
 
 /// Room a listener leaves before a blob chunk it reads, for the binary
@@ -719,9 +719,15 @@ pub const FACE_FEED_PAGE_BYTES: usize = 1024 * 1024;
 /// the reply is framed in place; a header that does not fit is copied.
 pub const CHUNK_HEADROOM_BYTES: usize = 64;
 
-/// Bytes of chunk buffers a process keeps for reuse once their frames are
-/// written: one per request a peer may have served at once
-/// ([`MAX_CONCURRENT_REQUESTS`]), each at most a chunk
-/// ([`MAX_BLOB_CHUNK_BYTES`]). Held while idle, so small; a pull whose
-/// chunks are in flight past it allocates the rest as before.
+/// Bytes of blob chunk buffers a process keeps for reuse
+/// (core/src/blob/chunk_pool.rs) once a chunk is sent or appended: one per
+/// request a peer may have served at once ([`MAX_CONCURRENT_REQUESTS`]),
+/// each at most a chunk ([`MAX_BLOB_CHUNK_BYTES`]) and its frame header,
+/// which also covers the [`BLOBS_IN_FLIGHT`] chunks a puller holds. Held
+/// while idle, so small; chunks in flight past it are allocated as before.
 pub const CHUNK_POOL_BYTES: usize = MAX_CONCURRENT_REQUESTS * (MAX_BLOB_CHUNK_BYTES + CHUNK_HEADROOM_BYTES);
+
+/// Smallest buffer the chunk pool keeps: with [`CHUNK_POOL_BYTES`] it
+/// bounds the pool at 128 buffers (small ones are cheap to allocate, and
+/// many would be many entries).
+pub const CHUNK_POOL_MIN_BUFFER_BYTES: usize = 64 * 1024;

@@ -9,12 +9,14 @@
 //!   streamed reads;
 //! - [`receive`]: chunked, resumable receiving from a peer, hashed as it
 //!   arrives, each partial file under its own lock;
+//! - `chunk_pool`: reused buffers for chunks in memory;
 //! - [`compact`]: removing blobs no stored revision names;
 //! - [`seal`]: the sealed (ChaCha20-Poly1305) file format of an encrypted
 //!   database's blobs.
 //!
 //! docs/ARCHITECTURE.md, "Blobs", states the rules.
 
+pub(crate) mod chunk_pool;
 pub(crate) mod compact;
 pub(crate) mod digest;
 pub(crate) mod receive;

@@ -2,51 +2,13 @@
 //! `read_blob` reply. The chunk goes after room for the binary frame's
 //! header, so the reply is framed where the chunk lies (no copy of it into
 //! a second buffer), and the buffer goes back to a small pool, bounded in
-//! bytes, once the frame is written: a pull of many chunks reuses the same
-//! pages rather than faulting in fresh ones (and zeroing them) per chunk.
-
-use std::sync::Mutex;
+//! bytes, once the frame is written ([`crate::blob::chunk_pool`]).
 
 use tokio_tungstenite::tungstenite::Bytes;
 
 use super::protocol::{binary_prefix, encode_binary, BINARY_PREFIX_BYTES};
-use crate::tuning::{CHUNK_HEADROOM_BYTES, CHUNK_POOL_BYTES};
-
-/// The listener's buffers kept for reuse.
-static POOL: Mutex<Pool> = Mutex::new(Pool::new(CHUNK_POOL_BYTES));
-
-/// Buffers kept for reuse, their capacities adding up to at most `limit`
-/// bytes; one given back past that is freed.
-struct Pool {
-    buffers: Vec<Vec<u8>>,
-    bytes: usize,
-    limit: usize,
-}
-
-impl Pool {
-    const fn new(limit: usize) -> Pool {
-        Pool {
-            buffers: Vec::new(),
-            bytes: 0,
-            limit,
-        }
-    }
-
-    fn take(&mut self) -> Option<Vec<u8>> {
-        let buffer = self.buffers.pop()?;
-        self.bytes -= buffer.capacity();
-        Some(buffer)
-    }
-
-    fn give_back(&mut self, buffer: Vec<u8>) {
-        let size = buffer.capacity();
-        if size == 0 || self.bytes.saturating_add(size) > self.limit {
-            return;
-        }
-        self.bytes += size;
-        self.buffers.push(buffer);
-    }
-}
+use crate::blob::chunk_pool;
+use crate::tuning::CHUNK_HEADROOM_BYTES;
 
 /// A blob chunk with [`CHUNK_HEADROOM_BYTES`] of room before it.
 pub(crate) struct ChunkBuffer {
@@ -57,10 +19,10 @@ pub(crate) struct ChunkBuffer {
 }
 
 impl ChunkBuffer {
-    /// An empty chunk, in a buffer from the pool when it has one.
-    pub(crate) fn new() -> ChunkBuffer {
-        let mut buffer = lock().take().unwrap_or_default();
-        buffer.clear();
+    /// An empty chunk of up to `capacity` bytes, in a buffer from the
+    /// [`chunk_pool`] when it has one.
+    pub(crate) fn new(capacity: usize) -> ChunkBuffer {
+        let mut buffer = chunk_pool::take(CHUNK_HEADROOM_BYTES.saturating_add(capacity));
         buffer.resize(CHUNK_HEADROOM_BYTES, 0);
         ChunkBuffer {
             buffer,
@@ -106,12 +68,8 @@ impl AsRef<[u8]> for ChunkBuffer {
 
 impl Drop for ChunkBuffer {
     fn drop(&mut self) {
-        lock().give_back(std::mem::take(&mut self.buffer));
+        chunk_pool::give_back(std::mem::take(&mut self.buffer));
     }
-}
-
-fn lock() -> std::sync::MutexGuard<'static, Pool> {
-    POOL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -128,27 +86,12 @@ mod tests {
             "x".repeat(CHUNK_HEADROOM_BYTES)
         );
         for json in [short, long.as_str()] {
-            let mut buffer = ChunkBuffer::new();
+            let mut buffer = ChunkBuffer::new(chunk.len());
             buffer.append_to().extend_from_slice(&chunk);
             assert_eq!(buffer.chunk(), &chunk[..]);
             let frame = buffer.into_frame(json);
             assert_eq!(&frame[..], &encode_binary(json, &chunk)[..]);
             assert_eq!(decode_message(&frame).unwrap().1, Some(&chunk[..]));
         }
-    }
-
-    #[test]
-    fn the_pool_keeps_at_most_its_bytes() {
-        let mut pool = Pool::new(3 * 1000);
-        for _ in 0..10 {
-            pool.give_back(Vec::with_capacity(1000));
-            assert!(pool.bytes <= 3 * 1000, "{} bytes kept", pool.bytes);
-        }
-        assert_eq!(pool.buffers.len(), 3);
-        // Taken buffers leave the count; an empty one is never kept.
-        assert!(pool.take().is_some());
-        assert_eq!(pool.bytes, 2 * 1000);
-        pool.give_back(Vec::new());
-        assert_eq!(pool.buffers.len(), 2);
     }
 }

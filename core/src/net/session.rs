@@ -300,7 +300,7 @@ impl Session {
         let max_len = max_len.clamp(1, MAX_BLOB_CHUNK_BYTES);
         // Read straight into the buffer the reply is framed in.
         let chunk = on_storage(move || {
-            let mut chunk = ChunkBuffer::new();
+            let mut chunk = ChunkBuffer::new(max_len);
             db.blob_store()
                 .read_chunk_into(&digest, offset, max_len, chunk.append_to())
                 .map(|()| chunk)
