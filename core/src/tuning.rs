@@ -741,3 +741,25 @@ pub const MAX_VERIFIED_BLOB_BYTES: u64 = 128 * 1024 * 1024;
 /// the 2-core VM (journalled ext4 on a loop device) took ~36 ms on 1
 /// thread, ~21 ms on 4 and ~17 ms on 8 (docs/benchmarks.md, "Blobs").
 pub const PUBLISH_SYNC_THREADS: usize = 8;
+
+// ---------------------------------------------------------------------------
+// Blob chunks in memory (core/src/net/chunk_buffer.rs, core/src/blob/chunk_pool.rs)
+// ---------------------------------------------------------------------------
+
+/// Room a listener leaves before a blob chunk it reads, for the binary
+/// frame's header (tag, length and the reply's JSON, about 50 bytes), so
+/// the reply is framed in place; a header that does not fit is copied.
+pub const CHUNK_HEADROOM_BYTES: usize = 64;
+
+/// Bytes of blob chunk buffers a process keeps for reuse
+/// (core/src/blob/chunk_pool.rs) once a chunk is sent or appended: one per
+/// request a peer may have served at once ([`MAX_CONCURRENT_REQUESTS`]),
+/// each at most a chunk ([`MAX_BLOB_CHUNK_BYTES`]) and its frame header,
+/// which also covers the [`BLOBS_IN_FLIGHT`] chunks a puller holds. Held
+/// while idle, so small; chunks in flight past it are allocated as before.
+pub const CHUNK_POOL_BYTES: usize = MAX_CONCURRENT_REQUESTS * (MAX_BLOB_CHUNK_BYTES + CHUNK_HEADROOM_BYTES);
+
+/// Smallest buffer the chunk pool keeps: with [`CHUNK_POOL_BYTES`] it
+/// bounds the pool at 128 buffers (small ones are cheap to allocate, and
+/// many would be many entries).
+pub const CHUNK_POOL_MIN_BUFFER_BYTES: usize = 64 * 1024;

@@ -11,12 +11,14 @@
 //!   arrives, each partial file under its own lock;
 //! - [`pending`]: received blobs verified but not yet durable, fsynced and
 //!   renamed a batch at a time before a revision naming them commits;
+//! - `chunk_pool`: reused buffers for chunks in memory;
 //! - [`compact`]: removing blobs no stored revision names;
 //! - [`seal`]: the sealed (ChaCha20-Poly1305) file format of an encrypted
 //!   database's blobs.
 //!
 //! docs/ARCHITECTURE.md, "Blobs", states the rules.
 
+pub(crate) mod chunk_pool;
 pub(crate) mod compact;
 pub(crate) mod digest;
 pub(crate) mod pending;

@@ -392,20 +392,37 @@ impl BlobStore {
     /// At most `max_len` bytes (capped at [`MAX_BLOB_CHUNK_BYTES`]) of a
     /// blob from `offset`; empty at or past the end.
     pub(crate) fn read_chunk(&self, digest: &BlobDigest, offset: u64, max_len: usize) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_chunk_into(digest, offset, max_len, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::read_chunk`], appended to `out` (whose bytes before stay:
+    /// room for a frame's header, say). A plain file is read straight into
+    /// `out`'s spare capacity; through [`BlobReader`] it would first be
+    /// zeroed (its `Read` has only `read`), a memset per chunk.
+    pub(crate) fn read_chunk_into(
+        &self,
+        digest: &BlobDigest,
+        offset: u64,
+        max_len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let mut reader = self.open(digest)?;
         if offset >= reader.length {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let want = (max_len.min(MAX_BLOB_CHUNK_BYTES) as u64).min(reader.length - offset);
         let path = self.path_of(digest);
         reader
             .seek(SeekFrom::Start(offset))
             .map_err(|e| io_error("cannot seek", &path, &e))?;
-        let mut out = Vec::with_capacity(want as usize);
-        (&mut reader)
-            .take(want)
-            .read_to_end(&mut out)
-            .map_err(|e| io_error("cannot read", &path, &e))?;
-        Ok(out)
+        out.reserve_exact(want as usize);
+        let read = match &mut reader.inner {
+            ReaderKind::Plain(file) => Read::take(&mut *file, want).read_to_end(out),
+            ReaderKind::Sealed(sealed) => Read::take(&mut **sealed, want).read_to_end(out),
+        };
+        read.map_err(|e| io_error("cannot read", &path, &e))?;
+        Ok(())
     }
 }

@@ -34,14 +34,16 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{self, Bytes, Message};
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use super::budget::{Budgets, ByteBudget, Reservation};
+use super::chunk_buffer::ChunkBuffer;
 use super::protocol::{
     compress_message, cut_to, decode_frame, decode_message, encode_binary, encode_reply, encode_request,
     error_from_wire, inflate_message, is_compressed, serving_bytes, Frame, ProtocolError, Request, WireError,
 };
+use crate::blob::chunk_pool;
 use crate::error::{Error, ReplicationError, Result};
 use crate::tuning::{
     CONNECTION_BUFFER_BYTES, MAX_CONCURRENT_REQUESTS, MAX_FRAME_BYTES, MAX_IN_FLIGHT_REQUESTS, MAX_WAITING_REQUESTS,
@@ -76,12 +78,11 @@ pub(crate) trait RequestHandler: Send + Sync + 'static {
 /// A reply to send: its JSON payload, and the raw bytes that follow it in
 /// a binary frame, if any (a `read_blob` chunk, see
 /// [`super::protocol::encode_binary`]).
-#[derive(Debug)]
 pub(crate) struct Answer {
     /// The reply's JSON text (the `ok` of the frame).
     pub json: String,
-    /// Bytes after the JSON, in a binary frame.
-    pub bytes: Option<Vec<u8>>,
+    /// Bytes after the JSON, in a binary frame framed in place.
+    pub bytes: Option<ChunkBuffer>,
 }
 
 impl From<String> for Answer {
@@ -111,9 +112,8 @@ pub(crate) struct ConnectionOptions {
 /// A frame to write and the bytes it holds until written.
 type Outgoing = (Message, Reservation);
 
-/// A reply as it arrived: the JSON payload and the bytes of a binary frame
-/// (a view into the received message, not a copy).
-type Reply = std::result::Result<(Box<RawValue>, Option<Bytes>), Error>;
+/// A reply as it arrived: the JSON payload and the bytes of a binary frame.
+type Reply = std::result::Result<(Box<RawValue>, Option<Vec<u8>>), Error>;
 
 /// A live connection. Dropping it closes the connection.
 pub(crate) struct Connection {
@@ -197,7 +197,11 @@ impl Connection {
             None => return Err(self.closed_error()),
         };
         let message = match payload {
-            Some(bytes) => Message::binary(encode_binary(&encode_request(id, request), &bytes)),
+            Some(bytes) => {
+                let message = Message::binary(encode_binary(&encode_request(id, request), &bytes));
+                chunk_pool::give_back(bytes);
+                message
+            }
             None => Message::text(encode_request(id, request)),
         };
         if !self.inner.send(message, None).await {
@@ -206,7 +210,7 @@ impl Connection {
         let (raw, bytes) = rx.await.map_err(|_| self.closed_error())??;
         let reply = serde_json::from_str(raw.get())
             .map_err(|e| ReplicationError::PeerMisbehaved(format!("malformed reply to {}: {e}", request.name())))?;
-        Ok((reply, bytes.map(Vec::from)))
+        Ok((reply, bytes))
     }
 
     /// Closes the connection, telling the peer why. Pending requests fail
@@ -311,7 +315,7 @@ impl Inner {
         }
     }
 
-    fn deliver(&self, re: u64, result: std::result::Result<Box<RawValue>, WireError>, bytes: Option<Bytes>) -> bool {
+    fn deliver(&self, re: u64, result: std::result::Result<Box<RawValue>, WireError>, bytes: Option<Vec<u8>>) -> bool {
         let tx = match self.pending.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             Some(pending) => pending.remove(&re),
             None => return true,
@@ -369,7 +373,7 @@ async fn read_loop(
         };
         let (frame, payload) = match decoded {
             Err(e) => return inner.protocol_violation(e.to_string()),
-            Ok((frame, payload)) => (frame, payload.map(|p| payload_of(&message, p))),
+            Ok((frame, payload)) => (frame, payload.map(payload_of)),
         };
         match frame {
             Frame::Reply { re, result } => {
@@ -383,14 +387,14 @@ async fn read_loop(
                         Some(_) => "this request takes no binary payload",
                         None => "append_blob without data needs its bytes in a binary frame",
                     };
-                    reply(&inner, id, Err(&WireError::bad_request(why)), None).await;
+                    reply(&inner, id, Err(WireError::bad_request(why)), None).await;
                     continue;
                 }
                 let Some(handler) = handler.clone() else {
                     reply(
                         &inner,
                         id,
-                        Err(&WireError::bad_request("this peer serves no requests")),
+                        Err(WireError::bad_request("this peer serves no requests")),
                         None,
                     )
                     .await;
@@ -419,8 +423,8 @@ async fn read_loop(
                 };
                 let inner = inner.clone();
                 handlers.spawn(async move {
-                    let result = handler.handle(request, payload.map(Vec::from)).await;
-                    reply(&inner, id, result.as_ref(), reserved).await;
+                    let result = handler.handle(request, payload).await;
+                    reply(&inner, id, result, reserved).await;
                     drop(permit);
                 });
             }
@@ -428,37 +432,25 @@ async fn read_loop(
     }
 }
 
-/// The bytes after a binary frame's JSON, as a view into `message` when
-/// they lie in it (so that, once the message is dropped, they become a
-/// `Vec` without a copy into fresh memory), else copied (an inflated
-/// frame's).
-fn payload_of(message: &Message, payload: &[u8]) -> Bytes {
-    match message {
-        Message::Binary(whole) if within(whole, payload) => whole.slice_ref(payload),
-        _ => Bytes::copy_from_slice(payload),
-    }
+/// The bytes after a binary frame's JSON, copied into a buffer from the
+/// [`chunk_pool`] (given back once appended). Not kept as a view into the
+/// message: once the message is dropped, tungstenite reads the next frame
+/// into the same memory rather than into a fresh allocation per frame
+/// (fresh pages faulted in, the most of a puller's page faults).
+fn payload_of(payload: &[u8]) -> Vec<u8> {
+    let mut bytes = chunk_pool::take(payload.len());
+    bytes.extend_from_slice(payload);
+    bytes
 }
 
-/// Whether `part` is a slice of `whole`'s bytes.
-fn within(whole: &[u8], part: &[u8]) -> bool {
-    let range = whole.as_ptr_range();
-    let part = part.as_ptr_range();
-    range.start <= part.start && part.end <= range.end
-}
-
-async fn reply(
-    inner: &Inner,
-    id: u64,
-    result: std::result::Result<&Answer, &WireError>,
-    reserved: Option<Reservation>,
-) {
+async fn reply(inner: &Inner, id: u64, result: std::result::Result<Answer, WireError>, reserved: Option<Reservation>) {
     let message = match result {
         Ok(Answer {
             json,
             bytes: Some(bytes),
-        }) => Message::binary(encode_binary(&encode_reply(id, Ok(json)), bytes)),
+        }) => Message::binary(bytes.into_frame(&encode_reply(id, Ok(&json)))),
         Ok(answer) => Message::text(encode_reply(id, Ok(&answer.json))),
-        Err(e) => Message::text(encode_reply(id, Err(e))),
+        Err(e) => Message::text(encode_reply(id, Err(&e))),
     };
     // If the connection is gone, so is whoever would read the reply.
     let _ = inner.send(message, reserved).await;

@@ -12,7 +12,8 @@
 //! - `admission` bounds connections before authentication and sessions
 //!   after; `log_safe` escapes what peers control before it is logged;
 //! - `session` serves one peer from the local store (the peer's own
-//!   checkpoints through `peer_checkpoints`); `listener` accepts peers;
+//!   checkpoints through `peer_checkpoints`, blob chunks read into a
+//!   `chunk_buffer`); `listener` accepts peers;
 //!   `remote` is the replicator's side; `wire_count` counts the bytes
 //!   an endpoint's connections move;
 //! - [`couch`]: the CouchDB replication protocol on the same port (the
@@ -47,6 +48,7 @@
 mod admission;
 pub(crate) mod auth;
 pub(crate) mod budget;
+mod chunk_buffer;
 mod connection;
 pub mod couch;
 mod http;

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::auth::Principal;
 use super::budget::ByteBudget;
+use super::chunk_buffer::ChunkBuffer;
 use super::connection::{Answer, RequestHandler};
 use super::peer_checkpoints::PeerCheckpoints;
 use super::protocol::{
@@ -295,18 +296,26 @@ impl Session {
             }
             .into());
         }
-        let bytes = self
-            .endpoint
-            .read_blob(&digest, offset, max_len.clamp(1, MAX_BLOB_CHUNK_BYTES))
-            .await?;
+        let db = self.endpoint.database().clone();
+        let max_len = max_len.clamp(1, MAX_BLOB_CHUNK_BYTES);
+        // Read straight into the buffer the reply is framed in.
+        let chunk = on_storage(move || {
+            let mut chunk = ChunkBuffer::new(max_len);
+            db.blob_store()
+                .read_chunk_into(&digest, offset, max_len, chunk.append_to())
+                .map(|()| chunk)
+        })
+        .await?;
         if binary {
             return Ok(Answer {
-                json: json(&WireBinaryChunk { length: bytes.len() })?,
-                bytes: Some(bytes),
+                json: json(&WireBinaryChunk {
+                    length: chunk.chunk().len(),
+                })?,
+                bytes: Some(chunk),
             });
         }
         Ok(json(&WireBlobChunk {
-            data: encode_chunk(&bytes),
+            data: encode_chunk(chunk.chunk()),
         })?
         .into())
     }
@@ -383,9 +392,7 @@ impl Session {
         let db = self.endpoint.database().clone();
         let collections: Vec<String> = self.collections.iter().cloned().collect();
         let needle = digest.to_string();
-        let named = tokio::task::spawn_blocking(move || names_blob_in(&db, &collections, &needle))
-            .await
-            .map_err(|e| Error::Corrupt(format!("a storage task failed: {e}")))??;
+        let named = on_storage(move || names_blob_in(&db, &collections, &needle)).await?;
         if named {
             let mut readable = self.readable_blobs.lock().unwrap_or_else(|e| e.into_inner());
             if readable.len() < MAX_SESSION_READABLE_BLOBS {
@@ -437,6 +444,13 @@ fn names_blob_in(db: &crate::store::Database, collections: &[String], digest: &s
         }
         Ok(false)
     })
+}
+
+/// Runs `f` (file or database work) on the blocking pool.
+async fn on_storage<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Corrupt(format!("a storage task failed: {e}")))?
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String> {

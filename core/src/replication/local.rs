@@ -301,8 +301,12 @@ impl Endpoint for LocalEndpoint {
 
     async fn append_blob(&self, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> Result<u64> {
         let blob = blob.clone();
-        self.blocking_db(move |db| db.blob_store().append_chunk(&blob, offset, &bytes))
-            .await
+        self.blocking_db(move |db| {
+            let held = db.blob_store().append_chunk(&blob, offset, &bytes);
+            crate::blob::chunk_pool::give_back(bytes);
+            held
+        })
+        .await
     }
 
     async fn get_checkpoint(&self, collection: &str, id: &str) -> Result<Option<String>> {

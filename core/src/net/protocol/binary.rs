@@ -31,12 +31,18 @@ pub const BINARY_PREFIX_BYTES: usize = 5;
 /// ```
 pub fn encode_binary(json: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(BINARY_PREFIX_BYTES + json.len() + payload.len());
-    out.push(BINARY_FRAME_TAG);
-    // A JSON frame is far below 4 GiB (frames are limited to 16 MiB).
-    out.extend_from_slice(&u32::try_from(json.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(&binary_prefix(json));
     out.extend_from_slice(json.as_bytes());
     out.extend_from_slice(payload);
     out
+}
+
+/// The tag and the length of `json` that start a binary frame.
+pub fn binary_prefix(json: &str) -> [u8; BINARY_PREFIX_BYTES] {
+    let mut prefix = [BINARY_FRAME_TAG; BINARY_PREFIX_BYTES];
+    // A JSON frame is far below 4 GiB (frames are limited to 16 MiB).
+    prefix[1..].copy_from_slice(&u32::try_from(json.len()).unwrap_or(u32::MAX).to_be_bytes());
+    prefix
 }
 
 /// Decodes a binary WebSocket message: a frame and its payload, or (for a

@@ -11,7 +11,7 @@ mod handshake;
 mod limits;
 mod message;
 
-pub use binary::{decode_message, encode_binary, BINARY_FRAME_TAG, BINARY_PREFIX_BYTES};
+pub use binary::{binary_prefix, decode_message, encode_binary, BINARY_FRAME_TAG, BINARY_PREFIX_BYTES};
 pub use codec::{decode_frame, encode_reply, encode_request, Frame, ProtocolError};
 pub(crate) use codes::{cut_to, limit_exceeded};
 pub use codes::{error_from_wire, error_to_wire, WireError, DOC_LIMIT, LIMIT_EXCEEDED};
