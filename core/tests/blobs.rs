@@ -5,9 +5,10 @@
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -322,10 +323,52 @@ async fn chunked_receive_resumes_and_verifies_before_the_blob_is_visible() {
     assert_eq!(blob_files(&db), [blob.digest.to_hex()]);
 }
 
-/// A real local endpoint that counts the blob bytes read from it.
+/// A real local endpoint that counts the blob bytes read from it and, with
+/// a probe, holds its first insert until a blob that batch does not name
+/// arrives.
 struct Counting {
     inner: LocalEndpoint,
     blob_bytes_read: AtomicU64,
+    probe: Option<OverlapProbe>,
+}
+
+/// Whether the replicator brought the next batch's blobs while the first
+/// batch was being stored.
+struct OverlapProbe {
+    /// Each document's photo.
+    photo_of: HashMap<String, BlobDigest>,
+    appended: std::sync::Mutex<Vec<BlobDigest>>,
+    arrived: tokio::sync::Notify,
+    first_insert_seen: AtomicBool,
+    overlapped: AtomicBool,
+}
+
+impl OverlapProbe {
+    /// Holds the first insert (of `revisions`) until a blob none of them
+    /// names arrives, for at most 10 s; records whether one did.
+    async fn hold_first_insert(&self, revisions: &[Revision]) {
+        if self.first_insert_seen.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let named: HashSet<BlobDigest> = revisions
+            .iter()
+            .filter_map(|r| self.photo_of.get(&r.id))
+            .copied()
+            .collect();
+        let next_batch_arrived = async {
+            loop {
+                let arrived = self.arrived.notified();
+                if self.appended.lock().unwrap().iter().any(|d| !named.contains(d)) {
+                    return;
+                }
+                arrived.await;
+            }
+        };
+        let overlapped = tokio::time::timeout(Duration::from_secs(10), next_batch_arrived)
+            .await
+            .is_ok();
+        self.overlapped.store(overlapped, Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
@@ -355,6 +398,9 @@ impl Endpoint for Counting {
         self.inner.fetch(c, wanted, max_history, max_bytes).await
     }
     async fn insert(&self, c: &str, revisions: Vec<Revision>) -> outpost_core::Result<Vec<InsertOutcome>> {
+        if let Some(probe) = &self.probe {
+            probe.hold_first_insert(&revisions).await;
+        }
         self.inner.insert(c, revisions).await
     }
     async fn missing_blobs(&self, blobs: Vec<BlobRef>) -> outpost_core::Result<Vec<BlobRef>> {
@@ -369,7 +415,15 @@ impl Endpoint for Counting {
         self.inner.blob_receive_offset(blob).await
     }
     async fn append_blob(&self, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> outpost_core::Result<u64> {
-        self.inner.append_blob(blob, offset, bytes).await
+        let held = self.inner.append_blob(blob, offset, bytes).await?;
+        if let Some(probe) = &self.probe {
+            probe.appended.lock().unwrap().push(blob.digest);
+            probe.arrived.notify_waiters();
+        }
+        Ok(held)
+    }
+    fn overlaps_batches(&self) -> bool {
+        self.inner.overlaps_batches()
     }
     async fn get_checkpoint(&self, c: &str, id: &str) -> outpost_core::Result<Option<String>> {
         self.inner.get_checkpoint(c, id).await
@@ -384,6 +438,7 @@ async fn replicate_counting(local: &Database, remote: &Database, direction: Dire
     let counting = Arc::new(Counting {
         inner: LocalEndpoint::new(remote.clone()),
         blob_bytes_read: AtomicU64::new(0),
+        probe: None,
     });
     let config = ReplicatorConfig {
         direction,
@@ -443,6 +498,54 @@ async fn local_replication_carries_blobs_fetching_only_missing_ones() {
     let cd = d.default_collection().unwrap();
     assert_eq!(cd.count().unwrap(), 4);
     assert_eq!(read_all(&cd, &pb.digest), big);
+}
+
+/// A batch's blobs move while the batch before is stored, so a store's
+/// wait (a batch of fsyncs) does not stop the transfer. Fails if the
+/// replicator stores a batch before it brings the next one's blobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_batchs_blobs_move_while_a_batch_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (open(dir.path(), "a.db"), open(dir.path(), "b.db"));
+    let ca = a.default_collection().unwrap();
+    // 1.5 MB notes: a fetch batch (4 MiB of bodies) holds two documents.
+    let notes = "n".repeat(1_500_000);
+    let mut photo_of = HashMap::new();
+    for i in 0..6u8 {
+        let id = format!("child-{i}");
+        let blob = ca.save_blob(&photo(i, 5000)[..], Some("image/jpeg")).unwrap();
+        let body = serde_json::json!({"photo": blob.to_json(), "notes": notes}).to_string();
+        ca.save(&id, None, &body).unwrap();
+        photo_of.insert(id, blob.digest);
+    }
+    let target = Arc::new(Counting {
+        inner: LocalEndpoint::new(b.clone()),
+        blob_bytes_read: AtomicU64::new(0),
+        probe: Some(OverlapProbe {
+            photo_of: photo_of.clone(),
+            appended: Default::default(),
+            arrived: Default::default(),
+            first_insert_seen: AtomicBool::new(false),
+            overlapped: AtomicBool::new(false),
+        }),
+    });
+    let config = ReplicatorConfig {
+        direction: Direction::Push,
+        ..Default::default()
+    };
+    let r = Replicator::new(a.clone(), target.clone(), config).unwrap();
+    r.run().await.unwrap();
+    assert!(r.status().error.is_none(), "{:?}", r.status().error);
+    let probe = target.probe.as_ref().unwrap();
+    assert!(
+        probe.overlapped.load(Ordering::SeqCst),
+        "no blob of a later batch arrived while the first batch was stored"
+    );
+    let cb = b.default_collection().unwrap();
+    assert_eq!(cb.count().unwrap(), 6);
+    for (i, (id, digest)) in photo_of.iter().enumerate() {
+        assert_eq!(cb.blobs(id).unwrap()[0].blob.digest, *digest, "{i}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -420,6 +420,12 @@ impl Endpoint for RemoteEndpoint {
         self.wire.snapshot()
     }
 
+    /// The peer stores each blob as it is verified; a batch of inserts and
+    /// the next batch's chunks are requests side by side.
+    fn overlaps_batches(&self) -> bool {
+        true
+    }
+
     async fn missing_blobs(&self, blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>> {
         let connection = self.blob_connection().await?;
         let mut missing = Vec::new();

@@ -258,6 +258,16 @@ pub trait Endpoint: Send + Sync {
     /// or [`crate::BlobError::DigestMismatch`]: nothing becomes visible.
     async fn append_blob(&self, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> Result<u64>;
 
+    /// Whether the replicator may bring the next batch's blobs to this
+    /// endpoint (as a target) while it stores the batch before, so that a
+    /// store's wait (a batch's fsyncs, a round trip) overlaps the
+    /// transfer. An endpoint that holds a batch's blobs in memory until
+    /// that batch is stored, within a bound, says no (the default): two
+    /// batches' blobs could pass the bound.
+    fn overlaps_batches(&self) -> bool {
+        false
+    }
+
     /// Bytes this endpoint's connections moved on the network so far
     /// (zero for an endpoint that is not remote).
     fn wire_bytes(&self) -> WireBytes {

@@ -19,14 +19,22 @@ use crate::error::{BlobError, Error, InvalidInput, ReplicationError, Result};
 use crate::revision::RevId;
 use crate::tuning::{BLOBS_IN_FLIGHT, FETCH_BATCH_BYTES, MAX_BLOB_CHUNK_BYTES};
 
-/// Inserts `revisions` (those `filter` accepts) into `target`, after
-/// bringing the blobs they name from `source`; returns the events of the
-/// revisions that were new or refused. Revisions that came as deltas are
-/// rebuilt by the target first (so filters see whole bodies); one the
-/// target cannot rebuild or check, or refuses as a bad delta, is fetched
-/// from `source` again in full (at most `max_history` ids of history) and
-/// stored from that.
-pub async fn insert(
+/// A batch whose blobs are on the target, ready to be stored
+/// ([`Prepared::store`]): the events of the revisions refused so far
+/// (their blobs could not be brought) and the revisions to store.
+pub struct Prepared {
+    events: Vec<DocumentEvent>,
+    ready: Vec<Revision>,
+    heads: Vec<DocumentEvent>,
+}
+
+/// Readies `revisions` (those `filter` accepts) for the target: revisions
+/// that came as deltas are rebuilt by the target first (so filters see
+/// whole bodies), one the target cannot rebuild or check is fetched from
+/// `source` again in full (at most `max_history` ids of history), and the
+/// blobs the rest name are brought from `source`. Nothing is stored yet:
+/// the replicator may prepare one batch while it stores the one before.
+pub async fn prepare(
     source: &dyn Endpoint,
     target: &dyn Endpoint,
     collection: &str,
@@ -34,54 +42,82 @@ pub async fn insert(
     revisions: Vec<Revision>,
     filter: Option<&ReplicationFilter>,
     max_history: usize,
-) -> Result<Vec<DocumentEvent>> {
+) -> Result<Prepared> {
     let revisions = rebuild_deltas(source, target, collection, revisions, max_history).await?;
     let accepted: Vec<Revision> = revisions
         .into_iter()
         .filter(|r| r.rev().is_some() && filter.is_none_or(|f| f(r)))
         .collect();
-    if accepted.is_empty() {
-        return Ok(Vec::new());
-    }
     let failed = transfer_blobs(source, target, &accepted).await?;
-    let event = |r: &Revision, error: Option<Error>| DocumentEvent {
-        collection: collection.to_owned(),
-        id: r.id.clone(),
-        rev: r.history[0].clone(),
-        direction,
-        deleted: r.deleted,
-        access_removed: false,
-        error,
-    };
+    let event = |r: &Revision, error: Option<Error>| event(collection, direction, r, error);
     let mut events = Vec::new();
     let mut ready = Vec::with_capacity(accepted.len());
     for r in accepted {
         match failed.get(&r.id) {
-            Some(e) => events.push(event(&r, Some(e.clone()))),
+            Some(e) => events.extend(event(&r, Some(e.clone()))),
             None => ready.push(r),
         }
     }
-    if ready.is_empty() {
-        return Ok(events);
+    let heads = ready.iter().filter_map(|r| event(r, None)).collect();
+    Ok(Prepared { events, ready, heads })
+}
+
+impl Prepared {
+    /// Stores the batch in `target`; returns the events of the revisions
+    /// that were new or refused (with those [`prepare`] refused). A
+    /// revision the target refuses as a bad delta (a damaged delta, a base
+    /// it no longer holds) is fetched from `source` in full and stored
+    /// from that.
+    pub async fn store(
+        self,
+        source: &dyn Endpoint,
+        target: &dyn Endpoint,
+        collection: &str,
+        direction: Direction,
+        max_history: usize,
+    ) -> Result<Vec<DocumentEvent>> {
+        let Prepared {
+            mut events,
+            ready,
+            heads,
+        } = self;
+        let refused = store_ready(target, collection, ready, heads, &mut events).await?;
+        if !refused.is_empty() {
+            let wanted: Vec<(String, RevId)> = refused.into_iter().map(|e| (e.id, e.rev)).collect();
+            let full: Vec<Revision> = fetch_full(source, collection, wanted, max_history)
+                .await?
+                .into_iter()
+                .filter(|r| r.rev().is_some())
+                .collect();
+            let heads: Vec<_> = full
+                .iter()
+                .filter_map(|r| event(collection, direction, r, None))
+                .collect();
+            let refused = store_ready(target, collection, full, heads, &mut events).await?;
+            events.extend(refused);
+        }
+        Ok(events)
     }
-    let heads: Vec<_> = ready.iter().map(|r| event(r, None)).collect();
-    let refused = store(target, collection, ready, heads, &mut events).await?;
-    if !refused.is_empty() {
-        // The target refused these deltas (a damaged delta, a base it no
-        // longer holds): the full bodies go instead.
-        let wanted: Vec<(String, RevId)> = refused.into_iter().map(|e| (e.id, e.rev)).collect();
-        let full = fetch_full(source, collection, wanted, max_history).await?;
-        let heads: Vec<_> = full.iter().map(|r| event(r, None)).collect();
-        let refused = store(target, collection, full, heads, &mut events).await?;
-        events.extend(refused);
-    }
-    Ok(events)
+}
+
+/// The event of storing (or refusing, with `error`) revision `r`; `None`
+/// for a revision without an id (never stored).
+fn event(collection: &str, direction: Direction, r: &Revision, error: Option<Error>) -> Option<DocumentEvent> {
+    Some(DocumentEvent {
+        collection: collection.to_owned(),
+        id: r.id.clone(),
+        rev: r.rev()?.clone(),
+        direction,
+        deleted: r.deleted,
+        access_removed: false,
+        error,
+    })
 }
 
 /// Inserts `ready` into `target`, adding to `events` the event of each
 /// revision that was new or refused, except those refused as bad deltas,
 /// which are returned (with their error).
-async fn store(
+async fn store_ready(
     target: &dyn Endpoint,
     collection: &str,
     ready: Vec<Revision>,

@@ -82,6 +82,12 @@ impl Endpoint for LocalEndpoint {
         Ok(self.db.uuid().to_owned())
     }
 
+    /// Received blobs wait verified on disk (bounded in bytes), published
+    /// by the insert of whichever batch names them first.
+    fn overlaps_batches(&self) -> bool {
+        true
+    }
+
     async fn changes(&self, collection: &str, since: &Sequence, limit: usize) -> Result<ChangesPage> {
         let since = since.own_number()?;
         let batch = self.blocking(collection, move |c| c.changes(since, limit)).await?;

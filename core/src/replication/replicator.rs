@@ -15,7 +15,7 @@ use super::config::{CollectionConfig, Direction, ReplicatorConfig};
 use super::conflict::{resolve_documents, resolving_makes_room, ConflictResolver, DefaultConflictResolver};
 use super::endpoint::{Endpoint, Revision};
 use super::fetcher::Fetcher;
-use super::inserter::insert;
+use super::inserter::prepare;
 use super::local::LocalEndpoint;
 use super::rev_finder::find_missing;
 use super::sequence::Sequence;
@@ -361,8 +361,13 @@ impl Shared {
     /// Replicates one collection in one direction, as a pipeline of two
     /// stages joined by a one-slot channel: [`Shared::read_source`] reads
     /// changes, finds what the target lacks and fetches it while
-    /// [`Shared::write_target`] inserts the previous batch and checkpoints.
-    /// At most two fetched batches are in memory at once.
+    /// [`Shared::write_target`] brings the blobs of the previous batch,
+    /// inserts it and checkpoints. A target that allows it
+    /// ([`Endpoint::overlaps_batches`]) has a batch's blobs brought while
+    /// the batch before is stored, so the store's wait (its fsyncs) does
+    /// not stop the transfer. At most four fetched batches are in memory
+    /// at once (one being fetched, one in the channel, one being prepared,
+    /// one being stored), each cut at [`crate::tuning::FETCH_BATCH_BYTES`].
     async fn pass(self: Arc<Self>, collection: CollectionConfig, direction: Direction) -> Result<()> {
         let mut checkpointer =
             Checkpointer::new(self.local.clone(), self.remote.clone(), &collection, direction).await?;
@@ -481,7 +486,17 @@ impl Shared {
         // where it was for the rest of the pass, so the next pass offers
         // that document again.
         let mut held = false;
+        let overlap = target.overlaps_batches();
+        let max_history = self.local_db.config().revs_limit as usize;
+        // The batch being stored while the next one is prepared (its
+        // blobs brought): at most one, finished before any other stage.
+        let mut storing: Option<Stored<'_>> = None;
         while let Some(stage) = stages.recv().await {
+            if let (Some(stored), false) = (&mut storing, matches!(stage, Stage::Revisions(_))) {
+                let events = stored.await?;
+                storing = None;
+                self.note_stored(name, &events, &mut held);
+            }
             match stage {
                 Stage::Found { count, new } => {
                     busy.set(true);
@@ -491,8 +506,7 @@ impl Shared {
                 }
                 Stage::Revisions(revisions) => {
                     self.check_stop()?;
-                    let max_history = self.local_db.config().revs_limit as usize;
-                    let mut events = insert(
+                    let prepare = prepare(
                         &*source,
                         &*target,
                         name,
@@ -500,27 +514,38 @@ impl Shared {
                         revisions,
                         filter.as_ref(),
                         max_history,
-                    )
-                    .await?;
-                    if direction == Direction::Pull {
-                        // A document that refused a revision for its bounds
-                        // is resolved too: closing its branches makes room,
-                        // and the next pass brings the revision.
-                        let stored = events
-                            .iter()
-                            .filter(|e| e.error.as_ref().is_none_or(resolving_makes_room))
-                            .map(|e| e.id.clone())
-                            .collect();
-                        events.extend(self.resolve_conflicts(name, stored, &resolver).await?);
+                    );
+                    let prepared = match storing.take() {
+                        Some(stored) => {
+                            let (prepared, events) = tokio::join!(prepare, stored);
+                            self.note_stored(name, &events?, &mut held);
+                            prepared?
+                        }
+                        None => prepare.await?,
+                    };
+                    let (source, target, resolver) = (&*source, &*target, &resolver);
+                    let store: Stored<'_> = Box::pin(async move {
+                        let mut events = prepared.store(source, target, name, direction, max_history).await?;
+                        if direction == Direction::Pull {
+                            // A document that refused a revision for its
+                            // bounds is resolved too: closing its branches
+                            // makes room, and the next pass brings the
+                            // revision.
+                            let stored = events
+                                .iter()
+                                .filter(|e| e.error.as_ref().is_none_or(resolving_makes_room))
+                                .map(|e| e.id.clone())
+                                .collect();
+                            events.extend(self.resolve_conflicts(name, stored, resolver).await?);
+                        }
+                        Ok(events)
+                    });
+                    if overlap {
+                        storing = Some(store);
+                    } else {
+                        let events = store.await?;
+                        self.note_stored(name, &events, &mut held);
                     }
-                    if events.iter().any(|e| e.error.as_ref().is_some_and(holds_checkpoint)) && !held {
-                        held = true;
-                        tracing::info!(
-                            collection = name,
-                            "a document waits for a blob the peer cannot move yet, or for room among its conflicts; the checkpoint stays before it"
-                        );
-                    }
-                    self.emit(&events);
                 }
                 Stage::Done {
                     sequence,
@@ -545,7 +570,24 @@ impl Shared {
                 }
             }
         }
+        if let Some(stored) = storing {
+            let events = stored.await?;
+            self.note_stored(name, &events, &mut held);
+        }
         Ok(())
+    }
+
+    /// Reports the events of a stored batch, and holds the pass's
+    /// checkpoint (`held`) if one of them must be offered again.
+    fn note_stored(&self, collection: &str, events: &[DocumentEvent], held: &mut bool) {
+        if events.iter().any(|e| e.error.as_ref().is_some_and(holds_checkpoint)) && !*held {
+            *held = true;
+            tracing::info!(
+                collection,
+                "a document waits for a blob the peer cannot move yet, or for room among its conflicts; the checkpoint stays before it"
+            );
+        }
+        self.emit(events);
     }
 
     /// `(source, target)` of a direction.
@@ -642,6 +684,9 @@ impl Shared {
 }
 
 /// What the reading stage of a pass hands to the writing stage.
+/// A batch being stored (and its conflicts resolved): its events.
+type Stored<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<DocumentEvent>>> + Send + 'a>>;
+
 enum Stage {
     /// A batch of `count` changes is being read; `new` if it arrived after
     /// the pass first caught up (so it adds to the progress total).
