@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use common::forwarding::{EndpointHooks, Forwarding};
 use common::{blob_files, body_with, open};
 use outpost_core::replication::{
-    ChangesPage, Direction, Endpoint, FetchedBatch, InsertOutcome, LocalEndpoint, MissingRevs, Replicator,
-    ReplicatorConfig, Revision, RevisionTrust, Sequence,
+    Direction, Endpoint, InsertOutcome, LocalEndpoint, Replicator, ReplicatorConfig, Revision, RevisionTrust,
 };
 use outpost_core::tuning::MAX_BLOB_BYTES;
-use outpost_core::{BlobDigest, BlobError, BlobRef, Collection, Database, Error, InvalidInput, RevId};
+use outpost_core::{BlobDigest, BlobError, BlobRef, Collection, Database, Error, InvalidInput, Result, RevId};
 use proptest::prelude::*;
 
 fn photo(seed: u8, len: usize) -> Vec<u8> {
@@ -323,11 +323,10 @@ async fn chunked_receive_resumes_and_verifies_before_the_blob_is_visible() {
     assert_eq!(blob_files(&db), [blob.digest.to_hex()]);
 }
 
-/// A real local endpoint that counts the blob bytes read from it and, with
-/// a probe, holds its first insert until a blob that batch does not name
-/// arrives.
+/// Hooks on a real local endpoint that count the blob bytes read from it
+/// and, with a probe, hold its first insert until a blob that batch does
+/// not name arrives.
 struct Counting {
-    inner: LocalEndpoint,
     blob_bytes_read: AtomicU64,
     probe: Option<OverlapProbe>,
 }
@@ -372,74 +371,37 @@ impl OverlapProbe {
 }
 
 #[async_trait]
-impl Endpoint for Counting {
-    async fn uuid(&self) -> outpost_core::Result<String> {
-        self.inner.uuid().await
-    }
-    async fn changes(&self, c: &str, since: &Sequence, limit: usize) -> outpost_core::Result<ChangesPage> {
-        self.inner.changes(c, since, limit).await
-    }
-    async fn count_changes(&self, c: &str, since: &Sequence) -> outpost_core::Result<u64> {
-        self.inner.count_changes(c, since).await
-    }
-    async fn wait_for_changes(&self, c: &str, since: &Sequence) -> outpost_core::Result<()> {
-        self.inner.wait_for_changes(c, since).await
-    }
-    async fn revs_diff(&self, c: &str, revs: Vec<(String, Vec<RevId>)>) -> outpost_core::Result<Vec<MissingRevs>> {
-        self.inner.revs_diff(c, revs).await
-    }
-    async fn fetch(
-        &self,
-        c: &str,
-        wanted: &[(String, RevId)],
-        max_history: usize,
-        max_bytes: usize,
-    ) -> outpost_core::Result<FetchedBatch> {
-        self.inner.fetch(c, wanted, max_history, max_bytes).await
-    }
-    async fn insert(&self, c: &str, revisions: Vec<Revision>) -> outpost_core::Result<Vec<InsertOutcome>> {
+impl EndpointHooks for Counting {
+    async fn insert(&self, inner: &dyn Endpoint, c: &str, revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>> {
         if let Some(probe) = &self.probe {
             probe.hold_first_insert(&revisions).await;
         }
-        self.inner.insert(c, revisions).await
+        inner.insert(c, revisions).await
     }
-    async fn missing_blobs(&self, blobs: Vec<BlobRef>) -> outpost_core::Result<Vec<BlobRef>> {
-        self.inner.missing_blobs(blobs).await
-    }
-    async fn read_blob(&self, digest: &BlobDigest, offset: u64, max_len: usize) -> outpost_core::Result<Vec<u8>> {
-        let chunk = self.inner.read_blob(digest, offset, max_len).await?;
+    async fn read_blob(&self, inner: &dyn Endpoint, digest: &BlobDigest, offset: u64, max: usize) -> Result<Vec<u8>> {
+        let chunk = inner.read_blob(digest, offset, max).await?;
         self.blob_bytes_read.fetch_add(chunk.len() as u64, Ordering::SeqCst);
         Ok(chunk)
     }
-    async fn blob_receive_offset(&self, blob: &BlobRef) -> outpost_core::Result<u64> {
-        self.inner.blob_receive_offset(blob).await
-    }
-    async fn append_blob(&self, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> outpost_core::Result<u64> {
-        let held = self.inner.append_blob(blob, offset, bytes).await?;
+    async fn append_blob(&self, inner: &dyn Endpoint, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> Result<u64> {
+        let held = inner.append_blob(blob, offset, bytes).await?;
         if let Some(probe) = &self.probe {
             probe.appended.lock().unwrap().push(blob.digest);
             probe.arrived.notify_waiters();
         }
         Ok(held)
     }
-    fn overlaps_batches(&self) -> bool {
-        self.inner.overlaps_batches()
-    }
-    async fn get_checkpoint(&self, c: &str, id: &str) -> outpost_core::Result<Option<String>> {
-        self.inner.get_checkpoint(c, id).await
-    }
-    async fn put_checkpoint(&self, c: &str, id: &str, body: &str) -> outpost_core::Result<()> {
-        self.inner.put_checkpoint(c, id, body).await
-    }
 }
 
 /// Replicates `local` with `remote` once; returns the blob bytes read from `remote`.
 async fn replicate_counting(local: &Database, remote: &Database, direction: Direction) -> u64 {
-    let counting = Arc::new(Counting {
-        inner: LocalEndpoint::new(remote.clone()),
-        blob_bytes_read: AtomicU64::new(0),
-        probe: None,
-    });
+    let counting = Forwarding::new(
+        Arc::new(LocalEndpoint::new(remote.clone())),
+        Counting {
+            blob_bytes_read: AtomicU64::new(0),
+            probe: None,
+        },
+    );
     let config = ReplicatorConfig {
         direction,
         ..Default::default()
@@ -447,7 +409,7 @@ async fn replicate_counting(local: &Database, remote: &Database, direction: Dire
     let r = Replicator::new(local.clone(), counting.clone(), config).unwrap();
     r.run().await.unwrap();
     assert!(r.status().error.is_none(), "{:?}", r.status().error);
-    counting.blob_bytes_read.load(Ordering::SeqCst)
+    counting.hooks.blob_bytes_read.load(Ordering::SeqCst)
 }
 
 /// Databases a, b and c in `dir`.
@@ -518,17 +480,19 @@ async fn the_next_batchs_blobs_move_while_a_batch_is_stored() {
         ca.save(&id, None, &body).unwrap();
         photo_of.insert(id, blob.digest);
     }
-    let target = Arc::new(Counting {
-        inner: LocalEndpoint::new(b.clone()),
-        blob_bytes_read: AtomicU64::new(0),
-        probe: Some(OverlapProbe {
-            photo_of: photo_of.clone(),
-            appended: Default::default(),
-            arrived: Default::default(),
-            first_insert_seen: AtomicBool::new(false),
-            overlapped: AtomicBool::new(false),
-        }),
-    });
+    let target = Forwarding::new(
+        Arc::new(LocalEndpoint::new(b.clone())),
+        Counting {
+            blob_bytes_read: AtomicU64::new(0),
+            probe: Some(OverlapProbe {
+                photo_of: photo_of.clone(),
+                appended: Default::default(),
+                arrived: Default::default(),
+                first_insert_seen: AtomicBool::new(false),
+                overlapped: AtomicBool::new(false),
+            }),
+        },
+    );
     let config = ReplicatorConfig {
         direction: Direction::Push,
         ..Default::default()
@@ -536,7 +500,7 @@ async fn the_next_batchs_blobs_move_while_a_batch_is_stored() {
     let r = Replicator::new(a.clone(), target.clone(), config).unwrap();
     r.run().await.unwrap();
     assert!(r.status().error.is_none(), "{:?}", r.status().error);
-    let probe = target.probe.as_ref().unwrap();
+    let probe = target.hooks.probe.as_ref().unwrap();
     assert!(
         probe.overlapped.load(Ordering::SeqCst),
         "no blob of a later batch arrived while the first batch was stored"

@@ -12,17 +12,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::forwarding::{EndpointHooks, Forwarding};
 use common::net::{listener, listener_config, net_replicator, raw_websocket};
 use common::open;
 use futures_util::{SinkExt, StreamExt};
 use outpost_core::net::protocol::COMPRESSED_FRAME_TAG;
 use outpost_core::net::{Listener, ListenerAuthenticator, RemoteEndpoint};
 use outpost_core::replication::{
-    ChangesPage, Direction, Endpoint, FetchedBatch, InsertOutcome, LocalEndpoint, MissingRevs, Replicator, Revision,
-    Sequence,
+    Direction, Endpoint, FetchedBatch, InsertOutcome, LocalEndpoint, Replicator, Revision,
 };
 use outpost_core::tuning::MAX_FRAME_BYTES;
-use outpost_core::{BlobDigest, BlobRef, RevId};
+use outpost_core::{Result, RevId};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -239,23 +239,19 @@ async fn delta_sync_sends_an_edit_as_its_changes() {
     );
 }
 
-/// A fake peer for fault injection: the real endpoint `inner`, except that
-/// every delta crossing it has one bit of its patch flipped, as a damaged
-/// link or a hostile peer would deliver it. Counts what it damaged and the
-/// full bodies that followed.
+/// Fault injection on a real endpoint: every delta crossing it has one bit
+/// of its patch flipped, as a damaged link or a hostile peer would deliver
+/// it. Counts what it damaged and the full bodies that followed.
+#[derive(Default)]
 struct Flipping {
-    inner: Arc<dyn Endpoint>,
     flipped: AtomicUsize,
     full_fetches: AtomicUsize,
 }
 
 impl Flipping {
-    fn new(inner: Arc<dyn Endpoint>) -> Arc<Flipping> {
-        Arc::new(Flipping {
-            inner,
-            flipped: AtomicUsize::new(0),
-            full_fetches: AtomicUsize::new(0),
-        })
+    /// `inner` with every delta crossing it damaged.
+    fn wrap(inner: Arc<dyn Endpoint>) -> Arc<Forwarding<Flipping>> {
+        Forwarding::new(inner, Flipping::default())
     }
 
     /// Flips the lowest bit of the last lowercase letter of the patch (in
@@ -272,44 +268,28 @@ impl Flipping {
 }
 
 #[async_trait::async_trait]
-impl Endpoint for Flipping {
-    async fn uuid(&self) -> outpost_core::Result<String> {
-        self.inner.uuid().await
-    }
-    async fn changes(&self, c: &str, since: &Sequence, limit: usize) -> outpost_core::Result<ChangesPage> {
-        self.inner.changes(c, since, limit).await
-    }
-    async fn count_changes(&self, c: &str, since: &Sequence) -> outpost_core::Result<u64> {
-        self.inner.count_changes(c, since).await
-    }
-    async fn wait_for_changes(&self, c: &str, since: &Sequence) -> outpost_core::Result<()> {
-        self.inner.wait_for_changes(c, since).await
-    }
-    async fn revs_diff(&self, c: &str, revs: Vec<(String, Vec<RevId>)>) -> outpost_core::Result<Vec<MissingRevs>> {
-        self.inner.revs_diff(c, revs).await
-    }
+impl EndpointHooks for Flipping {
     async fn fetch(
         &self,
+        inner: &dyn Endpoint,
         c: &str,
         wanted: &[(String, RevId)],
         max_history: usize,
         max_bytes: usize,
-    ) -> outpost_core::Result<FetchedBatch> {
+    ) -> Result<FetchedBatch> {
         self.full_fetches.fetch_add(wanted.len().min(1), Ordering::Relaxed);
-        self.inner.fetch(c, wanted, max_history, max_bytes).await
+        inner.fetch(c, wanted, max_history, max_bytes).await
     }
     async fn fetch_deltas(
         &self,
+        inner: &dyn Endpoint,
         c: &str,
         wanted: &[(String, RevId)],
         bases: &[Vec<RevId>],
         max_history: usize,
         max_bytes: usize,
-    ) -> outpost_core::Result<FetchedBatch> {
-        let mut batch = self
-            .inner
-            .fetch_deltas(c, wanted, bases, max_history, max_bytes)
-            .await?;
+    ) -> Result<FetchedBatch> {
+        let mut batch = inner.fetch_deltas(c, wanted, bases, max_history, max_bytes).await?;
         for r in &mut batch.revisions {
             if r.delta.is_some() {
                 // As it arrives over the wire: the delta without the body.
@@ -319,33 +299,12 @@ impl Endpoint for Flipping {
         }
         Ok(batch)
     }
-    async fn insert(&self, c: &str, mut revisions: Vec<Revision>) -> outpost_core::Result<Vec<InsertOutcome>> {
+    async fn insert(&self, inner: &dyn Endpoint, c: &str, mut revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>> {
         if revisions.iter().all(|r| r.delta.is_none()) {
             self.full_fetches.fetch_add(1, Ordering::Relaxed);
         }
         revisions.iter_mut().for_each(|r| self.flip(r));
-        self.inner.insert(c, revisions).await
-    }
-    async fn get_checkpoint(&self, c: &str, id: &str) -> outpost_core::Result<Option<String>> {
-        self.inner.get_checkpoint(c, id).await
-    }
-    async fn put_checkpoint(&self, c: &str, id: &str, body: &str) -> outpost_core::Result<()> {
-        self.inner.put_checkpoint(c, id, body).await
-    }
-    async fn missing_blobs(&self, blobs: Vec<BlobRef>) -> outpost_core::Result<Vec<BlobRef>> {
-        self.inner.missing_blobs(blobs).await
-    }
-    async fn read_blob(&self, d: &BlobDigest, offset: u64, max_len: usize) -> outpost_core::Result<Vec<u8>> {
-        self.inner.read_blob(d, offset, max_len).await
-    }
-    async fn blob_receive_offset(&self, blob: &BlobRef) -> outpost_core::Result<u64> {
-        self.inner.blob_receive_offset(blob).await
-    }
-    async fn append_blob(&self, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> outpost_core::Result<u64> {
-        self.inner.append_blob(blob, offset, bytes).await
-    }
-    async fn close(&self) {
-        self.inner.close().await
+        inner.insert(c, revisions).await
     }
 }
 
@@ -384,17 +343,17 @@ async fn a_damaged_delta_is_caught_by_the_revision_id_and_replaced_by_the_full_b
     // Push over the wire: the listener gets each edit as a damaged delta,
     // refuses it (delta_mismatch), and the full body follows.
     let remote = RemoteEndpoint::new(common::net::remote(&listener), phone.uuid(), true).unwrap();
-    let push = Flipping::new(Arc::new(remote));
+    let push = Flipping::wrap(Arc::new(remote));
     let pusher = Replicator::new(phone.clone(), push.clone(), delta_config.clone()).unwrap();
     pusher.run().await.unwrap();
     edit_all(&phone, 1);
     pusher.run().await.unwrap();
     assert_eq!(
-        push.flipped.load(Ordering::Relaxed),
+        push.hooks.flipped.load(Ordering::Relaxed),
         DOCS,
         "every edit crossed as a delta"
     );
-    assert!(push.full_fetches.load(Ordering::Relaxed) >= 1);
+    assert!(push.hooks.full_fetches.load(Ordering::Relaxed) >= 1);
     assert_eq!(
         leaves(&hub),
         leaves(&phone),
@@ -404,16 +363,20 @@ async fn a_damaged_delta_is_caught_by_the_revision_id_and_replaced_by_the_full_b
     // Pull: the tablet holds the first revisions, gets each edit as a
     // damaged delta, finds it does not hash to its revision id, and
     // fetches the full body.
-    let pull = Flipping::new(Arc::new(LocalEndpoint::new(hub.clone())));
+    let pull = Flipping::wrap(Arc::new(LocalEndpoint::new(hub.clone())));
     delta_config.direction = Direction::Pull;
     let puller = Replicator::new(tablet.clone(), pull.clone(), delta_config).unwrap();
     puller.run().await.unwrap();
     edit_all(&phone, 2);
     pusher.run().await.unwrap();
-    let before = pull.full_fetches.load(Ordering::Relaxed);
+    let before = pull.hooks.full_fetches.load(Ordering::Relaxed);
     puller.run().await.unwrap();
-    assert_eq!(pull.flipped.load(Ordering::Relaxed), DOCS, "every edit came as a delta");
-    assert!(pull.full_fetches.load(Ordering::Relaxed) > before);
+    assert_eq!(
+        pull.hooks.flipped.load(Ordering::Relaxed),
+        DOCS,
+        "every edit came as a delta"
+    );
+    assert!(pull.hooks.full_fetches.load(Ordering::Relaxed) > before);
     assert_eq!(
         leaves(&tablet),
         leaves(&hub),

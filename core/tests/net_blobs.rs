@@ -14,15 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use common::forwarding::{EndpointHooks, Forwarding};
 use common::net::{config, listener, listener_config, remote, users};
 use common::{blob_files, body_with, open};
 use outpost_core::net::{Listener, RemoteEndpoint};
-use outpost_core::replication::{
-    ChangesPage, DocumentEvent, Endpoint, FetchedBatch, InsertOutcome, LocalEndpoint, MissingRevs, Replicator,
-    Revision, Sequence,
-};
+use outpost_core::replication::{DocumentEvent, Endpoint, LocalEndpoint, Replicator};
 use outpost_core::tuning::MAX_BLOB_CHUNK_BYTES;
-use outpost_core::{BlobDigest, BlobError, BlobRef, Collection, Database, Error, ReplicationError, Result, RevId};
+use outpost_core::{BlobDigest, BlobError, BlobRef, Collection, Database, Error, ReplicationError, Result};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
@@ -174,63 +172,26 @@ async fn an_empty_blob_crosses_the_tls_listener_both_ways() {
     listener.stop().await;
 }
 
-/// A real remote endpoint that, at its `cut_at`-th blob chunk, tells the
-/// test to cut the connection (the test stops the listener).
+/// Hooks on a real remote endpoint that, at its `cut_at`-th blob chunk,
+/// tell the test to cut the connection (the test stops the listener).
 struct CutMidway {
-    inner: Arc<RemoteEndpoint>,
     chunks: AtomicUsize,
     cut_at: usize,
     cut: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 #[async_trait]
-impl Endpoint for CutMidway {
-    async fn uuid(&self) -> Result<String> {
-        self.inner.uuid().await
-    }
-    async fn changes(&self, c: &str, since: &Sequence, limit: usize) -> Result<ChangesPage> {
-        self.inner.changes(c, since, limit).await
-    }
-    async fn count_changes(&self, c: &str, since: &Sequence) -> Result<u64> {
-        self.inner.count_changes(c, since).await
-    }
-    async fn wait_for_changes(&self, c: &str, since: &Sequence) -> Result<()> {
-        self.inner.wait_for_changes(c, since).await
-    }
-    async fn revs_diff(&self, c: &str, revs: Vec<(String, Vec<RevId>)>) -> Result<Vec<MissingRevs>> {
-        self.inner.revs_diff(c, revs).await
-    }
-    async fn fetch(&self, c: &str, wanted: &[(String, RevId)], h: usize, b: usize) -> Result<FetchedBatch> {
-        self.inner.fetch(c, wanted, h, b).await
-    }
-    async fn insert(&self, c: &str, revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>> {
-        self.inner.insert(c, revisions).await
-    }
-    async fn get_checkpoint(&self, c: &str, id: &str) -> Result<Option<String>> {
-        self.inner.get_checkpoint(c, id).await
-    }
-    async fn put_checkpoint(&self, c: &str, id: &str, body: &str) -> Result<()> {
-        self.inner.put_checkpoint(c, id, body).await
-    }
-    async fn missing_blobs(&self, blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>> {
-        self.inner.missing_blobs(blobs).await
-    }
-    async fn read_blob(&self, digest: &BlobDigest, offset: u64, max_len: usize) -> Result<Vec<u8>> {
+impl EndpointHooks for CutMidway {
+    async fn read_blob(&self, inner: &dyn Endpoint, digest: &BlobDigest, offset: u64, max: usize) -> Result<Vec<u8>> {
         if self.chunks.fetch_add(1, Ordering::SeqCst) + 1 >= self.cut_at {
             if let Some(cut) = self.cut.lock().unwrap().take() {
                 let _ = cut.send(());
             }
             // Cut: this chunk and every later one fail as a lost connection.
-            self.inner.close().await;
+            inner.close().await;
             return Err(ReplicationError::Unreachable("the connection was cut".into()).into());
         }
-        self.inner.read_blob(digest, offset, max_len).await
-    }
-    async fn blob_receive_offset(&self, blob: &BlobRef) -> Result<u64> {
-        self.inner.blob_receive_offset(blob).await
-    }
-    async fn append_blob(&self, blob: &BlobRef, offset: u64, bytes: Vec<u8>) -> Result<u64> {
-        self.inner.append_blob(blob, offset, bytes).await
+        inner.read_blob(digest, offset, max).await
     }
 }
 
@@ -247,13 +208,16 @@ async fn a_transfer_cut_midway_resumes_from_the_bytes_received() {
     // First run: the listener goes away after 10 chunks.
     let first = listener(&hub).await;
     let (tx, rx) = oneshot::channel();
-    let cutting = Arc::new(CutMidway {
-        inner: endpoint(&phone, &first, false),
-        chunks: AtomicUsize::new(0),
-        cut_at: 11,
-        cut: Mutex::new(Some(tx)),
-    });
-    let r = Replicator::new(phone.clone(), cutting.clone(), config(Direction::Pull, false)).unwrap();
+    let remote = endpoint(&phone, &first, false);
+    let cutting = Forwarding::new(
+        remote.clone(),
+        CutMidway {
+            chunks: AtomicUsize::new(0),
+            cut_at: 11,
+            cut: Mutex::new(Some(tx)),
+        },
+    );
+    let r = Replicator::new(phone.clone(), cutting, config(Direction::Pull, false)).unwrap();
     let running = {
         let r = r.clone();
         tokio::spawn(async move { r.run().await })
@@ -262,7 +226,7 @@ async fn a_transfer_cut_midway_resumes_from_the_bytes_received() {
     r.stop();
     first.stop().await;
     let _ = running.await.unwrap();
-    let received_first = cutting.inner.blob_bytes_received();
+    let received_first = remote.blob_bytes_received();
     assert_eq!(received_first, 10 * MAX_BLOB_CHUNK_BYTES as u64);
     let cp = phone.default_collection().unwrap();
     assert!(
@@ -402,49 +366,29 @@ async fn tls_listener(db: &Database) -> Listener {
     listener(db).await
 }
 
-/// A real local endpoint that behaves like a peer from before blob
+/// Hooks that make a real endpoint behave like a peer from before blob
 /// transfer: every blob operation is `NotSupported`.
-struct WithoutBlobs(LocalEndpoint);
+struct WithoutBlobs;
 
 #[async_trait]
-impl Endpoint for WithoutBlobs {
-    async fn uuid(&self) -> Result<String> {
-        self.0.uuid().await
-    }
-    async fn changes(&self, c: &str, since: &Sequence, limit: usize) -> Result<ChangesPage> {
-        self.0.changes(c, since, limit).await
-    }
-    async fn count_changes(&self, c: &str, since: &Sequence) -> Result<u64> {
-        self.0.count_changes(c, since).await
-    }
-    async fn wait_for_changes(&self, c: &str, since: &Sequence) -> Result<()> {
-        self.0.wait_for_changes(c, since).await
-    }
-    async fn revs_diff(&self, c: &str, revs: Vec<(String, Vec<RevId>)>) -> Result<Vec<MissingRevs>> {
-        self.0.revs_diff(c, revs).await
-    }
-    async fn fetch(&self, c: &str, wanted: &[(String, RevId)], h: usize, b: usize) -> Result<FetchedBatch> {
-        self.0.fetch(c, wanted, h, b).await
-    }
-    async fn insert(&self, c: &str, revisions: Vec<Revision>) -> Result<Vec<InsertOutcome>> {
-        self.0.insert(c, revisions).await
-    }
-    async fn get_checkpoint(&self, c: &str, id: &str) -> Result<Option<String>> {
-        self.0.get_checkpoint(c, id).await
-    }
-    async fn put_checkpoint(&self, c: &str, id: &str, body: &str) -> Result<()> {
-        self.0.put_checkpoint(c, id, body).await
-    }
-    async fn missing_blobs(&self, _blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>> {
+impl EndpointHooks for WithoutBlobs {
+    async fn missing_blobs(&self, _inner: &dyn Endpoint, _blobs: Vec<BlobRef>) -> Result<Vec<BlobRef>> {
         Err(BlobError::NotSupported.into())
     }
-    async fn read_blob(&self, _d: &BlobDigest, _o: u64, _m: usize) -> Result<Vec<u8>> {
+    async fn missing_blobs_resuming(
+        &self,
+        _inner: &dyn Endpoint,
+        _blobs: Vec<BlobRef>,
+    ) -> Result<Vec<(BlobRef, Option<u64>)>> {
         Err(BlobError::NotSupported.into())
     }
-    async fn blob_receive_offset(&self, _blob: &BlobRef) -> Result<u64> {
+    async fn read_blob(&self, _inner: &dyn Endpoint, _d: &BlobDigest, _o: u64, _m: usize) -> Result<Vec<u8>> {
         Err(BlobError::NotSupported.into())
     }
-    async fn append_blob(&self, _blob: &BlobRef, _offset: u64, _bytes: Vec<u8>) -> Result<u64> {
+    async fn blob_receive_offset(&self, _inner: &dyn Endpoint, _blob: &BlobRef) -> Result<u64> {
+        Err(BlobError::NotSupported.into())
+    }
+    async fn append_blob(&self, _inner: &dyn Endpoint, _blob: &BlobRef, _offset: u64, _bytes: Vec<u8>) -> Result<u64> {
         Err(BlobError::NotSupported.into())
     }
 }
@@ -471,8 +415,8 @@ async fn a_document_held_back_for_its_blob_is_sent_once_the_peer_can_take_it() {
 
     // Going forward: a peer without blobs refuses the document, the others
     // sync, and the checkpoint does not pass it.
-    let old_peer = Arc::new(WithoutBlobs(LocalEndpoint::new(hub.clone())));
-    let errors = run(&phone, old_peer.clone(), Direction::Push).await;
+    let old_peer = Forwarding::new(Arc::new(LocalEndpoint::new(hub.clone())), WithoutBlobs);
+    let errors = run(&phone, old_peer, Direction::Push).await;
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
         matches!(errors[0].1, Error::Blob(BlobError::NotSupported)),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use outpost_core::replication::{Direction, LocalEndpoint, Replicator, ReplicatorConfig};
 use outpost_core::{BlobRef, Collection, Database, DatabaseConfig};
 
+pub mod forwarding;
 pub mod net;
 
 /// Opens (creating) `name` in `dir`.
