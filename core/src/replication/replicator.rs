@@ -373,10 +373,23 @@ impl Shared {
             Checkpointer::new(self.local.clone(), self.remote.clone(), &collection, direction).await?;
         let since = checkpointer.load().await?;
         let (tx, rx) = mpsc::channel(1);
-        let read = self.read_source(&collection, direction, since, tx);
+        // A stop seen by the reading stage ends it (closing the channel)
+        // but not the writing stage, which finishes what it holds: the
+        // batch it is storing and that batch's checkpoint, so a stopped
+        // replication resumes with only the remainder.
+        let mut stopped = None;
+        let read = async {
+            match self.read_source(&collection, direction, since, tx).await {
+                Err(e @ Error::Replication(ReplicationError::Stopped)) => {
+                    stopped = Some(e);
+                    Ok(())
+                }
+                other => other,
+            }
+        };
         let write = self.write_target(&collection, direction, &mut checkpointer, rx);
         tokio::try_join!(read, write)?;
-        Ok(())
+        stopped.map_or(Ok(()), Err)
     }
 
     /// The reading stage of a pass.
