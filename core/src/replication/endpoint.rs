@@ -171,13 +171,15 @@ pub trait Endpoint: Send + Sync {
         wanted: &[(String, RevId)],
         max_history: usize,
         max_bytes: usize,
-    ) -> Result<FetchedBatch>;
+    ) -> Result<FetchedBatch> {
+        self.fetch_deltas(collection, wanted, &[], max_history, max_bytes).await
+    }
 
     /// [`Endpoint::fetch`], where each wanted revision may name revisions
     /// the target holds bodies of (`bases[i]` for `wanted[i]`, possibly
     /// fewer entries than `wanted`): a revision may then come with a
     /// [`Revision::delta`] from one of them. Endpoints without delta sync
-    /// ignore the bases.
+    /// ignore the bases. The one fetch an endpoint implements.
     async fn fetch_deltas(
         &self,
         collection: &str,
@@ -185,10 +187,7 @@ pub trait Endpoint: Send + Sync {
         bases: &[Vec<RevId>],
         max_history: usize,
         max_bytes: usize,
-    ) -> Result<FetchedBatch> {
-        let _ = bases;
-        self.fetch(collection, wanted, max_history, max_bytes).await
-    }
+    ) -> Result<FetchedBatch>;
 
     /// Rebuilds, from the bodies held here, the revisions that arrived as
     /// deltas ([`Revision::needs_rebuild`]), and checks each against its

@@ -163,16 +163,6 @@ impl Endpoint for LocalEndpoint {
         .await
     }
 
-    async fn fetch(
-        &self,
-        collection: &str,
-        wanted: &[(String, RevId)],
-        max_history: usize,
-        max_bytes: usize,
-    ) -> Result<FetchedBatch> {
-        self.fetch_deltas(collection, wanted, &[], max_history, max_bytes).await
-    }
-
     async fn fetch_deltas(
         &self,
         collection: &str,

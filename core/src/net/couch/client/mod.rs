@@ -761,10 +761,13 @@ impl Endpoint for CouchEndpoint {
         Ok(out)
     }
 
-    async fn fetch(
+    /// CouchDB has no delta sync: the bases are ignored and every revision
+    /// comes whole.
+    async fn fetch_deltas(
         &self,
         collection: &str,
         wanted: &[(String, RevId)],
+        _bases: &[Vec<RevId>],
         max_history: usize,
         _max_bytes: usize,
     ) -> Result<FetchedBatch> {
