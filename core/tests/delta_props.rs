@@ -13,6 +13,7 @@ mod common;
 
 use std::path::Path;
 
+use common::{leaves, Leaf};
 use outpost_core::net::{Listener, ListenerAuthenticator, RemoteConfig};
 use outpost_core::replication::{Direction, Replicator, ReplicatorConfig};
 use outpost_core::{Database, DatabaseConfig};
@@ -23,7 +24,6 @@ use serde_json::{json, Value};
 const DOCS: u64 = 4;
 
 /// A leaf as compared: document id, revision, deleted flag, body.
-type Leaf = (String, String, bool, Option<String>);
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -197,20 +197,6 @@ fn run(ops: &[Op], delta_sync: bool) -> Vec<Vec<Leaf>> {
         }
     });
     dbs.iter().map(leaves).collect()
-}
-
-/// Every leaf of every document, with its deleted flag and body.
-fn leaves(db: &Database) -> Vec<Leaf> {
-    let c = db.default_collection().unwrap();
-    let mut out = Vec::new();
-    for change in c.changes(0, usize::MAX).unwrap().changes {
-        let tree = c.revision_tree(&change.id).unwrap().unwrap();
-        for leaf in tree.leaves() {
-            out.push((change.id.clone(), leaf.rev.to_string(), leaf.deleted, leaf.body.clone()));
-        }
-    }
-    out.sort();
-    out
 }
 
 fn cases() -> u32 {

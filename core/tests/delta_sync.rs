@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::forwarding::{EndpointHooks, Forwarding};
 use common::net::{listener, listener_config, net_replicator, raw_websocket};
-use common::open;
+use common::{leaves, open};
 use futures_util::{SinkExt, StreamExt};
 use outpost_core::net::protocol::COMPRESSED_FRAME_TAG;
 use outpost_core::net::{Listener, ListenerAuthenticator, RemoteEndpoint};
@@ -306,20 +306,6 @@ impl EndpointHooks for Flipping {
         revisions.iter_mut().for_each(|r| self.flip(r));
         inner.insert(c, revisions).await
     }
-}
-
-/// Every leaf of every document, with its deleted flag and body.
-fn leaves(db: &outpost_core::Database) -> Vec<(String, String, bool, Option<String>)> {
-    let c = db.default_collection().unwrap();
-    let mut out = Vec::new();
-    for change in c.changes(0, usize::MAX).unwrap().changes {
-        let tree = c.revision_tree(&change.id).unwrap().unwrap();
-        for leaf in tree.leaves() {
-            out.push((change.id.clone(), leaf.rev.to_string(), leaf.deleted, leaf.body.clone()));
-        }
-    }
-    out.sort();
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

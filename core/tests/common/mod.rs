@@ -68,6 +68,24 @@ pub fn snapshot(c: &Collection) -> BTreeMap<String, DocState> {
     out
 }
 
+/// A leaf of a document: its id, revision, deleted flag and body.
+pub type Leaf = (String, String, bool, Option<String>);
+
+/// Every leaf of every document of the default collection, with its
+/// deleted flag and body, sorted (kept bodies are compared, not only ids).
+pub fn leaves(db: &Database) -> Vec<Leaf> {
+    let c = db.default_collection().unwrap();
+    let mut out = Vec::new();
+    for change in c.changes(0, usize::MAX).unwrap().changes {
+        let tree = c.revision_tree(&change.id).unwrap().unwrap();
+        for leaf in tree.leaves() {
+            out.push((change.id.clone(), leaf.rev.to_string(), leaf.deleted, leaf.body.clone()));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Asserts that the default collections of two databases hold the same documents.
 pub fn assert_same(a: &Database, b: &Database) {
     let (ca, cb) = (a.default_collection().unwrap(), b.default_collection().unwrap());
