@@ -22,7 +22,7 @@ use outpost_core::replication::{
     Direction, Endpoint, FetchedBatch, InsertOutcome, LocalEndpoint, Replicator, Revision,
 };
 use outpost_core::tuning::MAX_FRAME_BYTES;
-use outpost_core::{Result, RevId};
+use outpost_core::{Database, Result, RevId};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -185,23 +185,26 @@ fn distinct_registration(i: usize) -> String {
     format!(r#"{{"name":"child {i}","camp":"Zone B","notes":"{notes}"}}"#)
 }
 
-/// Pushes the registrations to a fresh hub (and a tablet pulls them),
-/// edits one field of each, pushes and pulls again, and returns the bytes
-/// the second push sent and the second pull received on the wire.
-async fn second_sync_bytes(delta_sync: bool) -> (u64, u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let (hub, phone, tablet) = (
-        open(dir.path(), "hub.db"),
-        open(dir.path(), "phone.db"),
-        open(dir.path(), "tablet.db"),
-    );
+/// A hub (its listener allowing delta sync), a phone holding [`DOCS`]
+/// registrations made by `body`, and an empty tablet, in `dir`.
+async fn camp(dir: &std::path::Path, body: fn(usize) -> String) -> (Database, Database, Database, Listener) {
+    let (hub, phone, tablet) = (open(dir, "hub.db"), open(dir, "phone.db"), open(dir, "tablet.db"));
     let mut config = listener_config(common::net::users());
     config.delta_sync = true;
     let listener = Listener::start(hub.clone(), config).await.unwrap();
     let c = phone.default_collection().unwrap();
     for i in 0..DOCS {
-        c.save(&format!("child-{i}"), None, &distinct_registration(i)).unwrap();
+        c.save(&format!("child-{i}"), None, &body(i)).unwrap();
     }
+    (hub, phone, tablet, listener)
+}
+
+/// Pushes the registrations to a fresh hub (and a tablet pulls them),
+/// edits one field of each, pushes and pulls again, and returns the bytes
+/// the second push sent and the second pull received on the wire.
+async fn second_sync_bytes(delta_sync: bool) -> (u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, phone, tablet, listener) = camp(dir.path(), distinct_registration).await;
     let mut config = common::net::config(Direction::Push, false);
     config.delta_sync = delta_sync;
     let push = Replicator::remote(phone.clone(), common::net::remote(&listener), config.clone()).unwrap();
@@ -311,18 +314,7 @@ impl EndpointHooks for Flipping {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_delta_is_caught_by_the_revision_id_and_replaced_by_the_full_body() {
     let dir = tempfile::tempdir().unwrap();
-    let (hub, phone, tablet) = (
-        open(dir.path(), "hub.db"),
-        open(dir.path(), "phone.db"),
-        open(dir.path(), "tablet.db"),
-    );
-    let mut config = listener_config(common::net::users());
-    config.delta_sync = true;
-    let listener = Listener::start(hub.clone(), config).await.unwrap();
-    let c = phone.default_collection().unwrap();
-    for i in 0..DOCS {
-        c.save(&format!("child-{i}"), None, &registration(i)).unwrap();
-    }
+    let (hub, phone, tablet, listener) = camp(dir.path(), registration).await;
     let mut delta_config = common::net::config(Direction::Push, false);
     delta_config.delta_sync = true;
 
