@@ -26,8 +26,7 @@ use std::sync::{Mutex, RwLockReadGuard};
 
 use sha2::Digest;
 
-use super::receive::{hash_prefix, names, open_read_write, FileLock};
-use super::seal;
+use super::receive::{names, open_read_write, FileLock};
 use super::store::{io_error, BlobStore};
 use super::{BlobDigest, BlobRef};
 use crate::error::{BlobError, Result};
@@ -223,10 +222,7 @@ impl BlobStore {
         if !names(&partial, &file) || len != self.stored_len(blob.length) {
             return Ok(());
         }
-        let hashed = match self.sealer() {
-            Some(sealer) => seal::hash_plain(&sealer, &file, blob.length),
-            None => hash_prefix(&file, blob.length),
-        };
+        let hashed = self.hash_held(&file, blob.length);
         let matches = match hashed {
             Ok(hasher) => BlobDigest::from_bytes(hasher.finalize().into()) == blob.digest,
             // A sealed record that does not open: not this blob's bytes.

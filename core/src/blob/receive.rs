@@ -130,9 +130,9 @@ pub(super) fn names(path: &Path, file: &File) -> bool {
     }
 }
 
-/// The SHA-256 of the first `len` bytes of `file` (a partial file this
-/// store did not write last, or a complete one it did not verify).
-pub(super) fn hash_prefix(mut file: &File, len: u64) -> io::Result<Sha256> {
+/// The SHA-256 of the first `len` plain bytes of `file` (a partial file
+/// this store did not write last, or a complete one it did not verify).
+fn hash_prefix(mut file: &File, len: u64) -> io::Result<Sha256> {
     file.seek(SeekFrom::Start(0))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BLOB_IO_BUFFER_BYTES.min(len as usize)];
@@ -166,6 +166,15 @@ pub(super) fn open_read_write(path: &Path) -> io::Result<File> {
 }
 
 impl BlobStore {
+    /// The SHA-256 of the first `held` plaintext bytes of a partial file
+    /// read back: opened record by record if the store seals its files.
+    pub(super) fn hash_held(&self, file: &File, held: u64) -> io::Result<Sha256> {
+        match self.sealer() {
+            Some(sealer) => seal::hash_plain(&sealer, file, held),
+            None => hash_prefix(file, held),
+        }
+    }
+
     /// Where receiving `blob` resumes: its length if it is stored, the
     /// bytes of a partial file already received, or 0.
     pub(crate) fn receive_offset(&self, blob: &BlobRef) -> Result<u64> {
@@ -290,11 +299,9 @@ impl BlobStore {
         }
         let mut hasher = match hasher {
             Some(h) => h,
-            None => match self.sealer() {
-                Some(sealer) => seal::hash_plain(&sealer, &file, offset),
-                None => hash_prefix(&file, offset),
-            }
-            .map_err(|e| io_error("cannot read", &partial, &e))?,
+            None => self
+                .hash_held(&file, offset)
+                .map_err(|e| io_error("cannot read", &partial, &e))?,
         };
         let end = offset + bytes.len() as u64;
         if end > blob.length {
