@@ -505,10 +505,8 @@ impl Shared {
         // blobs brought): at most one, finished before any other stage.
         let mut storing: Option<Stored<'_>> = None;
         while let Some(stage) = stages.recv().await {
-            if let (Some(stored), false) = (&mut storing, matches!(stage, Stage::Revisions(_))) {
-                let events = stored.await?;
-                storing = None;
-                self.note_stored(name, &events, &mut held);
+            if !matches!(stage, Stage::Revisions(_)) {
+                self.finish_storing(name, storing.take(), &mut held).await?;
             }
             match stage {
                 Stage::Found { count, new } => {
@@ -556,8 +554,7 @@ impl Shared {
                     if overlap {
                         storing = Some(store);
                     } else {
-                        let events = store.await?;
-                        self.note_stored(name, &events, &mut held);
+                        self.finish_storing(name, Some(store), &mut held).await?;
                     }
                 }
                 Stage::Done {
@@ -583,9 +580,13 @@ impl Shared {
                 }
             }
         }
+        self.finish_storing(name, storing, &mut held).await
+    }
+
+    /// Waits for the batch being stored, if any, and notes its events.
+    async fn finish_storing(&self, collection: &str, storing: Option<Stored<'_>>, held: &mut bool) -> Result<()> {
         if let Some(stored) = storing {
-            let events = stored.await?;
-            self.note_stored(name, &events, &mut held);
+            self.note_stored(collection, &stored.await?, held);
         }
         Ok(())
     }
